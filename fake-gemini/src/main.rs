@@ -1,0 +1,56 @@
+//! `fake-gemini` binary: serve the fake on a TCP address until Ctrl-C.
+
+use std::io::Write;
+
+use anyhow::Context;
+use clap::Parser;
+use fake_gemini::{FakeConfig, FakeGemini};
+use tracing_subscriber::EnvFilter;
+
+/// A fake of the Gemini REST API for tests, demos and benchmarks.
+#[derive(Debug, Parser)]
+#[command(name = "fake-gemini", version, about)]
+struct Args {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    listen: String,
+    /// Delay before the first byte of every answer, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Delay between two stream events, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    chunk_gap_ms: u64,
+    /// Number of events in streamed answers.
+    #[arg(long, default_value_t = 4)]
+    chunks: usize,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let cfg = FakeConfig {
+        latency_ms: args.latency_ms,
+        chunk_gap_ms: args.chunk_gap_ms,
+        chunks: args.chunks.max(1),
+    };
+    let fake = FakeGemini::serve(listener, cfg.clone()).await?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "fake-gemini listening on http://{}", fake.addr())?;
+        out.flush()?;
+    }
+    tracing::info!(addr = %fake.addr(), ?cfg, "fake-gemini started");
+    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    tracing::info!("shutting down");
+    fake.shutdown().await;
+    Ok(())
+}

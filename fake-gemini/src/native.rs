@@ -1,0 +1,311 @@
+//! Native Gemini endpoints: `generateContent`, `countTokens`, embeddings and
+//! the model catalogue (streaming lives in [`crate::stream`]).
+
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::errors::ApiError;
+use crate::tokens::{self, ModalityCount, Prompt, Usage};
+use crate::util::{ID_CHARS, as_u64, field, fnv1a, mix64, pretty, random_id};
+
+/// Parse a JSON object body; an empty body counts as `{}`.
+pub(crate) fn parse_body(body: &Bytes) -> Result<Value, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(serde_json::Map::new()));
+    }
+    let v: Value = serde_json::from_slice(body).map_err(|e| ApiError::invalid_json(&e))?;
+    if v.is_object() {
+        Ok(v)
+    } else {
+        Err(ApiError::new(
+            400,
+            "Invalid JSON payload received. Expected an object at the top level.",
+        ))
+    }
+}
+
+/// A JSON response (pretty-printed like Google's non-stream answers).
+pub(crate) fn json_response<T: Serialize>(v: &T) -> Response {
+    let mut resp = pretty(v).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=UTF-8"),
+    );
+    resp
+}
+
+/// A fresh `responseId`-style identifier.
+pub(crate) fn response_id(seed: u64) -> String {
+    random_id(seed, 22, ID_CHARS)
+}
+
+#[derive(Serialize)]
+struct Part {
+    text: String,
+}
+
+#[derive(Serialize)]
+struct Content {
+    parts: Vec<Part>,
+    role: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Candidate {
+    content: Content,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finish_reason: Option<&'static str>,
+    index: u32,
+}
+
+/// A `GenerateContentResponse` with one text candidate.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct GenResponse {
+    candidates: Vec<Candidate>,
+    usage_metadata: Usage,
+    model_version: String,
+    response_id: String,
+}
+
+impl GenResponse {
+    /// One response (or stream event) carrying `text` and cumulative `usage`.
+    pub fn new(text: String, last: bool, usage: Usage, model: &str, id: &str) -> GenResponse {
+        GenResponse {
+            candidates: vec![Candidate {
+                content: Content {
+                    parts: vec![Part { text }],
+                    role: "model",
+                },
+                finish_reason: last.then_some("STOP"),
+                index: 0,
+            }],
+            usage_metadata: usage,
+            model_version: model.to_string(),
+            response_id: id.to_string(),
+        }
+    }
+}
+
+/// Validate a generate request and derive its prompt accounting.
+pub(crate) fn generate_prompt(model: &str, req: &Value) -> Result<Prompt, ApiError> {
+    let has_contents = match req.get("contents") {
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(Value::Object(_)) => true,
+        _ => false,
+    };
+    if !has_contents {
+        return Err(ApiError::new(
+            400,
+            "* GenerateContentRequest.contents: contents is not specified\n",
+        ));
+    }
+    Ok(tokens::analyze(model, req))
+}
+
+/// `POST …:generateContent`.
+pub(crate) fn generate(model: &str, req: &Value, seed: u64) -> Result<Response, ApiError> {
+    let prompt = generate_prompt(model, req)?;
+    let words = tokens::reply_words(&prompt.last_user_text);
+    let usage = Usage::new(&prompt, words.len() as u64);
+    let resp = GenResponse::new(words.join(" "), true, usage, model, &response_id(seed));
+    Ok(json_response(&resp))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CountTokens {
+    total_tokens: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cached_content_token_count: Option<u64>,
+    prompt_tokens_details: Vec<ModalityCount>,
+}
+
+/// `POST …:countTokens` (accepts `contents` or `generateContentRequest`).
+pub(crate) fn count_tokens(model: &str, req: &Value) -> Response {
+    let inner = field(req, "generateContentRequest", "generate_content_request").unwrap_or(req);
+    let p = tokens::analyze(model, inner);
+    json_response(&CountTokens {
+        total_tokens: p.prompt_tokens,
+        cached_content_token_count: (p.cached_tokens > 0).then_some(p.cached_tokens),
+        prompt_tokens_details: tokens::text_details(p.prompt_tokens),
+    })
+}
+
+/// Default embedding size.
+const EMBED_DIMS: usize = 8;
+
+/// Deterministic embedding of `text` with `dims` values in [-1, 1].
+pub(crate) fn embed_values(text: &str, dims: usize) -> Vec<f64> {
+    let base = fnv1a(text.as_bytes());
+    (0..dims.clamp(1, 3072) as u64)
+        .map(|i| {
+            let unit = (mix64(base ^ i.wrapping_mul(0x9E37)) >> 11) as f64 / (1u64 << 53) as f64;
+            ((unit * 2.0 - 1.0) * 1e6).round() / 1e6
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+struct Embedding {
+    values: Vec<f64>,
+}
+
+fn embed_one(req: &Value) -> Embedding {
+    let text = req.get("content").map(tokens::content_text).unwrap_or_default();
+    let dims = field(req, "outputDimensionality", "output_dimensionality")
+        .and_then(as_u64)
+        .and_then(|d| usize::try_from(d).ok())
+        .unwrap_or(EMBED_DIMS);
+    Embedding {
+        values: embed_values(&text, dims),
+    }
+}
+
+#[derive(Serialize)]
+struct EmbedResponse {
+    embedding: Embedding,
+}
+
+#[derive(Serialize)]
+struct BatchEmbedResponse {
+    embeddings: Vec<Embedding>,
+}
+
+/// `POST …:embedContent`.
+pub(crate) fn embed_content(req: &Value) -> Result<Response, ApiError> {
+    if req.get("content").is_none() {
+        return Err(ApiError::new(400, "* EmbedContentRequest.content: content is not specified\n"));
+    }
+    Ok(json_response(&EmbedResponse {
+        embedding: embed_one(req),
+    }))
+}
+
+/// `POST …:batchEmbedContents`.
+pub(crate) fn batch_embed(req: &Value) -> Result<Response, ApiError> {
+    let Some(Value::Array(requests)) = req.get("requests") else {
+        return Err(ApiError::new(
+            400,
+            "* BatchEmbedContentsRequest.requests: requests is not specified\n",
+        ));
+    };
+    Ok(json_response(&BatchEmbedResponse {
+        embeddings: requests.iter().map(embed_one).collect(),
+    }))
+}
+
+/// Model names listed by `GET /{ver}/models`.
+pub(crate) const KNOWN_MODELS: [&str; 8] = [
+    "gemini-2.5-flash",
+    "gemini-2.5-pro",
+    "gemini-2.5-flash-lite",
+    "gemini-2.0-flash",
+    "gemini-2.0-flash-lite",
+    "gemini-3-flash-preview",
+    "gemini-embedding-001",
+    "text-embedding-004",
+];
+
+/// A `Model` resource.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Model {
+    name: String,
+    version: &'static str,
+    display_name: String,
+    description: String,
+    input_token_limit: u64,
+    output_token_limit: u64,
+    supported_generation_methods: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_k: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinking: Option<bool>,
+}
+
+/// A plausible `Model` for any name (`models/` prefix added if missing).
+pub(crate) fn model_info(name: &str) -> Model {
+    let short = name.rsplit('/').next().unwrap_or(name);
+    let full = if name.contains('/') { name.to_string() } else { format!("models/{name}") };
+    let display_name = format!("Fake {short}");
+    if short.contains("embedding") {
+        return Model {
+            name: full,
+            version: "001",
+            display_name,
+            description: "Fake embedding model served by fake-gemini".into(),
+            input_token_limit: 2048,
+            output_token_limit: 1,
+            supported_generation_methods: vec!["embedContent", "countTextTokens", "countTokens"],
+            temperature: None,
+            top_p: None,
+            top_k: None,
+            max_temperature: None,
+            thinking: None,
+        };
+    }
+    let thinking = tokens::is_thinking_model(short);
+    Model {
+        name: full,
+        version: "001",
+        display_name,
+        description: "Fake generative model served by fake-gemini".into(),
+        input_token_limit: 1_048_576,
+        output_token_limit: if thinking { 65_536 } else { 8_192 },
+        supported_generation_methods: vec![
+            "generateContent",
+            "countTokens",
+            "createCachedContent",
+            "batchGenerateContent",
+        ],
+        temperature: Some(1.0),
+        top_p: Some(0.95),
+        top_k: Some(64),
+        max_temperature: Some(2.0),
+        thinking: thinking.then_some(true),
+    }
+}
+
+#[derive(Serialize)]
+struct ModelList {
+    models: Vec<Model>,
+}
+
+/// `GET /{ver}/models`.
+pub(crate) fn list_models() -> Response {
+    json_response(&ModelList {
+        models: KNOWN_MODELS.iter().map(|m| model_info(m)).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn embeddings_are_deterministic() {
+        let a = embed_values("hello", 8);
+        assert_eq!(a, embed_values("hello", 8));
+        assert_ne!(a, embed_values("world", 8));
+        assert!(a.iter().all(|v| (-1.0..=1.0).contains(v)));
+    }
+
+    #[test]
+    fn generate_requires_contents() {
+        assert!(generate("m", &json!({}), 1).is_err());
+        assert_eq!(parse_body(&Bytes::from_static(b"{")).err().map(|e| e.code()), Some(400));
+        assert!(parse_body(&Bytes::new()).is_ok());
+    }
+}

@@ -1,0 +1,171 @@
+//! Pure path routing: method + path + query to a [`Route`].
+
+use crate::util::query_param;
+
+/// Actions on `models/{model}:{action}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// `:generateContent`.
+    Generate,
+    /// `:streamGenerateContent` (`sse` = `alt=sse`).
+    Stream {
+        /// SSE framing rather than a JSON array.
+        sse: bool,
+    },
+    /// `:countTokens`.
+    CountTokens,
+    /// `:embedContent`.
+    Embed,
+    /// `:batchEmbedContents`.
+    BatchEmbed,
+}
+
+/// What a request asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// `POST /{ver}/{models|tunedModels}/{model}:{action}`.
+    Model {
+        /// Model name without the collection prefix.
+        model: String,
+        /// The action.
+        action: Action,
+    },
+    /// `GET /{ver}/models`.
+    ListModels,
+    /// `GET /{ver}/models/{model}`.
+    GetModel(String),
+    /// `POST /{ver}/openai/chat/completions`.
+    CompatChat,
+    /// `POST /{ver}/openai/embeddings`.
+    CompatEmbeddings,
+    /// `GET /{ver}/openai/models`.
+    CompatModels,
+    /// `GET /{ver}/openai/models/{id}`.
+    CompatModel(String),
+    /// `POST /upload/{ver}/files` without `upload_id`.
+    UploadStart(String),
+    /// `POST /upload/{ver}/files?upload_id=…`.
+    UploadChunk(String),
+    /// `GET /{ver}/files`.
+    ListFiles,
+    /// `GET /{ver}/files/{id}`.
+    GetFile(String),
+    /// `DELETE /{ver}/files/{id}`.
+    DeleteFile(String),
+    /// Anything else.
+    NotFound,
+}
+
+impl Route {
+    /// Whether errors on this route are wrapped in a JSON array.
+    pub fn array_errors(&self) -> bool {
+        matches!(
+            self,
+            Route::CompatChat
+                | Route::CompatEmbeddings
+                | Route::CompatModels
+                | Route::CompatModel(_)
+                | Route::Model {
+                    action: Action::Stream { sse: false },
+                    ..
+                }
+        )
+    }
+
+    /// The model named in the path, for model calls.
+    pub fn model_name(&self) -> Option<&str> {
+        match self {
+            Route::Model { model, .. } => Some(model),
+            _ => None,
+        }
+    }
+}
+
+/// `v1`, `v1beta`, `v1alpha`, `v2`…
+fn is_version(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next() == Some('v') && chars.next().is_some_and(|c| c.is_ascii_digit())
+}
+
+fn action_of(name: &str, query: Option<&str>) -> Option<Action> {
+    Some(match name {
+        "generateContent" => Action::Generate,
+        "streamGenerateContent" => Action::Stream {
+            sse: query_param(query, "alt").is_some_and(|a| a.eq_ignore_ascii_case("sse")),
+        },
+        "countTokens" => Action::CountTokens,
+        "embedContent" => Action::Embed,
+        "batchEmbedContents" => Action::BatchEmbed,
+        _ => return None,
+    })
+}
+
+/// Route a request.
+pub(crate) fn route(method: &str, path: &str, query: Option<&str>) -> Route {
+    let path = path.replace("%3A", ":").replace("%3a", ":");
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let (get, post, delete) = (method == "GET", method == "POST", method == "DELETE");
+    match segs.as_slice() {
+        ["upload", ver, "files"] if post && is_version(ver) => {
+            match query_param(query, "upload_id").filter(|id| !id.is_empty()) {
+                Some(id) => Route::UploadChunk(id.to_string()),
+                None => Route::UploadStart((*ver).to_string()),
+            }
+        }
+        [ver, "openai", "chat", "completions"] if post && is_version(ver) => Route::CompatChat,
+        [ver, "openai", "embeddings"] if post && is_version(ver) => Route::CompatEmbeddings,
+        [ver, "openai", "models"] if get && is_version(ver) => Route::CompatModels,
+        [ver, "openai", "models", rest @ ..] if get && is_version(ver) && !rest.is_empty() => {
+            Route::CompatModel(rest.join("/"))
+        }
+        [ver, "models"] if get && is_version(ver) => Route::ListModels,
+        [ver, coll @ ("models" | "tunedModels"), name] if is_version(ver) => {
+            match name.split_once(':') {
+                Some((model, action)) if post && !model.is_empty() => {
+                    match action_of(action, query) {
+                        Some(action) => Route::Model {
+                            model: model.to_string(),
+                            action,
+                        },
+                        None => Route::NotFound,
+                    }
+                }
+                None if get && !name.is_empty() => Route::GetModel(format!("{coll}/{name}")),
+                _ => Route::NotFound,
+            }
+        }
+        [ver, "files"] if get && is_version(ver) => Route::ListFiles,
+        [ver, "files", id] if is_version(ver) && get => Route::GetFile((*id).to_string()),
+        [ver, "files", id] if is_version(ver) && delete => Route::DeleteFile((*id).to_string()),
+        _ => Route::NotFound,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        let r = route("POST", "/v1beta/models/gemini-2.5-flash:streamGenerateContent", Some("alt=sse"));
+        assert_eq!(
+            r,
+            Route::Model {
+                model: "gemini-2.5-flash".into(),
+                action: Action::Stream { sse: true }
+            }
+        );
+        let r = route("POST", "/v1/tunedModels/t1%3AgenerateContent", None);
+        assert!(matches!(r, Route::Model { action: Action::Generate, .. }));
+        assert!(route("POST", "/v1/models/x:streamGenerateContent", None).array_errors());
+        assert_eq!(route("GET", "/v1alpha/models", None), Route::ListModels);
+        assert_eq!(
+            route("POST", "/upload/v1beta/files", Some("upload_id=abc&upload_protocol=resumable")),
+            Route::UploadChunk("abc".into())
+        );
+        assert_eq!(route("DELETE", "/v1beta/files/x", None), Route::DeleteFile("x".into()));
+        assert_eq!(route("GET", "/v1beta/models/x:generateContent", None), Route::NotFound);
+        assert_eq!(route("POST", "/models/x:generateContent", None), Route::NotFound);
+        assert_eq!(route("GET", "/v1beta/openai/models/models/g", None), Route::CompatModel("models/g".into()));
+    }
+}

@@ -1,0 +1,174 @@
+//! The request pipeline: record, control endpoints, fault knobs, key check,
+//! then dispatch to the endpoint modules.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+
+use crate::config::{Fault, Knobs};
+use crate::errors::ApiError;
+use crate::files::{self, request_base};
+use crate::native::{self, json_response, parse_body};
+use crate::route::{self, Action, Route};
+use crate::state::{SeenRequest, SeenRequestJson, Shared};
+use crate::stream::{self, Framing};
+use crate::util::query_param;
+use crate::{openai, upload};
+
+/// How long `x-fake-fault: hang` waits before giving up.
+const HANG: Duration = Duration::from_secs(3600);
+
+/// The axum app serving every path through [`handle`].
+pub(crate) fn app(shared: Arc<Shared>) -> Router {
+    Router::new().fallback(handle).with_state(shared)
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    if let Some(rest) = path.strip_prefix("/__fake/") {
+        return control(&shared, parts.method.as_str(), rest);
+    }
+    let query = parts.uri.query().map(str::to_string);
+    let method = parts.method.as_str().to_string();
+    let idx = shared.record(SeenRequest {
+        method: method.clone(),
+        path: path.clone(),
+        query: query.clone(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect(),
+        body: Bytes::new(),
+    });
+    let route = route::route(&method, &path, query.as_deref());
+    let array = route.array_errors();
+    let knobs = Knobs::from_headers(&shared.cfg, &parts.headers);
+    let resp = match serve(&shared, &parts, route, knobs, body, idx).await {
+        Ok(resp) => resp,
+        Err(err) => err.response(array),
+    };
+    tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");
+    resp
+}
+
+/// `/__fake/…` control endpoints (not recorded).
+fn control(shared: &Shared, method: &str, rest: &str) -> Response {
+    match (method, rest) {
+        ("POST", r) if r.starts_with("release/") => {
+            let token = r.trim_start_matches("release/");
+            shared.release(token);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        ("GET", "requests") => {
+            let seen = shared.requests();
+            json_response(&seen.iter().map(SeenRequestJson::from).collect::<Vec<_>>())
+        }
+        ("DELETE", "requests") => {
+            shared.clear_requests();
+            StatusCode::NO_CONTENT.into_response()
+        }
+        _ => ApiError::unknown_path(method, &format!("/__fake/{rest}")).response(false),
+    }
+}
+
+/// The API key of a request: `x-goog-api-key`, `?key=` or `Authorization: Bearer`.
+fn api_key(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+    let from_header = headers
+        .get("x-goog-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let from_query = query_param(query, "key").map(str::to_string);
+    let from_bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::to_string);
+    [from_header, from_query, from_bearer]
+        .into_iter()
+        .flatten()
+        .map(|k| k.trim().to_string())
+        .find(|k| !k.is_empty())
+}
+
+fn check_key(headers: &HeaderMap, query: Option<&str>) -> Result<(), ApiError> {
+    match api_key(headers, query).as_deref() {
+        None => Err(ApiError::missing_key()),
+        Some("bad-key") => Err(ApiError::bad_key()),
+        Some(_) => Ok(()),
+    }
+}
+
+async fn serve(
+    shared: &Arc<Shared>,
+    parts: &Parts,
+    route: Route,
+    knobs: Knobs,
+    body: Body,
+    idx: usize,
+) -> Result<Response, ApiError> {
+    let streamed_body = matches!(route, Route::UploadChunk(_));
+    let (bytes, body) = if streamed_body {
+        (Bytes::new(), body)
+    } else {
+        let bytes = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .map_err(|e| ApiError::new(400, format!("Could not read the request body: {e}")))?;
+        shared.set_body(idx, bytes.clone());
+        (bytes, Body::empty())
+    };
+    if knobs.fault == Some(Fault::Hang) {
+        tokio::time::sleep(HANG).await;
+        return Err(ApiError::for_status(504, ""));
+    }
+    if knobs.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(knobs.latency_ms)).await;
+    }
+    if let Some(code) = knobs.status {
+        return Err(ApiError::for_status(code, route.model_name().unwrap_or("gemini-2.5-flash")));
+    }
+    let headers = &parts.headers;
+    let query = parts.uri.query();
+    if !matches!(route, Route::UploadChunk(_) | Route::NotFound) {
+        check_key(headers, query)?;
+    }
+    let base = || request_base(headers, shared.addr);
+    match route {
+        Route::Model { model, action } => {
+            let req = parse_body(&bytes)?;
+            match action {
+                Action::Generate => native::generate(&model, &req, shared.next_seq()),
+                Action::Stream { sse } => {
+                    let prompt = native::generate_prompt(&model, &req)?;
+                    let framing = if sse { Framing::Sse } else { Framing::JsonArray };
+                    Ok(stream::generate_stream(shared.clone(), knobs, &model, &prompt, framing))
+                }
+                Action::CountTokens => Ok(native::count_tokens(&model, &req)),
+                Action::Embed => native::embed_content(&req),
+                Action::BatchEmbed => native::batch_embed(&req),
+            }
+        }
+        Route::ListModels => Ok(native::list_models()),
+        Route::GetModel(name) => Ok(json_response(&native::model_info(&name))),
+        Route::CompatChat => openai::chat(shared, knobs, &parse_body(&bytes)?),
+        Route::CompatEmbeddings => openai::embeddings(&parse_body(&bytes)?),
+        Route::CompatModels => Ok(openai::list_models()),
+        Route::CompatModel(id) => Ok(openai::get_model(&id)),
+        Route::UploadStart(ver) => upload::start(shared, headers, &ver, &bytes),
+        Route::UploadChunk(id) => {
+            upload::chunk(shared, headers, &id, body, |kept| shared.set_body(idx, kept)).await
+        }
+        Route::ListFiles => Ok(files::list_files(&shared.files, &base())),
+        Route::GetFile(id) => files::get_file(&shared.files, &id, &base()),
+        Route::DeleteFile(id) => files::delete_file(&shared.files, &id),
+        Route::NotFound => Err(ApiError::unknown_path(parts.method.as_str(), parts.uri.path())),
+    }
+}

@@ -1,0 +1,214 @@
+//! Deterministic token accounting and reply text (rules in the crate doc).
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::util::field;
+
+/// Thought tokens reported by thinking models.
+pub(crate) const THOUGHT_TOKENS: u64 = 7;
+/// Words appended after the echoed prompt snippet.
+const REPLY_TAIL: [&str; 3] = ["(deterministic", "fake-gemini", "reply)"];
+/// Characters of the last user text echoed in the reply.
+const SNIPPET_CHARS: usize = 40;
+
+/// Whitespace-separated words in `s`.
+pub(crate) fn words(s: &str) -> u64 {
+    s.split_whitespace().count() as u64
+}
+
+/// Thinking models: the name contains `2.5` or `3`.
+pub(crate) fn is_thinking_model(model: &str) -> bool {
+    model.contains("2.5") || model.contains('3')
+}
+
+/// Text parts of a `Content` (or a bare string) joined with spaces.
+pub(crate) fn content_text(content: &Value) -> String {
+    if let Some(s) = content.as_str() {
+        return s.to_string();
+    }
+    let parts = match content.get("parts") {
+        Some(Value::Array(parts)) => parts.as_slice(),
+        Some(single @ Value::Object(_)) => std::slice::from_ref(single),
+        _ => &[],
+    };
+    parts
+        .iter()
+        .filter_map(|p| p.get("text").and_then(Value::as_str))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The `contents` of a request as a list (a single object is accepted too).
+fn contents_of(req: &Value) -> &[Value] {
+    match req.get("contents") {
+        Some(Value::Array(items)) => items.as_slice(),
+        Some(one @ Value::Object(_)) => std::slice::from_ref(one),
+        _ => &[],
+    }
+}
+
+/// What the fake derives from a generate / countTokens request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Prompt {
+    /// `promptTokenCount` (>= 1).
+    pub prompt_tokens: u64,
+    /// `cachedContentTokenCount` (0 = absent).
+    pub cached_tokens: u64,
+    /// `thoughtsTokenCount` (0 = absent).
+    pub thoughts_tokens: u64,
+    /// Text of the last user turn.
+    pub last_user_text: String,
+}
+
+/// Count the prompt of a `GenerateContentRequest`-shaped body for `model`.
+pub(crate) fn analyze(model: &str, req: &Value) -> Prompt {
+    let contents = contents_of(req);
+    let mut total: u64 = contents.iter().map(|c| words(&content_text(c))).sum();
+    if let Some(si) = field(req, "systemInstruction", "system_instruction") {
+        total += words(&content_text(si));
+    }
+    let prompt_tokens = total.max(1);
+    let last_user_text = contents
+        .iter()
+        .rev()
+        .filter(|c| c.get("role").and_then(Value::as_str).is_none_or(|r| r == "user"))
+        .map(content_text)
+        .find(|t| !t.trim().is_empty())
+        .unwrap_or_default();
+    let cached = field(req, "cachedContent", "cached_content")
+        .is_some_and(|c| c.as_str().is_none_or(|s| !s.is_empty()));
+    let budget_zero = field(req, "generationConfig", "generation_config")
+        .and_then(|g| field(g, "thinkingConfig", "thinking_config"))
+        .and_then(|t| field(t, "thinkingBudget", "thinking_budget"))
+        .is_some_and(|b| b.as_i64() == Some(0));
+    Prompt {
+        prompt_tokens,
+        cached_tokens: if cached { prompt_tokens / 2 } else { 0 },
+        thoughts_tokens: if is_thinking_model(model) && !budget_zero {
+            THOUGHT_TOKENS
+        } else {
+            0
+        },
+        last_user_text,
+    }
+}
+
+/// Words of the reply: `Echo: <first 40 chars of the last user text>
+/// (deterministic fake-gemini reply)`.
+pub(crate) fn reply_words(last_user_text: &str) -> Vec<String> {
+    let collapsed = last_user_text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let snippet: String = collapsed.chars().take(SNIPPET_CHARS).collect();
+    std::iter::once("Echo:")
+        .chain(snippet.split_whitespace())
+        .chain(REPLY_TAIL)
+        .map(str::to_string)
+        .collect()
+}
+
+/// Split `words` into `n` pieces whose concatenation is the reply text, each
+/// with its cumulative word count. Pads with `more` when `n` exceeds the words.
+pub(crate) fn pieces(words: &[String], n: usize) -> Vec<(String, u64)> {
+    let n = n.max(1);
+    let mut all = words.to_vec();
+    while all.len() < n {
+        all.push("more".to_string());
+    }
+    let len = all.len();
+    (0..n)
+        .map(|i| {
+            let (start, end) = (i * len / n, (i + 1) * len / n);
+            let joined = all[start..end].join(" ");
+            let text = if i == 0 { joined } else { format!(" {joined}") };
+            (text, end as u64)
+        })
+        .collect()
+}
+
+/// `{"modality":"TEXT","tokenCount":N}`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ModalityCount {
+    modality: &'static str,
+    token_count: u64,
+}
+
+/// One text-modality detail list.
+pub(crate) fn text_details(n: u64) -> Vec<ModalityCount> {
+    vec![ModalityCount {
+        modality: "TEXT",
+        token_count: n,
+    }]
+}
+
+/// `usageMetadata` of a response.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Usage {
+    prompt_token_count: u64,
+    candidates_token_count: u64,
+    total_token_count: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cached_content_token_count: Option<u64>,
+    prompt_tokens_details: Vec<ModalityCount>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_tokens_details: Option<Vec<ModalityCount>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thoughts_token_count: Option<u64>,
+}
+
+impl Usage {
+    /// Usage for `prompt` after `candidates` output words.
+    pub fn new(prompt: &Prompt, candidates: u64) -> Usage {
+        let cached = (prompt.cached_tokens > 0).then_some(prompt.cached_tokens);
+        Usage {
+            prompt_token_count: prompt.prompt_tokens,
+            candidates_token_count: candidates,
+            total_token_count: prompt.prompt_tokens + candidates + prompt.thoughts_tokens,
+            cached_content_token_count: cached,
+            prompt_tokens_details: text_details(prompt.prompt_tokens),
+            cache_tokens_details: cached.map(text_details),
+            thoughts_token_count: (prompt.thoughts_tokens > 0).then_some(prompt.thoughts_tokens),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn counts_contents_and_system_instruction() {
+        let req = json!({
+            "contents": [
+                {"role": "user", "parts": [{"text": "hello there"}, {"inlineData": {}}]},
+                {"role": "model", "parts": [{"text": "hi"}]},
+                {"role": "user", "parts": [{"text": "how  are\nyou"}]}
+            ],
+            "system_instruction": {"parts": [{"text": "be terse"}]},
+            "cached_content": "cachedContents/x",
+            "generationConfig": {"thinking_config": {"thinking_budget": 0}}
+        });
+        let p = analyze("gemini-2.5-flash", &req);
+        assert_eq!(p.prompt_tokens, 8);
+        assert_eq!(p.cached_tokens, 4);
+        assert_eq!(p.thoughts_tokens, 0);
+        assert_eq!(p.last_user_text, "how  are\nyou");
+        assert_eq!(analyze("gemini-2.5-pro", &json!({})).thoughts_tokens, 7);
+        assert_eq!(analyze("gemini-2.0-flash", &json!({})).prompt_tokens, 1);
+    }
+
+    #[test]
+    fn reply_and_pieces() {
+        let w = reply_words("how  are\nyou");
+        assert_eq!(w.join(" "), "Echo: how are you (deterministic fake-gemini reply)");
+        let p = pieces(&w, 3);
+        let text: String = p.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(text, w.join(" "));
+        assert_eq!(p.last().map(|x| x.1), Some(7));
+        let padded = pieces(&w, 10);
+        assert_eq!(padded.len(), 10);
+        assert!(padded.windows(2).all(|x| x[0].1 < x[1].1));
+    }
+}

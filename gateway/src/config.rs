@@ -1,0 +1,315 @@
+//! `gateway.toml`: typed, documented, strict.
+//!
+//! Every section rejects unknown keys, so a typo fails at startup with its name. Defaults are
+//! the values a first run wants; `gateway.toml` at the repository root documents every field.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TOML is malformed, has an unknown key, or a value of the wrong type.
+    #[error("invalid config {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, which names the key.
+        message: String,
+    },
+    /// A value is well-typed but unusable.
+    #[error("invalid config: {key}: {message}")]
+    Invalid {
+        /// Dotted key, e.g. `proxy.upstream`.
+        key: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[proxy]`: where to listen and where Gemini is.
+    #[serde(default)]
+    pub proxy: ProxyConfig,
+    /// `[storage]`: the SQLite file and its writer.
+    #[serde(default)]
+    pub storage: StorageConfig,
+    /// `[capture]`: opt-in prompt and answer capture.
+    #[serde(default)]
+    pub capture: CaptureConfig,
+}
+
+/// `[proxy]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyConfig {
+    /// Address the proxy listens on. Default `127.0.0.1:8080`.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Gemini base URL, `https://` (SNI, verified certificates) or `http://` for local upstreams.
+    /// Default `https://generativelanguage.googleapis.com`.
+    #[serde(default = "default_upstream")]
+    pub upstream: String,
+    /// Worker threads of the proxy. Default 2.
+    #[serde(default = "default_threads")]
+    pub threads: usize,
+    /// Upstream TCP+TLS connect timeout in milliseconds; past it the client gets 502. Default 10000.
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// Longest silence from the upstream, in milliseconds, before the request fails with 504.
+    /// Applies between stream chunks too. Default 600000 (thinking models can be quiet for long).
+    #[serde(default = "default_read_timeout_ms")]
+    pub read_timeout_ms: u64,
+    /// Bytes of a request or non-streamed response body kept for parsing. Larger bodies still
+    /// pass through untouched; only the part beyond the cap is not inspected. Default 8 MiB.
+    #[serde(default = "default_max_parse_bytes")]
+    pub max_parse_bytes: usize,
+    /// Seconds in-flight requests get to finish after SIGTERM. Default 10.
+    #[serde(default = "default_grace")]
+    pub shutdown_grace_seconds: u64,
+}
+
+/// `[storage]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// SQLite file (WAL mode). Default `gateway.db`.
+    #[serde(default = "default_db_path")]
+    pub path: PathBuf,
+    /// Spans that may wait for the writer; beyond it spans are dropped and counted. Default 65536.
+    #[serde(default = "default_queue")]
+    pub queue_capacity: usize,
+    /// Spans per write transaction at most. Default 4096.
+    #[serde(default = "default_batch")]
+    pub max_batch: usize,
+    /// Milliseconds the writer waits to fill a batch. Default 20.
+    #[serde(default = "default_linger_ms")]
+    pub linger_ms: u64,
+    /// Milliseconds a write waits on a lock held by another process. Default 5000.
+    #[serde(default = "default_busy_ms")]
+    pub busy_timeout_ms: u64,
+}
+
+/// `[capture]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureConfig {
+    /// Store prompt and answer text on spans. Default false: no content is stored.
+    #[serde(default)]
+    pub content: bool,
+    /// Bytes kept per captured field (prompt, system instruction, answer). Default 16384.
+    #[serde(default = "default_capture_bytes")]
+    pub max_bytes: usize,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_upstream() -> String {
+    "https://generativelanguage.googleapis.com".into()
+}
+const fn default_threads() -> usize {
+    2
+}
+const fn default_connect_timeout_ms() -> u64 {
+    10_000
+}
+const fn default_read_timeout_ms() -> u64 {
+    600_000
+}
+const fn default_max_parse_bytes() -> usize {
+    8 << 20
+}
+const fn default_grace() -> u64 {
+    10
+}
+fn default_db_path() -> PathBuf {
+    "gateway.db".into()
+}
+const fn default_queue() -> usize {
+    65_536
+}
+const fn default_batch() -> usize {
+    4_096
+}
+const fn default_linger_ms() -> u64 {
+    20
+}
+const fn default_busy_ms() -> u64 {
+    5_000
+}
+const fn default_capture_bytes() -> usize {
+    16_384
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            upstream: default_upstream(),
+            threads: default_threads(),
+            connect_timeout_ms: default_connect_timeout_ms(),
+            read_timeout_ms: default_read_timeout_ms(),
+            max_parse_bytes: default_max_parse_bytes(),
+            shutdown_grace_seconds: default_grace(),
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            path: default_db_path(),
+            queue_capacity: default_queue(),
+            max_batch: default_batch(),
+            linger_ms: default_linger_ms(),
+            busy_timeout_ms: default_busy_ms(),
+        }
+    }
+}
+
+impl Default for CaptureConfig {
+    fn default() -> Self {
+        Self {
+            content: false,
+            max_bytes: default_capture_bytes(),
+        }
+    }
+}
+
+/// A parsed `proxy.upstream`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    /// Host name (also the TLS SNI and the `Host` header).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Whether to use TLS.
+    pub tls: bool,
+}
+
+impl Upstream {
+    /// Parses `scheme://host[:port]` (no path).
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
+            (true, r)
+        } else if let Some(r) = url.strip_prefix("http://") {
+            (false, r)
+        } else {
+            return Err(format!("{url:?} must start with https:// or http://"));
+        };
+        let rest = rest.trim_end_matches('/');
+        if rest.is_empty() || rest.contains('/') || rest.contains('?') {
+            return Err(format!("{url:?} must be scheme://host[:port] with no path"));
+        }
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
+                let port = p
+                    .parse::<u16>()
+                    .map_err(|_| format!("{url:?} has an invalid port {p:?}"))?;
+                (h.trim_matches(|c| c == '[' || c == ']').to_string(), port)
+            }
+            _ => (rest.to_string(), if tls { 443 } else { 80 }),
+        };
+        if host.is_empty() {
+            return Err(format!("{url:?} has no host"));
+        }
+        Ok(Self { host, port, tls })
+    }
+
+    /// The value for the `Host` header.
+    pub fn authority(&self) -> String {
+        let default = if self.tls { 443 } else { 80 };
+        if self.port == default {
+            self.host.clone()
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates a file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text)
+            .map_err(|e| match e {
+                ConfigError::Parse { message, .. } => ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    message,
+                },
+                other => other,
+            })?
+            .validate()
+    }
+
+    /// Parses TOML text without validating.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::new(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Checks values that types cannot express.
+    pub fn validate(self) -> Result<Self, ConfigError> {
+        self.proxy
+            .listen
+            .parse::<SocketAddr>()
+            .map_err(|e| ConfigError::Invalid {
+                key: "proxy.listen",
+                message: format!("{:?} is not ip:port ({e})", self.proxy.listen),
+            })?;
+        Upstream::parse(&self.proxy.upstream).map_err(|message| ConfigError::Invalid {
+            key: "proxy.upstream",
+            message,
+        })?;
+        let positive = [
+            ("proxy.threads", self.proxy.threads as u64),
+            ("proxy.connect_timeout_ms", self.proxy.connect_timeout_ms),
+            ("proxy.read_timeout_ms", self.proxy.read_timeout_ms),
+            ("storage.queue_capacity", self.storage.queue_capacity as u64),
+            ("storage.max_batch", self.storage.max_batch as u64),
+        ];
+        for (key, v) in positive {
+            if v == 0 {
+                return Err(ConfigError::Invalid {
+                    key,
+                    message: "must be greater than 0".into(),
+                });
+            }
+        }
+        if self.storage.path.as_os_str().is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "storage.path",
+                message: "must not be empty".into(),
+            });
+        }
+        Ok(self)
+    }
+
+    /// The parsed upstream (valid after [`Config::validate`]).
+    pub fn upstream(&self) -> Upstream {
+        Upstream::parse(&self.proxy.upstream).unwrap_or(Upstream {
+            host: "generativelanguage.googleapis.com".into(),
+            port: 443,
+            tls: true,
+        })
+    }
+}

@@ -1,0 +1,133 @@
+//! The per-request context: everything observed about one request, filled phase by phase.
+
+use crate::errors::ProxyFailure;
+use crate::observe::Observer;
+use crate::request::CapturedPrompt;
+use crate::route::Route;
+use bytes::Bytes;
+use gateway_plugin_sdk::RequestInfo;
+use opentelemetry::Context;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Attribution taken from `x-gateway-*` headers (stripped before the upstream sees them).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Attribution {
+    /// `x-gateway-user-id`.
+    pub user_id: Option<String>,
+    /// `x-gateway-session-id`.
+    pub session_id: Option<String>,
+    /// `x-gateway-property-<name>` pairs, name lowercased.
+    pub properties: Vec<(String, String)>,
+}
+
+/// Per-request state. Created when the request header has been read.
+#[derive(Debug)]
+pub struct RequestCtx {
+    /// Monotonic start.
+    pub start: Instant,
+    /// Wall-clock start, for span timestamps.
+    pub start_wall: SystemTime,
+    /// The classified path (set in `request_filter`).
+    pub route: Option<Route>,
+    /// Context holding the root SERVER span.
+    pub root: Context,
+    /// Lowercase hex trace id.
+    pub trace_id: String,
+    /// HTTP method.
+    pub method: String,
+    /// Path without query.
+    pub path: String,
+    /// Query with secrets redacted.
+    pub query_redacted: Option<String>,
+    /// Inbound `Host`, used to rewrite upload URLs.
+    pub inbound_host: Option<String>,
+    /// Attribution headers.
+    pub attribution: Attribution,
+    /// Request body chunks kept for parsing (shared `Bytes`, no copy).
+    pub body_chunks: Vec<Bytes>,
+    /// Request body bytes seen.
+    pub body_len: usize,
+    /// More than `max_parse_bytes` arrived: the body is not inspected.
+    pub body_overflow: bool,
+    /// When the request body ended.
+    pub request_done: Option<Instant>,
+    /// The parsed request.
+    pub info: Option<RequestInfo>,
+    /// Prompt text, when capture is on.
+    pub prompt: CapturedPrompt,
+    /// When the upstream request was sent.
+    pub upstream_start: Option<Instant>,
+    /// When the upstream response header arrived.
+    pub response_header: Option<Instant>,
+    /// When the first response body bytes arrived.
+    pub first_chunk: Option<Instant>,
+    /// When the response body ended.
+    pub response_done: Option<Instant>,
+    /// Status from the upstream.
+    pub upstream_status: Option<u16>,
+    /// Status the client got.
+    pub client_status: Option<u16>,
+    /// Observes the response body.
+    pub observer: Option<Observer>,
+    /// Why proxying failed, if it did.
+    pub failure: Option<ProxyFailure>,
+    /// The error message of that failure.
+    pub failure_message: Option<String>,
+    /// The `x-goog-upload-url` was rewritten to the gateway.
+    pub upload_url_rewritten: bool,
+}
+
+impl RequestCtx {
+    /// A fresh context; the clock starts now.
+    pub fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            start_wall: SystemTime::now(),
+            route: None,
+            root: Context::new(),
+            trace_id: String::new(),
+            method: String::new(),
+            path: String::new(),
+            query_redacted: None,
+            inbound_host: None,
+            attribution: Attribution::default(),
+            body_chunks: Vec::new(),
+            body_len: 0,
+            body_overflow: false,
+            request_done: None,
+            info: None,
+            prompt: CapturedPrompt::default(),
+            upstream_start: None,
+            response_header: None,
+            first_chunk: None,
+            response_done: None,
+            upstream_status: None,
+            client_status: None,
+            observer: None,
+            failure: None,
+            failure_message: None,
+            upload_url_rewritten: false,
+        }
+    }
+
+    /// Wall-clock time of a monotonic instant of this request.
+    pub fn wall(&self, at: Instant) -> SystemTime {
+        self.start_wall + at.saturating_duration_since(self.start)
+    }
+
+    /// Milliseconds between two instants.
+    pub fn ms(from: Instant, to: Instant) -> f64 {
+        to.saturating_duration_since(from).as_secs_f64() * 1e3
+    }
+
+    /// Time to first chunk, measured from the upstream request.
+    pub fn ttft(&self) -> Option<Duration> {
+        Some(self.first_chunk?.saturating_duration_since(self.upstream_start?))
+    }
+}
+
+impl Default for RequestCtx {
+    fn default() -> Self {
+        Self::new()
+    }
+}

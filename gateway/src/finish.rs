@@ -1,0 +1,276 @@
+//! The logging phase: turns a finished request into its root span and three step spans.
+//!
+//! Runs after the client has its last byte, so nothing here delays a response. Child spans are
+//! created with the instants recorded on the data path as their start and end times.
+
+use crate::ctx::RequestCtx;
+use crate::errors::ProxyFailure;
+use crate::payload::{self, ResponseSummary};
+use crate::proxy::GatewayProxy;
+use gateway_plugin_sdk::semconv as sc;
+use gateway_plugin_sdk::{RequestInfo, Usage};
+use opentelemetry::trace::{Span, SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::{KeyValue, Value};
+use std::time::{Instant, SystemTime};
+
+/// Everything the spans of one request are made from.
+#[derive(Debug)]
+pub struct Outcome {
+    /// `ok`, `error` or `cancelled`.
+    pub status: &'static str,
+    /// `error.type`, if the request failed.
+    pub error_type: Option<String>,
+    /// Status the client got.
+    pub http_status: Option<u16>,
+    /// What the response said.
+    pub summary: ResponseSummary,
+}
+
+fn outcome(ctx: &RequestCtx, summary: ResponseSummary) -> Outcome {
+    let http_status = ctx.client_status.or(ctx.upstream_status);
+    let (status, error_type) = match ctx.failure {
+        Some(ProxyFailure::ClientGone) => ("cancelled", Some("cancelled".to_owned())),
+        Some(f) => ("error", Some(f.error_type().to_owned())),
+        None => match http_status {
+            Some(code) if code >= 400 => ("error", Some(code.to_string())),
+            None => ("error", Some("_OTHER".to_owned())),
+            _ => match &summary.error_status {
+                Some(s) => ("error", Some(s.clone())),
+                None => ("ok", None),
+            },
+        },
+    };
+    Outcome {
+        status,
+        error_type,
+        http_status,
+        summary,
+    }
+}
+
+fn request_attrs(info: &RequestInfo, out: &mut Vec<KeyValue>) {
+    if let Some(op) = &info.operation {
+        out.push(KeyValue::new(sc::GEN_AI_OPERATION_NAME, op.clone()));
+    }
+    if let Some(m) = &info.model {
+        out.push(KeyValue::new(sc::GEN_AI_REQUEST_MODEL, m.clone()));
+    }
+    out.push(KeyValue::new(sc::GEN_AI_REQUEST_STREAM, info.stream));
+}
+
+fn prompt_attrs(info: &RequestInfo, ctx: &RequestCtx) -> Vec<KeyValue> {
+    let mut a = vec![KeyValue::new(sc::GATEWAY_STEP, sc::STEP_PROMPT_CONSTRUCTION)];
+    request_attrs(info, &mut a);
+    let g = &info.generation;
+    let f64s = [
+        (sc::GEN_AI_REQUEST_TEMPERATURE, g.temperature),
+        (sc::GEN_AI_REQUEST_TOP_P, g.top_p),
+        (sc::GEN_AI_REQUEST_TOP_K, g.top_k),
+        (sc::GEN_AI_REQUEST_PRESENCE_PENALTY, g.presence_penalty),
+        (sc::GEN_AI_REQUEST_FREQUENCY_PENALTY, g.frequency_penalty),
+    ];
+    a.extend(f64s.into_iter().filter_map(|(k, v)| Some(KeyValue::new(k, v?))));
+    let i64s = [
+        (sc::GEN_AI_REQUEST_MAX_TOKENS, g.max_output_tokens),
+        (sc::GEN_AI_REQUEST_SEED, g.seed),
+        (sc::GATEWAY_REQUEST_THINKING_BUDGET, g.thinking_budget),
+        (sc::GEN_AI_REQUEST_CHOICE_COUNT, g.candidate_count.filter(|&n| n != 1)),
+    ];
+    a.extend(i64s.into_iter().filter_map(|(k, v)| Some(KeyValue::new(k, v?))));
+    if !g.stop_sequences.is_empty() {
+        let v: Vec<opentelemetry::StringValue> =
+            g.stop_sequences.iter().map(|s| s.clone().into()).collect();
+        a.push(KeyValue::new(sc::GEN_AI_REQUEST_STOP_SEQUENCES, Value::Array(v.into())));
+    }
+    if let Some(t) = output_type(info) {
+        a.push(KeyValue::new(sc::GEN_AI_OUTPUT_TYPE, t));
+    }
+    a.push(KeyValue::new(sc::GATEWAY_REQUEST_CONTENTS, i64::from(info.contents)));
+    a.push(KeyValue::new(sc::GATEWAY_REQUEST_PARTS, i64::from(info.parts)));
+    a.push(KeyValue::new(sc::GATEWAY_REQUEST_SYSTEM_INSTRUCTION, info.system_instruction));
+    a.push(KeyValue::new(sc::GATEWAY_REQUEST_CACHED_CONTENT, info.cached_content));
+    a.push(KeyValue::new(sc::GATEWAY_REQUEST_BYTES, info.body_bytes as i64));
+    if let Some(e) = &info.parse_error {
+        a.push(KeyValue::new(sc::GATEWAY_REQUEST_PARSE_ERROR, e.clone()));
+    }
+    if let Some(m) = &ctx.prompt.messages {
+        a.push(KeyValue::new(sc::GEN_AI_INPUT_MESSAGES, m.clone()));
+    }
+    if let Some(s) = &ctx.prompt.system {
+        a.push(KeyValue::new(sc::GEN_AI_SYSTEM_INSTRUCTIONS, s.clone()));
+    }
+    a
+}
+
+fn output_type(info: &RequestInfo) -> Option<&'static str> {
+    let g = &info.generation;
+    if g.response_mime_type.as_deref().is_some_and(|m| m.contains("json")) {
+        return Some("json");
+    }
+    match g.response_modalities.first().map(String::as_str) {
+        Some("IMAGE") => Some("image"),
+        Some("AUDIO") => Some("speech"),
+        Some("TEXT") => Some("text"),
+        _ => None,
+    }
+}
+
+fn usage_attrs(u: &Usage, out: &mut Vec<KeyValue>) {
+    let pairs = [
+        (sc::GEN_AI_USAGE_INPUT_TOKENS, u.input_tokens()),
+        (sc::GEN_AI_USAGE_OUTPUT_TOKENS, u.output_tokens()),
+        (sc::GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, u.cached_tokens),
+        (sc::GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, u.thoughts_tokens),
+    ];
+    out.extend(pairs.into_iter().map(|(k, v)| KeyValue::new(k, v as i64)));
+}
+
+impl GatewayProxy {
+    /// Builds and ends all spans of a finished request.
+    pub(crate) fn finish(&self, ctx: &mut RequestCtx) {
+        let post_start = Instant::now();
+        self.parse_request(ctx);
+        let info = ctx.info.take().unwrap_or_default();
+        let observed = ctx.observer.take().map(|o| o.finish()).unwrap_or_default();
+        let mut summary = payload::summarize(&observed);
+        if self.settings.capture_content {
+            summary.output_text = payload::captured_text(&observed, self.settings.capture_max_bytes);
+        }
+        let out = outcome(ctx, summary);
+
+        // prompt_construction: from the request header to the parsed body.
+        let prompt_end = ctx.request_done.or(ctx.upstream_start).unwrap_or(ctx.start);
+        self.child(ctx, "prompt_construction", SpanKind::Internal, ctx.start, prompt_end, prompt_attrs(&info, ctx), None);
+
+        // The LLM call: from the upstream request to the end of the response body.
+        let llm_start = ctx.upstream_start.unwrap_or(prompt_end);
+        let llm_end = ctx.response_done.unwrap_or(post_start).max(llm_start);
+        let llm_name = match (&info.operation, &info.model) {
+            (Some(op), Some(m)) => format!("{op} {m}"),
+            (Some(op), None) => op.clone(),
+            _ => format!("{} {}", ctx.method, ctx.route.as_ref().map_or("", |r| r.template.as_str())),
+        };
+        let mut llm = vec![
+            KeyValue::new(sc::GATEWAY_STEP, sc::STEP_LLM_CALL),
+            KeyValue::new(sc::GEN_AI_PROVIDER_NAME, sc::PROVIDER_GCP_GEMINI),
+            KeyValue::new(sc::SERVER_ADDRESS, self.target.upstream.host.clone()),
+            KeyValue::new(sc::SERVER_PORT, i64::from(self.target.upstream.port)),
+        ];
+        request_attrs(&info, &mut llm);
+        if let Some(s) = ctx.upstream_status {
+            llm.push(KeyValue::new(sc::HTTP_RESPONSE_STATUS_CODE, i64::from(s)));
+        }
+        if let Some(t) = ctx.ttft() {
+            llm.push(KeyValue::new(sc::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, t.as_secs_f64()));
+        }
+        let llm_failed = ctx.failure.is_some() || ctx.upstream_status.is_none_or(|s| s >= 400);
+        if let Some(e) = out.error_type.as_ref().filter(|_| llm_failed) {
+            llm.push(KeyValue::new(sc::ERROR_TYPE, e.clone()));
+        }
+        let llm_status = llm_failed.then(|| ctx.failure_message.clone().unwrap_or_else(|| format!("HTTP {}", ctx.upstream_status.unwrap_or(0))));
+        self.child(ctx, &llm_name, SpanKind::Client, llm_start, llm_end, llm, llm_status);
+
+        // post_processing: reading usage and finishing the trace.
+        let s = &out.summary;
+        let mut post = vec![KeyValue::new(sc::GATEWAY_STEP, sc::STEP_POST_PROCESSING)];
+        if let Some(u) = &s.usage {
+            usage_attrs(u, &mut post);
+            post.push(KeyValue::new(sc::GATEWAY_USAGE_TOTAL_TOKENS, u.total_tokens as i64));
+            if u.tool_use_prompt_tokens > 0 {
+                post.push(KeyValue::new(sc::GATEWAY_USAGE_TOOL_USE_PROMPT_TOKENS, u.tool_use_prompt_tokens as i64));
+            }
+            if u.prompt_audio_tokens > 0 {
+                post.push(KeyValue::new(sc::GATEWAY_USAGE_AUDIO_INPUT_TOKENS, u.prompt_audio_tokens as i64));
+            }
+        }
+        if !s.finish_reasons.is_empty() {
+            let v: Vec<opentelemetry::StringValue> = s.finish_reasons.iter().map(|r| r.clone().into()).collect();
+            post.push(KeyValue::new(sc::GEN_AI_RESPONSE_FINISH_REASONS, Value::Array(v.into())));
+        }
+        if let Some(id) = &s.response_id {
+            post.push(KeyValue::new(sc::GEN_AI_RESPONSE_ID, id.clone()));
+        }
+        if let Some(m) = &s.response_model {
+            post.push(KeyValue::new(sc::GEN_AI_RESPONSE_MODEL, m.clone()));
+        }
+        if let Some(e) = &s.parse_error {
+            post.push(KeyValue::new(sc::GATEWAY_RESPONSE_PARSE_ERROR, e.clone()));
+        }
+        if let Some(t) = &s.output_text {
+            post.push(KeyValue::new(sc::GEN_AI_OUTPUT_MESSAGES, t.clone()));
+        }
+        post.push(KeyValue::new(sc::GATEWAY_RESPONSE_BYTES, observed.bytes as i64));
+        post.push(KeyValue::new(sc::GATEWAY_RESPONSE_CHUNKS, i64::from(observed.events)));
+        let post_start = post_start.max(llm_end);
+        let end = Instant::now();
+        self.child(ctx, "post_processing", SpanKind::Internal, post_start, end, post, None);
+
+        self.end_root(ctx, &info, &out, end);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn child(
+        &self,
+        ctx: &RequestCtx,
+        name: &str,
+        kind: SpanKind,
+        start: Instant,
+        end: Instant,
+        attrs: Vec<KeyValue>,
+        error: Option<String>,
+    ) {
+        let mut span = self
+            .tracer
+            .span_builder(name.to_owned())
+            .with_kind(kind)
+            .with_start_time(ctx.wall(start))
+            .with_attributes(attrs)
+            .start_with_context(&self.tracer, &ctx.root);
+        if let Some(description) = error {
+            span.set_status(Status::error(description));
+        }
+        span.end_with_timestamp(ctx.wall(end.max(start)));
+    }
+
+    fn end_root(&self, ctx: &RequestCtx, info: &RequestInfo, out: &Outcome, end: Instant) {
+        let mut a = vec![KeyValue::new(sc::GATEWAY_STATUS, out.status)];
+        request_attrs(info, &mut a);
+        if let Some(s) = out.http_status {
+            a.push(KeyValue::new(sc::HTTP_RESPONSE_STATUS_CODE, i64::from(s)));
+        }
+        if let Some(e) = &out.error_type {
+            a.push(KeyValue::new(sc::ERROR_TYPE, e.clone()));
+        }
+        if let Some(u) = &out.summary.usage {
+            usage_attrs(u, &mut a);
+        }
+        if let Some(t) = ctx.ttft() {
+            a.push(KeyValue::new(sc::GATEWAY_TTFT_MS, t.as_secs_f64() * 1e3));
+        }
+        if let (Some(up), Some(done)) = (ctx.upstream_start, ctx.response_done) {
+            let total = RequestCtx::ms(ctx.start, end);
+            a.push(KeyValue::new(sc::GATEWAY_OVERHEAD_MS, (total - RequestCtx::ms(up, done)).max(0.0)));
+        }
+        let attribution = &ctx.attribution;
+        if let Some(u) = &attribution.user_id {
+            a.push(KeyValue::new(sc::USER_ID, u.clone()));
+        }
+        if let Some(s) = &attribution.session_id {
+            a.push(KeyValue::new(sc::SESSION_ID, s.clone()));
+            a.push(KeyValue::new(sc::GEN_AI_CONVERSATION_ID, s.clone()));
+        }
+        for (k, v) in &attribution.properties {
+            a.push(KeyValue::new(format!("{}{k}", sc::GATEWAY_PROPERTY_PREFIX), v.clone()));
+        }
+        let span = ctx.root.span();
+        span.set_attributes(a);
+        if out.status == "error" && out.http_status.is_none_or(|s| s >= 500) {
+            span.set_status(Status::error(out.error_type.clone().unwrap_or_default()));
+        }
+        span.end_with_timestamp(end_wall(ctx, end));
+    }
+}
+
+fn end_wall(ctx: &RequestCtx, end: Instant) -> SystemTime {
+    ctx.wall(end)
+}

@@ -1,0 +1,22 @@
+//! The Gemini observability gateway: a transparent pingora proxy that turns every call into a
+//! trace of OpenTelemetry spans stored in SQLite.
+//!
+//! Modules, in the order a request meets them: [`route`] classifies the path, [`proxy`] forwards
+//! bytes and records instants in a [`ctx::RequestCtx`], [`observe`] tees the response body into a
+//! bounded observer, [`payload`] and [`request`] parse what was kept, and `finish` builds the
+//! spans once the client has its bytes. [`server`] wires pingora, and [`demo`] runs the
+//! built-in simulation.
+
+pub mod config;
+pub mod ctx;
+pub mod demo;
+pub mod errors;
+mod finish;
+pub mod observe;
+pub mod payload;
+pub mod proxy;
+pub mod request;
+pub mod route;
+pub mod server;
+pub mod telemetry;
+pub mod upstream;

@@ -1,0 +1,65 @@
+//! `gateway`: the command-line entry point.
+
+use clap::Parser;
+use gemini_gateway::config::Config;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// A transparent observability gateway for the Gemini API.
+///
+/// Point any Gemini client's base URL at the listen address; every call becomes a trace of
+/// OpenTelemetry spans in a WAL-mode SQLite file.
+#[derive(Debug, Parser)]
+#[command(name = "gateway", version)]
+struct Cli {
+    /// Configuration file (TOML).
+    #[arg(long, short, default_value = "gateway.toml")]
+    config: PathBuf,
+    /// Demo mode: start a simulated Gemini upstream in-process, point the gateway at it, and
+    /// send synthetic traffic from several models, users and sessions.
+    #[arg(long)]
+    demo: bool,
+    /// Check the configuration and exit.
+    #[arg(long)]
+    check: bool,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,pingora_core=warn,pingora_proxy=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let mut config = match Config::load(&cli.config) {
+        Ok(c) => c,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    if cli.check {
+        println!("config {} is valid", cli.config.display());
+        return ExitCode::SUCCESS;
+    }
+    let _demo = if cli.demo {
+        match gemini_gateway::demo::start(&mut config) {
+            Ok(d) => Some(d),
+            Err(error) => {
+                eprintln!("error: cannot start demo: {error:#}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
+    match gemini_gateway::server::run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! Tees response bytes into a bounded observer that finds the events carrying usage.
+//!
+//! The proxy forwards every chunk untouched; this module only looks. It splits the body into
+//! events (SSE `data:` events, JSON-array elements, or one JSON document), and keeps just the
+//! last event that mentions usage and the last event overall. Memory per request is bounded by
+//! `cap` whatever the body size: an event larger than `cap` is skipped and a huge single JSON
+//! document keeps only its tail, where Gemini puts `usageMetadata`.
+
+use crate::route::Framing;
+use memchr::memmem;
+
+const TAIL: usize = 256 * 1024;
+
+/// What was seen of a response body, ready for [`crate::payload`] to parse.
+#[derive(Debug, Default)]
+pub struct Observed {
+    /// The payload of the last event that mentions usage.
+    pub usage_event: Option<Vec<u8>>,
+    /// The payload of the last event when it is not the usage event.
+    pub last_event: Option<Vec<u8>>,
+    /// Payloads of all events, when capture is on (bounded by the capture budget).
+    pub captured: Vec<Vec<u8>>,
+    /// Number of events (SSE events or array elements; 1 for a JSON document).
+    pub events: u32,
+    /// Total body bytes.
+    pub bytes: u64,
+    /// An event was an error object (`{"error": ...}`), e.g. a mid-stream failure.
+    pub error_event: Option<Vec<u8>>,
+    /// The single JSON document was larger than the cap; `usage_event` holds its tail.
+    pub truncated: bool,
+}
+
+/// Incremental, bounded body observer.
+#[derive(Debug)]
+pub struct Observer {
+    framing: Framing,
+    cap: usize,
+    /// Current incomplete line (SSE), element (array) or document (JSON).
+    buf: Vec<u8>,
+    /// Data of the SSE event being assembled.
+    data: Vec<u8>,
+    overflow: bool,
+    depth: u32,
+    in_string: bool,
+    escape: bool,
+    capture_budget: usize,
+    usage_needle: &'static [u8],
+    out: Observed,
+}
+
+impl Observer {
+    /// A new observer; `capture_budget` > 0 keeps event payloads up to that many bytes.
+    /// `openai` selects the OpenAI-compatible `usage` key instead of `usageMetadata`.
+    pub fn new(framing: Framing, cap: usize, capture_budget: usize, openai: bool) -> Self {
+        Self {
+            framing,
+            cap: cap.max(1024),
+            buf: Vec::new(),
+            data: Vec::new(),
+            overflow: false,
+            depth: 0,
+            in_string: false,
+            escape: false,
+            capture_budget,
+            usage_needle: if openai { b"\"usage\"" } else { b"\"usageMetadata\"" },
+            out: Observed::default(),
+        }
+    }
+
+    /// Feeds one chunk of the body.
+    pub fn feed(&mut self, chunk: &[u8]) {
+        self.out.bytes += chunk.len() as u64;
+        match self.framing {
+            Framing::Opaque => {}
+            Framing::Json => self.feed_json(chunk),
+            Framing::Sse => self.feed_sse(chunk),
+            Framing::JsonArray => self.feed_array(chunk),
+        }
+    }
+
+    /// Ends the body and returns what was seen.
+    pub fn finish(mut self) -> Observed {
+        match self.framing {
+            Framing::Json if !self.buf.is_empty() => {
+                let doc = std::mem::take(&mut self.buf);
+                self.out.truncated = self.overflow;
+                self.dispatch(doc);
+            }
+            Framing::Sse => {
+                if !self.buf.is_empty() {
+                    let line = std::mem::take(&mut self.buf);
+                    self.sse_line(&line);
+                }
+                self.end_sse_event();
+            }
+            _ => {}
+        }
+        self.out
+    }
+
+    fn feed_json(&mut self, chunk: &[u8]) {
+        self.buf.extend_from_slice(chunk);
+        if self.buf.len() > self.cap {
+            self.overflow = true;
+            let cut = self.buf.len() - TAIL.min(self.cap);
+            self.buf.drain(..cut);
+        }
+    }
+
+    fn feed_sse(&mut self, chunk: &[u8]) {
+        let mut rest = chunk;
+        while let Some(nl) = memchr::memchr(b'\n', rest) {
+            let (line, tail) = rest.split_at(nl);
+            rest = &tail[1..];
+            if self.buf.is_empty() {
+                self.sse_line(strip_cr(line));
+            } else {
+                let mut full = std::mem::take(&mut self.buf);
+                full.extend_from_slice(line);
+                self.sse_line(strip_cr(&full));
+                full.clear();
+                self.buf = full;
+            }
+        }
+        if self.buf.len() + rest.len() <= self.cap {
+            self.buf.extend_from_slice(rest);
+        } else {
+            self.overflow = true;
+        }
+    }
+
+    fn sse_line(&mut self, line: &[u8]) {
+        if line.is_empty() {
+            self.end_sse_event();
+        } else if let Some(value) = line.strip_prefix(b"data:") {
+            let value = value.strip_prefix(b" ").unwrap_or(value);
+            if self.data.len() + value.len() + 1 > self.cap {
+                self.overflow = true;
+                return;
+            }
+            if !self.data.is_empty() {
+                self.data.push(b'\n');
+            }
+            self.data.extend_from_slice(value);
+        }
+    }
+
+    fn end_sse_event(&mut self) {
+        if self.overflow {
+            self.overflow = false;
+            self.out.events += 1;
+            self.data.clear();
+            return;
+        }
+        if self.data.is_empty() {
+            return;
+        }
+        if self.data == b"[DONE]" {
+            self.data.clear();
+            return;
+        }
+        let data = std::mem::take(&mut self.data);
+        self.dispatch(data);
+    }
+
+    fn feed_array(&mut self, chunk: &[u8]) {
+        for &b in chunk {
+            if self.depth == 0 {
+                if b == b'{' {
+                    self.depth = 1;
+                    self.buf.clear();
+                    self.overflow = false;
+                    self.buf.push(b);
+                }
+                continue;
+            }
+            if !self.overflow {
+                if self.buf.len() < self.cap {
+                    self.buf.push(b);
+                } else {
+                    self.overflow = true;
+                    self.buf.clear();
+                }
+            }
+            if self.in_string {
+                if self.escape {
+                    self.escape = false;
+                } else if b == b'\\' {
+                    self.escape = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                }
+                continue;
+            }
+            match b {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' => {
+                    self.depth -= 1;
+                    if self.depth == 0 {
+                        if self.overflow {
+                            self.out.events += 1;
+                        } else {
+                            let element = std::mem::take(&mut self.buf);
+                            self.dispatch(element);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn dispatch(&mut self, payload: Vec<u8>) {
+        self.out.events += 1;
+        if self.capture_budget > 0 && payload.len() <= self.capture_budget {
+            self.capture_budget -= payload.len();
+            self.out.captured.push(payload.clone());
+        }
+        if is_error_object(&payload) {
+            self.out.error_event = Some(payload.clone());
+        }
+        if memmem::find(&payload, self.usage_needle).is_some() {
+            self.out.usage_event = Some(payload);
+            self.out.last_event = None;
+        } else {
+            self.out.last_event = Some(payload);
+        }
+    }
+}
+
+/// True for `{"error": ...}` (possibly with whitespace), the shape of Gemini errors.
+fn is_error_object(payload: &[u8]) -> bool {
+    payload
+        .trim_ascii_start()
+        .strip_prefix(b"{")
+        .is_some_and(|rest| rest.trim_ascii_start().starts_with(b"\"error\""))
+}
+
+fn strip_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}

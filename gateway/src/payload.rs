@@ -1,0 +1,316 @@
+//! Reads usage, finish reasons and ids from the events an [`Observer`](crate::observe::Observer)
+//! kept. Runs once per request in the logging phase, after the client has its bytes.
+
+use crate::observe::Observed;
+use gateway_plugin_sdk::Usage;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+/// What the response said about the call.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ResponseSummary {
+    /// Final usage, if the response carried any.
+    pub usage: Option<Usage>,
+    /// One finish reason per candidate (or choice).
+    pub finish_reasons: Vec<String>,
+    /// `responseId` / `id`.
+    pub response_id: Option<String>,
+    /// `modelVersion` / `model`.
+    pub response_model: Option<String>,
+    /// A Gemini error object in the body (`error.status`, or the code).
+    pub error_status: Option<String>,
+    /// Why the body could not be read, if it could not.
+    pub parse_error: Option<String>,
+    /// Answer text, when capture is on.
+    pub output_text: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Doc {
+    #[serde(rename = "usageMetadata", alias = "usage_metadata")]
+    usage_metadata: Option<GeminiUsage>,
+    usage: Option<OpenAiUsage>,
+    candidates: Option<Vec<Candidate>>,
+    choices: Option<Vec<Choice>>,
+    #[serde(rename = "modelVersion", alias = "model_version")]
+    model_version: Option<String>,
+    model: Option<String>,
+    #[serde(rename = "responseId", alias = "response_id")]
+    response_id: Option<String>,
+    id: Option<String>,
+    error: Option<ErrorBody>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct GeminiUsage {
+    prompt_token_count: u64,
+    cached_content_token_count: u64,
+    candidates_token_count: u64,
+    thoughts_token_count: u64,
+    tool_use_prompt_token_count: u64,
+    total_token_count: u64,
+    prompt_tokens_details: Vec<ModalityCount>,
+    cache_tokens_details: Vec<ModalityCount>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct ModalityCount {
+    modality: String,
+    token_count: u64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct OpenAiUsage {
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    total_tokens: u64,
+    prompt_tokens_details: Option<OpenAiPromptDetails>,
+    completion_tokens_details: Option<OpenAiCompletionDetails>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct OpenAiPromptDetails {
+    cached_tokens: u64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct OpenAiCompletionDetails {
+    reasoning_tokens: u64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct Candidate {
+    finish_reason: Option<String>,
+    content: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Choice {
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ErrorBody {
+    code: Option<i64>,
+    status: Option<String>,
+}
+
+impl GeminiUsage {
+    fn into_usage(self) -> Usage {
+        let audio = |v: &[ModalityCount]| {
+            v.iter()
+                .filter(|m| m.modality == "AUDIO")
+                .map(|m| m.token_count)
+                .sum()
+        };
+        Usage {
+            prompt_tokens: self.prompt_token_count,
+            cached_tokens: self.cached_content_token_count,
+            candidates_tokens: self.candidates_token_count,
+            thoughts_tokens: self.thoughts_token_count,
+            tool_use_prompt_tokens: self.tool_use_prompt_token_count,
+            total_tokens: self.total_token_count,
+            prompt_audio_tokens: audio(&self.prompt_tokens_details),
+            cached_audio_tokens: audio(&self.cache_tokens_details),
+        }
+    }
+}
+
+impl OpenAiUsage {
+    fn into_usage(self) -> Usage {
+        let reasoning = self
+            .completion_tokens_details
+            .map_or(0, |d| d.reasoning_tokens);
+        Usage {
+            prompt_tokens: self.prompt_tokens,
+            cached_tokens: self.prompt_tokens_details.map_or(0, |d| d.cached_tokens),
+            candidates_tokens: self.completion_tokens.saturating_sub(reasoning),
+            thoughts_tokens: reasoning,
+            total_tokens: self.total_tokens,
+            ..Usage::default()
+        }
+    }
+}
+
+/// Parses one payload, tolerating an array wrapper (`[{...}]`, as errors of the array stream
+/// and the OpenAI-compatible endpoint come).
+fn parse_doc(payload: &[u8]) -> Result<Doc, serde_json::Error> {
+    let trimmed = payload.trim_ascii_start();
+    if trimmed.starts_with(b"[") {
+        let mut docs: Vec<Doc> = serde_json::from_slice(trimmed)?;
+        Ok(docs.pop().unwrap_or_default())
+    } else {
+        serde_json::from_slice(trimmed)
+    }
+}
+
+fn apply(summary: &mut ResponseSummary, doc: Doc) {
+    if let Some(u) = doc.usage_metadata {
+        summary.usage = Some(u.into_usage());
+    } else if let Some(u) = doc.usage {
+        summary.usage = Some(u.into_usage());
+    }
+    let reasons: Vec<String> = match (doc.candidates, doc.choices) {
+        (Some(c), _) => c.into_iter().filter_map(|c| c.finish_reason).collect(),
+        (None, Some(c)) => c.into_iter().filter_map(|c| c.finish_reason).collect(),
+        _ => Vec::new(),
+    };
+    if !reasons.is_empty() {
+        summary.finish_reasons = reasons;
+    }
+    if let Some(m) = doc.model_version.or(doc.model) {
+        summary.response_model = Some(m);
+    }
+    if let Some(id) = doc.response_id.or(doc.id) {
+        summary.response_id = Some(id);
+    }
+    if let Some(e) = doc.error {
+        summary.error_status = e.status.or(e.code.map(|c| c.to_string()));
+    }
+}
+
+/// Summarises an observed body.
+pub fn summarize(observed: &Observed) -> ResponseSummary {
+    let mut summary = ResponseSummary::default();
+    if let Some(ev) = &observed.usage_event {
+        if observed.truncated {
+            match usage_from_tail(ev) {
+                Some(u) => summary.usage = Some(u),
+                None => summary.parse_error = Some("response larger than max_parse_bytes".into()),
+            }
+        } else {
+            match parse_doc(ev) {
+                Ok(doc) => apply(&mut summary, doc),
+                Err(e) => summary.parse_error = Some(format!("invalid JSON in response: {e}")),
+            }
+        }
+    }
+    if let Some(ev) = &observed.last_event {
+        match parse_doc(ev) {
+            Ok(doc) => apply(&mut summary, doc),
+            Err(e) if summary.parse_error.is_none() && !observed.truncated => {
+                summary.parse_error = Some(format!("invalid JSON in response: {e}"))
+            }
+            Err(_) => {}
+        }
+    }
+    if let Some(ev) = &observed.error_event {
+        if let Ok(doc) = parse_doc(ev) {
+            if let Some(e) = doc.error {
+                summary.error_status = e.status.or(e.code.map(|c| c.to_string()));
+            }
+        }
+    }
+    summary
+}
+
+/// Finds `"usageMetadata": {...}` in the tail of a large document and parses that object alone.
+fn usage_from_tail(tail: &[u8]) -> Option<Usage> {
+    let key = memchr::memmem::rfind(tail, b"\"usageMetadata\"")?;
+    let after = &tail[key + b"\"usageMetadata\"".len()..];
+    let open = memchr::memchr(b'{', after)?;
+    let obj = balanced_object(&after[open..])?;
+    serde_json::from_slice::<GeminiUsage>(obj)
+        .ok()
+        .map(GeminiUsage::into_usage)
+}
+
+/// The prefix of `s` (starting at `{`) up to its matching `}`.
+fn balanced_object(s: &[u8]) -> Option<&[u8]> {
+    let (mut depth, mut in_str, mut esc) = (0u32, false, false);
+    for (i, &b) in s.iter().enumerate() {
+        if in_str {
+            match (esc, b) {
+                (true, _) => esc = false,
+                (false, b'\\') => esc = true,
+                (false, b'"') => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b'{' => depth += 1,
+            b'}' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(&s[..=i]);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Concatenates the answer text of captured events, up to `max` bytes.
+pub fn captured_text(observed: &Observed, max: usize) -> Option<String> {
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct TextDoc {
+        candidates: Vec<TextCandidate>,
+        choices: Vec<TextChoice>,
+    }
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct TextCandidate {
+        content: TextContent,
+    }
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct TextContent {
+        parts: Vec<TextPart>,
+    }
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct TextPart {
+        text: Option<String>,
+        thought: bool,
+    }
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct TextChoice {
+        message: Option<TextMessage>,
+        delta: Option<TextMessage>,
+    }
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct TextMessage {
+        content: Option<String>,
+    }
+    if observed.captured.is_empty() {
+        return None;
+    }
+    let mut out = String::new();
+    for ev in &observed.captured {
+        let Ok(doc) = serde_json::from_slice::<TextDoc>(ev) else {
+            continue;
+        };
+        let texts = doc
+            .candidates
+            .into_iter()
+            .take(1)
+            .flat_map(|c| c.content.parts)
+            .filter(|p| !p.thought)
+            .filter_map(|p| p.text)
+            .chain(
+                doc.choices
+                    .into_iter()
+                    .take(1)
+                    .filter_map(|c| c.message.or(c.delta).and_then(|m| m.content)),
+            );
+        for t in texts {
+            out.push_str(&t);
+        }
+    }
+    Some(crate::request::truncate_utf8(out, max))
+}

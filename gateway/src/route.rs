@@ -1,0 +1,220 @@
+//! Classifies a request by its path: model, operation, and how the response is framed.
+//!
+//! Only the path and query are used here (the body is parsed later, off the header path).
+//! Unknown paths are fine: they are forwarded and traced with what is known.
+
+use gateway_plugin_sdk::semconv as sc;
+
+/// How a response body is framed, which decides how usage is read from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// One JSON document.
+    Json,
+    /// `text/event-stream`, one JSON document per `data:` event.
+    Sse,
+    /// A JSON array whose elements arrive over time (`streamGenerateContent` without `alt=sse`).
+    JsonArray,
+    /// Not inspected (uploads, downloads, unknown content types).
+    Opaque,
+}
+
+/// What the path says about a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// Model from the path (`gemini-2.0-flash`, `tunedModels/x`), or from the body later.
+    pub model: Option<String>,
+    /// `gen_ai.operation.name`, or `None` for non-model calls (files, uploads, listings).
+    pub operation: Option<&'static str>,
+    /// Whether the response streams (for OpenAI compat the body decides).
+    pub stream: bool,
+    /// Expected framing of a 2xx response.
+    pub framing: Framing,
+    /// Low-cardinality route for span names, e.g. `/v1beta/models/{model}:generateContent`.
+    pub template: String,
+    /// OpenAI-compatible endpoint: model and stream flag come from the body.
+    pub openai: bool,
+    /// The resumable upload endpoint.
+    pub upload: bool,
+}
+
+/// Classifies `path` (without query) and `query`.
+pub fn classify(path: &str, query: Option<&str>) -> Route {
+    let mut route = Route {
+        model: None,
+        operation: None,
+        stream: false,
+        framing: Framing::Json,
+        template: path.to_owned(),
+        openai: false,
+        upload: false,
+    };
+    if path.starts_with("/upload/") {
+        route.upload = true;
+        route.framing = Framing::Opaque;
+        route.template = "/upload/{version}/files".into();
+        return route;
+    }
+    let Some(rest) = path.strip_prefix('/') else {
+        return route;
+    };
+    let (version, rest) = rest.split_once('/').unwrap_or((rest, ""));
+    if let Some(op) = rest.strip_prefix("openai/") {
+        route.openai = true;
+        route.template = format!("/{version}/openai/{op}");
+        match op.trim_end_matches('/') {
+            "chat/completions" => route.operation = Some(sc::OP_CHAT),
+            "embeddings" => route.operation = Some(sc::OP_EMBEDDINGS),
+            _ => route.template = format!("/{version}/openai/{{path}}"),
+        }
+        return route;
+    }
+    let Some((resource, method)) = rest.rsplit_once(':') else {
+        route.template = generic_template(version, rest);
+        return route;
+    };
+    let (collection, name) = resource.split_once('/').unwrap_or((resource, ""));
+    if name.is_empty() || name.contains('/') && collection != "tunedModels" {
+        route.template = generic_template(version, rest);
+        return route;
+    }
+    route.model = Some(match collection {
+        "models" => percent_decode(name),
+        other => format!("{other}/{}", percent_decode(name)),
+    });
+    route.template = format!("/{version}/{collection}/{{model}}:{method}");
+    match method {
+        "generateContent" => route.operation = Some(sc::OP_GENERATE_CONTENT),
+        "streamGenerateContent" => {
+            route.operation = Some(sc::OP_GENERATE_CONTENT);
+            route.stream = true;
+            route.framing = if query_param(query, "alt") == Some("sse") {
+                Framing::Sse
+            } else {
+                Framing::JsonArray
+            };
+        }
+        "countTokens" => route.operation = Some(sc::OP_COUNT_TOKENS),
+        "embedContent" | "batchEmbedContents" | "asyncBatchEmbedContent" => {
+            route.operation = Some(sc::OP_EMBEDDINGS)
+        }
+        "batchGenerateContent" => route.operation = Some(sc::OP_GENERATE_CONTENT),
+        _ => {}
+    }
+    route
+}
+
+fn generic_template(version: &str, rest: &str) -> String {
+    let collection = rest.split('/').next().unwrap_or("");
+    if collection.is_empty() {
+        format!("/{version}")
+    } else if rest.contains('/') {
+        format!("/{version}/{collection}/{{id}}")
+    } else {
+        format!("/{version}/{collection}")
+    }
+}
+
+/// The value of `name` in a query string (not decoded).
+pub fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
+    query?
+        .split('&')
+        .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// Replaces the values of secret query parameters (`key`, `access_token`) by `REDACTED`.
+pub fn redact_query(query: &str) -> String {
+    query
+        .split('&')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _)) if is_secret_param(k) => format!("{k}=REDACTED"),
+            _ => kv.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn is_secret_param(name: &str) -> bool {
+    matches!(
+        name.to_ascii_lowercase().as_str(),
+        "key" | "access_token" | "api_key" | "token"
+    )
+}
+
+fn percent_decode(s: &str) -> String {
+    if !s.contains('%') {
+        return s.to_owned();
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn native_generate_and_streams() {
+        let r = classify("/v1beta/models/gemini-2.0-flash:generateContent", None);
+        assert_eq!(r.model.as_deref(), Some("gemini-2.0-flash"));
+        assert_eq!(r.operation, Some("generate_content"));
+        assert!(!r.stream);
+        assert_eq!(r.template, "/v1beta/models/{model}:generateContent");
+
+        let r = classify(
+            "/v1/models/gemini-2.5-pro:streamGenerateContent",
+            Some("alt=sse&key=abc"),
+        );
+        assert!(r.stream);
+        assert_eq!(r.framing, Framing::Sse);
+        let r = classify("/v1alpha/models/gemini-2.5-pro:streamGenerateContent", None);
+        assert_eq!(r.framing, Framing::JsonArray);
+    }
+
+    #[test]
+    fn other_operations_and_unknown_paths() {
+        let r = classify("/v1beta/models/text-embedding-004:batchEmbedContents", None);
+        assert_eq!(r.operation, Some("embeddings"));
+        let r = classify("/v1beta/models/gemini-2.0-flash:countTokens", None);
+        assert_eq!(r.operation, Some("count_tokens"));
+        let r = classify("/v1beta/tunedModels/my-tune:generateContent", None);
+        assert_eq!(r.model.as_deref(), Some("tunedModels/my-tune"));
+        let r = classify("/v1beta/files/abc", None);
+        assert_eq!((r.operation, r.template.as_str()), (None, "/v1beta/files/{id}"));
+        let r = classify("/v1beta/openai/chat/completions", None);
+        assert!(r.openai);
+        assert_eq!(r.operation, Some("chat"));
+        let r = classify("/upload/v1beta/files", Some("upload_id=1"));
+        assert!(r.upload);
+        assert_eq!(r.framing, Framing::Opaque);
+        let r = classify("/", None);
+        assert_eq!(r.operation, None);
+    }
+
+    #[test]
+    fn secrets_are_redacted_from_queries() {
+        assert_eq!(redact_query("alt=sse&key=SECRET"), "alt=sse&key=REDACTED");
+        assert_eq!(redact_query("KEY=s&x=1"), "KEY=REDACTED&x=1");
+        assert_eq!(query_param(Some("a=1&alt=sse"), "alt"), Some("sse"));
+    }
+
+    #[test]
+    fn encoded_model_names_decode() {
+        let r = classify("/v1beta/models/gemini%2D2.0-flash:generateContent", None);
+        assert_eq!(r.model.as_deref(), Some("gemini-2.0-flash"));
+    }
+}

@@ -1,0 +1,88 @@
+//! Builds and runs the pingora server from a [`Config`], and flushes spans on the way out.
+
+use crate::config::Config;
+use crate::proxy::{GatewayProxy, ProxySettings};
+use crate::telemetry::Telemetry;
+use crate::upstream::UpstreamTarget;
+use gateway_sqlite::ExportStats;
+use pingora::server::configuration::ServerConf;
+use pingora::server::{RunArgs, Server};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Runs the gateway until SIGTERM (graceful) or SIGINT (fast); then writes every queued span.
+pub fn run(config: Config) -> anyhow::Result<()> {
+    let telemetry = Telemetry::start(&config.storage)?;
+    let target = UpstreamTarget::start(
+        config.upstream(),
+        Duration::from_millis(config.proxy.connect_timeout_ms),
+        Duration::from_millis(config.proxy.read_timeout_ms),
+    );
+    let proxy = GatewayProxy::new(
+        target,
+        telemetry.tracer.clone(),
+        ProxySettings {
+            max_parse_bytes: config.proxy.max_parse_bytes,
+            capture_content: config.capture.content,
+            capture_max_bytes: config.capture.max_bytes,
+        },
+    );
+
+    let conf = ServerConf {
+        threads: config.proxy.threads,
+        grace_period_seconds: Some(config.proxy.shutdown_grace_seconds),
+        graceful_shutdown_timeout_seconds: Some(config.proxy.shutdown_grace_seconds.max(1)),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let mut service = pingora::proxy::http_proxy_service(&server.configuration, proxy);
+    service.add_tcp(&config.proxy.listen);
+    server.add_service(service);
+    watch_drops(telemetry.sqlite_stats.clone());
+
+    tracing::info!(
+        listen = %config.proxy.listen,
+        upstream = %config.proxy.upstream,
+        db = %config.storage.path.display(),
+        "Gateway listening."
+    );
+    server.run(RunArgs::default());
+
+    tracing::info!("Shutting down: writing queued spans.");
+    telemetry.shutdown();
+    let s = &telemetry.sqlite_stats;
+    tracing::info!(
+        exported = s.exported.load(std::sync::atomic::Ordering::Relaxed),
+        dropped = s.dropped(),
+        "Spans flushed; bye."
+    );
+    Ok(())
+}
+
+/// Logs a warning whenever spans were dropped since the last check (never silent).
+fn watch_drops(stats: Arc<ExportStats>) {
+    let spawned = std::thread::Builder::new()
+        .name("drop-watch".into())
+        .spawn(move || {
+            let mut last = 0;
+            loop {
+                std::thread::sleep(Duration::from_secs(5));
+                let now = stats.dropped();
+                if now > last {
+                    tracing::warn!(
+                        dropped_total = now,
+                        dropped_since_last = now - last,
+                        queue_full = stats.dropped_queue_full.load(std::sync::atomic::Ordering::Relaxed),
+                        export_errors = stats.dropped_export_error.load(std::sync::atomic::Ordering::Relaxed),
+                        queue_depth = stats.queue_depth(),
+                        "Spans were dropped."
+                    );
+                    last = now;
+                }
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "Cannot start the drop watcher.");
+    }
+}

@@ -1,0 +1,203 @@
+//! Shared helpers: a real gateway process in front of an in-process fake Gemini.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use rusqlite::Connection;
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free loopback port (bound then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `gateway` binary.
+pub struct Gateway {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub db: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Gateway {
+    /// Starts the gateway against `upstream` with extra TOML appended to `[proxy]`...
+    /// `extra` is raw TOML added after the generated sections.
+    pub fn start(upstream: &str, extra_proxy: &str, extra: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let db = dir.path().join("gateway.db");
+        let log = dir.path().join("gateway.log");
+        let config = dir.path().join("gateway.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[proxy]\nlisten = \"127.0.0.1:{port}\"\nupstream = \"{upstream}\"\nshutdown_grace_seconds = 1\n{extra_proxy}\n\
+                 [storage]\npath = \"{}\"\nlinger_ms = 5\n{extra}\n",
+                db.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_gateway"))
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let gw = Self {
+            child: Some(child),
+            addr,
+            dir,
+            db,
+            log,
+        };
+        gw.wait_ready();
+        gw
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if TcpStream::connect(self.addr).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("gateway did not listen; log:\n{}", self.log_text());
+    }
+
+    /// `http://addr` + path.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// The gateway's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then wait for exit (spans are flushed on the way out).
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("already stopped");
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("gateway did not exit after SIGTERM; log:\n{}", self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Opens the database read-only.
+    pub fn open_db(&self) -> Connection {
+        Connection::open(&self.db).unwrap()
+    }
+
+    /// Waits until `n` traces are in the database (the writer is asynchronous).
+    pub fn wait_traces(&self, n: i64) -> Connection {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(conn) = Connection::open(&self.db) {
+                let count: i64 = conn
+                    .query_row("SELECT COUNT(*) FROM traces", [], |r| r.get(0))
+                    .unwrap_or(0);
+                if count >= n {
+                    return conn;
+                }
+            }
+            if Instant::now() > deadline {
+                panic!("expected {n} traces; log:\n{}", self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A blocking HTTP client with a generous timeout (a hang fails the test instead of stalling).
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+/// One span row: (name, kind, attributes JSON, status_code).
+pub fn spans_of(conn: &Connection, trace_id: &str) -> Vec<(String, String, serde_json::Value, String, Option<String>)> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT name, kind, attributes, status_code, parent_span_id FROM spans WHERE trace_id = ?1
+             ORDER BY start_time_unix_nano, id",
+        )
+        .unwrap();
+    stmt.query_map([trace_id], |r| {
+        let attrs: String = r.get(2)?;
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            serde_json::from_str(&attrs).unwrap(),
+            r.get(3)?,
+            r.get(4)?,
+        ))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+/// The step span with `gateway.step == step`.
+pub fn step<'a>(
+    spans: &'a [(String, String, serde_json::Value, String, Option<String>)],
+    step: &str,
+) -> &'a serde_json::Value {
+    &spans
+        .iter()
+        .find(|s| s.2["gateway.step"] == step)
+        .unwrap_or_else(|| panic!("no {step} span in {spans:?}"))
+        .2
+}
+
+/// Reads a streaming body until `needle` has been seen, returning what was read.
+pub fn read_until(resp: &mut impl Read, needle: &[u8]) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.windows(needle.len()).any(|w| w == needle) {
+        let n = resp.read(&mut buf).unwrap();
+        assert!(n > 0, "stream ended before {:?}", String::from_utf8_lossy(needle));
+        got.extend_from_slice(&buf[..n]);
+    }
+    got
+}
+
+/// True if `needle` occurs in the file's bytes.
+pub fn file_contains(path: &Path, needle: &[u8]) -> bool {
+    std::fs::read(path)
+        .map(|b| b.windows(needle.len()).any(|w| w == needle))
+        .unwrap_or(false)
+}

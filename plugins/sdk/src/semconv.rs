@@ -1,0 +1,152 @@
+//! Every attribute and span name the gateway emits, in one place.
+//!
+//! The `gen_ai.*` names follow the OpenTelemetry GenAI semantic conventions v1.41 (status: Development).
+//! Core names (`server.*`, `http.*`, `error.type`, `user.id`, `session.id`) come from the stable
+//! registry. Names under `gateway.*` are this project's own. No other module spells these strings.
+
+/// `gen_ai.operation.name`: `generate_content`, `embeddings`, `chat`, ...
+pub const GEN_AI_OPERATION_NAME: &str = "gen_ai.operation.name";
+/// `gen_ai.provider.name`: always [`PROVIDER_GCP_GEMINI`] for this gateway.
+pub const GEN_AI_PROVIDER_NAME: &str = "gen_ai.provider.name";
+/// The provider value for generativelanguage.googleapis.com.
+pub const PROVIDER_GCP_GEMINI: &str = "gcp.gemini";
+/// Model named by the request (URL path, or body for OpenAI compat).
+pub const GEN_AI_REQUEST_MODEL: &str = "gen_ai.request.model";
+/// `true` when the response is streamed.
+pub const GEN_AI_REQUEST_STREAM: &str = "gen_ai.request.stream";
+/// `generationConfig.temperature`.
+pub const GEN_AI_REQUEST_TEMPERATURE: &str = "gen_ai.request.temperature";
+/// `generationConfig.topP`.
+pub const GEN_AI_REQUEST_TOP_P: &str = "gen_ai.request.top_p";
+/// `generationConfig.topK`.
+pub const GEN_AI_REQUEST_TOP_K: &str = "gen_ai.request.top_k";
+/// `generationConfig.maxOutputTokens`.
+pub const GEN_AI_REQUEST_MAX_TOKENS: &str = "gen_ai.request.max_tokens";
+/// `generationConfig.stopSequences`.
+pub const GEN_AI_REQUEST_STOP_SEQUENCES: &str = "gen_ai.request.stop_sequences";
+/// `generationConfig.frequencyPenalty`.
+pub const GEN_AI_REQUEST_FREQUENCY_PENALTY: &str = "gen_ai.request.frequency_penalty";
+/// `generationConfig.presencePenalty`.
+pub const GEN_AI_REQUEST_PRESENCE_PENALTY: &str = "gen_ai.request.presence_penalty";
+/// `generationConfig.seed`.
+pub const GEN_AI_REQUEST_SEED: &str = "gen_ai.request.seed";
+/// `generationConfig.candidateCount` (set when not 1).
+pub const GEN_AI_REQUEST_CHOICE_COUNT: &str = "gen_ai.request.choice.count";
+/// `text`, `json`, `image` or `speech`, from `responseMimeType` / `responseModalities`.
+pub const GEN_AI_OUTPUT_TYPE: &str = "gen_ai.output.type";
+/// Session id mapped from the attribution header.
+pub const GEN_AI_CONVERSATION_ID: &str = "gen_ai.conversation.id";
+/// Gemini `modelVersion`.
+pub const GEN_AI_RESPONSE_MODEL: &str = "gen_ai.response.model";
+/// Gemini `responseId`.
+pub const GEN_AI_RESPONSE_ID: &str = "gen_ai.response.id";
+/// One finish reason per candidate.
+pub const GEN_AI_RESPONSE_FINISH_REASONS: &str = "gen_ai.response.finish_reasons";
+/// Seconds from the upstream request to the first response chunk (streams).
+pub const GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: &str = "gen_ai.response.time_to_first_chunk";
+/// Prompt tokens including cached and tool-use prompt tokens.
+pub const GEN_AI_USAGE_INPUT_TOKENS: &str = "gen_ai.usage.input_tokens";
+/// Output tokens including reasoning (thinking) tokens.
+pub const GEN_AI_USAGE_OUTPUT_TOKENS: &str = "gen_ai.usage.output_tokens";
+/// Cached prompt tokens (a subset of input tokens).
+pub const GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: &str = "gen_ai.usage.cache_read.input_tokens";
+/// Thinking tokens (a subset of output tokens).
+pub const GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: &str = "gen_ai.usage.reasoning.output_tokens";
+/// Captured prompt contents (opt-in).
+pub const GEN_AI_INPUT_MESSAGES: &str = "gen_ai.input.messages";
+/// Captured answer (opt-in).
+pub const GEN_AI_OUTPUT_MESSAGES: &str = "gen_ai.output.messages";
+/// Captured system instruction (opt-in).
+pub const GEN_AI_SYSTEM_INSTRUCTIONS: &str = "gen_ai.system_instructions";
+
+/// Operation value for `generateContent` and `streamGenerateContent`.
+pub const OP_GENERATE_CONTENT: &str = "generate_content";
+/// Operation value for OpenAI-compatible chat completions.
+pub const OP_CHAT: &str = "chat";
+/// Operation value for embeddings.
+pub const OP_EMBEDDINGS: &str = "embeddings";
+/// Operation value for `countTokens` (not a semconv well-known value).
+pub const OP_COUNT_TOKENS: &str = "count_tokens";
+
+/// Upstream host.
+pub const SERVER_ADDRESS: &str = "server.address";
+/// Upstream port.
+pub const SERVER_PORT: &str = "server.port";
+/// HTTP method of the inbound request.
+pub const HTTP_REQUEST_METHOD: &str = "http.request.method";
+/// HTTP status returned to the client.
+pub const HTTP_RESPONSE_STATUS_CODE: &str = "http.response.status_code";
+/// Request path (never the query).
+pub const URL_PATH: &str = "url.path";
+/// Request query with secrets redacted.
+pub const URL_QUERY: &str = "url.query";
+/// Low-cardinality error class: an HTTP status, `timeout`, `connect`, `stream_reset`, `cancelled`, `_OTHER`.
+pub const ERROR_TYPE: &str = "error.type";
+/// End user from `x-gateway-user-id`.
+pub const USER_ID: &str = "user.id";
+/// Session from `x-gateway-session-id`.
+pub const SESSION_ID: &str = "session.id";
+
+/// Which step of a request a span represents (see the `STEP_*` values).
+pub const GATEWAY_STEP: &str = "gateway.step";
+/// Step value of the span that parses the request.
+pub const STEP_PROMPT_CONSTRUCTION: &str = "prompt_construction";
+/// Step value of the upstream call span.
+pub const STEP_LLM_CALL: &str = "llm_call";
+/// Step value of the span that reads usage and finishes the trace.
+pub const STEP_POST_PROCESSING: &str = "post_processing";
+/// Prefix of custom attribution properties (`x-gateway-property-<name>`).
+pub const GATEWAY_PROPERTY_PREFIX: &str = "gateway.property.";
+/// Outcome of the request: `ok`, `error` or `cancelled`.
+pub const GATEWAY_STATUS: &str = "gateway.status";
+/// Milliseconds to the first response chunk, as stored in `traces.ttft_ms`.
+pub const GATEWAY_TTFT_MS: &str = "gateway.ttft_ms";
+/// Number of `contents` entries in the request.
+pub const GATEWAY_REQUEST_CONTENTS: &str = "gateway.request.contents";
+/// Number of parts across all `contents`.
+pub const GATEWAY_REQUEST_PARTS: &str = "gateway.request.parts";
+/// Whether a system instruction is present.
+pub const GATEWAY_REQUEST_SYSTEM_INSTRUCTION: &str = "gateway.request.system_instruction";
+/// Whether the request names a `cachedContent`.
+pub const GATEWAY_REQUEST_CACHED_CONTENT: &str = "gateway.request.cached_content";
+/// Whether `thinkingConfig` is present, and its budget.
+pub const GATEWAY_REQUEST_THINKING_BUDGET: &str = "gateway.request.thinking_budget";
+/// Request body size in bytes.
+pub const GATEWAY_REQUEST_BYTES: &str = "gateway.request.bytes";
+/// Response body size in bytes.
+pub const GATEWAY_RESPONSE_BYTES: &str = "gateway.response.bytes";
+/// Number of stream events (SSE events or JSON-array elements) seen.
+pub const GATEWAY_RESPONSE_CHUNKS: &str = "gateway.response.chunks";
+/// Why the request body could not be parsed (it was forwarded unchanged anyway).
+pub const GATEWAY_REQUEST_PARSE_ERROR: &str = "gateway.request.parse_error";
+/// Why usage could not be read from the response.
+pub const GATEWAY_RESPONSE_PARSE_ERROR: &str = "gateway.response.parse_error";
+/// `totalTokenCount` as reported by Gemini.
+pub const GATEWAY_USAGE_TOTAL_TOKENS: &str = "gateway.usage.total_tokens";
+/// `toolUsePromptTokenCount` (included in input tokens).
+pub const GATEWAY_USAGE_TOOL_USE_PROMPT_TOKENS: &str = "gateway.usage.tool_use_prompt_tokens";
+/// Audio prompt tokens from `promptTokensDetails`.
+pub const GATEWAY_USAGE_AUDIO_INPUT_TOKENS: &str = "gateway.usage.audio_input_tokens";
+/// Cached audio tokens from `cacheTokensDetails`.
+pub const GATEWAY_USAGE_AUDIO_CACHED_TOKENS: &str = "gateway.usage.audio_cache_read_tokens";
+/// Total cost in USD (absent when unpriced).
+pub const GATEWAY_COST_USD: &str = "gateway.cost.usd";
+/// Input part of the cost in USD.
+pub const GATEWAY_COST_INPUT_USD: &str = "gateway.cost.input_usd";
+/// Output part of the cost in USD.
+pub const GATEWAY_COST_OUTPUT_USD: &str = "gateway.cost.output_usd";
+/// `true` when the model has no price: cost is unknown, never zero.
+pub const GATEWAY_COST_UNPRICED: &str = "gateway.cost.unpriced";
+/// Error message from a plugin that failed or panicked.
+pub const GATEWAY_PLUGIN_ERROR: &str = "gateway.plugin.error";
+/// Gateway time (total minus upstream wait) in milliseconds.
+pub const GATEWAY_OVERHEAD_MS: &str = "gateway.overhead_ms";
+
+/// Response header that carries the trace id to the client.
+pub const HEADER_TRACE_ID: &str = "x-gateway-trace-id";
+/// Attribution header for the end user.
+pub const HEADER_USER_ID: &str = "x-gateway-user-id";
+/// Attribution header for the session.
+pub const HEADER_SESSION_ID: &str = "x-gateway-session-id";
+/// Prefix of attribution headers for custom properties.
+pub const HEADER_PROPERTY_PREFIX: &str = "x-gateway-property-";

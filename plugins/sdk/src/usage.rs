@@ -1,0 +1,39 @@
+//! Token usage as Gemini reports it, and the derived totals the conventions want.
+
+use serde::{Deserialize, Serialize};
+
+/// Final token usage of one call (from the last cumulative `usageMetadata`).
+///
+/// Missing fields are 0, as in proto3 JSON. For OpenAI-compatible calls `candidates_tokens` is
+/// `completion_tokens - reasoning_tokens` and `thoughts_tokens` is `reasoning_tokens`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// `promptTokenCount`: includes cached tokens.
+    pub prompt_tokens: u64,
+    /// `cachedContentTokenCount`: the cached part of the prompt.
+    pub cached_tokens: u64,
+    /// `candidatesTokenCount`: answer tokens, without thinking.
+    pub candidates_tokens: u64,
+    /// `thoughtsTokenCount`: thinking tokens, billed as output.
+    pub thoughts_tokens: u64,
+    /// `toolUsePromptTokenCount`: tool results fed back to the model, billed as input.
+    pub tool_use_prompt_tokens: u64,
+    /// `totalTokenCount` as reported.
+    pub total_tokens: u64,
+    /// Audio part of the prompt (`promptTokensDetails`, modality `AUDIO`).
+    pub prompt_audio_tokens: u64,
+    /// Audio part of the cached prompt (`cacheTokensDetails`, modality `AUDIO`).
+    pub cached_audio_tokens: u64,
+}
+
+impl Usage {
+    /// `gen_ai.usage.input_tokens`: prompt (cached included) plus tool-use prompt.
+    pub fn input_tokens(&self) -> u64 {
+        self.prompt_tokens + self.tool_use_prompt_tokens
+    }
+
+    /// `gen_ai.usage.output_tokens`: candidates plus thinking.
+    pub fn output_tokens(&self) -> u64 {
+        self.candidates_tokens + self.thoughts_tokens
+    }
+}

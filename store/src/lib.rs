@@ -1,0 +1,129 @@
+//! The gateway's SQLite store: schema, versioned migrations and every SQL statement.
+//!
+//! No other crate writes SQL. The writer side ([`Store::write_batch`]) is used by the span
+//! exporter; readers open the same WAL-mode file concurrently.
+//!
+//! Ids (`trace_id`, `span_id`, `parent_span_id`) are stored as lowercase hex `TEXT`, the form
+//! users see in `traceparent`, logs and the API. Trace ids minted by the gateway start with a
+//! millisecond timestamp, so primary-key inserts land at the end of the B-tree.
+
+mod migrations;
+mod rows;
+mod write;
+
+pub use rows::{SpanRow, TraceRow};
+
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Errors from opening or writing the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite refused an operation.
+    #[error("sqlite error on {path}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The file holds a table of ours with an unexpected shape, or a newer schema.
+    #[error("database {path} is not usable: {reason}")]
+    Incompatible {
+        /// The database file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Result alias for store operations.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// How to open the store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// How long a statement waits on a lock held by another connection.
+    pub busy_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// An open connection to the gateway database.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database, switches it to WAL with `synchronous=NORMAL`,
+    /// and applies pending migrations. Tables that are not ours are never touched.
+    pub fn open(path: impl AsRef<Path>, opts: &StoreOptions) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let conn = Connection::open(&path).map_err(|e| sqlite_err(&path, e))?;
+        let store = Self { conn, path };
+        store.configure(opts)?;
+        migrations::apply(&store.conn, &store.path)?;
+        Ok(store)
+    }
+
+    fn configure(&self, opts: &StoreOptions) -> Result<()> {
+        self.conn
+            .busy_timeout(opts.busy_timeout)
+            .map_err(|e| self.err(e))?;
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Incompatible {
+                path: self.path.clone(),
+                reason: format!("journal_mode stayed {mode}, WAL is required"),
+            });
+        }
+        self.conn
+            .execute_batch("PRAGMA synchronous=NORMAL; PRAGMA temp_store=MEMORY;")
+            .map_err(|e| self.err(e))
+    }
+
+    /// The database file this store writes.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version after migrations.
+    pub fn schema_version(&self) -> Result<i64> {
+        migrations::current_version(&self.conn).map_err(|e| self.err(e))
+    }
+
+    /// Borrow the raw connection (tests and read-side helpers in this crate only).
+    #[doc(hidden)]
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    fn err(&self, e: rusqlite::Error) -> StoreError {
+        sqlite_err(&self.path, e)
+    }
+}
+
+fn sqlite_err(path: &Path, source: rusqlite::Error) -> StoreError {
+    StoreError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    }
+}

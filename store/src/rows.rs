@@ -1,0 +1,79 @@
+//! Plain row types, the shape in which spans and trace summaries reach the store.
+
+/// One span, ready to insert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpanRow {
+    /// 16 lowercase hex digits.
+    pub span_id: String,
+    /// 32 lowercase hex digits.
+    pub trace_id: String,
+    /// Parent span id, `None` for a root.
+    pub parent_span_id: Option<String>,
+    /// Span name.
+    pub name: String,
+    /// `server`, `client`, `internal`, `producer` or `consumer`.
+    pub kind: &'static str,
+    /// Start, nanoseconds since the Unix epoch.
+    pub start_time_unix_nano: i64,
+    /// End, nanoseconds since the Unix epoch.
+    pub end_time_unix_nano: i64,
+    /// `unset`, `ok` or `error`.
+    pub status_code: &'static str,
+    /// Error description, if any.
+    pub status_message: Option<String>,
+    /// JSON object of attributes.
+    pub attributes_json: String,
+    /// JSON array of events (`{name, time_unix_nano, attributes}`).
+    pub events_json: String,
+}
+
+/// The summary of one gateway request, folded into its trace row.
+///
+/// When several gateway requests share a trace (the client sent a `traceparent`), their
+/// summaries are merged: times widen, tokens and cost add up, and `request_count` counts them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TraceRow {
+    /// 32 lowercase hex digits.
+    pub trace_id: String,
+    /// Start, nanoseconds since the Unix epoch.
+    pub start_time_unix_nano: i64,
+    /// End, nanoseconds since the Unix epoch.
+    pub end_time_unix_nano: i64,
+    /// Requested model.
+    pub model: Option<String>,
+    /// `gen_ai.operation.name`.
+    pub operation: Option<String>,
+    /// Whether the response was streamed.
+    pub stream: bool,
+    /// Status sent to the client.
+    pub http_status: Option<i64>,
+    /// `ok`, `error` or `cancelled`.
+    pub status: String,
+    /// `error.type`, if any.
+    pub error_type: Option<String>,
+    /// Input tokens (prompt incl. cached and tool-use prompt).
+    pub input_tokens: Option<i64>,
+    /// Output tokens (candidates incl. thinking).
+    pub output_tokens: Option<i64>,
+    /// Cached prompt tokens.
+    pub cached_tokens: Option<i64>,
+    /// Thinking tokens.
+    pub reasoning_tokens: Option<i64>,
+    /// Time to first response chunk in ms.
+    pub ttft_ms: Option<f64>,
+    /// Cost in USD; `None` when unpriced or not computed.
+    pub cost_usd: Option<f64>,
+    /// The model had no price.
+    pub unpriced: bool,
+    /// `x-gateway-user-id`.
+    pub user_id: Option<String>,
+    /// `x-gateway-session-id`.
+    pub session_id: Option<String>,
+}
+
+impl TraceRow {
+    /// Duration in milliseconds.
+    pub fn duration_ms(&self) -> f64 {
+        (self.end_time_unix_nano - self.start_time_unix_nano).max(0) as f64 / 1e6
+    }
+}

@@ -1,0 +1,97 @@
+//! The write path: one transaction per batch, cached prepared statements.
+
+use crate::{Result, SpanRow, Store, TraceRow};
+use rusqlite::params;
+
+const INSERT_SPAN: &str = "INSERT INTO spans (span_id, trace_id, parent_span_id, name, kind,
+    start_time_unix_nano, end_time_unix_nano, status_code, status_message, attributes, events)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+
+/// Inserts a trace summary, or merges it into the row of an earlier request of the same trace.
+const UPSERT_TRACE: &str = "INSERT INTO traces (trace_id, start_time_unix_nano, end_time_unix_nano,
+    duration_ms, model, operation, stream, http_status, status, error_type, input_tokens,
+    output_tokens, cached_tokens, reasoning_tokens, ttft_ms, cost_usd, unpriced, user_id,
+    session_id, request_count)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, 1)
+    ON CONFLICT(trace_id) DO UPDATE SET
+        start_time_unix_nano = MIN(start_time_unix_nano, excluded.start_time_unix_nano),
+        end_time_unix_nano = MAX(end_time_unix_nano, excluded.end_time_unix_nano),
+        duration_ms = (MAX(end_time_unix_nano, excluded.end_time_unix_nano)
+            - MIN(start_time_unix_nano, excluded.start_time_unix_nano)) / 1e6,
+        model = COALESCE(model, excluded.model),
+        operation = COALESCE(operation, excluded.operation),
+        stream = MAX(stream, excluded.stream),
+        http_status = CASE WHEN excluded.status <> 'ok' OR status = 'ok'
+            THEN excluded.http_status ELSE http_status END,
+        status = CASE WHEN status = 'ok' THEN excluded.status ELSE status END,
+        error_type = COALESCE(error_type, excluded.error_type),
+        input_tokens = CASE WHEN input_tokens IS NULL AND excluded.input_tokens IS NULL THEN NULL
+            ELSE COALESCE(input_tokens, 0) + COALESCE(excluded.input_tokens, 0) END,
+        output_tokens = CASE WHEN output_tokens IS NULL AND excluded.output_tokens IS NULL THEN NULL
+            ELSE COALESCE(output_tokens, 0) + COALESCE(excluded.output_tokens, 0) END,
+        cached_tokens = CASE WHEN cached_tokens IS NULL AND excluded.cached_tokens IS NULL THEN NULL
+            ELSE COALESCE(cached_tokens, 0) + COALESCE(excluded.cached_tokens, 0) END,
+        reasoning_tokens = CASE WHEN reasoning_tokens IS NULL AND excluded.reasoning_tokens IS NULL
+            THEN NULL ELSE COALESCE(reasoning_tokens, 0) + COALESCE(excluded.reasoning_tokens, 0) END,
+        ttft_ms = COALESCE(ttft_ms, excluded.ttft_ms),
+        cost_usd = CASE WHEN unpriced = 1 OR excluded.unpriced = 1 THEN NULL
+            WHEN cost_usd IS NULL AND excluded.cost_usd IS NULL THEN NULL
+            ELSE COALESCE(cost_usd, 0) + COALESCE(excluded.cost_usd, 0) END,
+        unpriced = MAX(unpriced, excluded.unpriced),
+        user_id = COALESCE(user_id, excluded.user_id),
+        session_id = COALESCE(session_id, excluded.session_id),
+        request_count = request_count + 1";
+
+impl Store {
+    /// Writes spans and trace summaries in one transaction. On error nothing of the batch is kept.
+    pub fn write_batch(&mut self, spans: &[SpanRow], traces: &[TraceRow]) -> Result<()> {
+        let path = self.path.clone();
+        let err = |e| crate::sqlite_err(&path, e);
+        let tx = self.conn.transaction().map_err(err)?;
+        {
+            let mut stmt = tx.prepare_cached(INSERT_SPAN).map_err(err)?;
+            for s in spans {
+                stmt.execute(params![
+                    s.span_id,
+                    s.trace_id,
+                    s.parent_span_id,
+                    s.name,
+                    s.kind,
+                    s.start_time_unix_nano,
+                    s.end_time_unix_nano,
+                    s.status_code,
+                    s.status_message,
+                    s.attributes_json,
+                    s.events_json,
+                ])
+                .map_err(err)?;
+            }
+            let mut stmt = tx.prepare_cached(UPSERT_TRACE).map_err(err)?;
+            for t in traces {
+                stmt.execute(params![
+                    t.trace_id,
+                    t.start_time_unix_nano,
+                    t.end_time_unix_nano,
+                    t.duration_ms(),
+                    t.model,
+                    t.operation,
+                    t.stream,
+                    t.http_status,
+                    t.status,
+                    t.error_type,
+                    t.input_tokens,
+                    t.output_tokens,
+                    t.cached_tokens,
+                    t.reasoning_tokens,
+                    t.ttft_ms,
+                    t.cost_usd,
+                    t.unpriced,
+                    t.user_id,
+                    t.session_id,
+                ])
+                .map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+}

@@ -1,0 +1,179 @@
+//! Integration tests of the store against real SQLite files.
+
+use gateway_store::{SpanRow, Store, StoreOptions, TraceRow};
+use rusqlite::Connection;
+
+fn span(trace: &str, id: &str, parent: Option<&str>) -> SpanRow {
+    SpanRow {
+        span_id: id.into(),
+        trace_id: trace.into(),
+        parent_span_id: parent.map(Into::into),
+        name: "s".into(),
+        kind: "internal",
+        start_time_unix_nano: 1,
+        end_time_unix_nano: 2,
+        status_code: "unset",
+        status_message: None,
+        attributes_json: "{}".into(),
+        events_json: "[]".into(),
+    }
+}
+
+fn trace(id: &str, start: i64, end: i64, tokens: i64, cost: Option<f64>) -> TraceRow {
+    TraceRow {
+        trace_id: id.into(),
+        start_time_unix_nano: start,
+        end_time_unix_nano: end,
+        model: Some("gemini-2.0-flash".into()),
+        status: "ok".into(),
+        input_tokens: Some(tokens),
+        output_tokens: Some(tokens),
+        cost_usd: cost,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn opens_in_wal_mode_and_migrates_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("g.db");
+    let store = Store::open(&path, &StoreOptions::default()).expect("open");
+    assert_eq!(store.schema_version().expect("version"), 1);
+    drop(store);
+    let store = Store::open(&path, &StoreOptions::default()).expect("reopen");
+    let n: i64 = store
+        .connection()
+        .query_row("SELECT COUNT(*) FROM gateway_migrations", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(n, 1, "a migration ran twice");
+    let mode: String = Connection::open(&path)
+        .expect("raw")
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .expect("mode");
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn sibling_tables_are_left_untouched() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("shared.db");
+    let sibling = Connection::open(&path).expect("raw");
+    sibling
+        .execute_batch(
+            "PRAGMA user_version = 42;
+             CREATE TABLE drift_snapshots (id INTEGER PRIMARY KEY, feature TEXT, score REAL, extra BLOB);
+             INSERT INTO drift_snapshots (feature, score, extra) VALUES ('len', 0.7, x'00ff');",
+        )
+        .expect("sibling schema");
+    let before: String = sibling
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'drift_snapshots'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("sql");
+    drop(sibling);
+
+    let mut store = Store::open(&path, &StoreOptions::default()).expect("open");
+    store
+        .write_batch(&[span("ab", "01", None)], &[trace("ab", 1, 2, 3, None)])
+        .expect("write");
+    drop(store);
+
+    let raw = Connection::open(&path).expect("raw");
+    let after: String = raw
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'drift_snapshots'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("sql");
+    assert_eq!(before, after);
+    let row: (String, f64, Vec<u8>) = raw
+        .query_row("SELECT feature, score, extra FROM drift_snapshots", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .expect("row");
+    assert_eq!(row, ("len".to_string(), 0.7, vec![0, 255]));
+    let uv: i64 = raw
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .expect("uv");
+    assert_eq!(uv, 42, "user_version belongs to the file's owner, not to us");
+}
+
+#[test]
+fn requests_sharing_a_trace_merge_into_one_row() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = Store::open(dir.path().join("m.db"), &StoreOptions::default()).expect("open");
+    store
+        .write_batch(&[], &[trace("t1", 100, 300, 10, Some(0.5))])
+        .expect("first");
+    let mut second = trace("t1", 50, 250, 5, Some(0.25));
+    second.status = "error".into();
+    second.http_status = Some(429);
+    store.write_batch(&[], &[second]).expect("second");
+    let (start, end, dur, tokens, cost, status, http, count): (
+        i64,
+        i64,
+        f64,
+        i64,
+        f64,
+        String,
+        i64,
+        i64,
+    ) = store
+        .connection()
+        .query_row(
+            "SELECT start_time_unix_nano, end_time_unix_nano, duration_ms, input_tokens, cost_usd,
+                    status, http_status, request_count FROM traces WHERE trace_id = 't1'",
+            [],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ))
+            },
+        )
+        .expect("row");
+    assert_eq!((start, end, tokens, count), (50, 300, 15, 2));
+    assert!((dur - 250.0 / 1e6).abs() < 1e-12);
+    assert!((cost - 0.75).abs() < 1e-12);
+    assert_eq!((status.as_str(), http), ("error", 429));
+
+    let mut unpriced = trace("t1", 60, 70, 1, None);
+    unpriced.unpriced = true;
+    store.write_batch(&[], &[unpriced]).expect("third");
+    let cost: Option<f64> = store
+        .connection()
+        .query_row("SELECT cost_usd FROM traces WHERE trace_id = 't1'", [], |r| {
+            r.get(0)
+        })
+        .expect("cost");
+    assert_eq!(cost, None, "an unpriced request makes the trace's cost unknown, never partial");
+}
+
+#[test]
+fn a_failed_batch_keeps_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = Store::open(dir.path().join("f.db"), &StoreOptions::default()).expect("open");
+    let mut bad = trace("t2", 1, 2, 1, None);
+    bad.status = String::new();
+    // NOT NULL violation on the second statement rolls back the span insert too.
+    store
+        .connection()
+        .execute_batch("CREATE TRIGGER no_empty BEFORE INSERT ON traces WHEN NEW.status = '' BEGIN SELECT RAISE(ABORT, 'empty status'); END;")
+        .expect("trigger");
+    let res = store.write_batch(&[span("t2", "02", None)], &[bad]);
+    assert!(res.is_err());
+    let n: i64 = store
+        .connection()
+        .query_row("SELECT COUNT(*) FROM spans", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(n, 0);
+}

@@ -1,0 +1,97 @@
+"""Fixtures: the real `gateway` binary in front of the `fake-gemini` binary, both from target/."""
+
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug"
+KEY = "AIzaE2E-secret-key-do-not-store-42"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited early:\n{log.read_text()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"port {port} never opened:\n{log.read_text()}")
+
+
+class Stack:
+    """A fake upstream and a gateway, with the paths of their files."""
+
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.fake_log = tmp / "fake.log"
+        self.fake = subprocess.Popen(
+            [str(TARGET / "fake-gemini"), "--listen", "127.0.0.1:0", "--chunks", "4"],
+            stdout=subprocess.PIPE,
+            stderr=open(self.fake_log, "w"),
+            text=True,
+        )
+        line = self.fake.stdout.readline()
+        m = re.search(r"http://\S+", line)
+        assert m, f"fake-gemini did not announce its address: {line!r}"
+        self.upstream = m.group(0)
+        self.port = free_port()
+        self.db = tmp / "gateway.db"
+        self.log = tmp / "gateway.log"
+        config = tmp / "gateway.toml"
+        config.write_text(
+            f'[proxy]\nlisten = "127.0.0.1:{self.port}"\nupstream = "{self.upstream}"\n'
+            f"shutdown_grace_seconds = 1\n[storage]\npath = \"{self.db}\"\nlinger_ms = 5\n"
+        )
+        self.gateway = subprocess.Popen(
+            [str(TARGET / "gateway"), "--config", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.log, "w"),
+            env={**os.environ, "RUST_LOG": "debug,pingora_core=info,pingora_proxy=info"},
+        )
+        wait_port(self.port, self.gateway, self.log)
+        self.base_url = f"http://127.0.0.1:{self.port}"
+
+    def stop_gateway(self) -> int:
+        if self.gateway.poll() is None:
+            self.gateway.send_signal(signal.SIGTERM)
+            self.gateway.wait(timeout=30)
+        return self.gateway.returncode
+
+    def close(self) -> None:
+        for p in (self.gateway, self.fake):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+    def db_conn(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.db)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    s = Stack(tmp_path_factory.mktemp("stack"))
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="session")
+def expected():
+    """What each test sent, keyed by session id: filled by tests, checked at the end."""
+    return {}

@@ -1,0 +1,192 @@
+"""The real google-genai and openai SDKs, and curl, through the real gateway.
+
+Each test tags its calls with a unique `x-gateway-session-id` and records what the SDK saw;
+`test_zz_database` then stops the gateway (SIGTERM flushes every span) and checks the file.
+"""
+
+import json
+import subprocess
+
+import pytest
+from google import genai
+from google.genai import errors, types
+from openai import OpenAI
+
+from conftest import KEY
+
+
+def gclient(stack, session):
+    return genai.Client(
+        api_key=KEY,
+        http_options=types.HttpOptions(
+            base_url=stack.base_url,
+            headers={"x-gateway-session-id": session, "x-gateway-user-id": "py-user"},
+        ),
+    )
+
+
+def oclient(stack, session):
+    return OpenAI(
+        api_key=KEY,
+        base_url=f"{stack.base_url}/v1beta/openai/",
+        default_headers={"x-gateway-session-id": session},
+        max_retries=0,
+    )
+
+
+def usage_of(u):
+    return {
+        "input": (u.prompt_token_count or 0) + (u.tool_use_prompt_token_count or 0),
+        "output": (u.candidates_token_count or 0) + (u.thoughts_token_count or 0),
+    }
+
+
+def test_generate(stack, expected):
+    r = gclient(stack, "py-generate").models.generate_content(
+        model="gemini-2.5-flash",
+        contents="Count the words in this sentence please",
+        config=types.GenerateContentConfig(temperature=0.3, max_output_tokens=50),
+    )
+    assert r.text
+    expected["py-generate"] = {"requests": 1, "generate": True, "usage": usage_of(r.usage_metadata)}
+
+
+def test_stream(stack, expected):
+    chunks = list(
+        gclient(stack, "py-stream").models.generate_content_stream(
+            model="gemini-2.0-flash", contents="Tell me a short story about a proxy"
+        )
+    )
+    assert len(chunks) == 4
+    assert "".join(c.text or "" for c in chunks)
+    expected["py-stream"] = {
+        "requests": 1,
+        "generate": True,
+        "stream": True,
+        "usage": usage_of(chunks[-1].usage_metadata),
+    }
+
+
+def test_count_tokens(stack, expected):
+    r = gclient(stack, "py-count").models.count_tokens(
+        model="gemini-2.0-flash", contents="one two three"
+    )
+    assert r.total_tokens == 3
+    expected["py-count"] = {"requests": 1, "operation": "count_tokens"}
+
+
+def test_embed(stack, expected):
+    r = gclient(stack, "py-embed").models.embed_content(
+        model="text-embedding-004", contents=["first text", "second text"]
+    )
+    assert len(r.embeddings) == 2
+    expected["py-embed"] = {"requests": 1, "operation": "embeddings"}
+
+
+def test_file_upload(stack, expected, tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"x" * 70_000)
+    f = gclient(stack, "py-upload").files.upload(file=str(path))
+    assert f.size_bytes == 70_000
+    assert f.name.startswith("files/")
+    expected["py-upload"] = {"requests": 2}
+
+
+def test_error_status(stack, expected):
+    c = genai.Client(
+        api_key=KEY,
+        http_options=types.HttpOptions(
+            base_url=stack.base_url,
+            headers={"x-gateway-session-id": "py-error", "x-fake-status": "429"},
+        ),
+    )
+    with pytest.raises(errors.ClientError) as e:
+        c.models.generate_content(model="gemini-2.0-flash", contents="hi")
+    assert e.value.code == 429
+    expected["py-error"] = {"requests": 1, "status": "error", "http_status": 429}
+
+
+def test_openai_plain(stack, expected):
+    r = oclient(stack, "py-openai").chat.completions.create(
+        model="gemini-2.0-flash",
+        messages=[{"role": "user", "content": "Say hello to the gateway"}],
+    )
+    assert r.choices[0].message.content
+    expected["py-openai"] = {
+        "requests": 1,
+        "operation": "chat",
+        "usage": {"input": r.usage.prompt_tokens, "output": r.usage.completion_tokens},
+    }
+
+
+def test_openai_stream(stack, expected):
+    stream = oclient(stack, "py-openai-stream").chat.completions.create(
+        model="gemini-2.5-flash",
+        messages=[{"role": "user", "content": "Stream a greeting"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    usage = [c.usage for c in chunks if c.usage][-1]
+    expected["py-openai-stream"] = {
+        "requests": 1,
+        "operation": "chat",
+        "stream": True,
+        "usage": {"input": usage.prompt_tokens, "output": usage.completion_tokens},
+    }
+
+
+def test_curl_with_query_key(stack, expected):
+    out = subprocess.run(
+        [
+            "curl", "-sS", "-f",
+            "-H", "content-type: application/json",
+            "-H", "x-gateway-session-id: curl-key",
+            "-d", json.dumps({"contents": [{"parts": [{"text": "curl says hi"}]}]}),
+            f"{stack.base_url}/v1beta/models/gemini-2.0-flash:generateContent?key={KEY}",
+        ],
+        check=True, capture_output=True, text=True,
+    )
+    body = json.loads(out.stdout)
+    u = body["usageMetadata"]
+    expected["curl-key"] = {
+        "requests": 1,
+        "generate": True,
+        "usage": {"input": u["promptTokenCount"], "output": u["candidatesTokenCount"] + u.get("thoughtsTokenCount", 0)},
+    }
+
+
+def test_zz_database(stack, expected):
+    assert stack.stop_gateway() == 0, stack.log.read_text()
+    db = stack.db_conn()
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    for session, exp in expected.items():
+        rows = db.execute(
+            "SELECT trace_id, operation, status, http_status, input_tokens, output_tokens, stream "
+            "FROM traces WHERE session_id = ?", (session,)
+        ).fetchall()
+        assert len(rows) == exp["requests"], (session, rows)
+        trace_id, operation, status, http_status, input_tokens, output_tokens, stream = rows[0]
+        if "operation" in exp:
+            assert operation == exp["operation"], session
+        assert status == exp.get("status", "ok"), (session, status)
+        if "http_status" in exp:
+            assert http_status == exp["http_status"]
+        if "usage" in exp:
+            assert (input_tokens, output_tokens) == (exp["usage"]["input"], exp["usage"]["output"]), session
+        if exp.get("stream"):
+            assert stream == 1, session
+        if exp.get("generate"):
+            steps = [
+                json.loads(a).get("gateway.step")
+                for (a,) in db.execute(
+                    "SELECT attributes FROM spans WHERE trace_id = ? AND parent_span_id IS NOT NULL "
+                    "ORDER BY start_time_unix_nano, id", (trace_id,)
+                )
+            ]
+            assert sorted(steps) == ["llm_call", "post_processing", "prompt_construction"], steps
+    db.close()
+    for name in ["gateway.db", "gateway.db-wal", "gateway.log"]:
+        p = stack.tmp / name
+        if p.exists():
+            assert KEY.encode() not in p.read_bytes(), f"API key leaked into {name}"
