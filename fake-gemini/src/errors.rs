@@ -155,11 +155,7 @@ impl ApiError {
     /// The response, as `{"error":…}` or, if `array`, `[{"error":…}]`.
     pub fn response(&self, array: bool) -> Response {
         let env = Envelope { error: self };
-        let body = if array {
-            pretty(&[env])
-        } else {
-            pretty(&env)
-        };
+        let body = if array { pretty(&[env]) } else { pretty(&env) };
         let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut resp = (code, body).into_response();
         resp.headers_mut().insert(

@@ -54,7 +54,10 @@ impl FileStore {
     pub fn create(&self, upload_id: &str, rec: FileRec) -> Result<(), ApiError> {
         let mut inner = lock(&self.inner);
         if inner.files.contains_key(&rec.id) {
-            return Err(ApiError::new(409, format!("File files/{} already exists.", rec.id)));
+            return Err(ApiError::new(
+                409,
+                format!("File files/{} already exists.", rec.id),
+            ));
         }
         inner.sessions.insert(upload_id.to_string(), rec.id.clone());
         inner.files.insert(rec.id.clone(), rec);
@@ -87,7 +90,11 @@ impl FileStore {
 
     /// A finalized file by id.
     pub fn get(&self, id: &str) -> Option<FileRec> {
-        lock(&self.inner).files.get(id).filter(|f| f.finalized).cloned()
+        lock(&self.inner)
+            .files
+            .get(id)
+            .filter(|f| f.finalized)
+            .cloned()
     }
 
     /// Delete a file; false if it did not exist.
@@ -146,7 +153,9 @@ impl FileJson {
         // Not a real SHA-256 (the bytes are never kept): a stable 64-hex-digit
         // digest of id and size, base64-encoded like the real field.
         let seed = fnv1a(rec.id.as_bytes()) ^ rec.received;
-        let hex: String = (0..4u64).map(|i| format!("{:016x}", mix64(seed ^ i))).collect();
+        let hex: String = (0..4u64)
+            .map(|i| format!("{:016x}", mix64(seed ^ i)))
+            .collect();
         FileJson {
             name: format!("files/{}", rec.id),
             display_name: rec.display_name.clone(),
@@ -157,7 +166,11 @@ impl FileJson {
             expiration_time: rfc3339(rec.created + FILE_TTL_MICROS),
             sha256_hash: base64(hex.as_bytes()),
             uri: format!("{base}/v1beta/files/{}", rec.id),
-            state: if rec.finalized { "ACTIVE" } else { "PROCESSING" },
+            state: if rec.finalized {
+                "ACTIVE"
+            } else {
+                "PROCESSING"
+            },
             source: "UPLOADED",
         }
     }
@@ -190,6 +203,10 @@ struct FileList {
 /// `GET /{ver}/files`.
 pub(crate) fn list_files(store: &FileStore, base: &str) -> Response {
     json_response(&FileList {
-        files: store.list().iter().map(|f| FileJson::new(f, base)).collect(),
+        files: store
+            .list()
+            .iter()
+            .map(|f| FileJson::new(f, base))
+            .collect(),
     })
 }

@@ -63,7 +63,10 @@ impl FakeGemini {
             async move { stop.notified().await }
         };
         let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(signal).await {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(signal)
+                .await
+            {
                 tracing::error!("fake-gemini server failed: {e}");
             }
         });
@@ -111,7 +114,9 @@ impl FakeGemini {
     pub async fn shutdown(mut self) {
         self.stop.notify_one();
         if let Some(mut task) = self.task.take()
-            && tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await.is_err()
+            && tokio::time::timeout(SHUTDOWN_GRACE, &mut task)
+                .await
+                .is_err()
         {
             task.abort();
         }

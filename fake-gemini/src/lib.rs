@@ -64,6 +64,7 @@ mod config;
 mod errors;
 mod files;
 mod handle;
+mod models;
 mod native;
 mod openai;
 mod route;

@@ -1,5 +1,5 @@
-//! Native Gemini endpoints: `generateContent`, `countTokens`, embeddings and
-//! the model catalogue (streaming lives in [`crate::stream`]).
+//! Native Gemini endpoints: `generateContent`, `countTokens` and embeddings
+//! (streaming lives in [`crate::stream`], models in [`crate::models`]).
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -156,7 +156,10 @@ struct Embedding {
 }
 
 fn embed_one(req: &Value) -> Embedding {
-    let text = req.get("content").map(tokens::content_text).unwrap_or_default();
+    let text = req
+        .get("content")
+        .map(tokens::content_text)
+        .unwrap_or_default();
     let dims = field(req, "outputDimensionality", "output_dimensionality")
         .and_then(as_u64)
         .and_then(|d| usize::try_from(d).ok())
@@ -179,7 +182,10 @@ struct BatchEmbedResponse {
 /// `POST …:embedContent`.
 pub(crate) fn embed_content(req: &Value) -> Result<Response, ApiError> {
     if req.get("content").is_none() {
-        return Err(ApiError::new(400, "* EmbedContentRequest.content: content is not specified\n"));
+        return Err(ApiError::new(
+            400,
+            "* EmbedContentRequest.content: content is not specified\n",
+        ));
     }
     Ok(json_response(&EmbedResponse {
         embedding: embed_one(req),
@@ -199,96 +205,6 @@ pub(crate) fn batch_embed(req: &Value) -> Result<Response, ApiError> {
     }))
 }
 
-/// Model names listed by `GET /{ver}/models`.
-pub(crate) const KNOWN_MODELS: [&str; 8] = [
-    "gemini-2.5-flash",
-    "gemini-2.5-pro",
-    "gemini-2.5-flash-lite",
-    "gemini-2.0-flash",
-    "gemini-2.0-flash-lite",
-    "gemini-3-flash-preview",
-    "gemini-embedding-001",
-    "text-embedding-004",
-];
-
-/// A `Model` resource.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct Model {
-    name: String,
-    version: &'static str,
-    display_name: String,
-    description: String,
-    input_token_limit: u64,
-    output_token_limit: u64,
-    supported_generation_methods: Vec<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    temperature: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    top_p: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    top_k: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    max_temperature: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    thinking: Option<bool>,
-}
-
-/// A plausible `Model` for any name (`models/` prefix added if missing).
-pub(crate) fn model_info(name: &str) -> Model {
-    let short = name.rsplit('/').next().unwrap_or(name);
-    let full = if name.contains('/') { name.to_string() } else { format!("models/{name}") };
-    let display_name = format!("Fake {short}");
-    if short.contains("embedding") {
-        return Model {
-            name: full,
-            version: "001",
-            display_name,
-            description: "Fake embedding model served by fake-gemini".into(),
-            input_token_limit: 2048,
-            output_token_limit: 1,
-            supported_generation_methods: vec!["embedContent", "countTextTokens", "countTokens"],
-            temperature: None,
-            top_p: None,
-            top_k: None,
-            max_temperature: None,
-            thinking: None,
-        };
-    }
-    let thinking = tokens::is_thinking_model(short);
-    Model {
-        name: full,
-        version: "001",
-        display_name,
-        description: "Fake generative model served by fake-gemini".into(),
-        input_token_limit: 1_048_576,
-        output_token_limit: if thinking { 65_536 } else { 8_192 },
-        supported_generation_methods: vec![
-            "generateContent",
-            "countTokens",
-            "createCachedContent",
-            "batchGenerateContent",
-        ],
-        temperature: Some(1.0),
-        top_p: Some(0.95),
-        top_k: Some(64),
-        max_temperature: Some(2.0),
-        thinking: thinking.then_some(true),
-    }
-}
-
-#[derive(Serialize)]
-struct ModelList {
-    models: Vec<Model>,
-}
-
-/// `GET /{ver}/models`.
-pub(crate) fn list_models() -> Response {
-    json_response(&ModelList {
-        models: KNOWN_MODELS.iter().map(|m| model_info(m)).collect(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,7 +221,12 @@ mod tests {
     #[test]
     fn generate_requires_contents() {
         assert!(generate("m", &json!({}), 1).is_err());
-        assert_eq!(parse_body(&Bytes::from_static(b"{")).err().map(|e| e.code()), Some(400));
+        assert_eq!(
+            parse_body(&Bytes::from_static(b"{"))
+                .err()
+                .map(|e| e.code()),
+            Some(400)
+        );
         assert!(parse_body(&Bytes::new()).is_ok());
     }
 }

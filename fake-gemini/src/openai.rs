@@ -10,7 +10,8 @@ use serde_json::Value;
 
 use crate::config::Knobs;
 use crate::errors::ApiError;
-use crate::native::{KNOWN_MODELS, embed_values, json_response};
+use crate::models::KNOWN_MODELS;
+use crate::native::{embed_values, json_response};
 use crate::state::Shared;
 use crate::stream::frames_response;
 use crate::tokens::{self, THOUGHT_TOKENS};
@@ -20,7 +21,10 @@ use crate::util::{LOWER_CHARS, as_u64, now_secs, random_id};
 fn model_of(req: &Value) -> Result<String, ApiError> {
     let model = req.get("model").and_then(Value::as_str).unwrap_or("");
     if model.is_empty() {
-        return Err(ApiError::new(400, "Invalid JSON payload received. model is required."));
+        return Err(ApiError::new(
+            400,
+            "Invalid JSON payload received. model is required.",
+        ));
     }
     Ok(model.strip_prefix("models/").unwrap_or(model).to_string())
 }
@@ -103,7 +107,10 @@ struct Chunk<'a> {
 pub(crate) fn chat(shared: &Arc<Shared>, knobs: Knobs, req: &Value) -> Result<Response, ApiError> {
     let model = model_of(req)?;
     let Some(Value::Array(messages)) = req.get("messages") else {
-        return Err(ApiError::new(400, "Invalid JSON payload received. messages is required."));
+        return Err(ApiError::new(
+            400,
+            "Invalid JSON payload received. messages is required.",
+        ));
     };
     let texts: Vec<(String, String)> = messages
         .iter()
@@ -112,7 +119,11 @@ pub(crate) fn chat(shared: &Arc<Shared>, knobs: Knobs, req: &Value) -> Result<Re
             (role.to_string(), message_text(m.get("content")))
         })
         .collect();
-    let prompt_tokens = texts.iter().map(|(_, t)| tokens::words(t)).sum::<u64>().max(1);
+    let prompt_tokens = texts
+        .iter()
+        .map(|(_, t)| tokens::words(t))
+        .sum::<u64>()
+        .max(1);
     let last_user = texts
         .iter()
         .rev()
@@ -120,7 +131,11 @@ pub(crate) fn chat(shared: &Arc<Shared>, knobs: Knobs, req: &Value) -> Result<Re
         .map(|(_, t)| t.as_str())
         .unwrap_or("");
     let effort_none = req.get("reasoning_effort").and_then(Value::as_str) == Some("none");
-    let thoughts = if tokens::is_thinking_model(&model) && !effort_none { THOUGHT_TOKENS } else { 0 };
+    let thoughts = if tokens::is_thinking_model(&model) && !effort_none {
+        THOUGHT_TOKENS
+    } else {
+        0
+    };
     let words = tokens::reply_words(last_user);
     let usage = |completion: u64| Usage {
         prompt_tokens,
@@ -180,7 +195,12 @@ pub(crate) fn chat(shared: &Arc<Shared>, knobs: Knobs, req: &Value) -> Result<Re
         tail.extend_from_slice(b"data: [DONE]\n\n");
         frames.push(Bytes::from(tail));
     }
-    Ok(frames_response(shared.clone(), knobs, frames, "text/event-stream"))
+    Ok(frames_response(
+        shared.clone(),
+        knobs,
+        frames,
+        "text/event-stream",
+    ))
 }
 
 #[derive(Serialize)]
@@ -213,7 +233,12 @@ pub(crate) fn embeddings(req: &Value) -> Result<Response, ApiError> {
             .iter()
             .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_string))
             .collect(),
-        _ => return Err(ApiError::new(400, "Invalid JSON payload received. input is required.")),
+        _ => {
+            return Err(ApiError::new(
+                400,
+                "Invalid JSON payload received. input is required.",
+            ));
+        }
     };
     let dims = req
         .get("dimensions")

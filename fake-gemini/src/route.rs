@@ -147,7 +147,11 @@ mod tests {
 
     #[test]
     fn routes() {
-        let r = route("POST", "/v1beta/models/gemini-2.5-flash:streamGenerateContent", Some("alt=sse"));
+        let r = route(
+            "POST",
+            "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
+            Some("alt=sse"),
+        );
         assert_eq!(
             r,
             Route::Model {
@@ -156,16 +160,38 @@ mod tests {
             }
         );
         let r = route("POST", "/v1/tunedModels/t1%3AgenerateContent", None);
-        assert!(matches!(r, Route::Model { action: Action::Generate, .. }));
+        assert!(matches!(
+            r,
+            Route::Model {
+                action: Action::Generate,
+                ..
+            }
+        ));
         assert!(route("POST", "/v1/models/x:streamGenerateContent", None).array_errors());
         assert_eq!(route("GET", "/v1alpha/models", None), Route::ListModels);
         assert_eq!(
-            route("POST", "/upload/v1beta/files", Some("upload_id=abc&upload_protocol=resumable")),
+            route(
+                "POST",
+                "/upload/v1beta/files",
+                Some("upload_id=abc&upload_protocol=resumable")
+            ),
             Route::UploadChunk("abc".into())
         );
-        assert_eq!(route("DELETE", "/v1beta/files/x", None), Route::DeleteFile("x".into()));
-        assert_eq!(route("GET", "/v1beta/models/x:generateContent", None), Route::NotFound);
-        assert_eq!(route("POST", "/models/x:generateContent", None), Route::NotFound);
-        assert_eq!(route("GET", "/v1beta/openai/models/models/g", None), Route::CompatModel("models/g".into()));
+        assert_eq!(
+            route("DELETE", "/v1beta/files/x", None),
+            Route::DeleteFile("x".into())
+        );
+        assert_eq!(
+            route("GET", "/v1beta/models/x:generateContent", None),
+            Route::NotFound
+        );
+        assert_eq!(
+            route("POST", "/models/x:generateContent", None),
+            Route::NotFound
+        );
+        assert_eq!(
+            route("GET", "/v1beta/openai/models/models/g", None),
+            Route::CompatModel("models/g".into())
+        );
     }
 }

@@ -20,7 +20,7 @@ use crate::route::{self, Action, Route};
 use crate::state::{SeenRequest, SeenRequestJson, Shared};
 use crate::stream::{self, Framing};
 use crate::util::query_param;
-use crate::{openai, upload};
+use crate::{models, openai, upload};
 
 /// How long `x-fake-fault: hang` waits before giving up.
 const HANG: Duration = Duration::from_secs(3600);
@@ -45,7 +45,12 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         headers: parts
             .headers
             .iter()
-            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect(),
         body: Bytes::new(),
     });
@@ -90,7 +95,10 @@ fn api_key(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
     let from_bearer = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::to_string);
     [from_header, from_query, from_bearer]
         .into_iter()
@@ -133,7 +141,10 @@ async fn serve(
         tokio::time::sleep(Duration::from_millis(knobs.latency_ms)).await;
     }
     if let Some(code) = knobs.status {
-        return Err(ApiError::for_status(code, route.model_name().unwrap_or("gemini-2.5-flash")));
+        return Err(ApiError::for_status(
+            code,
+            route.model_name().unwrap_or("gemini-2.5-flash"),
+        ));
     }
     let headers = &parts.headers;
     let query = parts.uri.query();
@@ -148,27 +159,43 @@ async fn serve(
                 Action::Generate => native::generate(&model, &req, shared.next_seq()),
                 Action::Stream { sse } => {
                     let prompt = native::generate_prompt(&model, &req)?;
-                    let framing = if sse { Framing::Sse } else { Framing::JsonArray };
-                    Ok(stream::generate_stream(shared.clone(), knobs, &model, &prompt, framing))
+                    let framing = if sse {
+                        Framing::Sse
+                    } else {
+                        Framing::JsonArray
+                    };
+                    Ok(stream::generate_stream(
+                        shared.clone(),
+                        knobs,
+                        &model,
+                        &prompt,
+                        framing,
+                    ))
                 }
                 Action::CountTokens => Ok(native::count_tokens(&model, &req)),
                 Action::Embed => native::embed_content(&req),
                 Action::BatchEmbed => native::batch_embed(&req),
             }
         }
-        Route::ListModels => Ok(native::list_models()),
-        Route::GetModel(name) => Ok(json_response(&native::model_info(&name))),
+        Route::ListModels => Ok(models::list_models()),
+        Route::GetModel(name) => Ok(json_response(&models::model_info(&name))),
         Route::CompatChat => openai::chat(shared, knobs, &parse_body(&bytes)?),
         Route::CompatEmbeddings => openai::embeddings(&parse_body(&bytes)?),
         Route::CompatModels => Ok(openai::list_models()),
         Route::CompatModel(id) => Ok(openai::get_model(&id)),
         Route::UploadStart(ver) => upload::start(shared, headers, &ver, &bytes),
         Route::UploadChunk(id) => {
-            upload::chunk(shared, headers, &id, body, |kept| shared.set_body(idx, kept)).await
+            upload::chunk(shared, headers, &id, body, |kept| {
+                shared.set_body(idx, kept)
+            })
+            .await
         }
         Route::ListFiles => Ok(files::list_files(&shared.files, &base())),
         Route::GetFile(id) => files::get_file(&shared.files, &id, &base()),
         Route::DeleteFile(id) => files::delete_file(&shared.files, &id),
-        Route::NotFound => Err(ApiError::unknown_path(parts.method.as_str(), parts.uri.path())),
+        Route::NotFound => Err(ApiError::unknown_path(
+            parts.method.as_str(),
+            parts.uri.path(),
+        )),
     }
 }

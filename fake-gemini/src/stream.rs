@@ -106,7 +106,11 @@ async fn pump(
 ) {
     let gap = Duration::from_millis(knobs.chunk_gap_ms);
     let reset = knobs.fault == Some(Fault::ResetMidStream);
-    let limit = if reset { EVENTS_BEFORE_RESET } else { usize::MAX };
+    let limit = if reset {
+        EVENTS_BEFORE_RESET
+    } else {
+        usize::MAX
+    };
     for (i, frame) in frames.into_iter().take(limit).enumerate() {
         if i > 0 && !gap.is_zero() {
             tokio::time::sleep(gap).await;
@@ -126,7 +130,10 @@ async fn pump(
     if reset {
         // Let hyper flush the events already sent before the body fails.
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let err = io::Error::new(io::ErrorKind::ConnectionReset, "fake-gemini reset-mid-stream");
+        let err = io::Error::new(
+            io::ErrorKind::ConnectionReset,
+            "fake-gemini reset-mid-stream",
+        );
         let _ = tx.send(Err(err)).await;
     }
 }
@@ -158,6 +165,10 @@ mod tests {
     #[test]
     fn sse_frames_are_crlf_terminated() {
         let frames = generate_frames("gemini-2.5-flash", &prompt(), 2, Framing::Sse, 1);
-        assert!(frames.iter().all(|f| f.starts_with(b"data: {") && f.ends_with(b"}\r\n\r\n")));
+        assert!(
+            frames
+                .iter()
+                .all(|f| f.starts_with(b"data: {") && f.ends_with(b"}\r\n\r\n"))
+        );
     }
 }

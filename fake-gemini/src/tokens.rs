@@ -72,7 +72,11 @@ pub(crate) fn analyze(model: &str, req: &Value) -> Prompt {
     let last_user_text = contents
         .iter()
         .rev()
-        .filter(|c| c.get("role").and_then(Value::as_str).is_none_or(|r| r == "user"))
+        .filter(|c| {
+            c.get("role")
+                .and_then(Value::as_str)
+                .is_none_or(|r| r == "user")
+        })
         .map(content_text)
         .find(|t| !t.trim().is_empty())
         .unwrap_or_default();
@@ -97,7 +101,10 @@ pub(crate) fn analyze(model: &str, req: &Value) -> Prompt {
 /// Words of the reply: `Echo: <first 40 chars of the last user text>
 /// (deterministic fake-gemini reply)`.
 pub(crate) fn reply_words(last_user_text: &str) -> Vec<String> {
-    let collapsed = last_user_text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let collapsed = last_user_text
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     let snippet: String = collapsed.chars().take(SNIPPET_CHARS).collect();
     std::iter::once("Echo:")
         .chain(snippet.split_whitespace())
@@ -202,7 +209,10 @@ mod tests {
     #[test]
     fn reply_and_pieces() {
         let w = reply_words("how  are\nyou");
-        assert_eq!(w.join(" "), "Echo: how are you (deterministic fake-gemini reply)");
+        assert_eq!(
+            w.join(" "),
+            "Echo: how are you (deterministic fake-gemini reply)"
+        );
         let p = pieces(&w, 3);
         let text: String = p.iter().map(|(t, _)| t.as_str()).collect();
         assert_eq!(text, w.join(" "));

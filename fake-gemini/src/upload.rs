@@ -22,7 +22,10 @@ use crate::util::{LOWER_CHARS, field, now_micros, random_id};
 const GRANULARITY: &str = "8388608";
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
 }
 
 /// The comma-separated `x-goog-upload-command` words, lowercased.
@@ -130,7 +133,10 @@ pub(crate) async fn chunk(
     if has("cancel") {
         shared.files.cancel(upload_id);
         let resp = (StatusCode::OK, "").into_response();
-        return Ok(with_upload_headers(resp, &[("x-goog-upload-status", "cancelled".into())]));
+        return Ok(with_upload_headers(
+            resp,
+            &[("x-goog-upload-status", "cancelled".into())],
+        ));
     }
     if has("query") {
         let status = if rec.finalized { "final" } else { "active" };
@@ -183,7 +189,10 @@ pub(crate) async fn chunk(
         return Ok(with_upload_headers(resp, &pairs));
     }
     pairs.push(("x-goog-upload-status", "active".into()));
-    Ok(with_upload_headers((StatusCode::OK, "").into_response(), &pairs))
+    Ok(with_upload_headers(
+        (StatusCode::OK, "").into_response(),
+        &pairs,
+    ))
 }
 
 /// Count the bytes of `body` as they stream in; also returns them if <= 1 MiB.

@@ -33,12 +33,15 @@ pub(crate) fn pretty<T: Serialize>(v: &T) -> String {
 
 /// Field `camel` or its snake_case spelling `snake` of a JSON object.
 pub(crate) fn field<'a>(v: &'a Value, camel: &str, snake: &str) -> Option<&'a Value> {
-    v.get(camel).or_else(|| v.get(snake)).filter(|x| !x.is_null())
+    v.get(camel)
+        .or_else(|| v.get(snake))
+        .filter(|x| !x.is_null())
 }
 
 /// Interpret a JSON number or numeric string as `u64`.
 pub(crate) fn as_u64(v: &Value) -> Option<u64> {
-    v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    v.as_u64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
 }
 
 /// Microseconds since the Unix epoch.
@@ -151,7 +154,10 @@ mod tests {
     fn timestamps() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000Z");
         assert_eq!(rfc3339(951_782_400_000_001), "2000-02-29T00:00:00.000001Z");
-        assert_eq!(rfc3339(1_787_314_245_500_000), "2026-08-21T12:10:45.500000Z");
+        assert_eq!(
+            rfc3339(1_787_314_245_500_000),
+            "2026-08-21T12:10:45.500000Z"
+        );
     }
 
     #[test]

@@ -30,7 +30,10 @@ async fn sse_is_crlf_framed_with_cumulative_usage() {
         assert_eq!(usage(ev, "promptTokenCount"), 5);
         assert_eq!(usage(ev, "thoughtsTokenCount"), 7);
         let c = usage(ev, "candidatesTokenCount");
-        assert!(c > last_candidates, "cumulative candidates: {c} after {last_candidates}");
+        assert!(
+            c > last_candidates,
+            "cumulative candidates: {c} after {last_candidates}"
+        );
         last_candidates = c;
         assert_eq!(usage(ev, "totalTokenCount"), 5 + c + 7);
         let finish = ev["candidates"][0].get("finishReason");
@@ -38,12 +41,34 @@ async fn sse_is_crlf_framed_with_cumulative_usage() {
     }
     let streamed: String = events
         .iter()
-        .map(|e| e["candidates"][0]["content"]["parts"][0]["text"].as_str().unwrap_or(""))
+        .map(|e| {
+            e["candidates"][0]["content"]["parts"][0]["text"]
+                .as_str()
+                .unwrap_or("")
+        })
         .collect();
-    let plain = json(post(&fake, "/v1beta/models/gemini-2.5-flash:generateContent", &body, &[]).await).await;
-    assert_eq!(plain["candidates"][0]["content"]["parts"][0]["text"], streamed.as_str());
-    assert_eq!(plain["usageMetadata"]["candidatesTokenCount"], last_candidates);
-    assert_eq!(streamed, "Echo: one two three four five (deterministic fake-gemini reply)");
+    let plain = json(
+        post(
+            &fake,
+            "/v1beta/models/gemini-2.5-flash:generateContent",
+            &body,
+            &[],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        plain["candidates"][0]["content"]["parts"][0]["text"],
+        streamed.as_str()
+    );
+    assert_eq!(
+        plain["usageMetadata"]["candidatesTokenCount"],
+        last_candidates
+    );
+    assert_eq!(
+        streamed,
+        "Echo: one two three four five (deterministic fake-gemini reply)"
+    );
 }
 
 #[tokio::test]
@@ -52,7 +77,12 @@ async fn json_array_stream_parses_as_array() {
     let path = "/v1/models/gemini-2.0-flash:streamGenerateContent";
     let resp = post(&fake, path, &prompt("hello"), &[("x-fake-chunks", "3")]).await;
     assert_eq!(resp.status(), 200);
-    assert!(resp.headers()["content-type"].to_str().unwrap_or("").starts_with("application/json"));
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap_or("")
+            .starts_with("application/json")
+    );
     let text = resp.text().await.expect("body");
     assert!(text.starts_with("[{\n  \"candidates\""));
     assert!(text.contains("}\r\n,{") && text.ends_with("}\r\n]"));
@@ -68,7 +98,10 @@ async fn hold_pauses_after_first_event_until_release() {
     let resp = post(&fake, SSE, &prompt("hold me"), &[("x-fake-hold", "tok-1")]).await;
     let mut body = resp.bytes_stream();
     let first = body.next().await.expect("first chunk").expect("ok");
-    assert_eq!(sse_events(std::str::from_utf8(&first).expect("utf8")).len(), 1);
+    assert_eq!(
+        sse_events(std::str::from_utf8(&first).expect("utf8")).len(),
+        1
+    );
     let early = tokio::time::timeout(Duration::from_millis(300), body.next()).await;
     assert!(early.is_err(), "nothing may arrive before release");
     fake.release("tok-1");
@@ -76,7 +109,10 @@ async fn hold_pauses_after_first_event_until_release() {
     while let Some(chunk) = body.next().await {
         rest.extend_from_slice(&chunk.expect("chunk"));
     }
-    assert_eq!(sse_events(std::str::from_utf8(&rest).expect("utf8")).len(), 3);
+    assert_eq!(
+        sse_events(std::str::from_utf8(&rest).expect("utf8")).len(),
+        3
+    );
 }
 
 #[tokio::test]
@@ -96,7 +132,10 @@ async fn release_over_http_and_before_hold_is_kept() {
 #[tokio::test]
 async fn reset_mid_stream_breaks_the_body() {
     let fake = fake().await;
-    let headers = [("x-fake-fault", "reset-mid-stream"), ("x-fake-chunk-gap-ms", "20")];
+    let headers = [
+        ("x-fake-fault", "reset-mid-stream"),
+        ("x-fake-chunk-gap-ms", "20"),
+    ];
     let resp = post(&fake, SSE, &prompt("boom"), &headers).await;
     assert_eq!(resp.status(), 200);
     let mut body = resp.bytes_stream();
@@ -112,7 +151,10 @@ async fn reset_mid_stream_breaks_the_body() {
         }
     }
     assert!(failed, "the client must see a body error");
-    assert_eq!(sse_events(std::str::from_utf8(&got).expect("utf8")).len(), 2);
+    assert_eq!(
+        sse_events(std::str::from_utf8(&got).expect("utf8")).len(),
+        2
+    );
 }
 
 #[tokio::test]
@@ -143,5 +185,8 @@ async fn openai_stream_ends_with_usage_and_done() {
         .iter()
         .map(|c| c["choices"][0]["delta"]["content"].as_str().unwrap_or(""))
         .collect();
-    assert_eq!(last["usage"]["completion_tokens"], content.split_whitespace().count());
+    assert_eq!(
+        last["usage"]["completion_tokens"],
+        content.split_whitespace().count()
+    );
 }

@@ -122,7 +122,10 @@ impl RequestCtx {
 
     /// Time to first chunk, measured from the upstream request.
     pub fn ttft(&self) -> Option<Duration> {
-        Some(self.first_chunk?.saturating_duration_since(self.upstream_start?))
+        Some(
+            self.first_chunk?
+                .saturating_duration_since(self.upstream_start?),
+        )
     }
 }
 

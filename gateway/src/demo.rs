@@ -62,7 +62,10 @@ fn traffic(gateway: &str) {
     let mut rng = rand::rng();
     let mut sent: u64 = 0;
     loop {
-        let model = MODELS.choose(&mut rng).copied().unwrap_or("gemini-2.5-flash");
+        let model = MODELS
+            .choose(&mut rng)
+            .copied()
+            .unwrap_or("gemini-2.5-flash");
         let user = USERS.choose(&mut rng).copied().unwrap_or("alice");
         let prompt = PROMPTS.choose(&mut rng).copied().unwrap_or("hello");
         let session = format!("{user}-session-{}", rng.random_range(1..4));
@@ -92,7 +95,7 @@ fn traffic(gateway: &str) {
             Ok(_) => sent += 1,
             Err(error) => tracing::debug!(%error, "Demo request failed."),
         }
-        if sent > 0 && sent % 100 == 0 {
+        if sent > 0 && sent.is_multiple_of(100) {
             tracing::info!(sent, "Demo: synthetic requests sent.");
         }
         std::thread::sleep(Duration::from_millis(rng.random_range(150..600)));

@@ -30,9 +30,9 @@ impl ProxyFailure {
             (ErrorSource::Upstream, _) if response_started => Self::Reset,
             (
                 ErrorSource::Upstream,
-                ConnectRefused | ConnectNoRoute | ConnectError | TLSHandshakeFailure
-                | InvalidCert | HandshakeError | SocketError | ConnectionClosed | ReadError
-                | WriteError | H1Error | H2Error | InvalidHTTPHeader | InvalidH2,
+                ConnectRefused | ConnectNoRoute | ConnectError | TLSHandshakeFailure | InvalidCert
+                | HandshakeError | SocketError | ConnectionClosed | ReadError | WriteError
+                | H1Error | H2Error | InvalidHTTPHeader | InvalidH2,
             ) => Self::Unreachable,
             (ErrorSource::Upstream, _) => Self::Unreachable,
             _ => Self::Internal,

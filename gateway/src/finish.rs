@@ -59,7 +59,10 @@ fn request_attrs(info: &RequestInfo, out: &mut Vec<KeyValue>) {
 }
 
 fn prompt_attrs(info: &RequestInfo, ctx: &RequestCtx) -> Vec<KeyValue> {
-    let mut a = vec![KeyValue::new(sc::GATEWAY_STEP, sc::STEP_PROMPT_CONSTRUCTION)];
+    let mut a = vec![KeyValue::new(
+        sc::GATEWAY_STEP,
+        sc::STEP_PROMPT_CONSTRUCTION,
+    )];
     request_attrs(info, &mut a);
     let g = &info.generation;
     let f64s = [
@@ -69,27 +72,54 @@ fn prompt_attrs(info: &RequestInfo, ctx: &RequestCtx) -> Vec<KeyValue> {
         (sc::GEN_AI_REQUEST_PRESENCE_PENALTY, g.presence_penalty),
         (sc::GEN_AI_REQUEST_FREQUENCY_PENALTY, g.frequency_penalty),
     ];
-    a.extend(f64s.into_iter().filter_map(|(k, v)| Some(KeyValue::new(k, v?))));
+    a.extend(
+        f64s.into_iter()
+            .filter_map(|(k, v)| Some(KeyValue::new(k, v?))),
+    );
     let i64s = [
         (sc::GEN_AI_REQUEST_MAX_TOKENS, g.max_output_tokens),
         (sc::GEN_AI_REQUEST_SEED, g.seed),
         (sc::GATEWAY_REQUEST_THINKING_BUDGET, g.thinking_budget),
-        (sc::GEN_AI_REQUEST_CHOICE_COUNT, g.candidate_count.filter(|&n| n != 1)),
+        (
+            sc::GEN_AI_REQUEST_CHOICE_COUNT,
+            g.candidate_count.filter(|&n| n != 1),
+        ),
     ];
-    a.extend(i64s.into_iter().filter_map(|(k, v)| Some(KeyValue::new(k, v?))));
+    a.extend(
+        i64s.into_iter()
+            .filter_map(|(k, v)| Some(KeyValue::new(k, v?))),
+    );
     if !g.stop_sequences.is_empty() {
         let v: Vec<opentelemetry::StringValue> =
             g.stop_sequences.iter().map(|s| s.clone().into()).collect();
-        a.push(KeyValue::new(sc::GEN_AI_REQUEST_STOP_SEQUENCES, Value::Array(v.into())));
+        a.push(KeyValue::new(
+            sc::GEN_AI_REQUEST_STOP_SEQUENCES,
+            Value::Array(v.into()),
+        ));
     }
     if let Some(t) = output_type(info) {
         a.push(KeyValue::new(sc::GEN_AI_OUTPUT_TYPE, t));
     }
-    a.push(KeyValue::new(sc::GATEWAY_REQUEST_CONTENTS, i64::from(info.contents)));
-    a.push(KeyValue::new(sc::GATEWAY_REQUEST_PARTS, i64::from(info.parts)));
-    a.push(KeyValue::new(sc::GATEWAY_REQUEST_SYSTEM_INSTRUCTION, info.system_instruction));
-    a.push(KeyValue::new(sc::GATEWAY_REQUEST_CACHED_CONTENT, info.cached_content));
-    a.push(KeyValue::new(sc::GATEWAY_REQUEST_BYTES, info.body_bytes as i64));
+    a.push(KeyValue::new(
+        sc::GATEWAY_REQUEST_CONTENTS,
+        i64::from(info.contents),
+    ));
+    a.push(KeyValue::new(
+        sc::GATEWAY_REQUEST_PARTS,
+        i64::from(info.parts),
+    ));
+    a.push(KeyValue::new(
+        sc::GATEWAY_REQUEST_SYSTEM_INSTRUCTION,
+        info.system_instruction,
+    ));
+    a.push(KeyValue::new(
+        sc::GATEWAY_REQUEST_CACHED_CONTENT,
+        info.cached_content,
+    ));
+    a.push(KeyValue::new(
+        sc::GATEWAY_REQUEST_BYTES,
+        info.body_bytes as i64,
+    ));
     if let Some(e) = &info.parse_error {
         a.push(KeyValue::new(sc::GATEWAY_REQUEST_PARSE_ERROR, e.clone()));
     }
@@ -104,7 +134,10 @@ fn prompt_attrs(info: &RequestInfo, ctx: &RequestCtx) -> Vec<KeyValue> {
 
 fn output_type(info: &RequestInfo) -> Option<&'static str> {
     let g = &info.generation;
-    if g.response_mime_type.as_deref().is_some_and(|m| m.contains("json")) {
+    if g.response_mime_type
+        .as_deref()
+        .is_some_and(|m| m.contains("json"))
+    {
         return Some("json");
     }
     match g.response_modalities.first().map(String::as_str) {
@@ -134,13 +167,22 @@ impl GatewayProxy {
         let observed = ctx.observer.take().map(|o| o.finish()).unwrap_or_default();
         let mut summary = payload::summarize(&observed);
         if self.settings.capture_content {
-            summary.output_text = payload::captured_text(&observed, self.settings.capture_max_bytes);
+            summary.output_text =
+                payload::captured_text(&observed, self.settings.capture_max_bytes);
         }
         let out = outcome(ctx, summary);
 
         // prompt_construction: from the request header to the parsed body.
         let prompt_end = ctx.request_done.or(ctx.upstream_start).unwrap_or(ctx.start);
-        self.child(ctx, "prompt_construction", SpanKind::Internal, ctx.start, prompt_end, prompt_attrs(&info, ctx), None);
+        self.child(
+            ctx,
+            "prompt_construction",
+            SpanKind::Internal,
+            ctx.start,
+            prompt_end,
+            prompt_attrs(&info, ctx),
+            None,
+        );
 
         // The LLM call: from the upstream request to the end of the response body.
         let llm_start = ctx.upstream_start.unwrap_or(prompt_end);
@@ -148,7 +190,11 @@ impl GatewayProxy {
         let llm_name = match (&info.operation, &info.model) {
             (Some(op), Some(m)) => format!("{op} {m}"),
             (Some(op), None) => op.clone(),
-            _ => format!("{} {}", ctx.method, ctx.route.as_ref().map_or("", |r| r.template.as_str())),
+            _ => format!(
+                "{} {}",
+                ctx.method,
+                ctx.route.as_ref().map_or("", |r| r.template.as_str())
+            ),
         };
         let mut llm = vec![
             KeyValue::new(sc::GATEWAY_STEP, sc::STEP_LLM_CALL),
@@ -161,31 +207,59 @@ impl GatewayProxy {
             llm.push(KeyValue::new(sc::HTTP_RESPONSE_STATUS_CODE, i64::from(s)));
         }
         if let Some(t) = ctx.ttft() {
-            llm.push(KeyValue::new(sc::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, t.as_secs_f64()));
+            llm.push(KeyValue::new(
+                sc::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
+                t.as_secs_f64(),
+            ));
         }
         let llm_failed = ctx.failure.is_some() || ctx.upstream_status.is_none_or(|s| s >= 400);
         if let Some(e) = out.error_type.as_ref().filter(|_| llm_failed) {
             llm.push(KeyValue::new(sc::ERROR_TYPE, e.clone()));
         }
-        let llm_status = llm_failed.then(|| ctx.failure_message.clone().unwrap_or_else(|| format!("HTTP {}", ctx.upstream_status.unwrap_or(0))));
-        self.child(ctx, &llm_name, SpanKind::Client, llm_start, llm_end, llm, llm_status);
+        let llm_status = llm_failed.then(|| {
+            ctx.failure_message
+                .clone()
+                .unwrap_or_else(|| format!("HTTP {}", ctx.upstream_status.unwrap_or(0)))
+        });
+        self.child(
+            ctx,
+            &llm_name,
+            SpanKind::Client,
+            llm_start,
+            llm_end,
+            llm,
+            llm_status,
+        );
 
         // post_processing: reading usage and finishing the trace.
         let s = &out.summary;
         let mut post = vec![KeyValue::new(sc::GATEWAY_STEP, sc::STEP_POST_PROCESSING)];
         if let Some(u) = &s.usage {
             usage_attrs(u, &mut post);
-            post.push(KeyValue::new(sc::GATEWAY_USAGE_TOTAL_TOKENS, u.total_tokens as i64));
+            post.push(KeyValue::new(
+                sc::GATEWAY_USAGE_TOTAL_TOKENS,
+                u.total_tokens as i64,
+            ));
             if u.tool_use_prompt_tokens > 0 {
-                post.push(KeyValue::new(sc::GATEWAY_USAGE_TOOL_USE_PROMPT_TOKENS, u.tool_use_prompt_tokens as i64));
+                post.push(KeyValue::new(
+                    sc::GATEWAY_USAGE_TOOL_USE_PROMPT_TOKENS,
+                    u.tool_use_prompt_tokens as i64,
+                ));
             }
             if u.prompt_audio_tokens > 0 {
-                post.push(KeyValue::new(sc::GATEWAY_USAGE_AUDIO_INPUT_TOKENS, u.prompt_audio_tokens as i64));
+                post.push(KeyValue::new(
+                    sc::GATEWAY_USAGE_AUDIO_INPUT_TOKENS,
+                    u.prompt_audio_tokens as i64,
+                ));
             }
         }
         if !s.finish_reasons.is_empty() {
-            let v: Vec<opentelemetry::StringValue> = s.finish_reasons.iter().map(|r| r.clone().into()).collect();
-            post.push(KeyValue::new(sc::GEN_AI_RESPONSE_FINISH_REASONS, Value::Array(v.into())));
+            let v: Vec<opentelemetry::StringValue> =
+                s.finish_reasons.iter().map(|r| r.clone().into()).collect();
+            post.push(KeyValue::new(
+                sc::GEN_AI_RESPONSE_FINISH_REASONS,
+                Value::Array(v.into()),
+            ));
         }
         if let Some(id) = &s.response_id {
             post.push(KeyValue::new(sc::GEN_AI_RESPONSE_ID, id.clone()));
@@ -199,11 +273,25 @@ impl GatewayProxy {
         if let Some(t) = &s.output_text {
             post.push(KeyValue::new(sc::GEN_AI_OUTPUT_MESSAGES, t.clone()));
         }
-        post.push(KeyValue::new(sc::GATEWAY_RESPONSE_BYTES, observed.bytes as i64));
-        post.push(KeyValue::new(sc::GATEWAY_RESPONSE_CHUNKS, i64::from(observed.events)));
+        post.push(KeyValue::new(
+            sc::GATEWAY_RESPONSE_BYTES,
+            observed.bytes as i64,
+        ));
+        post.push(KeyValue::new(
+            sc::GATEWAY_RESPONSE_CHUNKS,
+            i64::from(observed.events),
+        ));
         let post_start = post_start.max(llm_end);
         let end = Instant::now();
-        self.child(ctx, "post_processing", SpanKind::Internal, post_start, end, post, None);
+        self.child(
+            ctx,
+            "post_processing",
+            SpanKind::Internal,
+            post_start,
+            end,
+            post,
+            None,
+        );
 
         self.end_root(ctx, &info, &out, end);
     }
@@ -249,7 +337,10 @@ impl GatewayProxy {
         }
         if let (Some(up), Some(done)) = (ctx.upstream_start, ctx.response_done) {
             let total = RequestCtx::ms(ctx.start, end);
-            a.push(KeyValue::new(sc::GATEWAY_OVERHEAD_MS, (total - RequestCtx::ms(up, done)).max(0.0)));
+            a.push(KeyValue::new(
+                sc::GATEWAY_OVERHEAD_MS,
+                (total - RequestCtx::ms(up, done)).max(0.0),
+            ));
         }
         let attribution = &ctx.attribution;
         if let Some(u) = &attribution.user_id {
@@ -260,7 +351,10 @@ impl GatewayProxy {
             a.push(KeyValue::new(sc::GEN_AI_CONVERSATION_ID, s.clone()));
         }
         for (k, v) in &attribution.properties {
-            a.push(KeyValue::new(format!("{}{k}", sc::GATEWAY_PROPERTY_PREFIX), v.clone()));
+            a.push(KeyValue::new(
+                format!("{}{k}", sc::GATEWAY_PROPERTY_PREFIX),
+                v.clone(),
+            ));
         }
         let span = ctx.root.span();
         span.set_attributes(a);

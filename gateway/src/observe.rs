@@ -62,7 +62,11 @@ impl Observer {
             in_string: false,
             escape: false,
             capture_budget,
-            usage_needle: if openai { b"\"usage\"" } else { b"\"usageMetadata\"" },
+            usage_needle: if openai {
+                b"\"usage\""
+            } else {
+                b"\"usageMetadata\""
+            },
             out: Observed::default(),
         }
     }

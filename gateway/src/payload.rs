@@ -203,12 +203,13 @@ pub fn summarize(observed: &Observed) -> ResponseSummary {
             Err(_) => {}
         }
     }
-    if let Some(ev) = &observed.error_event {
-        if let Ok(doc) = parse_doc(ev) {
-            if let Some(e) = doc.error {
-                summary.error_status = e.status.or(e.code.map(|c| c.to_string()));
-            }
-        }
+    if let Some(e) = observed
+        .error_event
+        .as_ref()
+        .and_then(|ev| parse_doc(ev).ok())
+        .and_then(|doc| doc.error)
+    {
+        summary.error_status = e.status.or(e.code.map(|c| c.to_string()));
     }
     summary
 }

@@ -208,10 +208,10 @@ fn attribution(headers: &http::HeaderMap) -> Attribution {
             "user-id" => a.user_id = Some(value.to_owned()),
             "session-id" => a.session_id = Some(value.to_owned()),
             _ => {
-                if let Some(prop) = rest.strip_prefix("property-") {
-                    if !prop.is_empty() {
-                        a.properties.push((prop.to_owned(), value.to_owned()));
-                    }
+                if let Some(prop) = rest.strip_prefix("property-")
+                    && !prop.is_empty()
+                {
+                    a.properties.push((prop.to_owned(), value.to_owned()));
                 }
             }
         }
@@ -362,7 +362,10 @@ impl ProxyHttp for GatewayProxy {
             };
             let body = gemini_error_body(code, message);
             if let Ok(mut resp) = ResponseHeader::build(code, Some(4)) {
-                let _ = resp.insert_header(http::header::CONTENT_TYPE, "application/json; charset=UTF-8");
+                let _ = resp.insert_header(
+                    http::header::CONTENT_TYPE,
+                    "application/json; charset=UTF-8",
+                );
                 let _ = resp.insert_header(http::header::CONTENT_LENGTH, body.len());
                 let _ = resp.insert_header(sc::HEADER_TRACE_ID, ctx.trace_id.as_str());
                 if let Err(error) = session.write_error_response(resp, Bytes::from(body)).await {
@@ -378,7 +381,12 @@ impl ProxyHttp for GatewayProxy {
         }
     }
 
-    async fn logging(&self, session: &mut Session, e: Option<&pingora::Error>, ctx: &mut RequestCtx) {
+    async fn logging(
+        &self,
+        session: &mut Session,
+        e: Option<&pingora::Error>,
+        ctx: &mut RequestCtx,
+    ) {
         if let (Some(e), None) = (e, ctx.failure) {
             ctx.failure = Some(ProxyFailure::classify(e, ctx.response_header.is_some()));
             ctx.failure_message = Some(e.to_string());
@@ -390,7 +398,12 @@ impl ProxyHttp for GatewayProxy {
     fn request_summary(&self, session: &Session, _ctx: &RequestCtx) -> String {
         let req = session.req_header();
         match req.uri.query() {
-            Some(q) => format!("{} {}?{}", req.method, req.uri.path(), route::redact_query(q)),
+            Some(q) => format!(
+                "{} {}?{}",
+                req.method,
+                req.uri.path(),
+                route::redact_query(q)
+            ),
             None => format!("{} {}", req.method, req.uri.path()),
         }
     }

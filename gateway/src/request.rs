@@ -135,8 +135,10 @@ pub fn parse(route: &Route, body: &[u8], capture_max: usize) -> (RequestInfo, Ca
         info.contents = body.messages.as_ref().map_or(0, |m| m.len() as u32);
         info.parts = info.contents;
         info.system_instruction = body.messages.as_ref().is_some_and(|m| {
-            m.iter()
-                .any(|raw| raw.get().contains("\"role\":\"system\"") || raw.get().contains("\"role\": \"system\""))
+            m.iter().any(|raw| {
+                raw.get().contains("\"role\":\"system\"")
+                    || raw.get().contains("\"role\": \"system\"")
+            })
         });
         info.generation = GenerationParams {
             temperature: body.temperature,
@@ -195,7 +197,10 @@ pub fn parse(route: &Route, body: &[u8], capture_max: usize) -> (RequestInfo, Ca
             .system_instruction
             .map(|raw| truncate_utf8(raw.get().to_owned(), capture_max));
         captured.messages = body.contents.as_ref().map(|c| {
-            let parts: Vec<&RawValue> = c.iter().flat_map(|c| c.parts.iter().flatten().copied()).collect();
+            let parts: Vec<&RawValue> = c
+                .iter()
+                .flat_map(|c| c.parts.iter().flatten().copied())
+                .collect();
             truncate_utf8(raw_list_json(&parts), capture_max)
         });
     }
@@ -259,7 +264,12 @@ mod tests {
     fn malformed_json_is_recorded_not_fatal() {
         let route = classify("/v1beta/models/gemini-2.0-flash:generateContent", None);
         let (info, _) = parse(&route, b"{\"contents\": [", 0);
-        assert!(info.parse_error.as_deref().unwrap_or("").contains("not valid JSON"));
+        assert!(
+            info.parse_error
+                .as_deref()
+                .unwrap_or("")
+                .contains("not valid JSON")
+        );
         assert_eq!(info.model.as_deref(), Some("gemini-2.0-flash"));
     }
 

@@ -150,12 +150,15 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -194,7 +197,10 @@ mod tests {
         let r = classify("/v1beta/tunedModels/my-tune:generateContent", None);
         assert_eq!(r.model.as_deref(), Some("tunedModels/my-tune"));
         let r = classify("/v1beta/files/abc", None);
-        assert_eq!((r.operation, r.template.as_str()), (None, "/v1beta/files/{id}"));
+        assert_eq!(
+            (r.operation, r.template.as_str()),
+            (None, "/v1beta/files/{id}")
+        );
         let r = classify("/v1beta/openai/chat/completions", None);
         assert!(r.openai);
         assert_eq!(r.operation, Some("chat"));

@@ -73,8 +73,12 @@ fn watch_drops(stats: Arc<ExportStats>) {
                     tracing::warn!(
                         dropped_total = now,
                         dropped_since_last = now - last,
-                        queue_full = stats.dropped_queue_full.load(std::sync::atomic::Ordering::Relaxed),
-                        export_errors = stats.dropped_export_error.load(std::sync::atomic::Ordering::Relaxed),
+                        queue_full = stats
+                            .dropped_queue_full
+                            .load(std::sync::atomic::Ordering::Relaxed),
+                        export_errors = stats
+                            .dropped_export_error
+                            .load(std::sync::atomic::Ordering::Relaxed),
                         queue_depth = stats.queue_depth(),
                         "Spans were dropped."
                     );

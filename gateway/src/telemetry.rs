@@ -4,7 +4,7 @@ use gateway_sqlite::{BatchConfig, BoundedBatchProcessor, ExportStats, SqliteSpan
 use gateway_store::StoreOptions;
 use opentelemetry::trace::{SpanId, TraceId, TracerProvider as _};
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::{IdGenerator, SdkTracer, SdkTracerProvider, Sampler};
+use opentelemetry_sdk::trace::{IdGenerator, Sampler, SdkTracer, SdkTracerProvider};
 use rand::Rng;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -24,7 +24,11 @@ pub struct UpstreamTarget {
 
 impl UpstreamTarget {
     /// Resolves `upstream` now (a failure is logged, not fatal) and refreshes every 30 s.
-    pub fn start(upstream: Upstream, connect_timeout: Duration, read_timeout: Duration) -> Arc<Self> {
+    pub fn start(
+        upstream: Upstream,
+        connect_timeout: Duration,
+        read_timeout: Duration,
+    ) -> Arc<Self> {
         let target = Arc::new(Self {
             addrs: ArcSwap::from_pointee(Vec::new()),
             upstream,
@@ -77,7 +81,11 @@ impl UpstreamTarget {
         o.idle_timeout = Some(Duration::from_secs(90));
         o.verify_cert = true;
         o.verify_hostname = true;
-        o.alpn = if self.upstream.tls { ALPN::H2H1 } else { ALPN::H1 };
+        o.alpn = if self.upstream.tls {
+            ALPN::H2H1
+        } else {
+            ALPN::H1
+        };
         Some(Box::new(peer))
     }
 }

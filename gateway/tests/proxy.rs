@@ -49,10 +49,22 @@ fn generate_is_transparent_and_traced() {
     // The upstream saw the same bytes, the key, its own Host, and no attribution headers.
     let seen = fake.requests().pop().unwrap();
     assert_eq!(seen.body.as_ref(), body.as_bytes());
-    let header = |n: &str| seen.headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    let header = |n: &str| {
+        seen.headers
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+    };
     assert_eq!(header("x-goog-api-key").as_deref(), Some(KEY));
-    assert_eq!(header("host"), Some(fake.base_url().trim_start_matches("http://").to_owned()));
-    assert!(seen.headers.iter().all(|(k, _)| !k.starts_with("x-gateway-")));
+    assert_eq!(
+        header("host"),
+        Some(fake.base_url().trim_start_matches("http://").to_owned())
+    );
+    assert!(
+        seen.headers
+            .iter()
+            .all(|(k, _)| !k.starts_with("x-gateway-"))
+    );
 
     let conn = gw.wait_traces(1);
     gw.stop();
@@ -60,7 +72,10 @@ fn generate_is_transparent_and_traced() {
     assert_eq!(spans.len(), 4, "root + three steps: {spans:?}");
     let root = spans.iter().find(|s| s.4.is_none()).unwrap();
     assert_eq!(root.1, "server");
-    let llm = spans.iter().find(|s| s.2["gateway.step"] == "llm_call").unwrap();
+    let llm = spans
+        .iter()
+        .find(|s| s.2["gateway.step"] == "llm_call")
+        .unwrap();
     assert_eq!(llm.0, "generate_content gemini-2.5-flash");
     assert_eq!(llm.1, "client");
     assert_eq!(llm.2["gen_ai.provider.name"], "gcp.gemini");
@@ -69,7 +84,10 @@ fn generate_is_transparent_and_traced() {
     assert_eq!(prompt["gen_ai.request.temperature"], 0.25);
     assert_eq!(prompt["gen_ai.request.max_tokens"], 64);
     assert_eq!(prompt["gateway.request.system_instruction"], true);
-    assert!(prompt.get("gen_ai.input.messages").is_none(), "capture is off by default");
+    assert!(
+        prompt.get("gen_ai.input.messages").is_none(),
+        "capture is off by default"
+    );
     let post = step(&spans, "post_processing");
     let prompt_tokens = usage["promptTokenCount"].as_i64().unwrap();
     let output = usage["candidatesTokenCount"].as_i64().unwrap()
@@ -86,7 +104,10 @@ fn generate_is_transparent_and_traced() {
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
         .unwrap();
-    assert_eq!((user.as_str(), session.as_str(), status.as_str()), ("u-1", "s-1", "ok"));
+    assert_eq!(
+        (user.as_str(), session.as_str(), status.as_str()),
+        ("u-1", "s-1", "ok")
+    );
     assert_eq!((input, model.as_str()), (prompt_tokens, "gemini-2.5-flash"));
     let root_attrs = &root.2;
     assert_eq!(root_attrs["gateway.property.team"], "search");
@@ -95,7 +116,10 @@ fn generate_is_transparent_and_traced() {
 
 #[test]
 fn sse_stream_is_not_buffered_and_usage_is_the_last_chunk() {
-    let fake = spawn_in_thread(FakeConfig { chunks: 4, ..FakeConfig::default() });
+    let fake = spawn_in_thread(FakeConfig {
+        chunks: 4,
+        ..FakeConfig::default()
+    });
     let mut gw = Gateway::start(&fake.base_url(), "", "");
     let mut resp = client()
         .post(gw.url("/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"))
@@ -105,7 +129,10 @@ fn sse_stream_is_not_buffered_and_usage_is_the_last_chunk() {
         .send()
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let trace_id = resp.headers()["x-gateway-trace-id"].to_str().unwrap().to_owned();
+    let trace_id = resp.headers()["x-gateway-trace-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     // The upstream holds the rest of the stream until we have the first event: a buffering
     // proxy would never deliver it and this read would time out.
     let first = read_until(&mut resp, b"\r\n\r\n");
@@ -138,13 +165,19 @@ fn sse_stream_is_not_buffered_and_usage_is_the_last_chunk() {
     assert_eq!(stream, 1);
     assert!(ttft.is_some());
     let spans = spans_of(&conn, &trace_id);
-    assert_eq!(step(&spans, "post_processing")["gateway.response.chunks"], 4);
+    assert_eq!(
+        step(&spans, "post_processing")["gateway.response.chunks"],
+        4
+    );
     assert!(step(&spans, "llm_call")["gen_ai.response.time_to_first_chunk"].is_number());
 }
 
 #[test]
 fn json_array_stream_reads_the_final_usage() {
-    let fake = spawn_in_thread(FakeConfig { chunks: 3, ..FakeConfig::default() });
+    let fake = spawn_in_thread(FakeConfig {
+        chunks: 3,
+        ..FakeConfig::default()
+    });
     let mut gw = Gateway::start(&fake.base_url(), "", "");
     let resp = client()
         .post(gw.url("/v1beta/models/gemini-2.5-pro:streamGenerateContent"))
@@ -152,7 +185,10 @@ fn json_array_stream_reads_the_final_usage() {
         .body(gen_body("a b c d e f"))
         .send()
         .unwrap();
-    let trace_id = resp.headers()["x-gateway-trace-id"].to_str().unwrap().to_owned();
+    let trace_id = resp.headers()["x-gateway-trace-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let arr: Vec<serde_json::Value> = resp.json().unwrap();
     let last = &arr.last().unwrap()["usageMetadata"];
     let conn = gw.wait_traces(1);
@@ -174,15 +210,23 @@ fn traceparent_is_joined_and_key_in_query_is_redacted() {
     let mut gw = Gateway::start(&fake.base_url(), "", "");
     let parent_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let resp = client()
-        .post(gw.url(&format!("/v1beta/models/gemini-2.0-flash:generateContent?key={KEY}")))
-        .header("traceparent", format!("00-{parent_trace}-00f067aa0ba902b7-01"))
+        .post(gw.url(&format!(
+            "/v1beta/models/gemini-2.0-flash:generateContent?key={KEY}"
+        )))
+        .header(
+            "traceparent",
+            format!("00-{parent_trace}-00f067aa0ba902b7-01"),
+        )
         .body(gen_body("hi"))
         .send()
         .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["x-gateway-trace-id"], parent_trace);
     let seen = fake.requests().pop().unwrap();
-    assert!(seen.query.unwrap_or_default().contains(KEY), "the key goes upstream untouched");
+    assert!(
+        seen.query.unwrap_or_default().contains(KEY),
+        "the key goes upstream untouched"
+    );
     let conn = gw.wait_traces(1);
     gw.stop();
     let spans = spans_of(&conn, parent_trace);
@@ -190,7 +234,10 @@ fn traceparent_is_joined_and_key_in_query_is_redacted() {
     assert_eq!(root.4.as_deref(), Some("00f067aa0ba902b7"));
     assert_eq!(root.2["url.query"], "key=REDACTED");
     for f in ["gateway.db", "gateway.db-wal", "gateway.log"] {
-        assert!(!file_contains(&gw.dir.path().join(f), KEY.as_bytes()), "key found in {f}");
+        assert!(
+            !file_contains(&gw.dir.path().join(f), KEY.as_bytes()),
+            "key found in {f}"
+        );
     }
 }
 
@@ -205,8 +252,15 @@ fn malformed_json_and_unknown_paths_are_forwarded() {
         .body(bad)
         .send()
         .unwrap();
-    assert_eq!(resp.status(), 400, "Gemini judges the body, not the gateway");
-    let t1 = resp.headers()["x-gateway-trace-id"].to_str().unwrap().to_owned();
+    assert_eq!(
+        resp.status(),
+        400,
+        "Gemini judges the body, not the gateway"
+    );
+    let t1 = resp.headers()["x-gateway-trace-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(fake.requests().pop().unwrap().body.as_ref(), bad.as_bytes());
 
     let resp = client()
@@ -215,7 +269,10 @@ fn malformed_json_and_unknown_paths_are_forwarded() {
         .send()
         .unwrap();
     assert_eq!(resp.status(), 404);
-    let t2 = resp.headers()["x-gateway-trace-id"].to_str().unwrap().to_owned();
+    let t2 = resp.headers()["x-gateway-trace-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let conn = gw.wait_traces(2);
     gw.stop();
     let spans = spans_of(&conn, &t1);
@@ -226,9 +283,11 @@ fn malformed_json_and_unknown_paths_are_forwarded() {
             .contains("not valid JSON")
     );
     let (status, http): (String, i64) = conn
-        .query_row("SELECT status, http_status FROM traces WHERE trace_id = ?1", [&t2], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT status, http_status FROM traces WHERE trace_id = ?1",
+            [&t2],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap();
     assert_eq!((status.as_str(), http), ("error", 404));
     assert_eq!(spans_of(&conn, &t2).len(), 4);
@@ -246,13 +305,19 @@ fn upstream_errors_pass_through_unchanged() {
         .send()
         .unwrap();
     assert_eq!(resp.status(), 429);
-    let t = resp.headers()["x-gateway-trace-id"].to_str().unwrap().to_owned();
+    let t = resp.headers()["x-gateway-trace-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let body: serde_json::Value = resp.json().unwrap();
     assert_eq!(body["error"]["status"], "RESOURCE_EXHAUSTED");
     let conn = gw.wait_traces(1);
     gw.stop();
     let spans = spans_of(&conn, &t);
-    let llm = spans.iter().find(|s| s.2["gateway.step"] == "llm_call").unwrap();
+    let llm = spans
+        .iter()
+        .find(|s| s.2["gateway.step"] == "llm_call")
+        .unwrap();
     assert_eq!(llm.3, "error");
     assert_eq!(llm.2["error.type"], "429");
 }
@@ -267,18 +332,26 @@ fn upstream_down_gives_gemini_shaped_502() {
         .send()
         .unwrap();
     assert_eq!(resp.status(), 502);
-    let t = resp.headers()["x-gateway-trace-id"].to_str().unwrap().to_owned();
+    let t = resp.headers()["x-gateway-trace-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let body: serde_json::Value = resp.json().unwrap();
     assert_eq!(body["error"]["code"], 502);
     assert_eq!(body["error"]["status"], "UNAVAILABLE");
     let conn = gw.wait_traces(1);
     gw.stop();
     let (status, err): (String, String) = conn
-        .query_row("SELECT status, error_type FROM traces WHERE trace_id = ?1", [&t], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT status, error_type FROM traces WHERE trace_id = ?1",
+            [&t],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap();
-    assert_eq!((status.as_str(), err.as_str()), ("error", "upstream_unreachable"));
+    assert_eq!(
+        (status.as_str(), err.as_str()),
+        ("error", "upstream_unreachable")
+    );
 }
 
 #[test]
@@ -305,7 +378,10 @@ fn upstream_timeout_gives_504() {
 
 #[test]
 fn reset_mid_stream_is_recorded() {
-    let fake = spawn_in_thread(FakeConfig { chunks: 5, ..FakeConfig::default() });
+    let fake = spawn_in_thread(FakeConfig {
+        chunks: 5,
+        ..FakeConfig::default()
+    });
     let mut gw = Gateway::start(&fake.base_url(), "", "");
     let mut resp = client()
         .post(gw.url("/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"))
@@ -315,23 +391,34 @@ fn reset_mid_stream_is_recorded() {
         .send()
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let t = resp.headers()["x-gateway-trace-id"].to_str().unwrap().to_owned();
+    let t = resp.headers()["x-gateway-trace-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let mut sink = Vec::new();
     let read = resp.read_to_end(&mut sink);
-    assert!(read.is_err(), "the client must see the stream break, not a clean end");
+    assert!(
+        read.is_err(),
+        "the client must see the stream break, not a clean end"
+    );
     let conn = gw.wait_traces(1);
     gw.stop();
     let (status, err): (String, String) = conn
-        .query_row("SELECT status, error_type FROM traces WHERE trace_id = ?1", [&t], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT status, error_type FROM traces WHERE trace_id = ?1",
+            [&t],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap();
     assert_eq!((status.as_str(), err.as_str()), ("error", "stream_reset"));
 }
 
 #[test]
 fn client_disconnect_mid_stream_is_cancelled() {
-    let fake = spawn_in_thread(FakeConfig { chunks: 4, ..FakeConfig::default() });
+    let fake = spawn_in_thread(FakeConfig {
+        chunks: 4,
+        ..FakeConfig::default()
+    });
     let mut gw = Gateway::start(&fake.base_url(), "", "");
     let mut resp = client()
         .post(gw.url("/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"))
@@ -340,7 +427,10 @@ fn client_disconnect_mid_stream_is_cancelled() {
         .body(gen_body("x y"))
         .send()
         .unwrap();
-    let t = resp.headers()["x-gateway-trace-id"].to_str().unwrap().to_owned();
+    let t = resp.headers()["x-gateway-trace-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     read_until(&mut resp, b"\r\n\r\n");
     drop(resp);
     std::thread::sleep(std::time::Duration::from_millis(200));
@@ -348,7 +438,9 @@ fn client_disconnect_mid_stream_is_cancelled() {
     let conn = gw.wait_traces(1);
     gw.stop();
     let status: String = conn
-        .query_row("SELECT status FROM traces WHERE trace_id = ?1", [&t], |r| r.get(0))
+        .query_row("SELECT status FROM traces WHERE trace_id = ?1", [&t], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert_eq!(status, "cancelled");
 }
@@ -369,7 +461,10 @@ fn upload_url_points_back_at_the_gateway() {
         .send()
         .unwrap();
     assert_eq!(start.status(), 200);
-    let url = start.headers()["x-goog-upload-url"].to_str().unwrap().to_owned();
+    let url = start.headers()["x-goog-upload-url"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(url.starts_with(&gw.url("/upload/")), "{url}");
     let done = c
         .post(&url)
@@ -390,7 +485,11 @@ fn upload_url_points_back_at_the_gateway() {
 #[test]
 fn capture_is_opt_in_and_bounded() {
     let fake = spawn_in_thread(FakeConfig::default());
-    let mut gw = Gateway::start(&fake.base_url(), "", "[capture]\ncontent = true\nmax_bytes = 64\n");
+    let mut gw = Gateway::start(
+        &fake.base_url(),
+        "",
+        "[capture]\ncontent = true\nmax_bytes = 64\n",
+    );
     let secret_prompt = "purple elephants dance at midnight";
     let resp = client()
         .post(gw.url("/v1beta/models/gemini-2.0-flash:generateContent"))
@@ -398,7 +497,10 @@ fn capture_is_opt_in_and_bounded() {
         .body(gen_body(secret_prompt))
         .send()
         .unwrap();
-    let t = resp.headers()["x-gateway-trace-id"].to_str().unwrap().to_owned();
+    let t = resp.headers()["x-gateway-trace-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let conn = gw.wait_traces(1);
     gw.stop();
     let spans = spans_of(&conn, &t);
@@ -418,7 +520,10 @@ fn capture_is_opt_in_and_bounded() {
 fn bad_config_is_a_clear_startup_error() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
-        ("[proxy]\nlisten = \"127.0.0.1:1\"\nupstreem = \"http://x\"\n", "upstreem"),
+        (
+            "[proxy]\nlisten = \"127.0.0.1:1\"\nupstreem = \"http://x\"\n",
+            "upstreem",
+        ),
         ("[proxy]\nupstream = \"ftp://x\"\n", "proxy.upstream"),
         ("[storage]\nqueue_capacity = 0\n", "storage.queue_capacity"),
         ("[proxy]\nthreads = \"two\"\n", "threads"),
@@ -439,5 +544,8 @@ fn bad_config_is_a_clear_startup_error() {
         .args(["--config", shipped, "--check"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "the shipped gateway.toml must be valid");
+    assert!(
+        out.status.success(),
+        "the shipped gateway.toml must be valid"
+    );
 }

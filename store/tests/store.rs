@@ -90,15 +90,20 @@ fn sibling_tables_are_left_untouched() {
         .expect("sql");
     assert_eq!(before, after);
     let row: (String, f64, Vec<u8>) = raw
-        .query_row("SELECT feature, score, extra FROM drift_snapshots", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
+        .query_row(
+            "SELECT feature, score, extra FROM drift_snapshots",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
         .expect("row");
     assert_eq!(row, ("len".to_string(), 0.7, vec![0, 255]));
     let uv: i64 = raw
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .expect("uv");
-    assert_eq!(uv, 42, "user_version belongs to the file's owner, not to us");
+    assert_eq!(
+        uv, 42,
+        "user_version belongs to the file's owner, not to us"
+    );
 }
 
 #[test]
@@ -151,11 +156,16 @@ fn requests_sharing_a_trace_merge_into_one_row() {
     store.write_batch(&[], &[unpriced]).expect("third");
     let cost: Option<f64> = store
         .connection()
-        .query_row("SELECT cost_usd FROM traces WHERE trace_id = 't1'", [], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT cost_usd FROM traces WHERE trace_id = 't1'",
+            [],
+            |r| r.get(0),
+        )
         .expect("cost");
-    assert_eq!(cost, None, "an unpriced request makes the trace's cost unknown, never partial");
+    assert_eq!(
+        cost, None,
+        "an unpriced request makes the trace's cost unknown, never partial"
+    );
 }
 
 #[test]

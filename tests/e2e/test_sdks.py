@@ -42,7 +42,8 @@ def usage_of(u):
 
 
 def test_generate(stack, expected):
-    r = gclient(stack, "py-generate").models.generate_content(
+    client = gclient(stack, "py-generate")
+    r = client.models.generate_content(
         model="gemini-2.5-flash",
         contents="Count the words in this sentence please",
         config=types.GenerateContentConfig(temperature=0.3, max_output_tokens=50),
@@ -52,8 +53,9 @@ def test_generate(stack, expected):
 
 
 def test_stream(stack, expected):
+    client = gclient(stack, "py-stream")
     chunks = list(
-        gclient(stack, "py-stream").models.generate_content_stream(
+        client.models.generate_content_stream(
             model="gemini-2.0-flash", contents="Tell me a short story about a proxy"
         )
     )
@@ -68,7 +70,8 @@ def test_stream(stack, expected):
 
 
 def test_count_tokens(stack, expected):
-    r = gclient(stack, "py-count").models.count_tokens(
+    client = gclient(stack, "py-count")
+    r = client.models.count_tokens(
         model="gemini-2.0-flash", contents="one two three"
     )
     assert r.total_tokens == 3
@@ -76,7 +79,8 @@ def test_count_tokens(stack, expected):
 
 
 def test_embed(stack, expected):
-    r = gclient(stack, "py-embed").models.embed_content(
+    client = gclient(stack, "py-embed")
+    r = client.models.embed_content(
         model="text-embedding-004", contents=["first text", "second text"]
     )
     assert len(r.embeddings) == 2
@@ -86,10 +90,13 @@ def test_embed(stack, expected):
 def test_file_upload(stack, expected, tmp_path):
     path = tmp_path / "notes.txt"
     path.write_bytes(b"x" * 70_000)
-    f = gclient(stack, "py-upload").files.upload(file=str(path))
+    client = gclient(stack, "py-upload")
+    f = client.files.upload(file=str(path))
     assert f.size_bytes == 70_000
     assert f.name.startswith("files/")
-    expected["py-upload"] = {"requests": 2}
+    # The SDK sends its session header on the start request only; the chunk request follows
+    # the rewritten x-goog-upload-url. Both must be traces (checked by path below).
+    expected["py-upload"] = {"requests": 1, "upload_traces": 2}
 
 
 def test_error_status(stack, expected):
@@ -107,7 +114,8 @@ def test_error_status(stack, expected):
 
 
 def test_openai_plain(stack, expected):
-    r = oclient(stack, "py-openai").chat.completions.create(
+    client = oclient(stack, "py-openai")
+    r = client.chat.completions.create(
         model="gemini-2.0-flash",
         messages=[{"role": "user", "content": "Say hello to the gateway"}],
     )
@@ -120,7 +128,8 @@ def test_openai_plain(stack, expected):
 
 
 def test_openai_stream(stack, expected):
-    stream = oclient(stack, "py-openai-stream").chat.completions.create(
+    client = oclient(stack, "py-openai-stream")
+    stream = client.chat.completions.create(
         model="gemini-2.5-flash",
         messages=[{"role": "user", "content": "Stream a greeting"}],
         stream=True,
@@ -185,6 +194,14 @@ def test_zz_database(stack, expected):
                 )
             ]
             assert sorted(steps) == ["llm_call", "post_processing", "prompt_construction"], steps
+        if "upload_traces" in exp:
+            n = db.execute(
+                "SELECT COUNT(*) FROM spans WHERE parent_span_id IS NULL AND kind = 'server' "
+                "AND json_extract(attributes, '$.\"url.path\"') LIKE '/upload/%'"
+            ).fetchone()[0]
+            assert n == exp["upload_traces"], n
+    total = db.execute("SELECT COUNT(*) FROM traces").fetchone()[0]
+    assert total == sum(e["requests"] + e.get("upload_traces", 1) - 1 for e in expected.values())
     db.close()
     for name in ["gateway.db", "gateway.db-wal", "gateway.log"]:
         p = stack.tmp / name

@@ -8,7 +8,9 @@ use serde_json::Value;
 
 /// A fake with default config.
 pub async fn fake() -> FakeGemini {
-    FakeGemini::start(FakeConfig::default()).await.expect("start fake")
+    FakeGemini::start(FakeConfig::default())
+        .await
+        .expect("start fake")
 }
 
 /// A plain reqwest client with a safety timeout.
@@ -50,7 +52,10 @@ pub async fn json(resp: reqwest::Response) -> Value {
 
 /// SSE payloads of a `\r\n\r\n`-framed body, parsed as JSON.
 pub fn sse_events(body: &str) -> Vec<Value> {
-    assert!(body.ends_with("\r\n\r\n"), "body must end with CRLF CRLF: {body:?}");
+    assert!(
+        body.ends_with("\r\n\r\n"),
+        "body must end with CRLF CRLF: {body:?}"
+    );
     body.split("\r\n\r\n")
         .filter(|e| !e.is_empty())
         .map(|e| {

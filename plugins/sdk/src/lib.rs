@@ -4,8 +4,8 @@
 //! SQLite). It holds the attribute names every part of the gateway emits ([`semconv`]) and the
 //! data a plugin sees ([`Usage`]).
 
-pub mod semconv;
 mod request;
+pub mod semconv;
 mod usage;
 
 pub use request::{GenerationParams, RequestInfo};

@@ -89,7 +89,11 @@ pub fn span_row(span: &SpanData) -> SpanRow {
 }
 
 fn find<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a Value> {
-    attrs.iter().rev().find(|kv| kv.key.as_str() == key).map(|kv| &kv.value)
+    attrs
+        .iter()
+        .rev()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| &kv.value)
 }
 
 fn int(attrs: &[KeyValue], key: &str) -> Option<i64> {

@@ -128,7 +128,9 @@ impl SpanProcessor for BoundedBatchProcessor {
                 self.stats.depth.fetch_add(1, Ordering::Relaxed);
             }
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.stats.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
+                self.stats
+                    .dropped_queue_full
+                    .fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -139,10 +141,10 @@ impl SpanProcessor for BoundedBatchProcessor {
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
         let res = self.control(Msg::Shutdown, timeout);
-        if let Some(worker) = self.worker.lock().ok().and_then(|mut w| w.take()) {
-            if res.is_ok() {
-                let _ = worker.join();
-            }
+        if let Some(worker) = self.worker.lock().ok().and_then(|mut w| w.take())
+            && res.is_ok()
+        {
+            let _ = worker.join();
         }
         res
     }
@@ -246,7 +248,9 @@ impl<E: SpanExporter> Writer<E> {
                 }
             }
             Err(error) => {
-                self.stats.dropped_export_error.fetch_add(n, Ordering::Relaxed);
+                self.stats
+                    .dropped_export_error
+                    .fetch_add(n, Ordering::Relaxed);
                 self.stats.export_errors.fetch_add(1, Ordering::Relaxed);
                 let due = self
                     .last_error_log

@@ -21,9 +21,13 @@ pub fn free_port() -> u16 {
 /// A running `gateway` binary.
 pub struct Gateway {
     child: Option<Child>,
+    /// Listen address.
     pub addr: SocketAddr,
+    /// Temporary directory holding the config, database and log.
     pub dir: tempfile::TempDir,
+    /// The SQLite file.
     pub db: PathBuf,
+    /// The gateway's stderr.
     pub log: PathBuf,
 }
 
@@ -100,7 +104,10 @@ impl Gateway {
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
-                panic!("gateway did not exit after SIGTERM; log:\n{}", self.log_text());
+                panic!(
+                    "gateway did not exit after SIGTERM; log:\n{}",
+                    self.log_text()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -149,7 +156,10 @@ pub fn client() -> reqwest::blocking::Client {
 }
 
 /// One span row: (name, kind, attributes JSON, status_code).
-pub fn spans_of(conn: &Connection, trace_id: &str) -> Vec<(String, String, serde_json::Value, String, Option<String>)> {
+pub fn spans_of(
+    conn: &Connection,
+    trace_id: &str,
+) -> Vec<(String, String, serde_json::Value, String, Option<String>)> {
     let mut stmt = conn
         .prepare(
             "SELECT name, kind, attributes, status_code, parent_span_id FROM spans WHERE trace_id = ?1
@@ -189,7 +199,11 @@ pub fn read_until(resp: &mut impl Read, needle: &[u8]) -> Vec<u8> {
     let mut buf = [0u8; 4096];
     while !got.windows(needle.len()).any(|w| w == needle) {
         let n = resp.read(&mut buf).unwrap();
-        assert!(n > 0, "stream ended before {:?}", String::from_utf8_lossy(needle));
+        assert!(
+            n > 0,
+            "stream ended before {:?}",
+            String::from_utf8_lossy(needle)
+        );
         got.extend_from_slice(&buf[..n]);
     }
     got
