@@ -52,6 +52,22 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX IF NOT EXISTS spans_trace ON spans(trace_id);
     "#,
+    // 2: metric snapshots, the feed of the alerting engine.
+    r#"
+    CREATE TABLE IF NOT EXISTS metric_snapshots (
+        id INTEGER PRIMARY KEY,
+        trace_id TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        value REAL NOT NULL,
+        threshold REAL,
+        breached INTEGER NOT NULL,
+        model TEXT,
+        created_at_unix_nano INTEGER NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS metric_snapshots_breached
+        ON metric_snapshots(breached, created_at_unix_nano);
+    CREATE INDEX IF NOT EXISTS metric_snapshots_trace ON metric_snapshots(trace_id);
+    "#,
 ];
 
 /// The newest schema version this build knows.
