@@ -137,6 +137,12 @@ pub const GATEWAY_COST_INPUT_USD: &str = "gateway.cost.input_usd";
 pub const GATEWAY_COST_OUTPUT_USD: &str = "gateway.cost.output_usd";
 /// `true` when the model has no price: cost is unknown, never zero.
 pub const GATEWAY_COST_UNPRICED: &str = "gateway.cost.unpriced";
+/// Why a call is unpriced.
+pub const GATEWAY_COST_UNPRICED_REASON: &str = "gateway.cost.unpriced_reason";
+/// The price-table entry a model resolved to.
+pub const GATEWAY_COST_MODEL: &str = "gateway.cost.model";
+/// `standard` or `long_context`.
+pub const GATEWAY_COST_TIER: &str = "gateway.cost.tier";
 /// Error message from a plugin that failed or panicked.
 pub const GATEWAY_PLUGIN_ERROR: &str = "gateway.plugin.error";
 /// Gateway time (total minus upstream wait) in milliseconds.
