@@ -12,6 +12,6 @@ fi
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
-cargo build --workspace --bins
+cargo build --workspace
 cargo test --workspace
 "$VENV/bin/python" -m pytest tests/e2e -q

@@ -3,6 +3,9 @@
 //! Every section rejects unknown keys, so a typo fails at startup with its name. Defaults are
 //! the values a first run wants; `gateway.toml` at the repository root documents every field.
 
+pub use crate::config_plugins::{ApiConfig, BuiltinsConfig, PluginEntry};
+pub use gateway_cost::PricingConfig;
+pub use gateway_snapshots::ThresholdsConfig;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -50,6 +53,24 @@ pub struct Config {
     /// `[capture]`: opt-in prompt and answer capture.
     #[serde(default)]
     pub capture: CaptureConfig,
+    /// `[api]`: the API and dashboard in-process.
+    #[serde(default)]
+    pub api: ApiConfig,
+    /// `[builtins]`: switches for the built-in plugins.
+    #[serde(default)]
+    pub builtins: BuiltinsConfig,
+    /// `[pricing]`: USD per 1M tokens, over the shipped table.
+    #[serde(default)]
+    pub pricing: PricingConfig,
+    /// `[thresholds]`: metric thresholds, with per-model overrides.
+    #[serde(default)]
+    pub thresholds: ThresholdsConfig,
+    /// `[[plugins]]`: span plugins loaded from shared libraries, in order.
+    #[serde(default)]
+    pub plugins: Vec<PluginEntry>,
+    /// Directory of the config file (relative plugin paths are also tried from here).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
 }
 
 /// `[proxy]`.
@@ -248,15 +269,15 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::parse(&text)
-            .map_err(|e| match e {
-                ConfigError::Parse { message, .. } => ConfigError::Parse {
-                    path: path.to_path_buf(),
-                    message,
-                },
-                other => other,
-            })?
-            .validate()
+        let mut config = Self::parse(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_path_buf(),
+                message,
+            },
+            other => other,
+        })?;
+        config.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        config.validate()
     }
 
     /// Parses TOML text without validating.
@@ -292,6 +313,32 @@ impl Config {
                 return Err(ConfigError::Invalid {
                     key,
                     message: "must be greater than 0".into(),
+                });
+            }
+        }
+        if let Some(listen) = &self.api.listen {
+            listen
+                .parse::<SocketAddr>()
+                .map_err(|e| ConfigError::Invalid {
+                    key: "api.listen",
+                    message: format!("{listen:?} is not ip:port ({e})"),
+                })?;
+        }
+        for (name, price) in &self.pricing.models {
+            let rates = [
+                Some(price.input),
+                Some(price.output),
+                price.cached_input,
+                price.input_long,
+                price.output_long,
+                price.cached_input_long,
+                price.input_audio,
+                price.cached_input_audio,
+            ];
+            if rates.iter().flatten().any(|r| !r.is_finite() || *r < 0.0) {
+                return Err(ConfigError::Invalid {
+                    key: "pricing.models",
+                    message: format!("{name:?} has a negative or non-finite price"),
                 });
             }
         }

@@ -5,20 +5,11 @@ use crate::observe::Observer;
 use crate::request::CapturedPrompt;
 use crate::route::Route;
 use bytes::Bytes;
-use gateway_plugin_sdk::RequestInfo;
+use gateway_plugin_host::PluginError;
+pub use gateway_plugin_sdk::Attribution;
+use gateway_plugin_sdk::{PluginOutput, RequestInfo};
 use opentelemetry::Context;
 use std::time::{Duration, Instant, SystemTime};
-
-/// Attribution taken from `x-gateway-*` headers (stripped before the upstream sees them).
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Attribution {
-    /// `x-gateway-user-id`.
-    pub user_id: Option<String>,
-    /// `x-gateway-session-id`.
-    pub session_id: Option<String>,
-    /// `x-gateway-property-<name>` pairs, name lowercased.
-    pub properties: Vec<(String, String)>,
-}
 
 /// Per-request state. Created when the request header has been read.
 #[derive(Debug)]
@@ -75,6 +66,14 @@ pub struct RequestCtx {
     pub failure_message: Option<String>,
     /// The `x-goog-upload-url` was rewritten to the gateway.
     pub upload_url_rewritten: bool,
+    /// The request body as kept for parsing and plugins (empty when over the cap).
+    pub body: Bytes,
+    /// What plugins produced so far.
+    pub plugin_out: PluginOutput,
+    /// Hooks that panicked, with the step they ran for.
+    pub plugin_errors: Vec<PluginError>,
+    /// The request-side hooks have run.
+    pub request_hooks_done: bool,
 }
 
 impl RequestCtx {
@@ -107,6 +106,10 @@ impl RequestCtx {
             failure: None,
             failure_message: None,
             upload_url_rewritten: false,
+            body: Bytes::new(),
+            plugin_out: PluginOutput::default(),
+            plugin_errors: Vec::new(),
+            request_hooks_done: false,
         }
     }
 

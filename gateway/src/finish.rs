@@ -8,9 +8,12 @@ use crate::errors::ProxyFailure;
 use crate::payload::{self, ResponseSummary};
 use crate::proxy::GatewayProxy;
 use gateway_plugin_sdk::semconv as sc;
-use gateway_plugin_sdk::{RequestInfo, Usage};
+use gateway_plugin_sdk::{
+    AttrValue, CompletedCall, PluginOutput, RequestInfo, RequestView, Step, Timings, Usage,
+};
 use opentelemetry::trace::{Span, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{KeyValue, Value};
+use opentelemetry_sdk::trace::Span as SdkSpan;
 use std::time::{Instant, SystemTime};
 
 /// Everything the spans of one request are made from.
@@ -158,6 +161,40 @@ fn usage_attrs(u: &Usage, out: &mut Vec<KeyValue>) {
     out.extend(pairs.into_iter().map(|(k, v)| KeyValue::new(k, v as i64)));
 }
 
+fn attr_kv(key: &str, value: &AttrValue) -> KeyValue {
+    let key = key.to_owned();
+    match value {
+        AttrValue::Bool(b) => KeyValue::new(key, *b),
+        AttrValue::I64(i) => KeyValue::new(key, *i),
+        AttrValue::F64(f) => KeyValue::new(key, *f),
+        AttrValue::Str(s) => KeyValue::new(key, s.clone()),
+        AttrValue::StrArray(v) => {
+            let v: Vec<opentelemetry::StringValue> = v.iter().map(|s| s.clone().into()).collect();
+            KeyValue::new(key, Value::Array(v.into()))
+        }
+    }
+}
+
+/// Plugin attributes of one step, in the order plugins wrote them.
+fn plugin_attrs(out: &PluginOutput, step: Step, into: &mut Vec<KeyValue>) {
+    into.extend(
+        out.attributes
+            .iter()
+            .filter(|(s, _, _)| *s == step)
+            .map(|(_, k, v)| attr_kv(k, v)),
+    );
+}
+
+fn plugin_errors(ctx: &RequestCtx, hook: &str) -> Option<KeyValue> {
+    let msgs: Vec<String> = ctx
+        .plugin_errors
+        .iter()
+        .filter(|e| e.hook == hook)
+        .map(ToString::to_string)
+        .collect();
+    (!msgs.is_empty()).then(|| KeyValue::new(sc::GATEWAY_PLUGIN_ERROR, msgs.join("; ")))
+}
+
 impl GatewayProxy {
     /// Builds and ends all spans of a finished request.
     pub(crate) fn finish(&self, ctx: &mut RequestCtx) {
@@ -171,22 +208,49 @@ impl GatewayProxy {
                 payload::captured_text(&observed, self.settings.capture_max_bytes);
         }
         let out = outcome(ctx, summary);
+        let prompt_end = ctx.request_done.or(ctx.upstream_start).unwrap_or(ctx.start);
+        let llm_start = ctx.upstream_start.unwrap_or(prompt_end);
+        let llm_end = ctx.response_done.unwrap_or(post_start).max(llm_start);
+
+        // Completion hooks: the client already has its bytes.
+        if !self.plugins.is_empty() {
+            let call = CompletedCall {
+                request: RequestView {
+                    trace_id: &ctx.trace_id,
+                    info: &info,
+                    attribution: &ctx.attribution,
+                    body: &ctx.body,
+                },
+                http_status: out.http_status,
+                status: out.status,
+                usage: out.summary.usage.as_ref(),
+                timings: Timings {
+                    total_ms: RequestCtx::ms(ctx.start, llm_end.max(post_start)),
+                    ttft_ms: ctx.ttft().map(|d| d.as_secs_f64() * 1e3),
+                    upstream_ms: ctx.upstream_start.map(|u| RequestCtx::ms(u, llm_end)),
+                },
+                finish_reasons: &out.summary.finish_reasons,
+                response_model: out.summary.response_model.as_deref(),
+            };
+            let errors = self.plugins.run_complete(&call, &mut ctx.plugin_out);
+            ctx.plugin_errors.extend(errors);
+        }
 
         // prompt_construction: from the request header to the parsed body.
-        let prompt_end = ctx.request_done.or(ctx.upstream_start).unwrap_or(ctx.start);
-        self.child(
+        let mut prompt = prompt_attrs(&info, ctx);
+        plugin_attrs(&ctx.plugin_out, Step::PromptConstruction, &mut prompt);
+        prompt.extend(plugin_errors(ctx, "on_request"));
+        let span = self.child(
             ctx,
             "prompt_construction",
             SpanKind::Internal,
-            ctx.start,
-            prompt_end,
-            prompt_attrs(&info, ctx),
+            ctx.wall(ctx.start),
+            prompt,
             None,
         );
+        end(span, ctx, prompt_end.max(ctx.start));
 
         // The LLM call: from the upstream request to the end of the response body.
-        let llm_start = ctx.upstream_start.unwrap_or(prompt_end);
-        let llm_end = ctx.response_done.unwrap_or(post_start).max(llm_start);
         let llm_name = match (&info.operation, &info.model) {
             (Some(op), Some(m)) => format!("{op} {m}"),
             (Some(op), None) => op.clone(),
@@ -216,22 +280,68 @@ impl GatewayProxy {
         if let Some(e) = out.error_type.as_ref().filter(|_| llm_failed) {
             llm.push(KeyValue::new(sc::ERROR_TYPE, e.clone()));
         }
+        plugin_attrs(&ctx.plugin_out, Step::LlmCall, &mut llm);
         let llm_status = llm_failed.then(|| {
             ctx.failure_message
                 .clone()
                 .unwrap_or_else(|| format!("HTTP {}", ctx.upstream_status.unwrap_or(0)))
         });
-        self.child(
+        let span = self.child(
             ctx,
             &llm_name,
             SpanKind::Client,
-            llm_start,
-            llm_end,
+            ctx.wall(llm_start),
             llm,
             llm_status,
         );
+        end(span, ctx, llm_end);
 
-        // post_processing: reading usage and finishing the trace.
+        // Spans created by plugins, with their own times.
+        for ps in &ctx.plugin_out.spans {
+            let mut attrs = vec![KeyValue::new(sc::GATEWAY_STEP, sc::STEP_PLUGIN)];
+            attrs.extend(ps.attributes.iter().map(|(k, v)| attr_kv(k, v)));
+            let mut span = self.child(ctx, &ps.name, SpanKind::Internal, ps.start, attrs, None);
+            span.end_with_timestamp(ps.end.max(ps.start));
+        }
+
+        // post_processing: reading usage, running completion hooks, finishing the trace.
+        let post = self.post_attrs(ctx, &out, &observed);
+        let post_start = post_start.max(llm_end);
+        let mut span = self.child(
+            ctx,
+            "post_processing",
+            SpanKind::Internal,
+            ctx.wall(post_start),
+            post,
+            None,
+        );
+        if self.snapshots {
+            let model = info.model.clone().unwrap_or_default();
+            for m in &ctx.plugin_out.metrics {
+                let mut a = vec![
+                    KeyValue::new("metric", m.name.clone()),
+                    KeyValue::new("value", m.value),
+                    KeyValue::new("breached", m.threshold.is_some_and(|t| m.value > t)),
+                    KeyValue::new("model", model.clone()),
+                ];
+                if let Some(t) = m.threshold {
+                    a.push(KeyValue::new("threshold", t));
+                }
+                span.add_event(gateway_sqlite::METRIC_EVENT, a);
+            }
+        }
+        let finished = Instant::now();
+        end(span, ctx, finished);
+
+        self.end_root(ctx, &info, &out, finished);
+    }
+
+    fn post_attrs(
+        &self,
+        ctx: &RequestCtx,
+        out: &Outcome,
+        observed: &crate::observe::Observed,
+    ) -> Vec<KeyValue> {
         let s = &out.summary;
         let mut post = vec![KeyValue::new(sc::GATEWAY_STEP, sc::STEP_POST_PROCESSING)];
         if let Some(u) = &s.usage {
@@ -281,43 +391,31 @@ impl GatewayProxy {
             sc::GATEWAY_RESPONSE_CHUNKS,
             i64::from(observed.events),
         ));
-        let post_start = post_start.max(llm_end);
-        let end = Instant::now();
-        self.child(
-            ctx,
-            "post_processing",
-            SpanKind::Internal,
-            post_start,
-            end,
-            post,
-            None,
-        );
-
-        self.end_root(ctx, &info, &out, end);
+        plugin_attrs(&ctx.plugin_out, Step::PostProcessing, &mut post);
+        post.extend(plugin_errors(ctx, "on_complete"));
+        post
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn child(
         &self,
         ctx: &RequestCtx,
         name: &str,
         kind: SpanKind,
-        start: Instant,
-        end: Instant,
+        start: SystemTime,
         attrs: Vec<KeyValue>,
         error: Option<String>,
-    ) {
+    ) -> SdkSpan {
         let mut span = self
             .tracer
             .span_builder(name.to_owned())
             .with_kind(kind)
-            .with_start_time(ctx.wall(start))
+            .with_start_time(start)
             .with_attributes(attrs)
             .start_with_context(&self.tracer, &ctx.root);
         if let Some(description) = error {
             span.set_status(Status::error(description));
         }
-        span.end_with_timestamp(ctx.wall(end.max(start)));
+        span
     }
 
     fn end_root(&self, ctx: &RequestCtx, info: &RequestInfo, out: &Outcome, end: Instant) {
@@ -356,15 +454,16 @@ impl GatewayProxy {
                 v.clone(),
             ));
         }
+        plugin_attrs(&ctx.plugin_out, Step::Root, &mut a);
         let span = ctx.root.span();
         span.set_attributes(a);
         if out.status == "error" && out.http_status.is_none_or(|s| s >= 500) {
             span.set_status(Status::error(out.error_type.clone().unwrap_or_default()));
         }
-        span.end_with_timestamp(end_wall(ctx, end));
+        span.end_with_timestamp(ctx.wall(end));
     }
 }
 
-fn end_wall(ctx: &RequestCtx, end: Instant) -> SystemTime {
-    ctx.wall(end)
+fn end(mut span: SdkSpan, ctx: &RequestCtx, at: Instant) {
+    span.end_with_timestamp(ctx.wall(at));
 }

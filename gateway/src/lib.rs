@@ -8,12 +8,14 @@
 //! built-in simulation.
 
 pub mod config;
+mod config_plugins;
 pub mod ctx;
 pub mod demo;
 pub mod errors;
 mod finish;
 pub mod observe;
 pub mod payload;
+pub mod plugins;
 pub mod proxy;
 pub mod request;
 pub mod route;

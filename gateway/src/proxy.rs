@@ -14,6 +14,8 @@ use crate::route::{self, Framing};
 use crate::upstream::UpstreamTarget;
 use async_trait::async_trait;
 use bytes::Bytes;
+use gateway_plugin_host::PluginHost;
+use gateway_plugin_sdk::RequestView;
 use gateway_plugin_sdk::semconv as sc;
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{Span as _, SpanKind, TraceContextExt, Tracer};
@@ -46,16 +48,28 @@ pub struct GatewayProxy {
     pub tracer: SdkTracer,
     /// Per-request settings.
     pub settings: Arc<ProxySettings>,
+    /// Span plugins.
+    pub plugins: Arc<PluginHost>,
+    /// Record metric snapshots.
+    pub snapshots: bool,
     propagator: TraceContextPropagator,
 }
 
 impl GatewayProxy {
     /// A proxy in front of `target`.
-    pub fn new(target: Arc<UpstreamTarget>, tracer: SdkTracer, settings: ProxySettings) -> Self {
+    pub fn new(
+        target: Arc<UpstreamTarget>,
+        tracer: SdkTracer,
+        settings: ProxySettings,
+        plugins: Arc<PluginHost>,
+        snapshots: bool,
+    ) -> Self {
         Self {
             target,
             tracer,
             settings: Arc::new(settings),
+            plugins,
+            snapshots,
             propagator: TraceContextPropagator::new(),
         }
     }
@@ -134,16 +148,38 @@ impl GatewayProxy {
                 self.settings.max_parse_bytes
             ));
             (info, p)
-        } else if ctx.body_chunks.len() == 1 {
-            crate::request::parse(route, &ctx.body_chunks[0], cap)
         } else {
-            let body: Vec<u8> = ctx.body_chunks.concat();
-            crate::request::parse(route, &body, cap)
+            ctx.body = match ctx.body_chunks.len() {
+                0 => Bytes::new(),
+                1 => ctx.body_chunks[0].clone(),
+                _ => Bytes::from(ctx.body_chunks.concat()),
+            };
+            crate::request::parse(route, &ctx.body, cap)
         };
         info.body_bytes = ctx.body_len as u64;
         ctx.body_chunks = Vec::new();
         ctx.info = Some(info);
         ctx.prompt = prompt;
+        self.run_request_hooks(ctx);
+    }
+
+    /// Runs the plugins' request-side hooks once, right after the body is parsed.
+    fn run_request_hooks(&self, ctx: &mut RequestCtx) {
+        if ctx.request_hooks_done || self.plugins.is_empty() {
+            return;
+        }
+        ctx.request_hooks_done = true;
+        let Some(info) = ctx.info.as_ref() else {
+            return;
+        };
+        let view = RequestView {
+            trace_id: &ctx.trace_id,
+            info,
+            attribution: &ctx.attribution,
+            body: &ctx.body,
+        };
+        let errors = self.plugins.run_request(&view, &mut ctx.plugin_out);
+        ctx.plugin_errors.extend(errors);
     }
 
     fn rewrite_upload_url(&self, resp: &mut ResponseHeader, ctx: &mut RequestCtx) {

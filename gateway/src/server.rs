@@ -12,7 +12,8 @@ use std::time::Duration;
 
 /// Runs the gateway until SIGTERM (graceful) or SIGINT (fast); then writes every queued span.
 pub fn run(config: Config) -> anyhow::Result<()> {
-    let telemetry = Telemetry::start(&config.storage)?;
+    let plugins = crate::plugins::build(&config)?;
+    let telemetry = Telemetry::start(&config.storage, config.builtins.sqlite)?;
     let target = UpstreamTarget::start(
         config.upstream(),
         Duration::from_millis(config.proxy.connect_timeout_ms),
@@ -26,6 +27,8 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             capture_content: config.capture.content,
             capture_max_bytes: config.capture.max_bytes,
         },
+        plugins.host.clone(),
+        plugins.snapshots,
     );
 
     let conf = ServerConf {

@@ -48,8 +48,35 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Opens the database and starts the writer thread.
-    pub fn start(storage: &StorageConfig) -> anyhow::Result<Self> {
+    /// Opens the database and starts the writer thread (unless `sqlite` is off).
+    pub fn start(storage: &StorageConfig, sqlite: bool) -> anyhow::Result<Self> {
+        let mut builder = SdkTracerProvider::builder();
+        let mut sqlite_stats = Arc::new(ExportStats::default());
+        if sqlite {
+            let (processor, stats) = Self::sqlite_processor(storage)?;
+            sqlite_stats = stats;
+            builder = builder.with_span_processor(processor);
+        }
+        let provider = builder
+            .with_id_generator(TimeOrderedIds)
+            .with_sampler(Sampler::AlwaysOn)
+            .with_resource(
+                Resource::builder_empty()
+                    .with_service_name("gemini-gateway")
+                    .build(),
+            )
+            .build();
+        let tracer = provider.tracer("gemini-gateway");
+        Ok(Self {
+            provider,
+            tracer,
+            sqlite_stats,
+        })
+    }
+
+    fn sqlite_processor(
+        storage: &StorageConfig,
+    ) -> anyhow::Result<(BoundedBatchProcessor, Arc<ExportStats>)> {
         let exporter = SqliteSpanExporter::open(
             &storage.path,
             &StoreOptions {
@@ -65,23 +92,8 @@ impl Telemetry {
                 name: "sqlite-writer".into(),
             },
         )?;
-        let sqlite_stats = processor.stats();
-        let provider = SdkTracerProvider::builder()
-            .with_span_processor(processor)
-            .with_id_generator(TimeOrderedIds)
-            .with_sampler(Sampler::AlwaysOn)
-            .with_resource(
-                Resource::builder_empty()
-                    .with_service_name("gemini-gateway")
-                    .build(),
-            )
-            .build();
-        let tracer = provider.tracer("gemini-gateway");
-        Ok(Self {
-            provider,
-            tracer,
-            sqlite_stats,
-        })
+        let stats = processor.stats();
+        Ok((processor, stats))
     }
 
     /// Flushes every queued span and stops the writer.

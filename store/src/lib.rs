@@ -11,7 +11,7 @@ mod migrations;
 mod rows;
 mod write;
 
-pub use rows::{SpanRow, TraceRow};
+pub use rows::{MetricRow, SpanRow, TraceRow};
 
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};

@@ -77,3 +77,22 @@ impl TraceRow {
         (self.end_time_unix_nano - self.start_time_unix_nano).max(0) as f64 / 1e6
     }
 }
+
+/// One `metric_snapshots` row: a metric value of a trace against its threshold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricRow {
+    /// 32 lowercase hex digits.
+    pub trace_id: String,
+    /// Metric name (`latency_ms`, `cost_usd`, `ttft_ms`, or a plugin's).
+    pub metric: String,
+    /// Value.
+    pub value: f64,
+    /// Threshold; `None` never breaches.
+    pub threshold: Option<f64>,
+    /// `value > threshold`.
+    pub breached: bool,
+    /// Requested model.
+    pub model: Option<String>,
+    /// When the value was taken, nanoseconds since the Unix epoch.
+    pub created_at_unix_nano: i64,
+}

@@ -1,6 +1,6 @@
 //! The write path: one transaction per batch, cached prepared statements.
 
-use crate::{Result, SpanRow, Store, TraceRow};
+use crate::{MetricRow, Result, SpanRow, Store, TraceRow};
 use rusqlite::params;
 
 const INSERT_SPAN: &str = "INSERT INTO spans (span_id, trace_id, parent_span_id, name, kind,
@@ -42,9 +42,22 @@ const UPSERT_TRACE: &str = "INSERT INTO traces (trace_id, start_time_unix_nano, 
         session_id = COALESCE(session_id, excluded.session_id),
         request_count = request_count + 1";
 
+const INSERT_METRIC: &str = "INSERT INTO metric_snapshots (trace_id, metric, value, threshold,
+    breached, model, created_at_unix_nano) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
 impl Store {
     /// Writes spans and trace summaries in one transaction. On error nothing of the batch is kept.
     pub fn write_batch(&mut self, spans: &[SpanRow], traces: &[TraceRow]) -> Result<()> {
+        self.write_all(spans, traces, &[])
+    }
+
+    /// Writes spans, trace summaries and metric snapshots in one transaction.
+    pub fn write_all(
+        &mut self,
+        spans: &[SpanRow],
+        traces: &[TraceRow],
+        metrics: &[MetricRow],
+    ) -> Result<()> {
         let path = self.path.clone();
         let err = |e| crate::sqlite_err(&path, e);
         let tx = self.conn.transaction().map_err(err)?;
@@ -88,6 +101,19 @@ impl Store {
                     t.unpriced,
                     t.user_id,
                     t.session_id,
+                ])
+                .map_err(err)?;
+            }
+            let mut stmt = tx.prepare_cached(INSERT_METRIC).map_err(err)?;
+            for m in metrics {
+                stmt.execute(params![
+                    m.trace_id,
+                    m.metric,
+                    m.value,
+                    m.threshold,
+                    m.breached,
+                    m.model,
+                    m.created_at_unix_nano,
                 ])
                 .map_err(err)?;
             }

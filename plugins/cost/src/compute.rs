@@ -33,7 +33,13 @@ pub fn compute(price: &ModelPrice, usage: &Usage) -> Cost {
     let long = price
         .long_context_threshold
         .is_some_and(|t| usage.prompt_tokens > t);
-    let pick = |base: f64, long_rate: Option<f64>| if long { long_rate.unwrap_or(base) } else { base };
+    let pick = |base: f64, long_rate: Option<f64>| {
+        if long {
+            long_rate.unwrap_or(base)
+        } else {
+            base
+        }
+    };
     let input = pick(price.input, price.input_long);
     let output = pick(price.output, price.output_long);
     let cached = price

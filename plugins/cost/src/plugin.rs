@@ -50,7 +50,11 @@ impl TokenCostPlugin {
         for step in [Step::Root, Step::PostProcessing] {
             out.attr(step, sc::GATEWAY_COST_UNPRICED, true);
         }
-        out.attr(Step::PostProcessing, sc::GATEWAY_COST_UNPRICED_REASON, reason);
+        out.attr(
+            Step::PostProcessing,
+            sc::GATEWAY_COST_UNPRICED_REASON,
+            reason,
+        );
     }
 
     fn zero(out: &mut PluginOutput) {
@@ -93,13 +97,25 @@ impl SpanPlugin for TokenCostPlugin {
         for step in [Step::Root, Step::PostProcessing] {
             out.attr(step, sc::GATEWAY_COST_USD, cost.total_usd());
         }
-        out.attr(Step::PostProcessing, sc::GATEWAY_COST_INPUT_USD, cost.input_usd);
-        out.attr(Step::PostProcessing, sc::GATEWAY_COST_OUTPUT_USD, cost.output_usd);
+        out.attr(
+            Step::PostProcessing,
+            sc::GATEWAY_COST_INPUT_USD,
+            cost.input_usd,
+        );
+        out.attr(
+            Step::PostProcessing,
+            sc::GATEWAY_COST_OUTPUT_USD,
+            cost.output_usd,
+        );
         out.attr(Step::PostProcessing, sc::GATEWAY_COST_MODEL, key);
         out.attr(
             Step::PostProcessing,
             sc::GATEWAY_COST_TIER,
-            if cost.long_context { "long_context" } else { "standard" },
+            if cost.long_context {
+                "long_context"
+            } else {
+                "standard"
+            },
         );
     }
 }

@@ -43,15 +43,36 @@ mod tests {
         let none = HashMap::new();
         let r = |m: &str| resolve(m, &t, &none).map(|(k, _)| k.to_owned());
         assert_eq!(r("gemini-2.0-flash").as_deref(), Some("gemini-2.0-flash"));
-        assert_eq!(r("models/gemini-2.0-flash-001").as_deref(), Some("gemini-2.0-flash"));
-        assert_eq!(r("gemini-2.5-flash-preview-05-20").as_deref(), Some("gemini-2.5-flash"));
-        assert_eq!(r("gemini-2.5-flash-lite-preview-06-17").as_deref(), Some("gemini-2.5-flash-lite"));
-        assert_eq!(r("gemini-1.5-flash-8b-001").as_deref(), Some("gemini-1.5-flash-8b"));
-        assert_eq!(r("gemini-2.5-pro-latest").as_deref(), Some("gemini-2.5-pro"));
-        assert_eq!(r("gemini-embedding-001").as_deref(), Some("gemini-embedding-001"));
+        assert_eq!(
+            r("models/gemini-2.0-flash-001").as_deref(),
+            Some("gemini-2.0-flash")
+        );
+        assert_eq!(
+            r("gemini-2.5-flash-preview-05-20").as_deref(),
+            Some("gemini-2.5-flash")
+        );
+        assert_eq!(
+            r("gemini-2.5-flash-lite-preview-06-17").as_deref(),
+            Some("gemini-2.5-flash-lite")
+        );
+        assert_eq!(
+            r("gemini-1.5-flash-8b-001").as_deref(),
+            Some("gemini-1.5-flash-8b")
+        );
+        assert_eq!(
+            r("gemini-2.5-pro-latest").as_deref(),
+            Some("gemini-2.5-pro")
+        );
+        assert_eq!(
+            r("gemini-embedding-001").as_deref(),
+            Some("gemini-embedding-001")
+        );
         assert_eq!(r("gemini-3-pro-preview"), None);
         assert_eq!(r("tunedModels/my-tune"), None);
-        let aliases = HashMap::from([("tunedModels/my-tune".to_owned(), "gemini-2.0-flash-001".to_owned())]);
+        let aliases = HashMap::from([(
+            "tunedModels/my-tune".to_owned(),
+            "gemini-2.0-flash-001".to_owned(),
+        )]);
         assert_eq!(
             resolve("tunedModels/my-tune", &t, &aliases).map(|(k, _)| k),
             Some("gemini-2.0-flash")

@@ -28,10 +28,19 @@ impl SpanPlugin for Noop {
 
 fn per_request(host: &PluginHost, info: &RequestInfo, body: &[u8]) -> usize {
     let attribution = Attribution::default();
-    let request = RequestView { trace_id: "0123", info, attribution: &attribution, body };
+    let request = RequestView {
+        trace_id: "0123",
+        info,
+        attribution: &attribution,
+        body,
+    };
     let mut out = PluginOutput::default();
     host.run_request(&request, &mut out);
-    let usage = Usage { prompt_tokens: 10, candidates_tokens: 5, ..Usage::default() };
+    let usage = Usage {
+        prompt_tokens: 10,
+        candidates_tokens: 5,
+        ..Usage::default()
+    };
     let call = CompletedCall {
         request,
         http_status: Some(200),
@@ -46,8 +55,13 @@ fn per_request(host: &PluginHost, info: &RequestInfo, body: &[u8]) -> usize {
 }
 
 fn bench(c: &mut Criterion) {
-    let info = RequestInfo { model: Some("gemini-2.0-flash".into()), operation: Some("generate_content".into()), ..RequestInfo::default() };
-    let body = br#"{"contents":[{"parts":[{"text":"mail me at a@b.co or call +1 555 010 9999"}]}]}"#;
+    let info = RequestInfo {
+        model: Some("gemini-2.0-flash".into()),
+        operation: Some("generate_content".into()),
+        ..RequestInfo::default()
+    };
+    let body =
+        br#"{"contents":[{"parts":[{"text":"mail me at a@b.co or call +1 555 010 9999"}]}]}"#;
     for n in [0usize, 1, 5] {
         let mut host = PluginHost::new();
         for _ in 0..n {

@@ -39,7 +39,9 @@ pub enum LoadError {
         reason: String,
     },
     /// A required symbol is missing: not a gateway plugin, or built without `export_plugin!`.
-    #[error("plugin {path}: missing symbol `{symbol}` (is it built with gateway_plugin_sdk::export_plugin!?)")]
+    #[error(
+        "plugin {path}: missing symbol `{symbol}` (is it built with gateway_plugin_sdk::export_plugin!?)"
+    )]
     MissingSymbol {
         /// The library path.
         path: PathBuf,
@@ -47,7 +49,9 @@ pub enum LoadError {
         symbol: &'static str,
     },
     /// The loader ABI differs.
-    #[error("plugin {path}: ABI version {plugin} is not supported by this gateway (ABI version {host})")]
+    #[error(
+        "plugin {path}: ABI version {plugin} is not supported by this gateway (ABI version {host})"
+    )]
     Abi {
         /// The library path.
         path: PathBuf,

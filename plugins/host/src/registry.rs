@@ -98,7 +98,12 @@ impl PluginHost {
     }
 
     /// Appends a plugin; hooks run in the order plugins were added.
-    pub fn add(&mut self, plugin: Box<dyn SpanPlugin>, kind: &'static str, origin: impl Into<String>) {
+    pub fn add(
+        &mut self,
+        plugin: Box<dyn SpanPlugin>,
+        kind: &'static str,
+        origin: impl Into<String>,
+    ) {
         let name = plugin.name().to_owned();
         self.slots.push(Slot {
             plugin,
@@ -121,13 +126,25 @@ impl PluginHost {
     }
 
     /// Runs every `on_request` hook; returns the hooks that panicked.
-    pub fn run_request(&self, request: &RequestView<'_>, out: &mut PluginOutput) -> Vec<PluginError> {
-        self.run("on_request", out, |slot, out| slot.plugin.on_request(request, out))
+    pub fn run_request(
+        &self,
+        request: &RequestView<'_>,
+        out: &mut PluginOutput,
+    ) -> Vec<PluginError> {
+        self.run("on_request", out, |slot, out| {
+            slot.plugin.on_request(request, out)
+        })
     }
 
     /// Runs every `on_complete` hook; returns the hooks that panicked.
-    pub fn run_complete(&self, call: &CompletedCall<'_>, out: &mut PluginOutput) -> Vec<PluginError> {
-        self.run("on_complete", out, |slot, out| slot.plugin.on_complete(call, out))
+    pub fn run_complete(
+        &self,
+        call: &CompletedCall<'_>,
+        out: &mut PluginOutput,
+    ) -> Vec<PluginError> {
+        self.run("on_complete", out, |slot, out| {
+            slot.plugin.on_complete(call, out)
+        })
     }
 
     fn run(
@@ -144,17 +161,24 @@ impl PluginHost {
             } else {
                 &slot.complete
             };
+            let reported = out.errors.len();
+            // Built-in plugins share our runtime, so their panics are caught here; loaded
+            // libraries catch their own (see `Guarded`) and report through `out.errors`.
             let result = catch_unwind(AssertUnwindSafe(|| call(slot, out)));
             stats.calls.fetch_add(1, Ordering::Relaxed);
             stats
                 .nanos
                 .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            let mut messages: Vec<String> = out.errors.drain(reported..).collect();
             if let Err(payload) = result {
+                messages.push(format!("panicked: {}", panic_message(payload.as_ref())));
+            }
+            if !messages.is_empty() {
                 stats.errors.fetch_add(1, Ordering::Relaxed);
                 errors.push(PluginError {
                     plugin: slot.name.clone(),
                     hook,
-                    message: panic_message(payload.as_ref()),
+                    message: messages.join("; "),
                 });
             }
         }

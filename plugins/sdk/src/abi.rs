@@ -25,20 +25,18 @@ pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const RUSTC_VERSION: &str = env!("GATEWAY_SDK_RUSTC_VERSION");
 
 /// NUL-terminated [`SDK_VERSION`].
-pub const SDK_VERSION_C: &CStr = match CStr::from_bytes_with_nul(
-    concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes(),
-) {
-    Ok(c) => c,
-    Err(_) => c"invalid",
-};
+pub const SDK_VERSION_C: &CStr =
+    match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+        Ok(c) => c,
+        Err(_) => c"invalid",
+    };
 
 /// NUL-terminated [`RUSTC_VERSION`].
-pub const RUSTC_VERSION_C: &CStr = match CStr::from_bytes_with_nul(
-    concat!(env!("GATEWAY_SDK_RUSTC_VERSION"), "\0").as_bytes(),
-) {
-    Ok(c) => c,
-    Err(_) => c"invalid",
-};
+pub const RUSTC_VERSION_C: &CStr =
+    match CStr::from_bytes_with_nul(concat!(env!("GATEWAY_SDK_RUSTC_VERSION"), "\0").as_bytes()) {
+        Ok(c) => c,
+        Err(_) => c"invalid",
+    };
 
 /// Symbol of the ABI version function.
 pub const SYMBOL_ABI_VERSION: &str = "gateway_plugin_abi_version";
@@ -106,7 +104,7 @@ macro_rules! export_plugin {
         ) -> ::std::result::Result<::std::boxed::Box<dyn $crate::SpanPlugin>, ::std::string::String>
         {
             match ::std::panic::catch_unwind(|| $ctor(config_json)) {
-                Ok(Ok(p)) => Ok(::std::boxed::Box::new(p)),
+                Ok(Ok(p)) => Ok(::std::boxed::Box::new($crate::Guarded(p))),
                 Ok(Err(e)) => Err(e),
                 Err(_) => Err("the plugin constructor panicked".to_string()),
             }

@@ -62,6 +62,8 @@ mod request;
 pub mod semconv;
 mod usage;
 
+#[doc(hidden)]
+pub use plugin::Guarded;
 pub use plugin::{
     AttrValue, Attribution, CompletedCall, Metric, PluginOutput, PluginSpan, RequestView,
     SpanPlugin, Step, Timings,

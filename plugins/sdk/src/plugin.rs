@@ -172,6 +172,8 @@ pub struct PluginOutput {
     pub spans: Vec<PluginSpan>,
     /// Metric values.
     pub metrics: Vec<Metric>,
+    /// Errors reported by plugins (recorded as `gateway.plugin.error`).
+    pub errors: Vec<String>,
 }
 
 impl PluginOutput {
@@ -192,6 +194,11 @@ impl PluginOutput {
     /// Adds a child span with real start and end times.
     pub fn span(&mut self, span: PluginSpan) {
         self.spans.push(span);
+    }
+
+    /// Reports an error: the request goes on, and the span records `gateway.plugin.error`.
+    pub fn error(&mut self, message: impl Into<String>) {
+        self.errors.push(message.into());
     }
 
     /// Emits a metric value with an optional threshold.
@@ -218,4 +225,47 @@ pub trait SpanPlugin: Send + Sync {
 
     /// Called when the call is finished and the client has its bytes.
     fn on_complete(&self, _call: &CompletedCall<'_>, _out: &mut PluginOutput) {}
+}
+
+/// Runs a plugin's hooks inside `catch_unwind` on the plugin's side of the boundary.
+///
+/// A library has its own copy of the standard library, so a panic raised in it cannot be caught
+/// by the host's `catch_unwind` (it would abort the process). [`export_plugin!`](crate::export_plugin)
+/// wraps every exported plugin in this guard, which turns a panic into an entry of
+/// [`PluginOutput::errors`].
+#[doc(hidden)]
+pub struct Guarded<P>(pub P);
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic with a non-string payload".to_owned())
+}
+
+impl<P: SpanPlugin> SpanPlugin for Guarded<P> {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn on_request(&self, request: &RequestView<'_>, out: &mut PluginOutput) {
+        let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.0.on_request(request, out)
+        }));
+        if let Err(p) = res {
+            out.errors
+                .push(format!("panicked: {}", panic_text(p.as_ref())));
+        }
+    }
+
+    fn on_complete(&self, call: &CompletedCall<'_>, out: &mut PluginOutput) {
+        let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.0.on_complete(call, out)
+        }));
+        if let Err(p) = res {
+            out.errors
+                .push(format!("panicked: {}", panic_text(p.as_ref())));
+        }
+    }
 }

@@ -95,6 +95,8 @@ pub const STEP_PROMPT_CONSTRUCTION: &str = "prompt_construction";
 pub const STEP_LLM_CALL: &str = "llm_call";
 /// Step value of the span that reads usage and finishes the trace.
 pub const STEP_POST_PROCESSING: &str = "post_processing";
+/// Step value of spans created by plugins.
+pub const STEP_PLUGIN: &str = "plugin";
 /// Prefix of custom attribution properties (`x-gateway-property-<name>`).
 pub const GATEWAY_PROPERTY_PREFIX: &str = "gateway.property.";
 /// Outcome of the request: `ok`, `error` or `cancelled`.

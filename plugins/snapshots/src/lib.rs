@@ -52,7 +52,12 @@ impl MetricSnapshotsPlugin {
     }
 
     /// The threshold of `metric` for `model`, or `proposed` when config has none.
-    pub fn threshold(&self, model: Option<&str>, metric: &str, proposed: Option<f64>) -> Option<f64> {
+    pub fn threshold(
+        &self,
+        model: Option<&str>,
+        metric: &str,
+        proposed: Option<f64>,
+    ) -> Option<f64> {
         let model = model.map(|m| m.strip_prefix("models/").unwrap_or(m));
         model
             .and_then(|m| self.thresholds.models.get(m))
@@ -103,9 +108,18 @@ mod tests {
     #[test]
     fn model_overrides_then_global_then_proposed() {
         let p = MetricSnapshotsPlugin::new(cfg());
-        assert_eq!(p.threshold(Some("models/gemini-2.5-pro"), LATENCY_MS, None), Some(30000.0));
-        assert_eq!(p.threshold(Some("gemini-2.0-flash"), LATENCY_MS, None), Some(10000.0));
-        assert_eq!(p.threshold(Some("gemini-2.5-pro"), COST_USD, None), Some(0.05));
+        assert_eq!(
+            p.threshold(Some("models/gemini-2.5-pro"), LATENCY_MS, None),
+            Some(30000.0)
+        );
+        assert_eq!(
+            p.threshold(Some("gemini-2.0-flash"), LATENCY_MS, None),
+            Some(10000.0)
+        );
+        assert_eq!(
+            p.threshold(Some("gemini-2.5-pro"), COST_USD, None),
+            Some(0.05)
+        );
         assert_eq!(p.threshold(None, "pii_matches", Some(0.0)), Some(3.0));
         assert_eq!(p.threshold(None, "other", Some(7.0)), Some(7.0));
         assert_eq!(p.threshold(None, "other", None), None);
@@ -114,14 +128,28 @@ mod tests {
     #[test]
     fn emits_latency_cost_and_ttft_for_streams() {
         let p = MetricSnapshotsPlugin::new(cfg());
-        let info = RequestInfo { model: Some("gemini-2.5-pro".into()), operation: Some("generate_content".into()), stream: true, ..RequestInfo::default() };
+        let info = RequestInfo {
+            model: Some("gemini-2.5-pro".into()),
+            operation: Some("generate_content".into()),
+            stream: true,
+            ..RequestInfo::default()
+        };
         let attribution = Attribution::default();
         let call = CompletedCall {
-            request: RequestView { trace_id: "t", info: &info, attribution: &attribution, body: b"" },
+            request: RequestView {
+                trace_id: "t",
+                info: &info,
+                attribution: &attribution,
+                body: b"",
+            },
             http_status: Some(200),
             status: "ok",
             usage: None,
-            timings: Timings { total_ms: 31000.0, ttft_ms: Some(150.0), upstream_ms: None },
+            timings: Timings {
+                total_ms: 31000.0,
+                ttft_ms: Some(150.0),
+                upstream_ms: None,
+            },
             finish_reasons: &[],
             response_model: None,
         };
@@ -129,7 +157,11 @@ mod tests {
         out.attr(Step::Root, sc::GATEWAY_COST_USD, 0.5);
         out.metric("pii_matches", 1.0, Some(0.0));
         p.on_complete(&call, &mut out);
-        let by_name: HashMap<_, _> = out.metrics.iter().map(|m| (m.name.as_str(), (m.value, m.threshold))).collect();
+        let by_name: HashMap<_, _> = out
+            .metrics
+            .iter()
+            .map(|m| (m.name.as_str(), (m.value, m.threshold)))
+            .collect();
         assert_eq!(by_name["latency_ms"], (31000.0, Some(30000.0)));
         assert_eq!(by_name["cost_usd"], (0.5, Some(0.05)));
         assert_eq!(by_name["ttft_ms"], (150.0, Some(2000.0)));

@@ -1,7 +1,7 @@
 //! Conversion of `SpanData` into store rows.
 
 use gateway_plugin_sdk::semconv as sc;
-use gateway_store::{SpanRow, TraceRow};
+use gateway_store::{MetricRow, SpanRow, TraceRow};
 use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry::{Array, KeyValue, Value};
 use opentelemetry_sdk::trace::SpanData;
@@ -151,4 +151,27 @@ pub fn trace_row(span: &SpanData) -> Option<TraceRow> {
         user_id: string(a, sc::USER_ID),
         session_id: string(a, sc::SESSION_ID),
     })
+}
+
+/// Name of the span event that carries a metric snapshot.
+pub const METRIC_EVENT: &str = "gateway.metric";
+
+/// The `metric_snapshots` rows carried by a span's `gateway.metric` events.
+pub fn metric_rows(span: &SpanData, out: &mut Vec<MetricRow>) {
+    for e in span.events.iter().filter(|e| e.name == METRIC_EVENT) {
+        let a = &e.attributes;
+        let (Some(metric), Some(value)) = (string(a, "metric"), float(a, "value")) else {
+            continue;
+        };
+        let threshold = float(a, "threshold");
+        out.push(MetricRow {
+            trace_id: span.span_context.trace_id().to_string(),
+            metric,
+            value,
+            threshold,
+            breached: threshold.is_some_and(|t| value > t),
+            model: string(a, "model"),
+            created_at_unix_nano: unix_nano(e.timestamp),
+        });
+    }
 }

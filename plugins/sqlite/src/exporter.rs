@@ -1,6 +1,6 @@
 //! The `SpanExporter` that writes to SQLite.
 
-use crate::convert::{span_row, trace_row};
+use crate::convert::{metric_rows, span_row, trace_row};
 use gateway_store::{Store, StoreOptions};
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
@@ -40,12 +40,16 @@ impl SqliteSpanExporter {
         }
         let spans: Vec<_> = batch.iter().map(span_row).collect();
         let traces: Vec<_> = batch.iter().filter_map(trace_row).collect();
+        let mut metrics = Vec::new();
+        for span in batch {
+            metric_rows(span, &mut metrics);
+        }
         let mut store = self
             .store
             .lock()
             .map_err(|_| OTelSdkError::InternalFailure("store mutex poisoned".into()))?;
         store
-            .write_batch(&spans, &traces)
+            .write_all(&spans, &traces, &metrics)
             .map_err(|e| OTelSdkError::InternalFailure(e.to_string()))
     }
 }

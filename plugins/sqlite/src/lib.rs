@@ -11,6 +11,21 @@ mod convert;
 mod exporter;
 mod processor;
 
-pub use convert::{attributes_json, span_row, trace_row};
+pub use convert::{METRIC_EVENT, attributes_json, metric_rows, span_row, trace_row};
 pub use exporter::SqliteSpanExporter;
 pub use processor::{BatchConfig, BoundedBatchProcessor, ExportStats};
+
+/// The SQLite persistence plugin as it appears among the span plugins.
+///
+/// Persistence does its work off the request path, in [`SqliteSpanExporter`] on the writer
+/// thread; this entry registers it with the plugin host beside the other built-ins, so that it is
+/// listed, measured and switched off (`[builtins] sqlite = false`) the same way. Its hooks add
+/// nothing to a request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SqlitePersistencePlugin;
+
+impl gateway_plugin_sdk::SpanPlugin for SqlitePersistencePlugin {
+    fn name(&self) -> &str {
+        "sqlite"
+    }
+}

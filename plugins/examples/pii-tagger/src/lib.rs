@@ -57,7 +57,9 @@ pub fn count_emails(text: &str) -> usize {
                 && domain.contains('.')
                 && !domain.starts_with('.')
                 && !domain.ends_with('.')
-                && domain.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+                && domain
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
         })
         .count()
 }
@@ -106,14 +108,24 @@ impl SpanPlugin for PiiTagger {
         let phones: usize = texts.iter().map(|t| count_phones(t)).sum();
         out.attr(Step::PromptConstruction, "pii.emails", emails as i64);
         out.attr(Step::PromptConstruction, "pii.phones", phones as i64);
-        out.metric("pii_matches", (emails + phones) as f64, Some(self.config.threshold));
+        out.metric(
+            "pii_matches",
+            (emails + phones) as f64,
+            Some(self.config.threshold),
+        );
         out.span(PluginSpan {
             name: "pii_scan".into(),
             start,
             end: SystemTime::now(),
             attributes: vec![
-                ("pii.texts_scanned".into(), AttrValue::I64(texts.len() as i64)),
-                ("pii.matches".into(), AttrValue::I64((emails + phones) as i64)),
+                (
+                    "pii.texts_scanned".into(),
+                    AttrValue::I64(texts.len() as i64),
+                ),
+                (
+                    "pii.matches".into(),
+                    AttrValue::I64((emails + phones) as i64),
+                ),
             ],
         });
     }
@@ -134,7 +146,10 @@ mod tests {
 
     #[test]
     fn finds_emails_and_phones() {
-        assert_eq!(count_emails("write to ana@example.com, or <bob.s@mail.co.uk>."), 2);
+        assert_eq!(
+            count_emails("write to ana@example.com, or <bob.s@mail.co.uk>."),
+            2
+        );
         assert_eq!(count_emails("not@mail or @x.com or a@.com"), 0);
         assert_eq!(count_phones("call +1 555-010-9999 or (030) 1234 5678"), 2);
         assert_eq!(count_phones("order 12345 shipped in 2024"), 0);
@@ -145,12 +160,24 @@ mod tests {
         let p = PiiTagger::from_config(r#"{"threshold": 1}"#).unwrap();
         let info = RequestInfo::default();
         let attribution = Attribution::default();
-        let body = br#"{"contents":[{"parts":[{"text":"mail a@b.com and c@d.org, call 555 010 9999"}]}]}"#;
-        let view = RequestView { trace_id: "t", info: &info, attribution: &attribution, body };
+        let body =
+            br#"{"contents":[{"parts":[{"text":"mail a@b.com and c@d.org, call 555 010 9999"}]}]}"#;
+        let view = RequestView {
+            trace_id: "t",
+            info: &info,
+            attribution: &attribution,
+            body,
+        };
         let mut out = PluginOutput::default();
         p.on_request(&view, &mut out);
-        assert_eq!(out.get(Step::PromptConstruction, "pii.emails"), Some(&AttrValue::I64(2)));
-        assert_eq!(out.get(Step::PromptConstruction, "pii.phones"), Some(&AttrValue::I64(1)));
+        assert_eq!(
+            out.get(Step::PromptConstruction, "pii.emails"),
+            Some(&AttrValue::I64(2))
+        );
+        assert_eq!(
+            out.get(Step::PromptConstruction, "pii.phones"),
+            Some(&AttrValue::I64(1))
+        );
         assert_eq!(out.metrics[0].value, 3.0);
         assert_eq!(out.metrics[0].threshold, Some(1.0));
         assert_eq!(out.spans.len(), 1);

@@ -1,0 +1,68 @@
+//! Builds the plugin host from the configuration: built-ins and loaded libraries, in the order
+//! their hooks run (token cost first so others can read the cost, metric snapshots last so it
+//! sees every metric).
+
+use crate::config::Config;
+use gateway_cost::TokenCostPlugin;
+use gateway_plugin_host::{LoadError, PluginHost, load};
+use gateway_plugin_sdk::SpanPlugin;
+use gateway_snapshots::MetricSnapshotsPlugin;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+/// The plugins of a running gateway.
+pub struct Plugins {
+    /// The host, shared by all requests.
+    pub host: Arc<PluginHost>,
+    /// Whether metric snapshots are recorded.
+    pub snapshots: bool,
+    /// Count of unpriced calls (when token cost is on).
+    pub unpriced: Option<Arc<AtomicU64>>,
+}
+
+fn locate(config: &Config, path: &PathBuf) -> PathBuf {
+    if path.is_absolute() || path.exists() {
+        return path.clone();
+    }
+    let beside = config.base_dir.join(path);
+    if beside.exists() {
+        beside
+    } else {
+        path.clone()
+    }
+}
+
+/// Loads every configured plugin. Any failure is a startup error naming the file.
+pub fn build(config: &Config) -> Result<Plugins, LoadError> {
+    let mut host = PluginHost::new();
+    let mut unpriced = None;
+    if config.builtins.token_cost {
+        let plugin = TokenCostPlugin::new(&config.pricing);
+        unpriced = Some(plugin.unpriced_counter());
+        host.add(Box::new(plugin), "builtin", "token_cost");
+    }
+    for entry in config.plugins.iter().filter(|e| e.enabled) {
+        let path = locate(config, &entry.path);
+        let json = serde_json::to_string(&entry.config).unwrap_or_else(|_| "{}".into());
+        let plugin = load(&path, &json)?;
+        tracing::info!(plugin = plugin.name(), path = %path.display(), "Loaded plugin.");
+        host.add(Box::new(plugin), "library", path.display().to_string());
+    }
+    if config.builtins.sqlite {
+        host.add(
+            Box::new(gateway_sqlite::SqlitePersistencePlugin),
+            "builtin",
+            "sqlite",
+        );
+    }
+    if config.builtins.metric_snapshots {
+        let plugin = MetricSnapshotsPlugin::new(config.thresholds.clone());
+        host.add(Box::new(plugin), "builtin", "metric_snapshots");
+    }
+    Ok(Plugins {
+        host: Arc::new(host),
+        snapshots: config.builtins.metric_snapshots,
+        unpriced,
+    })
+}

@@ -1,0 +1,297 @@
+//! Plugins through the real gateway: token cost, metric snapshots, a loaded cdylib plugin,
+//! panic isolation, and the loader's startup errors.
+
+#![allow(clippy::unwrap_used)]
+
+mod util;
+
+use fake_gemini::{FakeConfig, spawn_in_thread};
+use std::path::PathBuf;
+use util::{Gateway, client, spans_of, step};
+
+const KEY: &str = "plugin-test-key";
+
+fn lib(name: &str) -> PathBuf {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")));
+    let path = dir.join("debug").join(format!("lib{name}.so"));
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace first (cargo build --workspace)",
+        path.display()
+    );
+    path
+}
+
+fn post(gw: &Gateway, path: &str, text: &str) -> (String, serde_json::Value) {
+    let resp = client()
+        .post(gw.url(path))
+        .header("x-goog-api-key", KEY)
+        .body(serde_json::json!({"contents": [{"parts": [{"text": text}]}]}).to_string())
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let id = resp.headers()["x-gateway-trace-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let text = resp.text().unwrap();
+    let last = text
+        .split("\r\n\r\n")
+        .filter(|e| !e.is_empty())
+        .last()
+        .map(|e| e.trim_start_matches("data: ").to_owned())
+        .unwrap();
+    (id, serde_json::from_str(&last).unwrap())
+}
+
+#[test]
+fn streamed_calls_are_priced_and_snapshotted() {
+    let fake = spawn_in_thread(FakeConfig::default());
+    let mut gw = Gateway::start(
+        &fake.base_url(),
+        "",
+        "[thresholds]\nlatency_ms = 0\ncost_usd = 1.0\n",
+    );
+    let (t, last) = post(
+        &gw,
+        "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+        "price this streamed answer",
+    );
+    let u = &last["usageMetadata"];
+    let n = |k: &str| u[k].as_f64().unwrap_or(0.0);
+    let expected = (n("promptTokenCount") - n("cachedContentTokenCount")) * 0.30 / 1e6
+        + n("cachedContentTokenCount") * 0.03 / 1e6
+        + (n("candidatesTokenCount") + n("thoughtsTokenCount")) * 2.50 / 1e6;
+    let (u2, _) = post(
+        &gw,
+        "/v1beta/models/my-private-model:generateContent",
+        "unpriced please",
+    );
+    let conn = gw.wait_traces(2);
+    gw.stop();
+    let (cost, unpriced): (f64, i64) = conn
+        .query_row(
+            "SELECT cost_usd, unpriced FROM traces WHERE trace_id = ?1",
+            [&t],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!((cost - expected).abs() < 1e-12, "{cost} != {expected}");
+    assert_eq!(unpriced, 0);
+    let spans = spans_of(&conn, &t);
+    let pp = step(&spans, "post_processing");
+    assert!((pp["gateway.cost.usd"].as_f64().unwrap() - expected).abs() < 1e-12);
+    assert_eq!(pp["gateway.cost.model"], "gemini-2.5-flash");
+
+    let (cost, unpriced): (Option<f64>, i64) = conn
+        .query_row(
+            "SELECT cost_usd, unpriced FROM traces WHERE trace_id = ?1",
+            [&u2],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((cost, unpriced), (None, 1), "an unpriced model is never $0");
+
+    let mut stmt = conn
+        .prepare("SELECT metric, value, threshold, breached, model FROM metric_snapshots WHERE trace_id = ?1 ORDER BY metric")
+        .unwrap();
+    let rows: Vec<(String, f64, Option<f64>, i64, String)> = stmt
+        .query_map([&t], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let names: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(names, ["cost_usd", "latency_ms", "ttft_ms"]);
+    let cost_row = &rows[0];
+    assert!((cost_row.1 - expected).abs() < 1e-12);
+    assert_eq!((cost_row.2, cost_row.3), (Some(1.0), 0));
+    assert_eq!(
+        (rows[1].2, rows[1].3),
+        (Some(0.0), 1),
+        "latency above a 0 ms threshold breaches"
+    );
+    assert_eq!(
+        (rows[2].2, rows[2].3),
+        (None, 0),
+        "no threshold never breaches"
+    );
+    assert_eq!(rows[1].4, "gemini-2.5-flash");
+    let unpriced_metrics: Vec<String> = conn
+        .prepare("SELECT metric FROM metric_snapshots WHERE trace_id = ?1")
+        .unwrap()
+        .query_map([&u2], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        unpriced_metrics,
+        ["latency_ms"],
+        "no cost snapshot without a price"
+    );
+}
+
+#[test]
+fn a_loaded_plugin_tags_spans_and_emits_metrics() {
+    let fake = spawn_in_thread(FakeConfig::default());
+    let so = lib("pii_tagger");
+    let mut gw = Gateway::start(
+        &fake.base_url(),
+        "",
+        &format!(
+            "[[plugins]]\npath = \"{}\"\n[plugins.config]\nthreshold = 2\n",
+            so.display()
+        ),
+    );
+    let (t, _) = post(
+        &gw,
+        "/v1beta/models/gemini-2.0-flash:generateContent",
+        "mail ana@example.com or bob@example.org, or call +1 555 010 9999",
+    );
+    let conn = gw.wait_traces(1);
+    gw.stop();
+    let spans = spans_of(&conn, &t);
+    let prompt = step(&spans, "prompt_construction");
+    assert_eq!(
+        (prompt["pii.emails"].as_i64(), prompt["pii.phones"].as_i64()),
+        (Some(2), Some(1))
+    );
+    let scan = spans
+        .iter()
+        .find(|s| s.0 == "pii_scan")
+        .expect("plugin span");
+    assert_eq!(scan.2["gateway.step"], "plugin");
+    assert!(scan.4.is_some(), "plugin spans are children of the root");
+    let (value, threshold, breached): (f64, f64, i64) = conn
+        .query_row(
+            "SELECT value, threshold, breached FROM metric_snapshots WHERE trace_id = ?1 AND metric = 'pii_matches'",
+            [&t],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!((value, threshold, breached), (3.0, 2.0, 1));
+}
+
+#[test]
+fn a_panicking_plugin_never_breaks_a_request() {
+    let fake = spawn_in_thread(FakeConfig::default());
+    let so = lib("pii_tagger");
+    let mut gw = Gateway::start(
+        &fake.base_url(),
+        "",
+        &format!(
+            "[[plugins]]\npath = \"{}\"\n[plugins.config]\npanic = true\n",
+            so.display()
+        ),
+    );
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let (t, body) = post(
+            &gw,
+            "/v1beta/models/gemini-2.0-flash:generateContent",
+            &format!("request {i}"),
+        );
+        assert!(body["candidates"].is_array());
+        ids.push(t);
+    }
+    let conn = gw.wait_traces(3);
+    gw.stop();
+    for t in ids {
+        let spans = spans_of(&conn, &t);
+        let err = step(&spans, "prompt_construction")["gateway.plugin.error"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            err.contains("pii_tagger.on_request") && err.contains("configured to panic"),
+            "{err}"
+        );
+        assert!(step(&spans, "post_processing")["gateway.plugin.error"].is_string());
+        assert!(
+            step(&spans, "post_processing")["gateway.cost.usd"].is_number(),
+            "other plugins still ran"
+        );
+    }
+}
+
+fn startup_error(extra: &str, env: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("g.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[proxy]\nlisten = \"127.0.0.1:{}\"\n[storage]\npath = \"{}\"\n{extra}",
+            util::free_port(),
+            dir.path().join("g.db").display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gateway"));
+    cmd.arg("--config").arg(&config);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success(), "the gateway must refuse to start");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn loader_errors_name_the_file_and_versions() {
+    let missing = startup_error("[[plugins]]\npath = \"/nonexistent/libnope.so\"\n", &[]);
+    assert!(
+        missing.contains("/nonexistent/libnope.so") && missing.contains("not found"),
+        "{missing}"
+    );
+
+    // A real shared library that is not a gateway plugin.
+    let libm = [
+        "/lib/x86_64-linux-gnu/libm.so.6",
+        "/usr/lib/x86_64-linux-gnu/libm.so.6",
+        "/lib64/libm.so.6",
+        "/lib/aarch64-linux-gnu/libm.so.6",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists())
+    .expect("libm");
+    let symbol = startup_error(&format!("[[plugins]]\npath = \"{libm}\"\n"), &[]);
+    assert!(
+        symbol.contains(libm) && symbol.contains("missing symbol `gateway_plugin_abi_version`"),
+        "{symbol}"
+    );
+
+    let garbage = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(garbage.path(), b"not an ELF file").unwrap();
+    let open = startup_error(
+        &format!("[[plugins]]\npath = \"{}\"\n", garbage.path().display()),
+        &[],
+    );
+    assert!(
+        open.contains("cannot load library")
+            && open.contains(&garbage.path().display().to_string()),
+        "{open}"
+    );
+
+    let mismatched = lib("mismatched_plugin");
+    let sdk = startup_error(
+        &format!("[[plugins]]\npath = \"{}\"\n", mismatched.display()),
+        &[],
+    );
+    assert!(sdk.contains(&mismatched.display().to_string()), "{sdk}");
+    assert!(
+        sdk.contains("0.0.0-mismatch") && sdk.contains(env!("CARGO_PKG_VERSION")),
+        "{sdk}"
+    );
+
+    let abi = startup_error(
+        &format!("[[plugins]]\npath = \"{}\"\n", mismatched.display()),
+        &[("GATEWAY_TEST_ABI", "999")],
+    );
+    assert!(
+        abi.contains("ABI version 999") && abi.contains("ABI version 1"),
+        "{abi}"
+    );
+}
