@@ -549,3 +549,34 @@ fn bad_config_is_a_clear_startup_error() {
         "the shipped gateway.toml must be valid"
     );
 }
+
+#[test]
+fn sigint_and_sigterm_flush_every_span() {
+    let fake = spawn_in_thread(FakeConfig::default());
+    for signal in ["-INT", "-TERM"] {
+        // A long linger keeps spans queued: only the shutdown flush can write them.
+        let mut gw = Gateway::start_with_storage(&fake.base_url(), "", "linger_ms = 600000", "");
+        let c = client();
+        for i in 0..20 {
+            let resp = c
+                .post(gw.url("/v1beta/models/gemini-2.0-flash:generateContent"))
+                .header("x-goog-api-key", KEY)
+                .body(gen_body(&format!("n {i}")))
+                .send()
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+        }
+        let status = gw.stop_with(signal);
+        assert!(status.success(), "{signal}: {status:?}\n{}", gw.log_text());
+        let n: i64 = gw
+            .open_db()
+            .query_row("SELECT COUNT(*) FROM traces", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 20, "{signal}");
+        let spans: i64 = gw
+            .open_db()
+            .query_row("SELECT COUNT(*) FROM spans", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(spans, 80, "{signal}");
+    }
+}

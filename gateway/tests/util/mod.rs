@@ -35,6 +35,16 @@ impl Gateway {
     /// Starts the gateway against `upstream` with extra TOML appended to `[proxy]`...
     /// `extra` is raw TOML added after the generated sections.
     pub fn start(upstream: &str, extra_proxy: &str, extra: &str) -> Self {
+        Self::start_with_storage(upstream, extra_proxy, "linger_ms = 5", extra)
+    }
+
+    /// Like [`Gateway::start`], with the `[storage]` lines after `path` given.
+    pub fn start_with_storage(
+        upstream: &str,
+        extra_proxy: &str,
+        storage: &str,
+        extra: &str,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let db = dir.path().join("gateway.db");
@@ -44,7 +54,7 @@ impl Gateway {
             &config,
             format!(
                 "[proxy]\nlisten = \"127.0.0.1:{port}\"\nupstream = \"{upstream}\"\nshutdown_grace_seconds = 1\n{extra_proxy}\n\
-                 [storage]\npath = \"{}\"\nlinger_ms = 5\n{extra}\n",
+                 [storage]\npath = \"{}\"\n{storage}\n{extra}\n",
                 db.display()
             ),
         )
@@ -92,9 +102,14 @@ impl Gateway {
 
     /// SIGTERM, then wait for exit (spans are flushed on the way out).
     pub fn stop(&mut self) -> ExitStatus {
+        self.stop_with("-TERM")
+    }
+
+    /// Sends `signal` (e.g. `-INT`), then waits for exit.
+    pub fn stop_with(&mut self, signal: &str) -> ExitStatus {
         let mut child = self.child.take().expect("already stopped");
         Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+            .args([signal, &child.id().to_string()])
             .status()
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
