@@ -580,3 +580,54 @@ fn sigint_and_sigterm_flush_every_span() {
         assert_eq!(spans, 80, "{signal}");
     }
 }
+
+#[test]
+fn array_and_openai_streams_are_not_buffered_either() {
+    let fake = spawn_in_thread(FakeConfig {
+        chunks: 3,
+        ..FakeConfig::default()
+    });
+    let mut gw = Gateway::start(&fake.base_url(), "", "");
+    let cases = [
+        ("/v1beta/models/gemini-2.0-flash:streamGenerateContent", gen_body("a b"), b"}".as_slice(), "array"),
+        (
+            "/v1beta/openai/chat/completions",
+            serde_json::json!({"model": "gemini-2.0-flash", "stream": true, "messages": [{"role": "user", "content": "hi"}]}).to_string(),
+            b"\n\n".as_slice(),
+            "openai",
+        ),
+    ];
+    for (path, body, first_marker, token) in cases {
+        let mut resp = client()
+            .post(gw.url(path))
+            .header("authorization", format!("Bearer {KEY}"))
+            .header("x-fake-hold", token)
+            .body(body)
+            .send()
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        // Held upstream: only an unbuffered proxy delivers the first element now.
+        let first = read_until(&mut resp, first_marker);
+        assert!(!first.is_empty());
+        fake.release(token);
+        let mut rest = Vec::new();
+        resp.read_to_end(&mut rest).unwrap();
+        if token == "openai" {
+            assert!(String::from_utf8_lossy(&rest).contains("[DONE]"));
+        }
+    }
+    let conn = gw.wait_traces(2);
+    gw.stop();
+    let ops: Vec<(String, i64, i64)> = conn
+        .prepare(
+            "SELECT operation, stream, output_tokens FROM traces ORDER BY start_time_unix_nano",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(ops[0].0, "generate_content");
+    assert_eq!(ops[1].0, "chat");
+    assert!(ops.iter().all(|o| o.1 == 1 && o.2 > 0), "{ops:?}");
+}

@@ -1,0 +1,124 @@
+//! Gateway-internal counters in Prometheus text: the span writer (exported, dropped by reason,
+//! queue depth), plugins (calls, errors and time per hook) and unpriced calls. The API appends
+//! this to its `/metrics` when it runs inside the gateway.
+
+use gateway_plugin_host::PluginHost;
+use gateway_sqlite::ExportStats;
+use std::fmt::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Everything the gateway counts about itself.
+#[derive(Clone)]
+pub struct GatewayMetrics {
+    /// The SQLite writer's counters.
+    pub sqlite: Arc<ExportStats>,
+    /// The plugin host (per-hook measurements).
+    pub plugins: Arc<PluginHost>,
+    /// Calls whose model had no price.
+    pub unpriced: Option<Arc<AtomicU64>>,
+}
+
+fn metric(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+fn escape(label: &str) -> String {
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+impl GatewayMetrics {
+    /// Appends the Prometheus text exposition of these counters.
+    pub fn render(&self, out: &mut String) {
+        let s = &self.sqlite;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        metric(
+            out,
+            "gateway_spans_exported_total",
+            "counter",
+            "Spans written to SQLite.",
+        );
+        let _ = writeln!(out, "gateway_spans_exported_total {}", load(&s.exported));
+        metric(
+            out,
+            "gateway_spans_dropped_total",
+            "counter",
+            "Spans lost, by reason.",
+        );
+        let _ = writeln!(
+            out,
+            "gateway_spans_dropped_total{{reason=\"queue_full\"}} {}",
+            load(&s.dropped_queue_full)
+        );
+        let _ = writeln!(
+            out,
+            "gateway_spans_dropped_total{{reason=\"export_error\"}} {}",
+            load(&s.dropped_export_error)
+        );
+        metric(
+            out,
+            "gateway_span_export_errors_total",
+            "counter",
+            "Failed write batches.",
+        );
+        let _ = writeln!(
+            out,
+            "gateway_span_export_errors_total {}",
+            load(&s.export_errors)
+        );
+        metric(
+            out,
+            "gateway_writer_queue_depth",
+            "gauge",
+            "Spans waiting for the writer.",
+        );
+        let _ = writeln!(out, "gateway_writer_queue_depth {}", s.queue_depth());
+        if let Some(u) = &self.unpriced {
+            metric(
+                out,
+                "gateway_unpriced_calls_total",
+                "counter",
+                "Model calls without a price (cost unknown, never $0).",
+            );
+            let _ = writeln!(out, "gateway_unpriced_calls_total {}", load(u));
+        }
+        let report = self.plugins.report();
+        metric(
+            out,
+            "gateway_plugin_hook_calls_total",
+            "counter",
+            "Plugin hook invocations.",
+        );
+        metric(
+            out,
+            "gateway_plugin_errors_total",
+            "counter",
+            "Plugin hook failures (panics or reported errors).",
+        );
+        metric(
+            out,
+            "gateway_plugin_hook_seconds_total",
+            "counter",
+            "Time spent in plugin hooks.",
+        );
+        for p in report {
+            let name = escape(&p.name);
+            for (hook, (calls, errors, nanos)) in
+                [("on_request", p.on_request), ("on_complete", p.on_complete)]
+            {
+                let labels = format!("plugin=\"{name}\",kind=\"{}\",hook=\"{hook}\"", p.kind);
+                let _ = writeln!(out, "gateway_plugin_hook_calls_total{{{labels}}} {calls}");
+                let _ = writeln!(out, "gateway_plugin_errors_total{{{labels}}} {errors}");
+                let _ = writeln!(
+                    out,
+                    "gateway_plugin_hook_seconds_total{{{labels}}} {}",
+                    nanos as f64 / 1e9
+                );
+            }
+        }
+    }
+}
