@@ -2,6 +2,7 @@
 
 use crate::errors::ProxyFailure;
 use crate::observe::Observer;
+use crate::proxy::Runtime;
 use crate::request::CapturedPrompt;
 use crate::route::Route;
 use bytes::Bytes;
@@ -9,11 +10,13 @@ use gateway_plugin_host::PluginError;
 pub use gateway_plugin_sdk::Attribution;
 use gateway_plugin_sdk::{PluginOutput, RequestInfo};
 use opentelemetry::Context;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 /// Per-request state. Created when the request header has been read.
-#[derive(Debug)]
 pub struct RequestCtx {
+    /// The configuration this request runs under (taken at its start).
+    pub rt: Arc<Runtime>,
     /// Monotonic start.
     pub start: Instant,
     /// Wall-clock start, for span timestamps.
@@ -77,9 +80,10 @@ pub struct RequestCtx {
 }
 
 impl RequestCtx {
-    /// A fresh context; the clock starts now.
-    pub fn new() -> Self {
+    /// A fresh context under `rt`; the clock starts now.
+    pub fn new(rt: Arc<Runtime>) -> Self {
         Self {
+            rt,
             start: Instant::now(),
             start_wall: SystemTime::now(),
             route: None,
@@ -129,11 +133,5 @@ impl RequestCtx {
             self.first_chunk?
                 .saturating_duration_since(self.upstream_start?),
         )
-    }
-}
-
-impl Default for RequestCtx {
-    fn default() -> Self {
-        Self::new()
     }
 }

@@ -203,9 +203,9 @@ impl GatewayProxy {
         let info = ctx.info.take().unwrap_or_default();
         let observed = ctx.observer.take().map(|o| o.finish()).unwrap_or_default();
         let mut summary = payload::summarize(&observed);
-        if self.settings.capture_content {
-            summary.output_text =
-                payload::captured_text(&observed, self.settings.capture_max_bytes);
+        let rt = ctx.rt.clone();
+        if rt.settings.capture_content {
+            summary.output_text = payload::captured_text(&observed, rt.settings.capture_max_bytes);
         }
         let out = outcome(ctx, summary);
         let prompt_end = ctx.request_done.or(ctx.upstream_start).unwrap_or(ctx.start);
@@ -213,7 +213,7 @@ impl GatewayProxy {
         let llm_end = ctx.response_done.unwrap_or(post_start).max(llm_start);
 
         // Completion hooks: the client already has its bytes.
-        if !self.plugins.is_empty() {
+        if !rt.plugins.is_empty() {
             let call = CompletedCall {
                 request: RequestView {
                     trace_id: &ctx.trace_id,
@@ -232,7 +232,7 @@ impl GatewayProxy {
                 finish_reasons: &out.summary.finish_reasons,
                 response_model: out.summary.response_model.as_deref(),
             };
-            let errors = self.plugins.run_complete(&call, &mut ctx.plugin_out);
+            let errors = rt.plugins.run_complete(&call, &mut ctx.plugin_out);
             ctx.plugin_errors.extend(errors);
         }
 
@@ -315,7 +315,7 @@ impl GatewayProxy {
             post,
             None,
         );
-        if self.snapshots {
+        if rt.snapshots {
             let model = info.model.clone().unwrap_or_default();
             for m in &ctx.plugin_out.metrics {
                 let mut a = vec![

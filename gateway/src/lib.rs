@@ -18,6 +18,7 @@ pub mod observe;
 pub mod payload;
 pub mod plugins;
 pub mod proxy;
+pub mod reload;
 pub mod request;
 pub mod route;
 pub mod server;

@@ -55,7 +55,7 @@ fn main() -> ExitCode {
     } else {
         None
     };
-    match gemini_gateway::server::run(config) {
+    match gemini_gateway::server::run(config, Some(&cli.config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");

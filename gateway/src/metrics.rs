@@ -2,7 +2,8 @@
 //! queue depth), plugins (calls, errors and time per hook) and unpriced calls. The API appends
 //! this to its `/metrics` when it runs inside the gateway.
 
-use gateway_plugin_host::PluginHost;
+use crate::proxy::Runtime;
+use arc_swap::ArcSwap;
 use gateway_sqlite::ExportStats;
 use std::fmt::Write;
 use std::sync::Arc;
@@ -13,10 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct GatewayMetrics {
     /// The SQLite writer's counters.
     pub sqlite: Arc<ExportStats>,
-    /// The plugin host (per-hook measurements).
-    pub plugins: Arc<PluginHost>,
-    /// Calls whose model had no price.
-    pub unpriced: Option<Arc<AtomicU64>>,
+    /// The live runtime (plugin host with per-hook measurements, unpriced counter).
+    pub runtime: Arc<ArcSwap<Runtime>>,
 }
 
 fn metric(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -77,7 +76,8 @@ impl GatewayMetrics {
             "Spans waiting for the writer.",
         );
         let _ = writeln!(out, "gateway_writer_queue_depth {}", s.queue_depth());
-        if let Some(u) = &self.unpriced {
+        let rt = self.runtime.load();
+        if let Some(u) = &rt.unpriced {
             metric(
                 out,
                 "gateway_unpriced_calls_total",
@@ -86,7 +86,7 @@ impl GatewayMetrics {
             );
             let _ = writeln!(out, "gateway_unpriced_calls_total {}", load(u));
         }
-        let report = self.plugins.report();
+        let report = rt.plugins.report();
         metric(
             out,
             "gateway_plugin_hook_calls_total",

@@ -34,11 +34,16 @@ fn locate(config: &Config, path: &PathBuf) -> PathBuf {
 }
 
 /// Loads every configured plugin. Any failure is a startup error naming the file.
-pub fn build(config: &Config) -> Result<Plugins, LoadError> {
+/// `unpriced` carries the unpriced-calls counter over from a previous configuration.
+pub fn build(config: &Config, unpriced: Option<Arc<AtomicU64>>) -> Result<Plugins, LoadError> {
     let mut host = PluginHost::new();
+    let previous = unpriced;
     let mut unpriced = None;
     if config.builtins.token_cost {
-        let plugin = TokenCostPlugin::new(&config.pricing);
+        let mut plugin = TokenCostPlugin::new(&config.pricing);
+        if let Some(counter) = previous {
+            plugin = plugin.with_unpriced_counter(counter);
+        }
         unpriced = Some(plugin.unpriced_counter());
         host.add(Box::new(plugin), "builtin", "token_cost");
     }
@@ -64,5 +69,23 @@ pub fn build(config: &Config) -> Result<Plugins, LoadError> {
         host: Arc::new(host),
         snapshots: config.builtins.metric_snapshots,
         unpriced,
+    })
+}
+
+/// The reloadable runtime for `config`.
+pub fn runtime(
+    config: &Config,
+    unpriced: Option<Arc<AtomicU64>>,
+) -> Result<crate::proxy::Runtime, LoadError> {
+    let plugins = build(config, unpriced)?;
+    Ok(crate::proxy::Runtime {
+        settings: crate::proxy::ProxySettings {
+            max_parse_bytes: config.proxy.max_parse_bytes,
+            capture_content: config.capture.content,
+            capture_max_bytes: config.capture.max_bytes,
+        },
+        plugins: plugins.host,
+        snapshots: plugins.snapshots,
+        unpriced: plugins.unpriced,
     })
 }

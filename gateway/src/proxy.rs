@@ -12,6 +12,7 @@ use crate::errors::{ProxyFailure, gemini_error_body};
 use crate::observe::Observer;
 use crate::route::{self, Framing};
 use crate::upstream::UpstreamTarget;
+use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
 use gateway_plugin_host::PluginHost;
@@ -40,18 +41,27 @@ pub struct ProxySettings {
     pub capture_max_bytes: usize,
 }
 
+/// What can change at runtime (live reload). Each request takes the current one when it starts
+/// and keeps it to the end, so a reload never mixes two configurations in one trace.
+pub struct Runtime {
+    /// Per-request settings.
+    pub settings: ProxySettings,
+    /// Span plugins.
+    pub plugins: Arc<PluginHost>,
+    /// Record metric snapshots.
+    pub snapshots: bool,
+    /// Count of unpriced calls (kept across reloads).
+    pub unpriced: Option<Arc<std::sync::atomic::AtomicU64>>,
+}
+
 /// The gateway proxy.
 pub struct GatewayProxy {
     /// Where requests go.
     pub target: Arc<UpstreamTarget>,
     /// Tracer for the request spans.
     pub tracer: SdkTracer,
-    /// Per-request settings.
-    pub settings: Arc<ProxySettings>,
-    /// Span plugins.
-    pub plugins: Arc<PluginHost>,
-    /// Record metric snapshots.
-    pub snapshots: bool,
+    /// The reloadable part, swapped atomically.
+    pub runtime: Arc<ArcSwap<Runtime>>,
     propagator: TraceContextPropagator,
 }
 
@@ -60,16 +70,12 @@ impl GatewayProxy {
     pub fn new(
         target: Arc<UpstreamTarget>,
         tracer: SdkTracer,
-        settings: ProxySettings,
-        plugins: Arc<PluginHost>,
-        snapshots: bool,
+        runtime: Arc<ArcSwap<Runtime>>,
     ) -> Self {
         Self {
             target,
             tracer,
-            settings: Arc::new(settings),
-            plugins,
-            snapshots,
+            runtime,
             propagator: TraceContextPropagator::new(),
         }
     }
@@ -120,7 +126,7 @@ impl GatewayProxy {
         if upload || ctx.body_overflow {
             return;
         }
-        if ctx.body_len > self.settings.max_parse_bytes {
+        if ctx.body_len > ctx.rt.settings.max_parse_bytes {
             ctx.body_overflow = true;
             ctx.body_chunks = Vec::new();
         } else if !chunk.is_empty() {
@@ -136,8 +142,9 @@ impl GatewayProxy {
         let Some(route) = ctx.route.as_ref() else {
             return;
         };
-        let cap = if self.settings.capture_content {
-            self.settings.capture_max_bytes
+        let rt = ctx.rt.clone();
+        let cap = if rt.settings.capture_content {
+            rt.settings.capture_max_bytes
         } else {
             0
         };
@@ -145,7 +152,7 @@ impl GatewayProxy {
             let (mut info, p) = crate::request::parse(route, b"", 0);
             info.parse_error = Some(format!(
                 "request body larger than max_parse_bytes ({}); not inspected",
-                self.settings.max_parse_bytes
+                rt.settings.max_parse_bytes
             ));
             (info, p)
         } else {
@@ -165,7 +172,7 @@ impl GatewayProxy {
 
     /// Runs the plugins' request-side hooks once, right after the body is parsed.
     fn run_request_hooks(&self, ctx: &mut RequestCtx) {
-        if ctx.request_hooks_done || self.plugins.is_empty() {
+        if ctx.request_hooks_done || ctx.rt.plugins.is_empty() {
             return;
         }
         ctx.request_hooks_done = true;
@@ -178,7 +185,7 @@ impl GatewayProxy {
             attribution: &ctx.attribution,
             body: &ctx.body,
         };
-        let errors = self.plugins.run_request(&view, &mut ctx.plugin_out);
+        let errors = ctx.rt.plugins.run_request(&view, &mut ctx.plugin_out);
         ctx.plugin_errors.extend(errors);
     }
 
@@ -272,7 +279,7 @@ impl ProxyHttp for GatewayProxy {
     type CTX = RequestCtx;
 
     fn new_ctx(&self) -> RequestCtx {
-        RequestCtx::new()
+        RequestCtx::new(self.runtime.load_full())
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
@@ -345,15 +352,16 @@ impl ProxyHttp for GatewayProxy {
         let framing = self.framing(ctx, resp);
         // Event payloads carry JSON overhead around the text, so keep up to the parse cap of
         // them; the text itself is cut to `capture_max_bytes` later.
-        let capture = if self.settings.capture_content {
-            self.settings.max_parse_bytes
+        let settings = &ctx.rt.settings;
+        let capture = if settings.capture_content {
+            settings.max_parse_bytes
         } else {
             0
         };
         let openai = ctx.route.as_ref().is_some_and(|r| r.openai);
         ctx.observer = Some(Observer::new(
             framing,
-            self.settings.max_parse_bytes,
+            settings.max_parse_bytes,
             capture,
             openai,
         ));

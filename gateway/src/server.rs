@@ -1,9 +1,10 @@
 //! Builds and runs the pingora server from a [`Config`], and flushes spans on the way out.
 
 use crate::config::Config;
-use crate::proxy::{GatewayProxy, ProxySettings};
+use crate::proxy::GatewayProxy;
 use crate::telemetry::Telemetry;
 use crate::upstream::UpstreamTarget;
+use arc_swap::ArcSwap;
 use gateway_sqlite::ExportStats;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server};
@@ -11,25 +12,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Runs the gateway until SIGTERM (graceful) or SIGINT (fast); then writes every queued span.
-pub fn run(config: Config) -> anyhow::Result<()> {
-    let plugins = crate::plugins::build(&config)?;
+/// With `config_path`, SIGHUP and edits of that file reload the reloadable settings.
+pub fn run(config: Config, config_path: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let runtime = Arc::new(ArcSwap::from_pointee(crate::plugins::runtime(
+        &config, None,
+    )?));
     let telemetry = Telemetry::start(&config.storage, config.builtins.sqlite)?;
     let target = UpstreamTarget::start(
         config.upstream(),
         Duration::from_millis(config.proxy.connect_timeout_ms),
         Duration::from_millis(config.proxy.read_timeout_ms),
     );
-    let proxy = GatewayProxy::new(
-        target,
-        telemetry.tracer.clone(),
-        ProxySettings {
-            max_parse_bytes: config.proxy.max_parse_bytes,
-            capture_content: config.capture.content,
-            capture_max_bytes: config.capture.max_bytes,
-        },
-        plugins.host.clone(),
-        plugins.snapshots,
-    );
+    let proxy = GatewayProxy::new(target, telemetry.tracer.clone(), runtime.clone());
+    if let Some(path) = config_path {
+        crate::reload::watch(path.to_path_buf(), runtime.clone())?;
+    }
 
     let conf = ServerConf {
         threads: config.proxy.threads,

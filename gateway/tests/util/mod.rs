@@ -100,6 +100,12 @@ impl Gateway {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Sends a signal (e.g. `-HUP`) without waiting.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        Command::new("kill").args([signal, &pid]).status().unwrap();
+    }
+
     /// SIGTERM, then wait for exit (spans are flushed on the way out).
     pub fn stop(&mut self) -> ExitStatus {
         self.stop_with("-TERM")

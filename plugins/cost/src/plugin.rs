@@ -40,6 +40,12 @@ impl TokenCostPlugin {
         }
     }
 
+    /// Continues counting on `counter` (used when the configuration is reloaded).
+    pub fn with_unpriced_counter(mut self, counter: Arc<AtomicU64>) -> Self {
+        self.unpriced = counter;
+        self
+    }
+
     /// Counter of calls whose model had no price.
     pub fn unpriced_counter(&self) -> Arc<AtomicU64> {
         self.unpriced.clone()
