@@ -3,7 +3,7 @@
 //! Every section rejects unknown keys, so a typo fails at startup with its name. Defaults are
 //! the values a first run wants; `gateway.toml` at the repository root documents every field.
 
-pub use crate::config_plugins::{ApiConfig, BuiltinsConfig, PluginEntry};
+pub use crate::config_plugins::{ApiConfig, BuiltinsConfig, ExportConfig, OtlpConfig, PluginEntry};
 pub use gateway_cost::PricingConfig;
 pub use gateway_snapshots::ThresholdsConfig;
 use serde::Deserialize;
@@ -65,6 +65,9 @@ pub struct Config {
     /// `[thresholds]`: metric thresholds, with per-model overrides.
     #[serde(default)]
     pub thresholds: ThresholdsConfig,
+    /// `[export]`: OTLP export next to SQLite.
+    #[serde(default)]
+    pub export: ExportConfig,
     /// `[[plugins]]`: span plugins loaded from shared libraries, in order.
     #[serde(default)]
     pub plugins: Vec<PluginEntry>,
@@ -315,6 +318,14 @@ impl Config {
                     message: "must be greater than 0".into(),
                 });
             }
+        }
+        if let Some(otlp) = &self.export.otlp
+            && !(otlp.endpoint.starts_with("http://") || otlp.endpoint.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid {
+                key: "export.otlp.endpoint",
+                message: format!("{:?} must be an http:// URL", otlp.endpoint),
+            });
         }
         if let Some(listen) = &self.api.listen {
             listen

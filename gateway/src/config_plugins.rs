@@ -57,3 +57,45 @@ pub struct ApiConfig {
     #[serde(default)]
     pub token: String,
 }
+
+/// `[export]`: where spans and metrics go besides SQLite.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportConfig {
+    /// `[export.otlp]`: OTLP over HTTP/protobuf to a collector or backend.
+    pub otlp: Option<OtlpConfig>,
+}
+
+/// `[export.otlp]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpConfig {
+    /// Base URL of the OTLP/HTTP receiver, e.g. `http://127.0.0.1:4318`; spans go to
+    /// `/v1/traces` and metrics to `/v1/metrics` under it.
+    pub endpoint: String,
+    /// Extra request headers, e.g. an auth header for a hosted backend.
+    #[serde(default)]
+    pub headers: std::collections::HashMap<String, String>,
+    /// Gzip request bodies. Default false.
+    #[serde(default)]
+    pub gzip: bool,
+    /// Export request timeout in ms. Default 10000.
+    #[serde(default = "default_otlp_timeout")]
+    pub timeout_ms: u64,
+    /// Spans waiting for export; independent of SQLite's queue. Default 65536.
+    #[serde(default = "default_otlp_queue")]
+    pub queue_capacity: usize,
+    /// Metrics export interval in ms. Default 10000.
+    #[serde(default = "default_otlp_interval")]
+    pub metrics_interval_ms: u64,
+}
+
+const fn default_otlp_timeout() -> u64 {
+    10_000
+}
+const fn default_otlp_queue() -> usize {
+    65_536
+}
+const fn default_otlp_interval() -> u64 {
+    10_000
+}

@@ -333,6 +333,20 @@ impl GatewayProxy {
         let finished = Instant::now();
         end(span, ctx, finished);
 
+        if let Some(op) = info.operation.as_deref() {
+            self.metrics.record(&crate::genai_metrics::CallSample {
+                operation: op,
+                model: info.model.as_deref().unwrap_or(""),
+                error_type: out.error_type.as_deref().unwrap_or(""),
+                duration_s: RequestCtx::ms(ctx.start, llm_end) / 1e3,
+                ttft_s: ctx.ttft().filter(|_| info.stream).map(|d| d.as_secs_f64()),
+                tokens: out
+                    .summary
+                    .usage
+                    .map(|u| (u.input_tokens(), u.output_tokens())),
+            });
+        }
+
         self.end_root(ctx, &info, &out, finished);
     }
 

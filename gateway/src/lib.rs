@@ -13,6 +13,7 @@ pub mod ctx;
 pub mod demo;
 pub mod errors;
 mod finish;
+pub mod genai_metrics;
 pub mod metrics;
 pub mod observe;
 pub mod payload;

@@ -16,6 +16,10 @@ pub struct GatewayMetrics {
     pub sqlite: Arc<ExportStats>,
     /// The live runtime (plugin host with per-hook measurements, unpriced counter).
     pub runtime: Arc<ArcSwap<Runtime>>,
+    /// The OTLP exporter's counters, when configured.
+    pub otlp: Option<Arc<ExportStats>>,
+    /// GenAI client histograms.
+    pub genai: Arc<crate::genai_metrics::GenAiMetrics>,
 }
 
 fn metric(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -76,6 +80,43 @@ impl GatewayMetrics {
             "Spans waiting for the writer.",
         );
         let _ = writeln!(out, "gateway_writer_queue_depth {}", s.queue_depth());
+        if let Some(o) = &self.otlp {
+            metric(
+                out,
+                "gateway_otlp_spans_exported_total",
+                "counter",
+                "Spans sent over OTLP.",
+            );
+            let _ = writeln!(
+                out,
+                "gateway_otlp_spans_exported_total {}",
+                load(&o.exported)
+            );
+            metric(
+                out,
+                "gateway_otlp_spans_dropped_total",
+                "counter",
+                "Spans not sent over OTLP, by reason.",
+            );
+            let _ = writeln!(
+                out,
+                "gateway_otlp_spans_dropped_total{{reason=\"queue_full\"}} {}",
+                load(&o.dropped_queue_full)
+            );
+            let _ = writeln!(
+                out,
+                "gateway_otlp_spans_dropped_total{{reason=\"export_error\"}} {}",
+                load(&o.dropped_export_error)
+            );
+            metric(
+                out,
+                "gateway_otlp_queue_depth",
+                "gauge",
+                "Spans waiting for OTLP export.",
+            );
+            let _ = writeln!(out, "gateway_otlp_queue_depth {}", o.queue_depth());
+        }
+        self.genai.render(out);
         let rt = self.runtime.load();
         if let Some(u) = &rt.unpriced {
             metric(

@@ -62,6 +62,8 @@ pub struct GatewayProxy {
     pub tracer: SdkTracer,
     /// The reloadable part, swapped atomically.
     pub runtime: Arc<ArcSwap<Runtime>>,
+    /// GenAI client metrics.
+    pub metrics: Arc<crate::genai_metrics::GenAiMetrics>,
     propagator: TraceContextPropagator,
 }
 
@@ -71,11 +73,13 @@ impl GatewayProxy {
         target: Arc<UpstreamTarget>,
         tracer: SdkTracer,
         runtime: Arc<ArcSwap<Runtime>>,
+        metrics: Arc<crate::genai_metrics::GenAiMetrics>,
     ) -> Self {
         Self {
             target,
             tracer,
             runtime,
+            metrics,
             propagator: TraceContextPropagator::new(),
         }
     }

@@ -1,6 +1,7 @@
 //! Builds and runs the pingora server from a [`Config`], and flushes spans on the way out.
 
 use crate::config::Config;
+use crate::genai_metrics::GenAiMetrics;
 use crate::proxy::GatewayProxy;
 use crate::telemetry::Telemetry;
 use crate::upstream::UpstreamTarget;
@@ -17,13 +18,27 @@ pub fn run(config: Config, config_path: Option<&std::path::Path>) -> anyhow::Res
     let runtime = Arc::new(ArcSwap::from_pointee(crate::plugins::runtime(
         &config, None,
     )?));
-    let telemetry = Telemetry::start(&config.storage, config.builtins.sqlite)?;
+    let telemetry = Telemetry::start(
+        &config.storage,
+        config.builtins.sqlite,
+        config.export.otlp.as_ref(),
+    )?;
+    let meter = telemetry.meters.as_ref().map(|m| {
+        use opentelemetry::metrics::MeterProvider as _;
+        m.meter("gemini-gateway")
+    });
+    let genai = Arc::new(GenAiMetrics::new(meter));
     let target = UpstreamTarget::start(
         config.upstream(),
         Duration::from_millis(config.proxy.connect_timeout_ms),
         Duration::from_millis(config.proxy.read_timeout_ms),
     );
-    let proxy = GatewayProxy::new(target, telemetry.tracer.clone(), runtime.clone());
+    let proxy = GatewayProxy::new(
+        target,
+        telemetry.tracer.clone(),
+        runtime.clone(),
+        genai.clone(),
+    );
     if let Some(path) = config_path {
         crate::reload::watch(path.to_path_buf(), runtime.clone())?;
     }

@@ -9,7 +9,10 @@ use rand::Rng;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::config::StorageConfig;
+use crate::config::{OtlpConfig, StorageConfig};
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::trace::SpanExporter as _;
 
 /// Trace ids whose first 48 bits are the Unix time in milliseconds (the rest random), so that
 /// ids sort by time and inserts into the `traces` primary key stay at the end of the B-tree.
@@ -45,11 +48,26 @@ pub struct Telemetry {
     pub tracer: SdkTracer,
     /// Counters of the SQLite writer.
     pub sqlite_stats: Arc<ExportStats>,
+    /// Counters of the OTLP exporter, when configured.
+    pub otlp_stats: Option<Arc<ExportStats>>,
+    /// The meter provider feeding OTLP metrics, when configured.
+    pub meters: Option<SdkMeterProvider>,
+}
+
+fn resource() -> Resource {
+    Resource::builder_empty()
+        .with_service_name("gemini-gateway")
+        .build()
 }
 
 impl Telemetry {
-    /// Opens the database and starts the writer thread (unless `sqlite` is off).
-    pub fn start(storage: &StorageConfig, sqlite: bool) -> anyhow::Result<Self> {
+    /// Opens the database and starts the writer thread (unless `sqlite` is off), and the
+    /// OTLP exporter with its own queue when `otlp` is set.
+    pub fn start(
+        storage: &StorageConfig,
+        sqlite: bool,
+        otlp: Option<&OtlpConfig>,
+    ) -> anyhow::Result<Self> {
         let mut builder = SdkTracerProvider::builder();
         let mut sqlite_stats = Arc::new(ExportStats::default());
         if sqlite {
@@ -57,21 +75,74 @@ impl Telemetry {
             sqlite_stats = stats;
             builder = builder.with_span_processor(processor);
         }
+        let mut otlp_stats = None;
+        let mut meters = None;
+        if let Some(otlp) = otlp {
+            let (processor, stats) = Self::otlp_processor(otlp)?;
+            otlp_stats = Some(stats);
+            builder = builder.with_span_processor(processor);
+            meters = Some(Self::otlp_meters(otlp)?);
+        }
         let provider = builder
             .with_id_generator(TimeOrderedIds)
             .with_sampler(Sampler::AlwaysOn)
-            .with_resource(
-                Resource::builder_empty()
-                    .with_service_name("gemini-gateway")
-                    .build(),
-            )
+            .with_resource(resource())
             .build();
         let tracer = provider.tracer("gemini-gateway");
         Ok(Self {
             provider,
             tracer,
             sqlite_stats,
+            otlp_stats,
+            meters,
         })
+    }
+
+    fn otlp_processor(
+        otlp: &OtlpConfig,
+    ) -> anyhow::Result<(BoundedBatchProcessor, Arc<ExportStats>)> {
+        let mut b = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_endpoint(format!("{}/v1/traces", otlp.endpoint.trim_end_matches('/')))
+            .with_timeout(Duration::from_millis(otlp.timeout_ms))
+            .with_headers(otlp.headers.clone());
+        if otlp.gzip {
+            b = b.with_compression(opentelemetry_otlp::Compression::Gzip);
+        }
+        let mut exporter = b.build()?;
+        exporter.set_resource(&resource());
+        let processor = BoundedBatchProcessor::new(
+            exporter,
+            BatchConfig {
+                queue_capacity: otlp.queue_capacity,
+                max_batch: 512,
+                linger: Duration::from_millis(200),
+                name: "otlp-exporter".into(),
+            },
+        )?;
+        let stats = processor.stats();
+        Ok((processor, stats))
+    }
+
+    fn otlp_meters(otlp: &OtlpConfig) -> anyhow::Result<SdkMeterProvider> {
+        let mut b = opentelemetry_otlp::MetricExporter::builder()
+            .with_http()
+            .with_endpoint(format!(
+                "{}/v1/metrics",
+                otlp.endpoint.trim_end_matches('/')
+            ))
+            .with_timeout(Duration::from_millis(otlp.timeout_ms))
+            .with_headers(otlp.headers.clone());
+        if otlp.gzip {
+            b = b.with_compression(opentelemetry_otlp::Compression::Gzip);
+        }
+        let reader = PeriodicReader::builder(b.build()?)
+            .with_interval(Duration::from_millis(otlp.metrics_interval_ms))
+            .build();
+        Ok(SdkMeterProvider::builder()
+            .with_reader(reader)
+            .with_resource(resource())
+            .build())
     }
 
     fn sqlite_processor(
@@ -96,8 +167,13 @@ impl Telemetry {
         Ok((processor, stats))
     }
 
-    /// Flushes every queued span and stops the writer.
+    /// Flushes every queued span and metric and stops the exporters.
     pub fn shutdown(&self) {
+        if let Some(m) = &self.meters
+            && let Err(error) = m.shutdown()
+        {
+            tracing::warn!(%error, "Metrics exporter shutdown failed.");
+        }
         if let Err(error) = self.provider.shutdown_with_timeout(Duration::from_secs(30)) {
             tracing::error!(%error, "Span pipeline shutdown failed.");
         }

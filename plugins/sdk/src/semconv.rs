@@ -52,6 +52,8 @@ pub const GEN_AI_USAGE_OUTPUT_TOKENS: &str = "gen_ai.usage.output_tokens";
 pub const GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: &str = "gen_ai.usage.cache_read.input_tokens";
 /// Thinking tokens (a subset of output tokens).
 pub const GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: &str = "gen_ai.usage.reasoning.output_tokens";
+/// `input` or `output` on `gen_ai.client.token.usage`.
+pub const GEN_AI_TOKEN_TYPE: &str = "gen_ai.token.type";
 /// Captured prompt contents (opt-in).
 pub const GEN_AI_INPUT_MESSAGES: &str = "gen_ai.input.messages";
 /// Captured answer (opt-in).
