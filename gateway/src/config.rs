@@ -125,6 +125,17 @@ pub struct StorageConfig {
     /// Milliseconds a write waits on a lock held by another process. Default 5000.
     #[serde(default = "default_busy_ms")]
     pub busy_timeout_ms: u64,
+    /// Days traces and spans are kept; 0 keeps them forever. Default 7.
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u64,
+    /// Days `metric_snapshots` rows are kept (their own retention); 0 keeps them. Default 30.
+    #[serde(default = "default_metric_retention_days")]
+    pub metric_snapshots_retention_days: u64,
+    /// Cap on live data in MiB; above it the oldest traces go first. Default: no cap.
+    pub max_size_mb: Option<u64>,
+    /// Seconds between retention passes. Default 300.
+    #[serde(default = "default_retention_interval")]
+    pub retention_interval_seconds: u64,
 }
 
 /// `[capture]`.
@@ -175,6 +186,15 @@ const fn default_linger_ms() -> u64 {
 const fn default_busy_ms() -> u64 {
     5_000
 }
+const fn default_retention_days() -> u64 {
+    7
+}
+const fn default_metric_retention_days() -> u64 {
+    30
+}
+const fn default_retention_interval() -> u64 {
+    300
+}
 const fn default_capture_bytes() -> usize {
     16_384
 }
@@ -201,6 +221,10 @@ impl Default for StorageConfig {
             max_batch: default_batch(),
             linger_ms: default_linger_ms(),
             busy_timeout_ms: default_busy_ms(),
+            retention_days: default_retention_days(),
+            metric_snapshots_retention_days: default_metric_retention_days(),
+            max_size_mb: None,
+            retention_interval_seconds: default_retention_interval(),
         }
     }
 }
@@ -310,6 +334,10 @@ impl Config {
             ("proxy.read_timeout_ms", self.proxy.read_timeout_ms),
             ("storage.queue_capacity", self.storage.queue_capacity as u64),
             ("storage.max_batch", self.storage.max_batch as u64),
+            (
+                "storage.retention_interval_seconds",
+                self.storage.retention_interval_seconds,
+            ),
         ];
         for (key, v) in positive {
             if v == 0 {

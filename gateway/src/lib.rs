@@ -21,6 +21,7 @@ pub mod plugins;
 pub mod proxy;
 pub mod reload;
 pub mod request;
+pub mod retention;
 pub mod route;
 pub mod server;
 pub mod telemetry;

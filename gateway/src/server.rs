@@ -55,6 +55,9 @@ pub fn run(config: Config, config_path: Option<&std::path::Path>) -> anyhow::Res
     service.add_tcp(&config.proxy.listen);
     server.add_service(service);
     watch_drops(telemetry.sqlite_stats.clone());
+    if config.builtins.sqlite {
+        crate::retention::start(config.storage.clone())?;
+    }
 
     tracing::info!(
         listen = %config.proxy.listen,

@@ -8,9 +8,12 @@
 //! millisecond timestamp, so primary-key inserts land at the end of the B-tree.
 
 mod migrations;
+pub mod query;
+mod retention;
 mod rows;
 mod write;
 
+pub use retention::{RetentionPolicy, RetentionReport};
 pub use rows::{MetricRow, SpanRow, TraceRow};
 
 use rusqlite::Connection;
@@ -85,6 +88,18 @@ impl Store {
         self.conn
             .busy_timeout(opts.busy_timeout)
             .map_err(|e| self.err(e))?;
+        // A new, empty file gets incremental auto-vacuum so retention can give pages back. It
+        // must be set before the first table exists; an existing (possibly shared) file is
+        // never rewritten for it.
+        let pages: i64 = self
+            .conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        if pages == 0 {
+            self.conn
+                .execute_batch("PRAGMA auto_vacuum = INCREMENTAL")
+                .map_err(|e| self.err(e))?;
+        }
         let mode: String = self
             .conn
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))

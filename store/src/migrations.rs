@@ -68,6 +68,158 @@ const MIGRATIONS: &[&str] = &[
         ON metric_snapshots(breached, created_at_unix_nano);
     CREATE INDEX IF NOT EXISTS metric_snapshots_trace ON metric_snapshots(trace_id);
     "#,
+    // 3: read-side indexes and pre-aggregates for the API, maintained by triggers so that the
+    // gateway's writer stays the only writer. `latency_hist` counts traces per (hour or day,
+    // model, metric, value bucket); the bucket bounds are mirrored by `query::buckets`.
+    // `cost_hourly` sums cost and tokens per (hour, model). Both are backfilled here.
+    r#"
+    CREATE INDEX IF NOT EXISTS traces_duration ON traces(duration_ms, start_time_unix_nano, model);
+    CREATE INDEX IF NOT EXISTS traces_ttft ON traces(ttft_ms, start_time_unix_nano, model)
+        WHERE ttft_ms IS NOT NULL;
+    CREATE TABLE IF NOT EXISTS latency_hist (
+        width INTEGER NOT NULL,
+        t INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        metric INTEGER NOT NULL,
+        bucket INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (width, t, model, metric, bucket)
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS cost_hourly (
+        t INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        requests INTEGER NOT NULL,
+        priced INTEGER NOT NULL,
+        unpriced INTEGER NOT NULL,
+        input_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL,
+        usd REAL NOT NULL,
+        PRIMARY KEY (t, model)
+    ) WITHOUT ROWID;
+    INSERT INTO latency_hist (width, t, model, metric, bucket, n)
+    SELECT w.width, v.s / w.ns, v.m, 0, CASE WHEN v.ms < 100 THEN MAX(v.ms, 0)
+            WHEN v.ms < 1000 THEN 90 + v.ms / 10
+            WHEN v.ms < 10000 THEN 180 + v.ms / 100
+            WHEN v.ms < 100000 THEN 270 + v.ms / 1000
+            WHEN v.ms < 1000000 THEN 360 + v.ms / 10000
+            ELSE 460 END, COUNT(*)
+    FROM (SELECT start_time_unix_nano AS s, COALESCE(model, '') AS m, CAST(duration_ms AS INTEGER) AS ms
+          FROM traces WHERE duration_ms IS NOT NULL) AS v,
+        (SELECT 0 AS width, 3600000000000 AS ns UNION ALL SELECT 1, 86400000000000) AS w
+    GROUP BY 1, 2, 3, 4, 5;
+    INSERT INTO latency_hist (width, t, model, metric, bucket, n)
+    SELECT w.width, v.s / w.ns, v.m, 1, CASE WHEN v.ms < 100 THEN MAX(v.ms, 0)
+            WHEN v.ms < 1000 THEN 90 + v.ms / 10
+            WHEN v.ms < 10000 THEN 180 + v.ms / 100
+            WHEN v.ms < 100000 THEN 270 + v.ms / 1000
+            WHEN v.ms < 1000000 THEN 360 + v.ms / 10000
+            ELSE 460 END, COUNT(*)
+    FROM (SELECT start_time_unix_nano AS s, COALESCE(model, '') AS m, CAST(ttft_ms AS INTEGER) AS ms
+          FROM traces WHERE ttft_ms IS NOT NULL) AS v,
+        (SELECT 0 AS width, 3600000000000 AS ns UNION ALL SELECT 1, 86400000000000) AS w
+    GROUP BY 1, 2, 3, 4, 5;
+    INSERT INTO cost_hourly (t, model, requests, priced, unpriced, input_tokens, output_tokens, usd)
+    SELECT start_time_unix_nano / 3600000000000, COALESCE(model, ''), COUNT(*),
+        SUM(cost_usd IS NOT NULL), SUM((traces.unpriced = 1 OR (traces.cost_usd IS NULL AND COALESCE(traces.operation IN ('generate_content', 'chat', 'embeddings'), 0)))),
+        SUM(COALESCE(input_tokens, 0)), SUM(COALESCE(output_tokens, 0)), SUM(COALESCE(cost_usd, 0.0))
+    FROM traces GROUP BY 1, 2;
+    CREATE TRIGGER IF NOT EXISTS traces_aggregate_insert AFTER INSERT ON traces BEGIN
+        INSERT INTO latency_hist (width, t, model, metric, bucket, n)
+        SELECT w.width, NEW.start_time_unix_nano / w.ns, COALESCE(NEW.model, ''), v.metric,
+            CASE WHEN v.ms < 100 THEN MAX(v.ms, 0)
+            WHEN v.ms < 1000 THEN 90 + v.ms / 10
+            WHEN v.ms < 10000 THEN 180 + v.ms / 100
+            WHEN v.ms < 100000 THEN 270 + v.ms / 1000
+            WHEN v.ms < 1000000 THEN 360 + v.ms / 10000
+            ELSE 460 END, 1
+        FROM (SELECT 0 AS width, 3600000000000 AS ns UNION ALL SELECT 1, 86400000000000) AS w,
+            (SELECT 0 AS metric, CAST(NEW.duration_ms AS INTEGER) AS ms
+             UNION ALL SELECT 1, CAST(NEW.ttft_ms AS INTEGER) WHERE NEW.ttft_ms IS NOT NULL) AS v
+        WHERE 1
+        ON CONFLICT (width, t, model, metric, bucket) DO UPDATE SET n = n + excluded.n;
+        INSERT INTO cost_hourly (t, model, requests, priced, unpriced, input_tokens, output_tokens, usd)
+        VALUES (NEW.start_time_unix_nano / 3600000000000, COALESCE(NEW.model, ''), 1,
+            1 * (NEW.cost_usd IS NOT NULL), 1 * (NEW.unpriced = 1 OR (NEW.cost_usd IS NULL AND COALESCE(NEW.operation IN ('generate_content', 'chat', 'embeddings'), 0))),
+            1 * COALESCE(NEW.input_tokens, 0), 1 * COALESCE(NEW.output_tokens, 0),
+            1 * COALESCE(NEW.cost_usd, 0.0))
+        ON CONFLICT (t, model) DO UPDATE SET requests = requests + excluded.requests,
+            priced = priced + excluded.priced, unpriced = unpriced + excluded.unpriced,
+            input_tokens = input_tokens + excluded.input_tokens,
+            output_tokens = output_tokens + excluded.output_tokens, usd = usd + excluded.usd;
+    END;
+    CREATE TRIGGER IF NOT EXISTS traces_aggregate_update AFTER UPDATE OF start_time_unix_nano,
+        duration_ms, ttft_ms, model, operation, cost_usd, unpriced, input_tokens, output_tokens
+        ON traces BEGIN
+        INSERT INTO latency_hist (width, t, model, metric, bucket, n)
+        SELECT w.width, OLD.start_time_unix_nano / w.ns, COALESCE(OLD.model, ''), v.metric,
+            CASE WHEN v.ms < 100 THEN MAX(v.ms, 0)
+            WHEN v.ms < 1000 THEN 90 + v.ms / 10
+            WHEN v.ms < 10000 THEN 180 + v.ms / 100
+            WHEN v.ms < 100000 THEN 270 + v.ms / 1000
+            WHEN v.ms < 1000000 THEN 360 + v.ms / 10000
+            ELSE 460 END, -1
+        FROM (SELECT 0 AS width, 3600000000000 AS ns UNION ALL SELECT 1, 86400000000000) AS w,
+            (SELECT 0 AS metric, CAST(OLD.duration_ms AS INTEGER) AS ms
+             UNION ALL SELECT 1, CAST(OLD.ttft_ms AS INTEGER) WHERE OLD.ttft_ms IS NOT NULL) AS v
+        WHERE 1
+        ON CONFLICT (width, t, model, metric, bucket) DO UPDATE SET n = n + excluded.n;
+        INSERT INTO latency_hist (width, t, model, metric, bucket, n)
+        SELECT w.width, NEW.start_time_unix_nano / w.ns, COALESCE(NEW.model, ''), v.metric,
+            CASE WHEN v.ms < 100 THEN MAX(v.ms, 0)
+            WHEN v.ms < 1000 THEN 90 + v.ms / 10
+            WHEN v.ms < 10000 THEN 180 + v.ms / 100
+            WHEN v.ms < 100000 THEN 270 + v.ms / 1000
+            WHEN v.ms < 1000000 THEN 360 + v.ms / 10000
+            ELSE 460 END, 1
+        FROM (SELECT 0 AS width, 3600000000000 AS ns UNION ALL SELECT 1, 86400000000000) AS w,
+            (SELECT 0 AS metric, CAST(NEW.duration_ms AS INTEGER) AS ms
+             UNION ALL SELECT 1, CAST(NEW.ttft_ms AS INTEGER) WHERE NEW.ttft_ms IS NOT NULL) AS v
+        WHERE 1
+        ON CONFLICT (width, t, model, metric, bucket) DO UPDATE SET n = n + excluded.n;
+        INSERT INTO cost_hourly (t, model, requests, priced, unpriced, input_tokens, output_tokens, usd)
+        VALUES (OLD.start_time_unix_nano / 3600000000000, COALESCE(OLD.model, ''), -1,
+            -1 * (OLD.cost_usd IS NOT NULL), -1 * (OLD.unpriced = 1 OR (OLD.cost_usd IS NULL AND COALESCE(OLD.operation IN ('generate_content', 'chat', 'embeddings'), 0))),
+            -1 * COALESCE(OLD.input_tokens, 0), -1 * COALESCE(OLD.output_tokens, 0),
+            -1 * COALESCE(OLD.cost_usd, 0.0))
+        ON CONFLICT (t, model) DO UPDATE SET requests = requests + excluded.requests,
+            priced = priced + excluded.priced, unpriced = unpriced + excluded.unpriced,
+            input_tokens = input_tokens + excluded.input_tokens,
+            output_tokens = output_tokens + excluded.output_tokens, usd = usd + excluded.usd;
+        INSERT INTO cost_hourly (t, model, requests, priced, unpriced, input_tokens, output_tokens, usd)
+        VALUES (NEW.start_time_unix_nano / 3600000000000, COALESCE(NEW.model, ''), 1,
+            1 * (NEW.cost_usd IS NOT NULL), 1 * (NEW.unpriced = 1 OR (NEW.cost_usd IS NULL AND COALESCE(NEW.operation IN ('generate_content', 'chat', 'embeddings'), 0))),
+            1 * COALESCE(NEW.input_tokens, 0), 1 * COALESCE(NEW.output_tokens, 0),
+            1 * COALESCE(NEW.cost_usd, 0.0))
+        ON CONFLICT (t, model) DO UPDATE SET requests = requests + excluded.requests,
+            priced = priced + excluded.priced, unpriced = unpriced + excluded.unpriced,
+            input_tokens = input_tokens + excluded.input_tokens,
+            output_tokens = output_tokens + excluded.output_tokens, usd = usd + excluded.usd;
+    END;
+    CREATE TRIGGER IF NOT EXISTS traces_aggregate_delete AFTER DELETE ON traces BEGIN
+        INSERT INTO latency_hist (width, t, model, metric, bucket, n)
+        SELECT w.width, OLD.start_time_unix_nano / w.ns, COALESCE(OLD.model, ''), v.metric,
+            CASE WHEN v.ms < 100 THEN MAX(v.ms, 0)
+            WHEN v.ms < 1000 THEN 90 + v.ms / 10
+            WHEN v.ms < 10000 THEN 180 + v.ms / 100
+            WHEN v.ms < 100000 THEN 270 + v.ms / 1000
+            WHEN v.ms < 1000000 THEN 360 + v.ms / 10000
+            ELSE 460 END, -1
+        FROM (SELECT 0 AS width, 3600000000000 AS ns UNION ALL SELECT 1, 86400000000000) AS w,
+            (SELECT 0 AS metric, CAST(OLD.duration_ms AS INTEGER) AS ms
+             UNION ALL SELECT 1, CAST(OLD.ttft_ms AS INTEGER) WHERE OLD.ttft_ms IS NOT NULL) AS v
+        WHERE 1
+        ON CONFLICT (width, t, model, metric, bucket) DO UPDATE SET n = n + excluded.n;
+        INSERT INTO cost_hourly (t, model, requests, priced, unpriced, input_tokens, output_tokens, usd)
+        VALUES (OLD.start_time_unix_nano / 3600000000000, COALESCE(OLD.model, ''), -1,
+            -1 * (OLD.cost_usd IS NOT NULL), -1 * (OLD.unpriced = 1 OR (OLD.cost_usd IS NULL AND COALESCE(OLD.operation IN ('generate_content', 'chat', 'embeddings'), 0))),
+            -1 * COALESCE(OLD.input_tokens, 0), -1 * COALESCE(OLD.output_tokens, 0),
+            -1 * COALESCE(OLD.cost_usd, 0.0))
+        ON CONFLICT (t, model) DO UPDATE SET requests = requests + excluded.requests,
+            priced = priced + excluded.priced, unpriced = unpriced + excluded.unpriced,
+            input_tokens = input_tokens + excluded.input_tokens,
+            output_tokens = output_tokens + excluded.output_tokens, usd = usd + excluded.usd;
+    END;
+    "#,
 ];
 
 /// The newest schema version this build knows.

@@ -1,0 +1,86 @@
+//! `api`: serves the gateway database over HTTP and WebSocket, standalone.
+//!
+//! ```text
+//! api --config gateway.toml [--listen 127.0.0.1:8081]
+//! ```
+//!
+//! Reads `[storage] path` and `[api] listen`, `token` from the gateway's config, prints
+//! `api listening on http://ADDR` once bound, and stops on Ctrl-C or SIGTERM.
+
+use anyhow::Context;
+use clap::Parser;
+use gateway_api::config::ApiFileConfig;
+use gateway_api::{ApiOptions, AppState};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "api",
+    about = "REST and WebSocket API over the gateway database"
+)]
+struct Args {
+    /// The gateway's TOML config.
+    #[arg(long, default_value = "gateway.toml")]
+    config: PathBuf,
+    /// Address to listen on, overriding `[api] listen` (port 0 picks a free port).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let config = ApiFileConfig::load(&args.config)?;
+    let addr = args.listen.unwrap_or(config.listen);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let bound = listener.local_addr()?;
+    let mut opts = ApiOptions::new(&config.db_path);
+    if let Some(token) = config.token {
+        opts = opts.token(token);
+    }
+    if !config.db_path.is_file() {
+        tracing::warn!(path = %config.db_path.display(), "Database does not exist yet; answering 503 until it does.");
+    }
+    let state = AppState::new(opts);
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "api listening on http://{bound}")?;
+        out.flush()?;
+    }
+    tracing::info!(%bound, db = %config.db_path.display(), "API started.");
+    gateway_api::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("API stopped.");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

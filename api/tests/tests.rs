@@ -1,0 +1,15 @@
+//! Integration tests of the API over real SQLite files written by the store's own writer.
+
+// Shared fixtures: databases, traces, requests.
+mod util;
+
+// Trace list filters, keyset pagination, waterfall detail.
+mod traces;
+// Latency percentiles, cost, metric snapshots.
+mod metrics;
+// Bad input, auth, unknown routes, missing or locked database, OpenAPI, /metrics.
+mod errors;
+// Drift correlation with and without a drift_snapshots table.
+mod drift;
+// The WebSocket feed over a real socket, and the client loop with a slow client.
+mod live;

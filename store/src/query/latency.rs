@@ -1,0 +1,303 @@
+//! Exact latency and time-to-first-token percentiles over a time window.
+//!
+//! Percentiles use the nearest-rank method. With migration 3 in place the counts per value
+//! bucket come from `latency_hist` (whole hours and days) plus the raw rows of the window's
+//! partial edges; the bucket holding each wanted rank is then read from the value index with
+//! `LIMIT 1 OFFSET r`, so the answer is the exact stored value at that rank. Without the
+//! aggregates every value of the window is read and sorted.
+
+use super::buckets::{bounds, bucket_of};
+use super::window::split;
+use super::{QueryResult, Reader, nearest_rank, rank};
+use rusqlite::params;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+
+/// The percentiles reported.
+const PERCENTILES: [u32; 3] = [50, 95, 99];
+
+/// What to measure.
+#[derive(Debug, Clone, Default)]
+pub struct LatencyQuery {
+    /// Traces starting at or after (unix nanos).
+    pub since: i64,
+    /// Traces starting before (unix nanos).
+    pub until: i64,
+    /// Only this model.
+    pub model: Option<String>,
+    /// Also report each model separately.
+    pub group_by_model: bool,
+}
+
+/// Percentiles of one group of traces (`null` when the group has no value).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LatencyGroup {
+    /// Model of the group; null for traces without a model.
+    pub key: Option<String>,
+    /// Traces in the group.
+    pub count: u64,
+    /// Median duration in ms.
+    pub p50_ms: Option<f64>,
+    /// 95th percentile duration in ms.
+    pub p95_ms: Option<f64>,
+    /// 99th percentile duration in ms.
+    pub p99_ms: Option<f64>,
+    /// Traces with a time to first token.
+    pub ttft_count: u64,
+    /// Median time to first token in ms.
+    pub ttft_p50_ms: Option<f64>,
+    /// 95th percentile time to first token in ms.
+    pub ttft_p95_ms: Option<f64>,
+    /// 99th percentile time to first token in ms.
+    pub ttft_p99_ms: Option<f64>,
+}
+
+/// Percentiles over the whole window, and per model when asked.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LatencyReport {
+    /// Traces in the window.
+    pub count: u64,
+    /// Median duration in ms.
+    pub p50_ms: Option<f64>,
+    /// 95th percentile duration in ms.
+    pub p95_ms: Option<f64>,
+    /// 99th percentile duration in ms.
+    pub p99_ms: Option<f64>,
+    /// Traces with a time to first token.
+    pub ttft_count: u64,
+    /// Median time to first token in ms.
+    pub ttft_p50_ms: Option<f64>,
+    /// 95th percentile time to first token in ms.
+    pub ttft_p95_ms: Option<f64>,
+    /// 99th percentile time to first token in ms.
+    pub ttft_p99_ms: Option<f64>,
+    /// Per-model percentiles (empty unless grouped), most traces first.
+    pub groups: Vec<LatencyGroup>,
+}
+
+impl From<LatencyGroup> for LatencyReport {
+    fn from(g: LatencyGroup) -> Self {
+        Self {
+            count: g.count,
+            p50_ms: g.p50_ms,
+            p95_ms: g.p95_ms,
+            p99_ms: g.p99_ms,
+            ttft_count: g.ttft_count,
+            ttft_p50_ms: g.ttft_p50_ms,
+            ttft_p95_ms: g.ttft_p95_ms,
+            ttft_p99_ms: g.ttft_p99_ms,
+            groups: Vec::new(),
+        }
+    }
+}
+
+/// Counts per bucket of duration (`[0]`) and ttft (`[1]`).
+type Hist = [BTreeMap<i64, u64>; 2];
+
+const VALUE_SQL: [&str; 2] = [
+    "SELECT duration_ms FROM traces INDEXED BY traces_duration
+     WHERE duration_ms >= ?1 AND duration_ms < ?2
+       AND start_time_unix_nano >= ?3 AND start_time_unix_nano < ?4
+       AND (?5 IS NULL OR COALESCE(model, '') = ?5)
+     ORDER BY duration_ms LIMIT 1 OFFSET ?6",
+    "SELECT ttft_ms FROM traces INDEXED BY traces_ttft
+     WHERE ttft_ms IS NOT NULL AND ttft_ms >= ?1 AND ttft_ms < ?2
+       AND start_time_unix_nano >= ?3 AND start_time_unix_nano < ?4
+       AND (?5 IS NULL OR COALESCE(model, '') = ?5)
+     ORDER BY ttft_ms LIMIT 1 OFFSET ?6",
+];
+
+const RAW_SQL: &str = "SELECT COALESCE(model, ''), duration_ms, ttft_ms FROM traces
+    WHERE start_time_unix_nano >= ?1 AND start_time_unix_nano < ?2
+      AND (?3 IS NULL OR COALESCE(model, '') = ?3)";
+
+impl Reader {
+    /// Exact nearest-rank percentiles of duration and TTFT for traces in the window.
+    pub fn latency(&self, q: &LatencyQuery) -> QueryResult<LatencyReport> {
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        let report = if self.has_table("latency_hist")? {
+            self.latency_from_hist(q)
+        } else {
+            self.latency_by_scan(q)
+        };
+        drop(tx);
+        report
+    }
+
+    fn latency_from_hist(&self, q: &LatencyQuery) -> QueryResult<LatencyReport> {
+        let mut by_model: HashMap<String, Hist> = HashMap::new();
+        let parts = split(q.since, q.until, true);
+        let ranges = parts
+            .hours
+            .iter()
+            .map(|r| (0, r))
+            .chain(parts.days.iter().map(|r| (1, r)));
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT model, metric, bucket, SUM(n) FROM latency_hist
+                 WHERE width = ?1 AND t >= ?2 AND t < ?3 AND (?4 IS NULL OR model = ?4)
+                 GROUP BY model, metric, bucket",
+            )
+            .map_err(|e| self.err(e))?;
+        for (width, (lo, hi)) in ranges {
+            let mut rows = stmt
+                .query(params![width, lo, hi, q.model])
+                .map_err(|e| self.err(e))?;
+            while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+                let (model, metric, bucket, n): (String, i64, i64, i64) = (
+                    r.get(0).map_err(|e| self.err(e))?,
+                    r.get(1).map_err(|e| self.err(e))?,
+                    r.get(2).map_err(|e| self.err(e))?,
+                    r.get(3).map_err(|e| self.err(e))?,
+                );
+                if n > 0 && (0..2).contains(&metric) {
+                    *by_model.entry(model).or_default()[metric as usize]
+                        .entry(bucket)
+                        .or_default() += n as u64;
+                }
+            }
+        }
+        for &(a, b) in &parts.raw {
+            self.raw_values(a, b, q.model.as_deref(), |model, metric, v| {
+                *by_model.entry(model.to_owned()).or_default()[metric]
+                    .entry(bucket_of(v))
+                    .or_default() += 1;
+            })?;
+        }
+        let mut overall: Hist = Default::default();
+        for hist in by_model.values() {
+            for (metric, counts) in hist.iter().enumerate() {
+                for (b, n) in counts {
+                    *overall[metric].entry(*b).or_default() += n;
+                }
+            }
+        }
+        let mut report: LatencyReport = self
+            .group_from_hist(q, q.model.as_deref(), &overall)?
+            .into();
+        if q.group_by_model {
+            for (model, hist) in &by_model {
+                let mut g = self.group_from_hist(q, Some(model), hist)?;
+                g.key = Some(model.clone()).filter(|m| !m.is_empty());
+                report.groups.push(g);
+            }
+            sort_groups(&mut report.groups);
+        }
+        Ok(report)
+    }
+
+    fn group_from_hist(
+        &self,
+        q: &LatencyQuery,
+        model: Option<&str>,
+        hist: &Hist,
+    ) -> QueryResult<LatencyGroup> {
+        let mut out = [[None; 3]; 2];
+        let mut counts = [0u64; 2];
+        for metric in 0..2 {
+            let n: u64 = hist[metric].values().sum();
+            counts[metric] = n;
+            for (i, p) in PERCENTILES.iter().enumerate() {
+                let Some(k) = rank(n, *p) else { continue };
+                let mut below = 0u64;
+                for (&b, &c) in &hist[metric] {
+                    if below + c >= k {
+                        let (lo, hi) = bounds(b);
+                        let offset = (k - below - 1) as i64;
+                        let mut stmt = self
+                            .conn
+                            .prepare_cached(VALUE_SQL[metric])
+                            .map_err(|e| self.err(e))?;
+                        let mut rows = stmt
+                            .query(params![lo, hi, q.since, q.until, model, offset])
+                            .map_err(|e| self.err(e))?;
+                        if let Some(r) = rows.next().map_err(|e| self.err(e))? {
+                            out[metric][i] = Some(r.get(0).map_err(|e| self.err(e))?);
+                        }
+                        break;
+                    }
+                    below += c;
+                }
+            }
+        }
+        Ok(group(model, counts, out))
+    }
+
+    fn raw_values(
+        &self,
+        since: i64,
+        until: i64,
+        model: Option<&str>,
+        mut f: impl FnMut(&str, usize, f64),
+    ) -> QueryResult<()> {
+        let mut stmt = self.conn.prepare_cached(RAW_SQL).map_err(|e| self.err(e))?;
+        let mut rows = stmt
+            .query(params![since, until, model])
+            .map_err(|e| self.err(e))?;
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            let model: String = r.get(0).map_err(|e| self.err(e))?;
+            f(&model, 0, r.get(1).map_err(|e| self.err(e))?);
+            if let Some(t) = r.get::<_, Option<f64>>(2).map_err(|e| self.err(e))? {
+                f(&model, 1, t);
+            }
+        }
+        Ok(())
+    }
+
+    /// The same report from every raw value of the window (no aggregates needed).
+    pub(crate) fn latency_by_scan(&self, q: &LatencyQuery) -> QueryResult<LatencyReport> {
+        let mut by_model: HashMap<String, [Vec<f64>; 2]> = HashMap::new();
+        self.raw_values(q.since, q.until, q.model.as_deref(), |model, metric, v| {
+            by_model.entry(model.to_owned()).or_default()[metric].push(v);
+        })?;
+        let mut overall: [Vec<f64>; 2] = Default::default();
+        for values in by_model.values_mut() {
+            for (metric, v) in values.iter_mut().enumerate() {
+                v.sort_by(f64::total_cmp);
+                overall[metric].extend_from_slice(v);
+            }
+        }
+        let mut report: LatencyReport = group_from_values(q.model.as_deref(), &mut overall).into();
+        if q.group_by_model {
+            for (model, values) in &mut by_model {
+                let mut g = group_from_values(Some(model), values);
+                g.key = Some(model.clone()).filter(|m| !m.is_empty());
+                report.groups.push(g);
+            }
+            sort_groups(&mut report.groups);
+        }
+        Ok(report)
+    }
+}
+
+fn group_from_values(model: Option<&str>, values: &mut [Vec<f64>; 2]) -> LatencyGroup {
+    let mut out = [[None; 3]; 2];
+    for (metric, v) in values.iter_mut().enumerate() {
+        v.sort_by(f64::total_cmp);
+        for (i, p) in PERCENTILES.iter().enumerate() {
+            out[metric][i] = nearest_rank(v, *p);
+        }
+    }
+    group(model, [values[0].len() as u64, values[1].len() as u64], out)
+}
+
+fn group(model: Option<&str>, counts: [u64; 2], p: [[Option<f64>; 3]; 2]) -> LatencyGroup {
+    LatencyGroup {
+        key: model.filter(|m| !m.is_empty()).map(str::to_owned),
+        count: counts[0],
+        p50_ms: p[0][0],
+        p95_ms: p[0][1],
+        p99_ms: p[0][2],
+        ttft_count: counts[1],
+        ttft_p50_ms: p[1][0],
+        ttft_p95_ms: p[1][1],
+        ttft_p99_ms: p[1][2],
+    }
+}
+
+fn sort_groups(groups: &mut [LatencyGroup]) {
+    groups.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
+}

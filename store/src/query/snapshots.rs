@@ -1,0 +1,112 @@
+//! Rows of `metric_snapshots`: the feed of the alerting engine.
+
+use super::{QueryResult, Reader};
+use rusqlite::Row;
+use rusqlite::types::Value;
+use serde::Serialize;
+
+const COLUMNS: &str =
+    "id, trace_id, metric, value, threshold, breached, model, created_at_unix_nano";
+
+/// One metric value a plugin emitted for a trace, with its threshold.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MetricSnapshot {
+    /// Row id.
+    pub id: i64,
+    /// The trace the value belongs to.
+    pub trace_id: String,
+    /// Metric name.
+    pub metric: String,
+    /// The value.
+    pub value: f64,
+    /// The threshold, if any.
+    pub threshold: Option<f64>,
+    /// The value crossed the threshold.
+    pub breached: bool,
+    /// Model of the trace.
+    pub model: Option<String>,
+    /// When the snapshot was taken, unix nanos.
+    pub created_at_unix_nano: i64,
+}
+
+pub(crate) fn snapshot_at(r: &Row<'_>, o: usize) -> rusqlite::Result<MetricSnapshot> {
+    Ok(MetricSnapshot {
+        id: r.get(o)?,
+        trace_id: r.get(o + 1)?,
+        metric: r.get(o + 2)?,
+        value: r.get(o + 3)?,
+        threshold: r.get(o + 4)?,
+        breached: r.get::<_, i64>(o + 5)? != 0,
+        model: r.get(o + 6)?,
+        created_at_unix_nano: r.get(o + 7)?,
+    })
+}
+
+/// Filters of the snapshot list.
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotFilter {
+    /// Only breached (`true`) or not breached (`false`) rows.
+    pub breached: Option<bool>,
+    /// Created at or after (unix nanos).
+    pub since: Option<i64>,
+    /// Created before (unix nanos).
+    pub until: Option<i64>,
+    /// Exact metric name.
+    pub metric: Option<String>,
+    /// Exact trace id.
+    pub trace_id: Option<String>,
+    /// Most rows returned.
+    pub limit: u32,
+}
+
+impl Reader {
+    /// Snapshots matching `f`, newest first.
+    pub fn metric_snapshots(&self, f: &SnapshotFilter) -> QueryResult<Vec<MetricSnapshot>> {
+        let mut sql = format!("SELECT {COLUMNS} FROM metric_snapshots WHERE 1");
+        let mut args: Vec<Value> = Vec::new();
+        let mut push = |clause: &str, v: Value| {
+            sql.push_str(clause);
+            args.push(v);
+        };
+        if let Some(b) = f.breached {
+            push(" AND breached = ?", Value::Integer(i64::from(b)));
+        }
+        if let Some(v) = f.since {
+            push(" AND created_at_unix_nano >= ?", Value::Integer(v));
+        }
+        if let Some(v) = f.until {
+            push(" AND created_at_unix_nano < ?", Value::Integer(v));
+        }
+        if let Some(v) = &f.metric {
+            push(" AND metric = ?", Value::Text(v.clone()));
+        }
+        if let Some(v) = &f.trace_id {
+            push(" AND trace_id = ?", Value::Text(v.clone()));
+        }
+        push(
+            " ORDER BY created_at_unix_nano DESC, id DESC LIMIT ?",
+            Value::Integer(i64::from(f.limit)),
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args), |r| snapshot_at(r, 0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// All snapshots of one trace, oldest first.
+    pub fn trace_snapshots(&self, trace_id: &str) -> QueryResult<Vec<MetricSnapshot>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM metric_snapshots WHERE trace_id = ?1
+             ORDER BY created_at_unix_nano, id"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([trace_id], |r| snapshot_at(r, 0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+}

@@ -1,0 +1,123 @@
+//! Retention on real files: old traces with their spans and old metric snapshots go, recent
+//! rows and sibling tables stay, and a size cap removes the oldest traces first.
+
+#![allow(clippy::unwrap_used)]
+
+use gateway_store::{MetricRow, RetentionPolicy, SpanRow, Store, StoreOptions, TraceRow};
+
+const DAY: i64 = 86_400_000_000_000;
+
+fn fill(store: &mut Store, n: i64, start: i64) {
+    let mut spans = Vec::new();
+    let mut traces = Vec::new();
+    let mut metrics = Vec::new();
+    for i in 0..n {
+        let t = start + i * DAY / 10;
+        let id = format!("{:032x}", t);
+        for s in 0..4 {
+            spans.push(SpanRow {
+                span_id: format!("{:016x}", i * 4 + s),
+                trace_id: id.clone(),
+                parent_span_id: None,
+                name: "s".into(),
+                kind: "internal",
+                start_time_unix_nano: t,
+                end_time_unix_nano: t + 1,
+                status_code: "unset",
+                status_message: None,
+                attributes_json: format!("{{\"pad\":\"{}\"}}", "x".repeat(400)),
+                events_json: "[]".into(),
+            });
+        }
+        traces.push(TraceRow {
+            trace_id: id.clone(),
+            start_time_unix_nano: t,
+            end_time_unix_nano: t + 1,
+            status: "ok".into(),
+            ..TraceRow::default()
+        });
+        metrics.push(MetricRow {
+            trace_id: id,
+            metric: "latency_ms".into(),
+            value: 1.0,
+            threshold: None,
+            breached: false,
+            model: None,
+            created_at_unix_nano: t,
+        });
+    }
+    store.write_all(&spans, &traces, &metrics).unwrap();
+}
+
+fn count(store: &Store, table: &str) -> i64 {
+    store
+        .connection()
+        .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn old_rows_go_in_batches_and_recent_rows_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("r.db"), &StoreOptions::default()).unwrap();
+    store
+        .connection()
+        .execute_batch("CREATE TABLE drift_snapshots (id INTEGER PRIMARY KEY, feature TEXT); INSERT INTO drift_snapshots (feature) VALUES ('f');")
+        .unwrap();
+    fill(&mut store, 100, 0); // 10 days, 10 traces a day
+    let report = store
+        .enforce_retention(&RetentionPolicy {
+            traces_before_unix_nano: Some(7 * DAY),
+            metrics_before_unix_nano: Some(3 * DAY),
+            max_size_bytes: None,
+            batch: 7,
+        })
+        .unwrap();
+    assert_eq!((report.traces, report.spans, report.metrics), (70, 280, 30));
+    assert_eq!(count(&store, "traces"), 30);
+    assert_eq!(count(&store, "spans"), 120);
+    assert_eq!(
+        count(&store, "metric_snapshots"),
+        70,
+        "metric snapshots keep their own retention"
+    );
+    let oldest: i64 = store
+        .connection()
+        .query_row("SELECT MIN(start_time_unix_nano) FROM traces", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(oldest >= 7 * DAY);
+    assert_eq!(count(&store, "drift_snapshots"), 1);
+    assert!(
+        report.pages_freed > 0,
+        "a file we created uses incremental vacuum"
+    );
+}
+
+#[test]
+fn a_size_cap_removes_the_oldest_traces_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("s.db"), &StoreOptions::default()).unwrap();
+    fill(&mut store, 400, 0);
+    let before = store.live_bytes().unwrap();
+    let cap = before / 2;
+    store
+        .enforce_retention(&RetentionPolicy {
+            traces_before_unix_nano: None,
+            metrics_before_unix_nano: None,
+            max_size_bytes: Some(cap),
+            batch: 20,
+        })
+        .unwrap();
+    assert!(store.live_bytes().unwrap() <= cap);
+    let left = count(&store, "traces");
+    assert!(left > 0 && left < 400);
+    let newest: i64 = store
+        .connection()
+        .query_row("SELECT MAX(start_time_unix_nano) FROM traces", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(newest, 399 * DAY / 10, "the newest trace survives");
+}
