@@ -100,6 +100,17 @@ impl Gateway {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Peak resident memory of the gateway so far, KiB (`VmHWM`).
+    pub fn peak_rss_kib(&self) -> u64 {
+        let pid = self.child.as_ref().expect("running").id();
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
     /// Sends a signal (e.g. `-HUP`) without waiting.
     pub fn signal(&self, signal: &str) {
         let pid = self.child.as_ref().expect("running").id().to_string();

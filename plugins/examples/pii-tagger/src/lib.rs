@@ -28,6 +28,10 @@ pub struct PiiConfig {
     /// Panic in every hook (to demonstrate and test isolation). Default false.
     #[serde(default)]
     pub panic: bool,
+    /// Sleep this long in `on_complete` (to demonstrate that slow completion work never
+    /// delays a response). Default 0.
+    #[serde(default)]
+    pub complete_sleep_ms: u64,
 }
 
 /// The plugin.
@@ -133,6 +137,11 @@ impl SpanPlugin for PiiTagger {
     fn on_complete(&self, _call: &CompletedCall<'_>, _out: &mut PluginOutput) {
         if self.config.panic {
             panic!("pii_tagger configured to panic");
+        }
+        if self.config.complete_sleep_ms > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(
+                self.config.complete_sleep_ms,
+            ));
         }
     }
 }
