@@ -5,7 +5,6 @@ use gateway_store::{MetricRow, SpanRow, TraceRow};
 use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry::{Array, KeyValue, Value};
 use opentelemetry_sdk::trace::SpanData;
-use serde_json::{Map, Value as Json};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 fn unix_nano(t: SystemTime) -> i64 {
@@ -24,33 +23,81 @@ fn kind(k: &SpanKind) -> &'static str {
     }
 }
 
-fn value_json(v: &Value) -> Json {
-    match v {
-        Value::Bool(b) => Json::Bool(*b),
-        Value::I64(i) => Json::from(*i),
-        Value::F64(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
-        Value::String(s) => Json::String(s.as_str().to_owned()),
-        Value::Array(a) => match a {
-            Array::Bool(v) => v.iter().map(|b| Json::Bool(*b)).collect(),
-            Array::I64(v) => v.iter().map(|i| Json::from(*i)).collect(),
-            Array::F64(v) => v
-                .iter()
-                .map(|f| serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number))
-                .collect(),
-            Array::String(v) => v.iter().map(|s| Json::String(s.to_string())).collect(),
-            _ => Json::Null,
-        },
-        _ => Json::String(v.to_string()),
+fn push_f64(out: &mut Vec<u8>, f: f64) {
+    if f.is_finite() {
+        let _ = serde_json::to_writer(&mut *out, &f);
+    } else {
+        out.extend_from_slice(b"null");
     }
 }
 
-/// Serialises attributes as one JSON object (later keys win).
+fn push_str(out: &mut Vec<u8>, s: &str) {
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+fn push_value(out: &mut Vec<u8>, v: &Value) {
+    use std::io::Write;
+    match v {
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::I64(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::F64(f) => push_f64(out, *f),
+        Value::String(s) => push_str(out, s.as_str()),
+        Value::Array(a) => {
+            out.push(b'[');
+            match a {
+                Array::Bool(v) => join(out, v, |o, b| push_value(o, &Value::Bool(*b))),
+                Array::I64(v) => join(out, v, |o, i| push_value(o, &Value::I64(*i))),
+                Array::F64(v) => join(out, v, |o, f| push_f64(o, *f)),
+                Array::String(v) => join(out, v, |o, s| push_str(o, s.as_str())),
+                _ => {}
+            }
+            out.push(b']');
+        }
+        other => push_str(out, &other.to_string()),
+    }
+}
+
+fn join<T>(out: &mut Vec<u8>, items: &[T], mut each: impl FnMut(&mut Vec<u8>, &T)) {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        each(out, item);
+    }
+}
+
+fn write_attributes(out: &mut Vec<u8>, attrs: &[KeyValue]) {
+    out.push(b'{');
+    let mut first = true;
+    // Later values of a key win, as when they were set; each key is written once.
+    for (i, kv) in attrs.iter().enumerate().rev() {
+        let key = kv.key.as_str();
+        if attrs[i + 1..].iter().any(|later| later.key.as_str() == key) {
+            continue;
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        push_str(out, key);
+        out.push(b':');
+        push_value(out, &kv.value);
+    }
+    out.push(b'}');
+}
+
+fn into_string(bytes: Vec<u8>) -> String {
+    // Only serde_json and ASCII punctuation wrote into it: always UTF-8.
+    String::from_utf8(bytes).unwrap_or_default()
+}
+
+/// Serialises attributes as one JSON object (later keys win), without intermediate values.
 pub fn attributes_json(attrs: &[KeyValue]) -> String {
-    let map: Map<String, Json> = attrs
-        .iter()
-        .map(|kv| (kv.key.as_str().to_owned(), value_json(&kv.value)))
-        .collect();
-    Json::Object(map).to_string()
+    let mut out = Vec::with_capacity(64 + attrs.len() * 48);
+    write_attributes(&mut out, attrs);
+    into_string(out)
 }
 
 /// Converts one span.
@@ -60,17 +107,24 @@ pub fn span_row(span: &SpanData) -> SpanRow {
         Status::Ok => ("ok", None),
         Status::Error { description } => ("error", Some(description.to_string())),
     };
-    let events: Vec<Json> = span
-        .events
-        .iter()
-        .map(|e| {
-            serde_json::json!({
-                "name": e.name,
-                "time_unix_nano": unix_nano(e.timestamp),
-                "attributes": serde_json::from_str::<Json>(&attributes_json(&e.attributes)).unwrap_or(Json::Null),
-            })
-        })
-        .collect();
+    let mut events = Vec::with_capacity(2 + span.events.len() * 128);
+    events.push(b'[');
+    for (i, e) in span.events.iter().enumerate() {
+        use std::io::Write;
+        if i > 0 {
+            events.push(b',');
+        }
+        events.extend_from_slice(b"{\"name\":");
+        push_str(&mut events, &e.name);
+        let _ = write!(
+            events,
+            ",\"time_unix_nano\":{},\"attributes\":",
+            unix_nano(e.timestamp)
+        );
+        write_attributes(&mut events, &e.attributes);
+        events.push(b'}');
+    }
+    events.push(b']');
     let parent = span.parent_span_id;
     SpanRow {
         span_id: span.span_context.span_id().to_string(),
@@ -84,7 +138,7 @@ pub fn span_row(span: &SpanData) -> SpanRow {
         status_code,
         status_message,
         attributes_json: attributes_json(&span.attributes),
-        events_json: Json::Array(events).to_string(),
+        events_json: into_string(events),
     }
 }
 
@@ -173,5 +227,34 @@ pub fn metric_rows(span: &SpanData, out: &mut Vec<MetricRow>) {
             model: string(a, "model"),
             created_at_unix_nano: unix_nano(e.timestamp),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn attributes_are_valid_json_and_later_keys_win() {
+        let attrs = vec![
+            KeyValue::new("a", "first"),
+            KeyValue::new("q", "quote \" and \\ and \n and é"),
+            KeyValue::new("n", 3),
+            KeyValue::new("f", f64::NAN),
+            KeyValue::new("x", 1.5),
+            KeyValue::new(
+                "list",
+                Value::Array(vec![opentelemetry::StringValue::from("STOP")].into()),
+            ),
+            KeyValue::new("a", "second"),
+        ];
+        let v: serde_json::Value = serde_json::from_str(&attributes_json(&attrs)).unwrap();
+        assert_eq!(v["a"], "second");
+        assert_eq!(v["q"], "quote \" and \\ and \n and é");
+        assert_eq!((v["n"].as_i64(), v["x"].as_f64()), (Some(3), Some(1.5)));
+        assert!(v["f"].is_null());
+        assert_eq!(v["list"][0], "STOP");
+        assert_eq!(v.as_object().unwrap().len(), 6);
     }
 }
