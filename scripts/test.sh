@@ -15,3 +15,5 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace
 cargo test --workspace
 "$VENV/bin/python" -m pytest tests/e2e -q
+# 10-second benchmark smoke: prints its table; fails only if the gateway errors or loses spans.
+python3 bench/compare.py --smoke

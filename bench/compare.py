@@ -1,0 +1,280 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: direct, nginx, the gateway (observability off and on), LiteLLM.
+
+Everything runs on this machine against the fake Gemini upstream (instant and 20 ms
+variants). Prints a markdown report (also written to bench-out/compare.md). Asserts nothing,
+except in --smoke mode, where it fails only if the gateway errors or loses spans.
+
+    bench/compare.py [--seconds 10] [--sustain 60] [--smoke] [--no-litellm]
+
+Needs: wrk and nginx (apt), release builds (made here), LiteLLM in .bench-venv (made here
+with pip unless --no-litellm), optionally oha (cargo install oha) for fixed-rate runs.
+"""
+
+import argparse, os, re, shutil, signal, socket, sqlite3, subprocess, sys, tempfile, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+REL = ROOT / "target" / "release"  # --smoke uses target/debug (built by the test command)
+BODY = '{"contents":[{"role":"user","parts":[{"text":"Summarise the benchmark in one line"}]}]}'
+PATH = "/v1beta/models/gemini-2.0-flash:generateContent"
+GW_CPU, LOAD_CPU = "0", "1"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=60):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"port {port} did not open")
+
+
+class Procs:
+    def __init__(self):
+        self.procs = []
+
+    def start(self, args, cpu=None, env=None, log=None):
+        cmd = (["taskset", "-c", cpu] if cpu else []) + args
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(log or os.devnull, "w"),
+                             env={**os.environ, **(env or {})})
+        self.procs.append(p)
+        return p
+
+    def stop_all(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def wrk(url, conns, seconds, headers=()):
+    script = ROOT / "bench" / "post.lua"
+    out = subprocess.run(["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{conns}", f"-d{seconds}s",
+                          "--latency", "-s", str(script), url + PATH],
+                         capture_output=True, text=True, check=True).stdout
+    def lat(label):
+        m = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)", out, re.M)
+        if not m:
+            return None
+        v, unit = float(m.group(1)), m.group(2)
+        return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
+    reqs = int(re.search(r"(\d+) requests in", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "p50": lat("50%"), "p99": lat("99%"), "requests": reqs,
+            "non2xx": int(non2xx.group(1)) if non2xx else 0, "errors": errors.group(1) if errors else ""}
+
+
+def oha_rate(url, rate, seconds):
+    oha = shutil.which("oha") or str(Path("/work/.cargo-tools/bin/oha"))
+    if not Path(oha).exists() and not shutil.which("oha"):
+        return None
+    out = subprocess.run(["taskset", "-c", LOAD_CPU, oha, "--no-tui", "-q", str(rate), "-z", f"{seconds}s",
+                          "-c", "64", "-m", "POST", "-H", "content-type: application/json",
+                          "-H", "x-goog-api-key: bench", "-d", BODY, url + PATH],
+                         capture_output=True, text=True).stdout
+    m = re.search(r"99\.00% in ([\d.]+) secs", out)
+    return float(m.group(1)) * 1000 if m else None
+
+
+def cpu_seconds(pid):
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mib(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def stream_timing(url, gap_token):
+    """Time to first byte and inter-chunk gaps of an SSE stream (fake: 5 chunks, 50 ms apart)."""
+    from urllib.parse import urlsplit
+    u = urlsplit(url)
+    s = socket.create_connection((u.hostname, u.port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    req = (f"POST {u.path}/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse&key=bench HTTP/1.1\r\nHost: x\r\n"
+           f"x-goog-api-key: bench\r\nx-fake-chunks: 5\r\nx-fake-chunk-gap-ms: 50\r\nContent-Type: application/json\r\n"
+           f"Content-Length: {len(BODY)}\r\nConnection: close\r\n\r\n{BODY}")
+    t0 = time.perf_counter()
+    s.sendall(req.encode())
+    times, buf = [], b""
+    while True:
+        data = s.recv(65536)
+        if not data:
+            break
+        buf += data
+        n = buf.count(b"data: ")
+        while len(times) < n:
+            times.append(time.perf_counter() - t0)
+    s.close()
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    return times[0] * 1000 if times else None, [g * 1000 for g in gaps]
+
+
+def nginx_conf(tmp, port, upstream_port):
+    conf = tmp / "nginx.conf"
+    conf.write_text(f"""
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  upstream up {{ server 127.0.0.1:{upstream_port}; keepalive 64; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+      proxy_request_buffering off;
+      tcp_nodelay on;
+    }}
+  }}
+}}
+""")
+    return conf
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--sustain", type=int, default=60)
+    ap.add_argument("--smoke", action="store_true", help="short CI run; fails only on gateway errors or lost spans")
+    ap.add_argument("--no-litellm", action="store_true")
+    a = ap.parse_args()
+    global REL
+    if a.smoke:
+        a.seconds, a.sustain, a.no_litellm = 2, 10, True
+        REL = ROOT / "target" / "debug"
+        subprocess.run(["cargo", "build", "-q", "-p", "gemini-gateway", "-p", "fake-gemini"], cwd=ROOT, check=True)
+    else:
+        subprocess.run(["cargo", "build", "--release", "-q", "-p", "gemini-gateway", "-p", "fake-gemini"], cwd=ROOT, check=True)
+    tmp = Path(tempfile.mkdtemp(prefix="gw-bench-"))
+    procs = Procs()
+    report = []
+    ok = True
+    try:
+        up, up20 = free_port(), free_port()
+        procs.start([str(REL / "fake-gemini"), "--listen", f"127.0.0.1:{up}", "--chunks", "1"], cpu=LOAD_CPU)
+        procs.start([str(REL / "fake-gemini"), "--listen", f"127.0.0.1:{up20}", "--chunks", "1", "--latency-ms", "20"], cpu=LOAD_CPU)
+        systems = {"direct": f"http://127.0.0.1:{up}"}
+        gw_pids = {}
+        for name, builtins in [("gateway-off", "token_cost = false\nmetric_snapshots = false\nsqlite = false\n"), ("gateway-on", "")]:
+            port = free_port()
+            cfg = tmp / f"{name}.toml"
+            cfg.write_text(f'[proxy]\nlisten = "127.0.0.1:{port}"\nupstream = "http://127.0.0.1:{up}"\nthreads = 1\n'
+                           f'shutdown_grace_seconds = 2\n[storage]\npath = "{tmp}/{name}.db"\n[builtins]\n{builtins}')
+            p = procs.start([str(REL / "gateway"), "--config", str(cfg)], cpu=GW_CPU, log=tmp / f"{name}.log")
+            gw_pids[name] = p
+            systems[name] = f"http://127.0.0.1:{port}"
+        if shutil.which("nginx"):
+            port = free_port()
+            procs.start(["nginx", "-c", str(nginx_conf(tmp, port, up)), "-g", "daemon off;"], cpu=GW_CPU)
+            systems["nginx"] = f"http://127.0.0.1:{port}"
+        venv = ROOT / ".bench-venv"
+        if not a.no_litellm:
+            if not (venv / "bin" / "litellm").exists():
+                subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+                subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "litellm[proxy]"], check=True)
+            port = free_port()
+            (tmp / "litellm.yaml").write_text("general_settings: {}\nlitellm_settings:\n  telemetry: false\n")
+            procs.start([str(venv / "bin" / "litellm"), "--config", str(tmp / "litellm.yaml"), "--port", str(port),
+                         "--num_workers", "1"], cpu=GW_CPU, log=tmp / "litellm.log",
+                        env={"GEMINI_API_BASE": f"http://127.0.0.1:{up}", "GEMINI_API_KEY": "bench",
+                             "LITELLM_LOG": "ERROR", "DISABLE_ADMIN_UI": "True"})
+            systems["litellm"] = f"http://127.0.0.1:{port}/gemini"
+        for url in systems.values():
+            wait_port(int(url.split(":")[2].split("/")[0]), 120)
+        time.sleep(1)
+
+        # 1. Added latency at concurrency 1.
+        c1 = {n: wrk(u, 1, a.seconds) for n, u in systems.items()}
+        base = c1["direct"]
+        report.append("### Latency at concurrency 1 (instant upstream)\n")
+        report.append("| system | req/s | p50 ms | p99 ms | added p50 ms | added p99 ms |")
+        report.append("|---|---|---|---|---|---|")
+        for n, r in c1.items():
+            report.append(f"| {n} | {r['rps']:.0f} | {r['p50']:.3f} | {r['p99']:.3f} | "
+                          f"{r['p50'] - base['p50']:+.3f} | {r['p99'] - base['p99']:+.3f} |")
+        # 2. Maximum throughput.
+        cmax = {n: wrk(u, 64, a.seconds) for n, u in systems.items()}
+        report.append("\n### Maximum throughput (64 connections)\n")
+        report.append("| system | req/s | p99 ms | vs nginx | gateway-on vs this |")
+        report.append("|---|---|---|---|---|")
+        on = cmax["gateway-on"]["rps"]
+        for n, r in cmax.items():
+            vs_nginx = f"{r['rps'] / cmax['nginx']['rps']:.2f}x" if "nginx" in cmax else "n/a"
+            report.append(f"| {n} | {r['rps']:.0f} | {r['p99']:.2f} | {vs_nginx} | {on / r['rps']:.2f}x |")
+        # 3. p99 at fixed rates (oha).
+        rates = [1000, 5000]
+        fixed = {n: [oha_rate(u, q, a.seconds) for q in rates] for n, u in systems.items() if n != "litellm"}
+        if any(v is not None for vs in fixed.values() for v in vs):
+            report.append("\n### p99 at fixed rates (oha, ms)\n")
+            report.append("| system | " + " | ".join(f"{q}/s" for q in rates) + " |")
+            report.append("|---|" + "---|" * len(rates))
+            for n, vs in fixed.items():
+                report.append(f"| {n} | " + " | ".join("n/a" if v is None else f"{v:.2f}" for v in vs) + " |")
+        else:
+            report.append("\n(p99 at fixed rates skipped: oha not installed; `cargo install oha --locked`)")
+        # 4. Streaming: extra time to first byte and gaps kept.
+        report.append("\n### Streaming (5 SSE events, 50 ms apart)\n")
+        report.append("| system | TTFB ms | gaps ms |")
+        report.append("|---|---|---|")
+        for n in systems:
+            ttfb, gaps = stream_timing(systems[n], n)
+            report.append(f"| {n} | {ttfb:.2f} | {', '.join(f'{g:.0f}' for g in gaps)} |")
+        # 5. Sustained load with zero spans lost, CPU and RSS.
+        gw = gw_pids["gateway-on"]
+        cpu0 = cpu_seconds(gw.pid)
+        sus = wrk(systems["gateway-on"], 32, a.sustain)
+        cpu1 = cpu_seconds(gw.pid)
+        rss = rss_mib(gw.pid)
+        db = tmp / "gateway-on.db"
+        gw.send_signal(signal.SIGTERM)
+        gw.wait(60)
+        total_ok = sum(r["requests"] - r["non2xx"] for k, r in [("c1", c1["gateway-on"]), ("max", cmax["gateway-on"]), ("sus", sus)])
+        rows = sqlite3.connect(db).execute("SELECT COUNT(*) FROM traces WHERE status = 'ok'").fetchone()[0]
+        log = (tmp / "gateway-on.log").read_text()
+        dropped = re.findall(r"dropped=(\d+)", log)
+        dropped = int(dropped[-1]) if dropped else -1
+        report.append(f"\n### Sustained {a.sustain} s through gateway-on (32 connections)\n")
+        report.append(f"- rate: {sus['rps']:.0f} req/s, p99 {sus['p99']:.2f} ms, non-2xx {sus['non2xx']}, socket errors: {sus['errors'] or 'none'}")
+        report.append(f"- 2xx answered across all runs: {total_ok}; trace rows with status ok after SIGTERM: {rows}; spans dropped: {dropped}")
+        report.append(f"- CPU per request: {(cpu1 - cpu0) / max(sus['requests'], 1) * 1e6:.0f} µs; peak RSS {rss:.0f} MiB")
+        lost = total_ok - rows
+        if lost > 0 or dropped != 0 or sus["non2xx"] > 0:
+            ok = False
+            report.append(f"- **LOSS**: {lost} answered requests without a trace, {dropped} spans dropped")
+    finally:
+        procs.stop_all()
+    text = "\n".join(report)
+    out = ROOT / "bench-out"
+    out.mkdir(exist_ok=True)
+    (out / "compare.md").write_text(text + "\n")
+    print(text)
+    if a.smoke:
+        print("1 passed, 0 failed" if ok else "0 passed, 1 failed")
+    sys.exit(0 if ok or not a.smoke else 1)
+
+
+if __name__ == "__main__":
+    main()
