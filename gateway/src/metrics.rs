@@ -163,3 +163,9 @@ impl GatewayMetrics {
         }
     }
 }
+
+impl gateway_api::ExtraMetrics for GatewayMetrics {
+    fn render(&self, out: &mut String) {
+        GatewayMetrics::render(self, out);
+    }
+}

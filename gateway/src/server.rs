@@ -2,6 +2,7 @@
 
 use crate::config::Config;
 use crate::genai_metrics::GenAiMetrics;
+use crate::metrics::GatewayMetrics;
 use crate::proxy::GatewayProxy;
 use crate::telemetry::Telemetry;
 use crate::upstream::UpstreamTarget;
@@ -59,6 +60,20 @@ pub fn run(config: Config, config_path: Option<&std::path::Path>) -> anyhow::Res
         crate::retention::start(config.storage.clone())?;
     }
 
+    let api = match &config.api.listen {
+        Some(listen) => Some(start_api(
+            listen,
+            &config,
+            GatewayMetrics {
+                sqlite: telemetry.sqlite_stats.clone(),
+                runtime: runtime.clone(),
+                otlp: telemetry.otlp_stats.clone(),
+                genai: genai.clone(),
+            },
+        )?),
+        None => None,
+    };
+
     tracing::info!(
         listen = %config.proxy.listen,
         upstream = %config.proxy.upstream,
@@ -67,6 +82,9 @@ pub fn run(config: Config, config_path: Option<&std::path::Path>) -> anyhow::Res
     );
     server.run(RunArgs::default());
 
+    if let Some(api) = api {
+        api.stop();
+    }
     tracing::info!("Shutting down: writing queued spans.");
     telemetry.shutdown();
     let s = &telemetry.sqlite_stats;
@@ -76,6 +94,66 @@ pub fn run(config: Config, config_path: Option<&std::path::Path>) -> anyhow::Res
         "Spans flushed; bye."
     );
     Ok(())
+}
+
+/// The API and dashboard running on their own thread and runtime inside the gateway.
+struct ApiHandle {
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl ApiHandle {
+    fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.thread.join();
+    }
+}
+
+fn start_api(listen: &str, config: &Config, metrics: GatewayMetrics) -> anyhow::Result<ApiHandle> {
+    let mut opts =
+        gateway_api::ApiOptions::new(config.storage.path.clone()).extra_metrics(Arc::new(metrics));
+    if !config.api.token.is_empty() {
+        opts = opts.token(config.api.token.clone());
+    }
+    let state = gateway_api::AppState::new(opts);
+    let std_listener = std::net::TcpListener::bind(listen)
+        .map_err(|e| anyhow::anyhow!("cannot bind the API on {listen}: {e}"))?;
+    std_listener.set_nonblocking(true)?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let listen = listen.to_owned();
+    let thread = std::thread::Builder::new()
+        .name("api".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("api-worker")
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(error) => {
+                    tracing::error!(%error, "Cannot start the API runtime.");
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                let listener = match tokio::net::TcpListener::from_std(std_listener) {
+                    Ok(l) => l,
+                    Err(error) => {
+                        tracing::error!(%error, "Cannot use the API listener.");
+                        return;
+                    }
+                };
+                tracing::info!(listen = %listen, "API and dashboard listening.");
+                let shutdown = async move {
+                    let _ = stopped.await;
+                };
+                if let Err(error) = gateway_api::serve(listener, state, shutdown).await {
+                    tracing::error!(%error, "The API stopped.");
+                }
+            });
+        })?;
+    Ok(ApiHandle { stop, thread })
 }
 
 /// Logs a warning whenever spans were dropped since the last check (never silent).
