@@ -1,0 +1,142 @@
+// Unit tests of the small parsers: filters, routes, Prometheus text, drift shapes, stats, series.
+import { describe, expect, it } from 'vitest'
+import { filtersFromParams, filtersToParams, matchesFilters } from './filters'
+import { parseRoute } from './route'
+import { gatewayHealth } from './prom'
+import { normaliseDrift } from './drift'
+import { headlineFromStats, utcMidnightNanos } from './stats'
+import { latencySeries, nearestRank } from './series'
+import { contentText, genAiSummary } from './genai'
+import type { TraceSummary } from './types'
+
+const trace: TraceSummary = { trace_id: 'a', start_time_unix_nano: 1, duration_ms: 50, status: 'ok', model: 'm', cost_usd: null, breached: false }
+
+describe('filters', () => {
+  it('round-trip through URL parameters, dropping empties', () => {
+    const f = filtersFromParams(new URLSearchParams('model=m&status=&user_id=u&junk=1'))
+    expect(f).toEqual({ model: 'm', user_id: 'u' })
+    expect(filtersToParams(f).toString()).toBe('model=m&user_id=u')
+  })
+  it('match like the server', () => {
+    expect(matchesFilters(trace, { model: 'm' })).toBe(true)
+    expect(matchesFilters(trace, { model: 'x' })).toBe(false)
+    expect(matchesFilters(trace, { min_duration_ms: '50' })).toBe(true)
+    expect(matchesFilters(trace, { min_duration_ms: '51' })).toBe(false)
+    expect(matchesFilters(trace, { min_cost_usd: '0' })).toBe(false) // unpriced never matches a cost filter
+    expect(matchesFilters({ ...trace, cost_usd: 0.1 }, { min_cost_usd: '0.05' })).toBe(true)
+    expect(matchesFilters(trace, { breached: 'true' })).toBe(false)
+    expect(matchesFilters(trace, { breached: 'false' })).toBe(true)
+  })
+})
+
+describe('routes', () => {
+  it('parse hash routes', () => {
+    expect(parseRoute('').view).toBe('overview')
+    expect(parseRoute('#/drift').view).toBe('drift')
+    expect(parseRoute('#/traces/abc')).toEqual({ view: 'trace', id: 'abc' })
+    const r = parseRoute('#/traces?model=x')
+    expect(r.view === 'traces' && r.params.get('model')).toBe('x')
+  })
+})
+
+describe('prometheus', () => {
+  it('reads the writer health metrics, n/a when absent', () => {
+    const text = [
+      '# TYPE gateway_spans_dropped_total counter',
+      'gateway_spans_dropped_total{reason="queue_full"} 3',
+      'gateway_spans_dropped_total{reason="export_error"} 0',
+      'gateway_writer_queue_depth 17',
+      'gateway_spans_exported_total 1.2e3',
+      '# EOF',
+    ].join('\n')
+    expect(gatewayHealth(text)).toEqual({ droppedQueueFull: 3, droppedExportError: 0, queueDepth: 17, exported: 1200 })
+    expect(gatewayHealth('gateway_requests_total 1\n')).toEqual({ droppedQueueFull: null, droppedExportError: null, queueDepth: null, exported: null })
+  })
+})
+
+describe('drift', () => {
+  it('reads the server shape', () => {
+    const items = normaliseDrift({
+      correlations: [
+        {
+          drift: { id: 1, feature: 'prompt_length', score: 0.4, threshold: 0.2, drifted: true, window_start_unix_nano: 1, window_end_unix_nano: 2, created_at_unix_nano: 3 },
+          breached_snapshots: [{ id: 9, trace_id: 't', metric: 'latency_ms', value: 1, breached: true, created_at_unix_nano: 1 }],
+          slowest_traces: [{ trace_id: 't', duration_ms: 5 }],
+          costliest_traces: [],
+        },
+      ],
+    })
+    expect(items).toHaveLength(1)
+    expect(items[0].snapshot.feature).toBe('prompt_length')
+    expect(items[0].snapshot.drifted).toBe(true)
+    expect(items[0].breached).toHaveLength(1)
+    expect(items[0].slowest[0].trace_id).toBe('t')
+  })
+  it('reads the draft shape and tolerates junk', () => {
+    const items = normaliseDrift({ drift: [{ snapshot: { id: 2, score: 1 }, breached: [], worst_by_latency: [{ trace_id: 'x' }, { nope: 1 }], worst_by_cost: null }] })
+    expect(items[0].snapshot.id).toBe(2)
+    expect(items[0].slowest.map((t) => t.trace_id)).toEqual(['x'])
+    expect(items[0].costliest).toEqual([])
+    expect(normaliseDrift(null)).toEqual([])
+    expect(normaliseDrift({ whatever: 1 })).toEqual([])
+  })
+})
+
+describe('stats', () => {
+  it('takes known fields and leaves the rest undefined', () => {
+    const h = headlineFromStats({ p50_ms: 10, p95_ms: null, cost_today_usd: 1.5, unpriced_today: 2, junk: 'x' })
+    expect(h).toEqual({ p50: 10, p95: null, costToday: 1.5, unpricedToday: 2 })
+  })
+  it('computes UTC midnight in nanoseconds', () => {
+    expect(utcMidnightNanos(Date.UTC(2024, 0, 2, 13, 5))).toBe(`${Date.UTC(2024, 0, 2)}000000`)
+  })
+})
+
+describe('latency series', () => {
+  it('nearest rank', () => {
+    expect(nearestRank([], 50)).toBeNull()
+    expect(nearestRank([1, 2, 3, 4], 50)).toBe(2)
+    expect(nearestRank([1, 2, 3, 4], 95)).toBe(4)
+    expect(nearestRank([7], 99)).toBe(7)
+  })
+  it('buckets by start time', () => {
+    const base = Date.UTC(2024, 0, 1)
+    const at = (ms: number, d: number): TraceSummary => ({ ...trace, start_time_unix_nano: (base + ms) * 1e6, duration_ms: d })
+    const s = latencySeries([at(0, 1), at(10, 3), at(65_000, 9), at(200_000, 1), at(-1, 5)], base, base + 120_000, 60_000)
+    expect(s.t).toEqual([base / 1000, base / 1000 + 60])
+    expect(s.count).toEqual([2, 1])
+    expect(s.p50).toEqual([1, 9])
+    expect(s.p99).toEqual([3, 9])
+    const ttft = latencySeries([{ ...at(0, 1), ttft_ms: 4 }, at(10, 3)], base, base + 60_000, 60_000, (t) => t.ttft_ms)
+    expect(ttft.count).toEqual([1])
+    expect(ttft.p50).toEqual([4])
+  })
+})
+
+describe('genai summary', () => {
+  it('prefers the trace row, falls back to span attributes, keeps content as text', () => {
+    const s = genAiSummary({ ...trace, ttft_ms: null, cost_usd: null }, [
+      { span_id: 'r', name: 'root', attributes: {} },
+      {
+        span_id: 'l',
+        name: 'llm',
+        parent_span_id: 'r',
+        attributes: {
+          'gateway.step': 'llm_call',
+          'gen_ai.response.finish_reasons': ['STOP'],
+          'gen_ai.response.time_to_first_chunk': 0.25,
+          'gen_ai.usage.input_tokens': 7,
+          'gen_ai.output.messages': '[{"role":"model","parts":[{"text":"<script>x</script>"}]}]',
+          'gateway.cost.unpriced': true,
+        },
+      },
+    ])
+    expect(s.ttftMs).toBe(250)
+    expect(s.finishReasons).toEqual(['STOP'])
+    expect(s.inputTokens).toBe(7)
+    expect(s.unpriced).toBe(true)
+    expect(s.content).toHaveLength(1)
+    expect(s.content[0].text).toContain('<script>x</script>')
+    expect(contentText('plain <b>')).toBe('plain <b>')
+  })
+})
