@@ -115,6 +115,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     println!("  -> {id}: found {found}, {spans} spans, {snapshots} snapshots");
 
+    let first = TraceFilter {
+        limit: 50,
+        ..Default::default()
+    };
+    time(
+        "trace list page 1, no filter (the live snapshot)",
+        20.0,
+        || r.list_traces(&first),
+    )?;
     let filter = TraceFilter {
         model: Some("gemini-2.5-flash".into()),
         status: Some("ok".into()),

@@ -161,8 +161,10 @@ def test_every_operation_conforms_to_the_openapi_document(api, tmp_path):
         str(tmp_path),
     ]
     started = time.time()
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=170)
+    # cwd: schemathesis keeps a .schemathesis/ cache in the working directory.
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=170, cwd=tmp_path)
     elapsed = time.time() - started
     out = res.stdout + res.stderr
     assert res.returncode == 0, f"schemathesis failed after {elapsed:.0f} s:\n{out[-20000:]}"
-    assert "/api/traces" in out
+    print(out)
+    assert "No issues found" in out, out

@@ -10,7 +10,7 @@ const SUMMARY: &str = "t.trace_id, t.start_time_unix_nano, t.end_time_unix_nano,
     t.model, t.operation, t.stream, t.http_status, t.status, t.error_type, t.input_tokens,
     t.output_tokens, t.cached_tokens, t.reasoning_tokens, t.ttft_ms, t.cost_usd, t.unpriced,
     t.user_id, t.session_id, t.request_count,
-    EXISTS (SELECT 1 FROM metric_snapshots m WHERE m.trace_id = t.trace_id AND m.breached = 1)";
+    EXISTS (SELECT 1 FROM metric_snapshots m WHERE m.trace_id = t.trace_id AND +m.breached = 1)";
 
 /// One row of `traces`, plus whether any metric snapshot of the trace breached its threshold.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -213,8 +213,8 @@ impl Reader {
             push(" OR t.trace_id < ?)", Value::Text(c.trace_id.clone()));
         }
         match f.breached {
-            Some(true) => sql.push_str(" AND EXISTS (SELECT 1 FROM metric_snapshots m WHERE m.trace_id = t.trace_id AND m.breached = 1)"),
-            Some(false) => sql.push_str(" AND NOT EXISTS (SELECT 1 FROM metric_snapshots m WHERE m.trace_id = t.trace_id AND m.breached = 1)"),
+            Some(true) => sql.push_str(" AND EXISTS (SELECT 1 FROM metric_snapshots m WHERE m.trace_id = t.trace_id AND +m.breached = 1)"),
+            Some(false) => sql.push_str(" AND NOT EXISTS (SELECT 1 FROM metric_snapshots m WHERE m.trace_id = t.trace_id AND +m.breached = 1)"),
             None => {}
         }
         sql.push_str(" ORDER BY t.start_time_unix_nano DESC, t.trace_id DESC LIMIT ?");

@@ -15,7 +15,7 @@ pub(crate) struct Split {
 fn ceil_to(v: i64, unit: i64) -> i64 {
     v.div_euclid(unit)
         .saturating_add(i64::from(v.rem_euclid(unit) != 0))
-        * unit
+        .saturating_mul(unit)
 }
 
 fn floor_to(v: i64, unit: i64) -> i64 {
