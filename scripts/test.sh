@@ -10,10 +10,17 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/pip" install -q -r tests/e2e/requirements.txt
 
+# The dashboard first: release builds embed ui/dist.
+npm --prefix ui ci --no-audit --no-fund
+npm --prefix ui run build
+npm --prefix ui test
+
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace
 cargo test --workspace
 "$VENV/bin/python" -m pytest tests/e2e -q
+# The dashboard end to end in headless Chromium against the real gateway.
+npm --prefix ui run e2e
 # 10-second benchmark smoke: prints its table; fails only if the gateway errors or loses spans.
 python3 bench/compare.py --smoke

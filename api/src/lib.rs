@@ -23,6 +23,7 @@
 
 pub mod auth;
 pub mod config;
+mod dashboard;
 mod db;
 pub mod error;
 pub mod live;
@@ -57,7 +58,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/openapi.json", get(openapi::openapi_json))
         .route("/metrics", get(routes::health::metrics))
         .route("/healthz", get(routes::health::healthz))
-        .fallback(routes::not_found)
+        .fallback(dashboard::serve)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(middleware::from_fn_with_state(
             state.clone(),
