@@ -7,6 +7,7 @@
 //! users see in `traceparent`, logs and the API. Trace ids minted by the gateway start with a
 //! millisecond timestamp, so primary-key inserts land at the end of the B-tree.
 
+mod aggregates;
 mod migrations;
 pub mod query;
 mod retention;

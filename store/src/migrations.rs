@@ -220,6 +220,11 @@ const MIGRATIONS: &[&str] = &[
             output_tokens = output_tokens + excluded.output_tokens, usd = usd + excluded.usd;
     END;
     "#,
+    // 4: the writer maintains the aggregates of inserted traces in batches (see
+    // `aggregates.rs`): one upsert per distinct bucket per transaction instead of five per row.
+    r#"
+    DROP TRIGGER IF EXISTS traces_aggregate_insert;
+    "#,
 ];
 
 /// The newest schema version this build knows.

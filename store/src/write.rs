@@ -42,6 +42,10 @@ const UPSERT_TRACE: &str = "INSERT INTO traces (trace_id, start_time_unix_nano, 
         session_id = COALESCE(session_id, excluded.session_id),
         request_count = request_count + 1";
 
+/// Whether a trace row exists (new rows feed the batched aggregates; merges fire the update
+/// trigger instead).
+const TRACE_EXISTS: &str = "SELECT 1 FROM traces WHERE trace_id = ?1";
+
 const INSERT_METRIC: &str = "INSERT INTO metric_snapshots (trace_id, metric, value, threshold,
     breached, model, created_at_unix_nano) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 
@@ -79,6 +83,17 @@ impl Store {
                 ])
                 .map_err(err)?;
             }
+            let mut exists = tx.prepare_cached(TRACE_EXISTS).map_err(err)?;
+            let mut pending = crate::aggregates::Pending::default();
+            // Only a trace's first row in the batch is an insert; later ones merge into it and
+            // fire the update trigger.
+            let mut seen = std::collections::HashSet::with_capacity(traces.len());
+            for t in traces {
+                if seen.insert(t.trace_id.as_str()) && !exists.exists([&t.trace_id]).map_err(err)? {
+                    pending.add(t);
+                }
+            }
+            pending.apply(&tx).map_err(err)?;
             let mut stmt = tx.prepare_cached(UPSERT_TRACE).map_err(err)?;
             for t in traces {
                 stmt.execute(params![

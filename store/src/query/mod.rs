@@ -9,7 +9,7 @@
 //! the API can return them as they are. Percentiles are exact, by the nearest-rank method: the
 //! p-th percentile of `n` values is the value of rank `ceil(p * n / 100)` in ascending order.
 
-mod buckets;
+pub(crate) mod buckets;
 mod cost;
 mod drift;
 mod latency;
