@@ -1,0 +1,208 @@
+//! Attribute lists of the step spans, built from what the request context and the plugins
+//! recorded. All names come from the SDK's `semconv` module.
+
+use crate::ctx::RequestCtx;
+use crate::finish::Outcome;
+use crate::observe::Observed;
+use gateway_plugin_sdk::semconv as sc;
+use gateway_plugin_sdk::{AttrValue, PluginOutput, RequestInfo, Step, Usage};
+use opentelemetry::{KeyValue, Value};
+
+pub(crate) fn request_attrs(info: &RequestInfo, out: &mut Vec<KeyValue>) {
+    if let Some(op) = &info.operation {
+        out.push(KeyValue::new(sc::GEN_AI_OPERATION_NAME, op.clone()));
+    }
+    if let Some(m) = &info.model {
+        out.push(KeyValue::new(sc::GEN_AI_REQUEST_MODEL, m.clone()));
+    }
+    out.push(KeyValue::new(sc::GEN_AI_REQUEST_STREAM, info.stream));
+}
+
+pub(crate) fn prompt_attrs(info: &RequestInfo, ctx: &RequestCtx) -> Vec<KeyValue> {
+    let mut a = vec![KeyValue::new(
+        sc::GATEWAY_STEP,
+        sc::STEP_PROMPT_CONSTRUCTION,
+    )];
+    request_attrs(info, &mut a);
+    let g = &info.generation;
+    let f64s = [
+        (sc::GEN_AI_REQUEST_TEMPERATURE, g.temperature),
+        (sc::GEN_AI_REQUEST_TOP_P, g.top_p),
+        (sc::GEN_AI_REQUEST_TOP_K, g.top_k),
+        (sc::GEN_AI_REQUEST_PRESENCE_PENALTY, g.presence_penalty),
+        (sc::GEN_AI_REQUEST_FREQUENCY_PENALTY, g.frequency_penalty),
+    ];
+    a.extend(
+        f64s.into_iter()
+            .filter_map(|(k, v)| Some(KeyValue::new(k, v?))),
+    );
+    let i64s = [
+        (sc::GEN_AI_REQUEST_MAX_TOKENS, g.max_output_tokens),
+        (sc::GEN_AI_REQUEST_SEED, g.seed),
+        (sc::GATEWAY_REQUEST_THINKING_BUDGET, g.thinking_budget),
+        (
+            sc::GEN_AI_REQUEST_CHOICE_COUNT,
+            g.candidate_count.filter(|&n| n != 1),
+        ),
+    ];
+    a.extend(
+        i64s.into_iter()
+            .filter_map(|(k, v)| Some(KeyValue::new(k, v?))),
+    );
+    if !g.stop_sequences.is_empty() {
+        let v: Vec<opentelemetry::StringValue> =
+            g.stop_sequences.iter().map(|s| s.clone().into()).collect();
+        a.push(KeyValue::new(
+            sc::GEN_AI_REQUEST_STOP_SEQUENCES,
+            Value::Array(v.into()),
+        ));
+    }
+    if let Some(t) = output_type(info) {
+        a.push(KeyValue::new(sc::GEN_AI_OUTPUT_TYPE, t));
+    }
+    a.push(KeyValue::new(
+        sc::GATEWAY_REQUEST_CONTENTS,
+        i64::from(info.contents),
+    ));
+    a.push(KeyValue::new(
+        sc::GATEWAY_REQUEST_PARTS,
+        i64::from(info.parts),
+    ));
+    a.push(KeyValue::new(
+        sc::GATEWAY_REQUEST_SYSTEM_INSTRUCTION,
+        info.system_instruction,
+    ));
+    a.push(KeyValue::new(
+        sc::GATEWAY_REQUEST_CACHED_CONTENT,
+        info.cached_content,
+    ));
+    a.push(KeyValue::new(
+        sc::GATEWAY_REQUEST_BYTES,
+        info.body_bytes as i64,
+    ));
+    if let Some(e) = &info.parse_error {
+        a.push(KeyValue::new(sc::GATEWAY_REQUEST_PARSE_ERROR, e.clone()));
+    }
+    if let Some(m) = &ctx.prompt.messages {
+        a.push(KeyValue::new(sc::GEN_AI_INPUT_MESSAGES, m.clone()));
+    }
+    if let Some(s) = &ctx.prompt.system {
+        a.push(KeyValue::new(sc::GEN_AI_SYSTEM_INSTRUCTIONS, s.clone()));
+    }
+    a
+}
+
+pub(crate) fn output_type(info: &RequestInfo) -> Option<&'static str> {
+    let g = &info.generation;
+    if g.response_mime_type
+        .as_deref()
+        .is_some_and(|m| m.contains("json"))
+    {
+        return Some("json");
+    }
+    match g.response_modalities.first().map(String::as_str) {
+        Some("IMAGE") => Some("image"),
+        Some("AUDIO") => Some("speech"),
+        Some("TEXT") => Some("text"),
+        _ => None,
+    }
+}
+
+pub(crate) fn usage_attrs(u: &Usage, out: &mut Vec<KeyValue>) {
+    let pairs = [
+        (sc::GEN_AI_USAGE_INPUT_TOKENS, u.input_tokens()),
+        (sc::GEN_AI_USAGE_OUTPUT_TOKENS, u.output_tokens()),
+        (sc::GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, u.cached_tokens),
+        (sc::GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, u.thoughts_tokens),
+    ];
+    out.extend(pairs.into_iter().map(|(k, v)| KeyValue::new(k, v as i64)));
+}
+
+pub(crate) fn attr_kv(key: &str, value: &AttrValue) -> KeyValue {
+    let key = key.to_owned();
+    match value {
+        AttrValue::Bool(b) => KeyValue::new(key, *b),
+        AttrValue::I64(i) => KeyValue::new(key, *i),
+        AttrValue::F64(f) => KeyValue::new(key, *f),
+        AttrValue::Str(s) => KeyValue::new(key, s.clone()),
+        AttrValue::StrArray(v) => {
+            let v: Vec<opentelemetry::StringValue> = v.iter().map(|s| s.clone().into()).collect();
+            KeyValue::new(key, Value::Array(v.into()))
+        }
+    }
+}
+
+/// Plugin attributes of one step, in the order plugins wrote them.
+pub(crate) fn plugin_attrs(out: &PluginOutput, step: Step, into: &mut Vec<KeyValue>) {
+    into.extend(
+        out.attributes
+            .iter()
+            .filter(|(s, _, _)| *s == step)
+            .map(|(_, k, v)| attr_kv(k, v)),
+    );
+}
+
+pub(crate) fn plugin_errors(ctx: &RequestCtx, hook: &str) -> Option<KeyValue> {
+    let msgs: Vec<String> = ctx
+        .plugin_errors
+        .iter()
+        .filter(|e| e.hook == hook)
+        .map(ToString::to_string)
+        .collect();
+    (!msgs.is_empty()).then(|| KeyValue::new(sc::GATEWAY_PLUGIN_ERROR, msgs.join("; ")))
+}
+
+pub(crate) fn post_attrs(ctx: &RequestCtx, out: &Outcome, observed: &Observed) -> Vec<KeyValue> {
+    let s = &out.summary;
+    let mut post = vec![KeyValue::new(sc::GATEWAY_STEP, sc::STEP_POST_PROCESSING)];
+    if let Some(u) = &s.usage {
+        usage_attrs(u, &mut post);
+        post.push(KeyValue::new(
+            sc::GATEWAY_USAGE_TOTAL_TOKENS,
+            u.total_tokens as i64,
+        ));
+        if u.tool_use_prompt_tokens > 0 {
+            post.push(KeyValue::new(
+                sc::GATEWAY_USAGE_TOOL_USE_PROMPT_TOKENS,
+                u.tool_use_prompt_tokens as i64,
+            ));
+        }
+        if u.prompt_audio_tokens > 0 {
+            post.push(KeyValue::new(
+                sc::GATEWAY_USAGE_AUDIO_INPUT_TOKENS,
+                u.prompt_audio_tokens as i64,
+            ));
+        }
+    }
+    if !s.finish_reasons.is_empty() {
+        let v: Vec<opentelemetry::StringValue> =
+            s.finish_reasons.iter().map(|r| r.clone().into()).collect();
+        post.push(KeyValue::new(
+            sc::GEN_AI_RESPONSE_FINISH_REASONS,
+            Value::Array(v.into()),
+        ));
+    }
+    if let Some(id) = &s.response_id {
+        post.push(KeyValue::new(sc::GEN_AI_RESPONSE_ID, id.clone()));
+    }
+    if let Some(m) = &s.response_model {
+        post.push(KeyValue::new(sc::GEN_AI_RESPONSE_MODEL, m.clone()));
+    }
+    if let Some(e) = &s.parse_error {
+        post.push(KeyValue::new(sc::GATEWAY_RESPONSE_PARSE_ERROR, e.clone()));
+    }
+    if let Some(t) = &s.output_text {
+        post.push(KeyValue::new(sc::GEN_AI_OUTPUT_MESSAGES, t.clone()));
+    }
+    post.push(KeyValue::new(
+        sc::GATEWAY_RESPONSE_BYTES,
+        observed.bytes as i64,
+    ));
+    post.push(KeyValue::new(
+        sc::GATEWAY_RESPONSE_CHUNKS,
+        i64::from(observed.events),
+    ));
+    plugin_attrs(&ctx.plugin_out, Step::PostProcessing, &mut post);
+    post.extend(plugin_errors(ctx, "on_complete"));
+    post
+}
