@@ -19,6 +19,9 @@ REL = ROOT / "target" / "release"  # --smoke uses target/debug (built by the tes
 BODY = '{"contents":[{"role":"user","parts":[{"text":"Summarise the benchmark in one line"}]}]}'
 PATH = "/v1beta/models/gemini-2.0-flash:generateContent"
 GW_CPU, LOAD_CPU = "0", "1"
+# One key for every system: LiteLLM's pass-through authenticates it as its master key; the fake
+# upstream accepts any key. (bench/post.lua carries the same value.)
+KEY = "sk-b3nchb3nchb3nchb3nchb3nchb3nchb3nchb3nchb3nchb3nchb3nchb3nch0123"
 
 
 def free_port():
@@ -85,7 +88,7 @@ def oha_rate(url, rate, seconds):
         return None
     out = subprocess.run(["taskset", "-c", LOAD_CPU, oha, "--no-tui", "-q", str(rate), "-z", f"{seconds}s",
                           "-c", "64", "-m", "POST", "-H", "content-type: application/json",
-                          "-H", "x-goog-api-key: bench", "-d", BODY, url + PATH],
+                          "-H", f"x-goog-api-key: {KEY}", "-d", BODY, url + PATH],
                          capture_output=True, text=True).stdout
     m = re.search(r"99\.00% in ([\d.]+) secs", out)
     return float(m.group(1)) * 1000 if m else None
@@ -109,8 +112,8 @@ def stream_timing(url, gap_token):
     u = urlsplit(url)
     s = socket.create_connection((u.hostname, u.port))
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    req = (f"POST {u.path}/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse&key=bench HTTP/1.1\r\nHost: x\r\n"
-           f"x-goog-api-key: bench\r\nx-fake-chunks: 5\r\nx-fake-chunk-gap-ms: 50\r\nContent-Type: application/json\r\n"
+    req = (f"POST {u.path}/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse&key={KEY} HTTP/1.1\r\nHost: x\r\n"
+           f"x-goog-api-key: {KEY}\r\nx-fake-chunks: 5\r\nx-fake-chunk-gap-ms: 50\r\nContent-Type: application/json\r\n"
            f"Content-Length: {len(BODY)}\r\nConnection: close\r\n\r\n{BODY}")
     t0 = time.perf_counter()
     s.sendall(req.encode())
@@ -197,9 +200,10 @@ def main():
                 subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "litellm[proxy]"], check=True)
             port = free_port()
             (tmp / "litellm.yaml").write_text("general_settings: {}\nlitellm_settings:\n  telemetry: false\n")
-            procs.start([str(venv / "bin" / "litellm"), "--config", str(tmp / "litellm.yaml"), "--port", str(port),
+            procs.start([str(venv / "bin" / "litellm"), "--config", str(tmp / "litellm.yaml"), "--host", "127.0.0.1", "--port", str(port),
                          "--num_workers", "1"], cpu=GW_CPU, log=tmp / "litellm.log",
                         env={"GEMINI_API_BASE": f"http://127.0.0.1:{up}", "GEMINI_API_KEY": "bench",
+                             "LITELLM_MASTER_KEY": KEY,
                              "LITELLM_LOG": "ERROR", "DISABLE_ADMIN_UI": "True"})
             systems["litellm"] = f"http://127.0.0.1:{port}/gemini"
         for url in systems.values():
