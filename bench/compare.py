@@ -83,8 +83,8 @@ def wrk(url, conns, seconds, headers=()):
 
 
 def oha_rate(url, rate, seconds):
-    oha = shutil.which("oha") or str(Path("/work/.cargo-tools/bin/oha"))
-    if not Path(oha).exists() and not shutil.which("oha"):
+    oha = shutil.which("oha") or str(Path.home() / ".cargo" / "bin" / "oha")
+    if not Path(oha).exists():
         return None
     out = subprocess.run(["taskset", "-c", LOAD_CPU, oha, "--no-tui", "-q", str(rate), "-z", f"{seconds}s",
                           "-c", "64", "-m", "POST", "-H", "content-type: application/json",
