@@ -157,6 +157,16 @@ fn trace(t: u128) -> Vec<SpanData> {
     ]
 }
 
+/// 256 fresh traces with increasing ids.
+fn batch(next: &mut u128) -> Vec<SpanData> {
+    (0..256)
+        .flat_map(|_| {
+            *next += 1;
+            trace(*next)
+        })
+        .collect()
+}
+
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let exporter =
@@ -166,14 +176,7 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(256));
     g.bench_function("256_traces_per_transaction", |b| {
         b.iter_batched(
-            || {
-                (0..256)
-                    .flat_map(|_| {
-                        next += 1;
-                        trace(next)
-                    })
-                    .collect::<Vec<_>>()
-            },
+            || batch(&mut next),
             |batch| exporter.write(&batch).unwrap(),
             criterion::BatchSize::LargeInput,
         )
@@ -191,28 +194,14 @@ fn bench(c: &mut Criterion) {
     let bare = SqliteSpanExporter::new(store);
     g.bench_function("256_traces_without_read_side_aggregates", |b| {
         b.iter_batched(
-            || {
-                (0..256)
-                    .flat_map(|_| {
-                        next += 1;
-                        trace(next)
-                    })
-                    .collect::<Vec<_>>()
-            },
+            || batch(&mut next),
             |batch| bare.write(&batch).unwrap(),
             criterion::BatchSize::LargeInput,
         )
     });
     g.bench_function("256_traces_conversion_only", |b| {
         b.iter_batched(
-            || {
-                (0..256)
-                    .flat_map(|_| {
-                        next += 1;
-                        trace(next)
-                    })
-                    .collect::<Vec<_>>()
-            },
+            || batch(&mut next),
             |batch| {
                 let mut metrics = Vec::new();
                 let rows: Vec<_> = batch.iter().map(gateway_sqlite::span_row).collect();
