@@ -127,7 +127,8 @@ impl RequestCtx {
         to.saturating_duration_since(from).as_secs_f64() * 1e3
     }
 
-    /// Time to first chunk, measured from the upstream request.
+    /// Time to the first response bytes, measured from the upstream request. The spans record
+    /// it as time to first chunk for streamed calls only (GenAI semantic conventions).
     pub fn ttft(&self) -> Option<Duration> {
         Some(
             self.first_chunk?

@@ -83,7 +83,10 @@ impl GatewayProxy {
                 usage: out.summary.usage.as_ref(),
                 timings: Timings {
                     total_ms: RequestCtx::ms(ctx.start, llm_end.max(post_start)),
-                    ttft_ms: ctx.ttft().map(|d| d.as_secs_f64() * 1e3),
+                    ttft_ms: ctx
+                        .ttft()
+                        .filter(|_| info.stream)
+                        .map(|d| d.as_secs_f64() * 1e3),
                     upstream_ms: ctx.upstream_start.map(|u| RequestCtx::ms(u, llm_end)),
                 },
                 finish_reasons: &out.summary.finish_reasons,
@@ -127,7 +130,7 @@ impl GatewayProxy {
         if let Some(s) = ctx.upstream_status {
             llm.push(KeyValue::new(sc::HTTP_RESPONSE_STATUS_CODE, i64::from(s)));
         }
-        if let Some(t) = ctx.ttft() {
+        if let Some(t) = ctx.ttft().filter(|_| info.stream) {
             llm.push(KeyValue::new(
                 sc::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
                 t.as_secs_f64(),
@@ -241,7 +244,7 @@ impl GatewayProxy {
         if let Some(u) = &out.summary.usage {
             usage_attrs(u, &mut a);
         }
-        if let Some(t) = ctx.ttft() {
+        if let Some(t) = ctx.ttft().filter(|_| info.stream) {
             a.push(KeyValue::new(sc::GATEWAY_TTFT_MS, t.as_secs_f64() * 1e3));
         }
         if let (Some(up), Some(done)) = (ctx.upstream_start, ctx.response_done) {

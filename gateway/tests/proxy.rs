@@ -109,6 +109,15 @@ fn generate_is_transparent_and_traced() {
         ("u-1", "s-1", "ok")
     );
     assert_eq!((input, model.as_str()), (prompt_tokens, "gemini-2.5-flash"));
+    let ttft: Option<f64> = conn
+        .query_row(
+            "SELECT ttft_ms FROM traces WHERE trace_id = ?1",
+            [&trace_id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(ttft, None, "time to first chunk is for streamed calls only");
+    assert!(llm.2.get("gen_ai.response.time_to_first_chunk").is_none());
     let root_attrs = &root.2;
     assert_eq!(root_attrs["gateway.property.team"], "search");
     assert!(!file_contains(&gw.db, KEY.as_bytes()));
