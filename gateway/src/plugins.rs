@@ -11,16 +11,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-/// The plugins of a running gateway.
-pub struct Plugins {
-    /// The host, shared by all requests.
-    pub host: Arc<PluginHost>,
-    /// Whether metric snapshots are recorded.
-    pub snapshots: bool,
-    /// Count of unpriced calls (when token cost is on).
-    pub unpriced: Option<Arc<AtomicU64>>,
-}
-
 fn locate(config: &Config, path: &PathBuf) -> PathBuf {
     if path.is_absolute() || path.exists() {
         return path.clone();
@@ -33,9 +23,13 @@ fn locate(config: &Config, path: &PathBuf) -> PathBuf {
     }
 }
 
-/// Loads every configured plugin. Any failure is a startup error naming the file.
-/// `unpriced` carries the unpriced-calls counter over from a previous configuration.
-pub fn build(config: &Config, unpriced: Option<Arc<AtomicU64>>) -> Result<Plugins, LoadError> {
+/// The reloadable runtime for `config`: settings and every configured plugin. Any failure is
+/// a startup (or reload) error naming the file. `unpriced` carries the unpriced-calls counter
+/// over from a previous configuration.
+pub fn runtime(
+    config: &Config,
+    unpriced: Option<Arc<AtomicU64>>,
+) -> Result<crate::proxy::Runtime, LoadError> {
     let mut host = PluginHost::new();
     let previous = unpriced;
     let mut unpriced = None;
@@ -65,27 +59,14 @@ pub fn build(config: &Config, unpriced: Option<Arc<AtomicU64>>) -> Result<Plugin
         let plugin = MetricSnapshotsPlugin::new(config.thresholds.clone());
         host.add(Box::new(plugin), "builtin", "metric_snapshots");
     }
-    Ok(Plugins {
-        host: Arc::new(host),
-        snapshots: config.builtins.metric_snapshots,
-        unpriced,
-    })
-}
-
-/// The reloadable runtime for `config`.
-pub fn runtime(
-    config: &Config,
-    unpriced: Option<Arc<AtomicU64>>,
-) -> Result<crate::proxy::Runtime, LoadError> {
-    let plugins = build(config, unpriced)?;
     Ok(crate::proxy::Runtime {
         settings: crate::proxy::ProxySettings {
             max_parse_bytes: config.proxy.max_parse_bytes,
             capture_content: config.capture.content,
             capture_max_bytes: config.capture.max_bytes,
         },
-        plugins: plugins.host,
-        snapshots: plugins.snapshots,
-        unpriced: plugins.unpriced,
+        plugins: Arc::new(host),
+        snapshots: config.builtins.metric_snapshots,
+        unpriced,
     })
 }

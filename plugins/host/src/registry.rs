@@ -1,6 +1,6 @@
 //! The ordered set of plugins, hook dispatch with panic isolation, and per-hook measurements.
 
-use gateway_plugin_sdk::{CompletedCall, PluginOutput, RequestView, SpanPlugin};
+use gateway_plugin_sdk::{CompletedCall, PluginOutput, RequestView, SpanPlugin, panic_message};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -81,16 +81,6 @@ impl std::fmt::Debug for PluginHost {
     }
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "panic with a non-string payload".to_owned()
-    }
-}
-
 impl PluginHost {
     /// An empty host.
     pub fn new() -> Self {
@@ -131,9 +121,12 @@ impl PluginHost {
         request: &RequestView<'_>,
         out: &mut PluginOutput,
     ) -> Vec<PluginError> {
-        self.run("on_request", out, |slot, out| {
-            slot.plugin.on_request(request, out)
-        })
+        self.run(
+            "on_request",
+            out,
+            |slot| &slot.request,
+            |slot, out| slot.plugin.on_request(request, out),
+        )
     }
 
     /// Runs every `on_complete` hook; returns the hooks that panicked.
@@ -142,25 +135,25 @@ impl PluginHost {
         call: &CompletedCall<'_>,
         out: &mut PluginOutput,
     ) -> Vec<PluginError> {
-        self.run("on_complete", out, |slot, out| {
-            slot.plugin.on_complete(call, out)
-        })
+        self.run(
+            "on_complete",
+            out,
+            |slot| &slot.complete,
+            |slot, out| slot.plugin.on_complete(call, out),
+        )
     }
 
     fn run(
         &self,
         hook: &'static str,
         out: &mut PluginOutput,
+        stats_of: fn(&Slot) -> &HookStats,
         call: impl Fn(&Slot, &mut PluginOutput),
     ) -> Vec<PluginError> {
         let mut errors = Vec::new();
         for slot in &self.slots {
             let started = Instant::now();
-            let stats = if hook == "on_request" {
-                &slot.request
-            } else {
-                &slot.complete
-            };
+            let stats = stats_of(slot);
             let reported = out.errors.len();
             // Built-in plugins share our runtime, so their panics are caught here; loaded
             // libraries catch their own (see `Guarded`) and report through `out.errors`.

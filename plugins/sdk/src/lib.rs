@@ -62,12 +62,12 @@ mod request;
 pub mod semconv;
 mod usage;
 
-#[doc(hidden)]
-pub use plugin::Guarded;
 pub use plugin::{
     AttrValue, Attribution, CompletedCall, Metric, PluginOutput, PluginSpan, RequestView,
     SpanPlugin, Step, Timings,
 };
+#[doc(hidden)]
+pub use plugin::{Guarded, panic_message};
 pub use request::{GenerationParams, RequestInfo};
 pub use serde_json;
 pub use usage::Usage;

@@ -236,7 +236,9 @@ pub trait SpanPlugin: Send + Sync {
 #[doc(hidden)]
 pub struct Guarded<P>(pub P);
 
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+/// The message of a panic payload (`&str` or `String`), for error reports.
+#[doc(hidden)]
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
@@ -255,7 +257,7 @@ impl<P: SpanPlugin> SpanPlugin for Guarded<P> {
         }));
         if let Err(p) = res {
             out.errors
-                .push(format!("panicked: {}", panic_text(p.as_ref())));
+                .push(format!("panicked: {}", panic_message(p.as_ref())));
         }
     }
 
@@ -265,7 +267,7 @@ impl<P: SpanPlugin> SpanPlugin for Guarded<P> {
         }));
         if let Err(p) = res {
             out.errors
-                .push(format!("panicked: {}", panic_text(p.as_ref())));
+                .push(format!("panicked: {}", panic_message(p.as_ref())));
         }
     }
 }
