@@ -80,6 +80,17 @@ impl GatewayMetrics {
             "Spans waiting for the writer.",
         );
         let _ = writeln!(out, "gateway_writer_queue_depth {}", s.queue_depth());
+        metric(
+            out,
+            "gateway_writer_priority_boosts_total",
+            "counter",
+            "Times a backlog moved the SQLite writer from background to normal priority.",
+        );
+        let _ = writeln!(
+            out,
+            "gateway_writer_priority_boosts_total {}",
+            load(&s.priority_boosts)
+        );
         if let Some(o) = &self.otlp {
             metric(
                 out,

@@ -118,6 +118,7 @@ impl Telemetry {
                 max_batch: 512,
                 linger: Duration::from_millis(200),
                 name: "otlp-exporter".into(),
+                background: true,
             },
         )?;
         let stats = processor.stats();
@@ -161,8 +162,13 @@ impl Telemetry {
                 max_batch: storage.max_batch,
                 linger: Duration::from_millis(storage.linger_ms),
                 name: "sqlite-writer".into(),
+                background: true,
             },
         )?;
+        tracing::debug!(
+            background = processor.background_priority(),
+            "SQLite writer started; background priority while it keeps up."
+        );
         let stats = processor.stats();
         Ok((processor, stats))
     }

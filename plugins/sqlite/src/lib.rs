@@ -9,6 +9,7 @@
 
 mod convert;
 mod exporter;
+mod priority;
 mod processor;
 
 pub use convert::{METRIC_EVENT, attributes_json, metric_rows, span_row, trace_row};

@@ -3,7 +3,8 @@
 //! `on_end` never blocks: it `try_send`s into the queue and, when the queue is full, drops the
 //! span and bumps [`ExportStats::dropped_queue_full`]. The writer thread takes the first waiting
 //! span, lingers briefly for more, and hands the batch to the exporter. Under load batches grow
-//! on their own; when idle a span is written within `linger` of its end.
+//! on their own; when idle a span is written within `linger` of its end. The writer runs at
+//! background priority while it keeps up (see [`crate::priority`]).
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 use opentelemetry::Context;
@@ -13,6 +14,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use crate::priority::Priority;
+
+/// Queue depth (spans) that moves a background writer to normal priority, at most: about 0.1 s of
+/// traffic at 5,000 requests/s, so a backlog never costs much memory.
+const PROMOTE_AT: usize = 2_048;
 
 /// Tuning of a [`BoundedBatchProcessor`].
 #[derive(Debug, Clone)]
@@ -25,6 +32,9 @@ pub struct BatchConfig {
     pub linger: Duration,
     /// Thread name, used in logs.
     pub name: String,
+    /// Run the writer at background priority until its queue holds an eighth of its capacity
+    /// (at most 2,048 spans).
+    pub background: bool,
 }
 
 impl Default for BatchConfig {
@@ -34,6 +44,7 @@ impl Default for BatchConfig {
             max_batch: 4_096,
             linger: Duration::from_millis(20),
             name: "span-writer".into(),
+            background: true,
         }
     }
 }
@@ -51,6 +62,8 @@ pub struct ExportStats {
     pub export_errors: AtomicU64,
     /// Batches written.
     pub batches: AtomicU64,
+    /// Times a backlog moved the writer from background to normal priority.
+    pub priority_boosts: AtomicU64,
     depth: AtomicU64,
 }
 
@@ -78,6 +91,7 @@ enum Msg {
 pub struct BoundedBatchProcessor {
     tx: Sender<Msg>,
     stats: Arc<ExportStats>,
+    priority: Arc<Priority>,
     worker: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -93,14 +107,23 @@ impl BoundedBatchProcessor {
         let (tx, rx) = bounded(cfg.queue_capacity.max(1));
         let stats = Arc::new(ExportStats::default());
         let worker_stats = stats.clone();
+        let high = (cfg.queue_capacity / 8).clamp(1, PROMOTE_AT) as u64;
+        let priority = Arc::new(Priority::new(cfg.background, high));
+        let worker_priority = priority.clone();
         let worker = std::thread::Builder::new()
             .name(cfg.name.clone())
-            .spawn(move || Writer::new(exporter, rx, worker_stats, cfg).run())?;
+            .spawn(move || Writer::new(exporter, rx, worker_stats, worker_priority, cfg).run())?;
         Ok(Self {
             tx,
             stats,
+            priority,
             worker: Mutex::new(Some(worker)),
         })
+    }
+
+    /// Whether the writer runs at background priority while it keeps up.
+    pub fn background_priority(&self) -> bool {
+        self.priority.enabled()
     }
 
     /// The counters of this processor.
@@ -125,7 +148,10 @@ impl SpanProcessor for BoundedBatchProcessor {
     fn on_end(&self, span: SpanData) {
         match self.tx.try_send(Msg::Span(Box::new(span))) {
             Ok(()) => {
-                self.stats.depth.fetch_add(1, Ordering::Relaxed);
+                let depth = self.stats.depth.fetch_add(1, Ordering::Relaxed) + 1;
+                if self.priority.on_depth(depth) {
+                    self.stats.priority_boosts.fetch_add(1, Ordering::Relaxed);
+                }
             }
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 self.stats
@@ -154,18 +180,26 @@ struct Writer<E> {
     exporter: E,
     rx: Receiver<Msg>,
     stats: Arc<ExportStats>,
+    priority: Arc<Priority>,
     cfg: BatchConfig,
     batch: Vec<SpanData>,
     last_error_log: Option<Instant>,
 }
 
 impl<E: SpanExporter> Writer<E> {
-    fn new(exporter: E, rx: Receiver<Msg>, stats: Arc<ExportStats>, cfg: BatchConfig) -> Self {
+    fn new(
+        exporter: E,
+        rx: Receiver<Msg>,
+        stats: Arc<ExportStats>,
+        priority: Arc<Priority>,
+        cfg: BatchConfig,
+    ) -> Self {
         let batch = Vec::with_capacity(cfg.max_batch);
         Self {
             exporter,
             rx,
             stats,
+            priority,
             cfg,
             batch,
             last_error_log: None,
@@ -173,6 +207,7 @@ impl<E: SpanExporter> Writer<E> {
     }
 
     fn run(mut self) {
+        self.priority.writer_started();
         while let Ok(msg) = self.rx.recv() {
             if !self.handle(msg) {
                 return;
@@ -193,6 +228,7 @@ impl<E: SpanExporter> Writer<E> {
                 }
             }
             self.export();
+            self.priority.after_batch(self.stats.queue_depth());
         }
         self.export();
     }
