@@ -114,7 +114,7 @@ mod sys {
 }
 
 #[cfg(all(test, target_os = "linux"))]
-#[allow(unsafe_code)] // reads the scheduling policy back
+#[allow(unsafe_code, clippy::unwrap_used)] // reads the scheduling policy back
 mod tests {
     use super::*;
 
