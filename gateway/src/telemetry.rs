@@ -149,7 +149,7 @@ impl Telemetry {
     fn sqlite_processor(
         storage: &StorageConfig,
     ) -> anyhow::Result<(BoundedBatchProcessor, Arc<ExportStats>)> {
-        let exporter = SqliteSpanExporter::open(
+        let exporter = SqliteSpanExporter::open_or_retry(
             &storage.path,
             &StoreOptions {
                 busy_timeout: Duration::from_millis(storage.busy_timeout_ms),

@@ -33,6 +33,12 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// The file (or its directory, or the file system) does not allow writing.
+    #[error("database {path} is read-only")]
+    ReadOnly {
+        /// The database file.
+        path: PathBuf,
+    },
     /// The file holds a table of ours with an unexpected shape, or a newer schema.
     #[error("database {path} is not usable: {reason}")]
     Incompatible {
@@ -73,6 +79,28 @@ impl std::fmt::Debug for Store {
     }
 }
 
+impl StoreError {
+    /// Whether the condition may clear by itself (a lock, a full disk, a read-only mount), so
+    /// that opening again later can succeed; false for a file that is not ours to write.
+    pub fn is_transient(&self) -> bool {
+        !matches!(self, Self::Incompatible { .. })
+    }
+
+    /// Whether the connection should be closed and opened again before the next write: the
+    /// file became unwritable, or disappeared from under it.
+    pub fn needs_reopen(&self) -> bool {
+        use rusqlite::ErrorCode::{CannotOpen, ReadOnly, SystemIoFailure};
+        match self {
+            Self::ReadOnly { .. } => true,
+            Self::Sqlite { source, .. } => matches!(
+                source.sqlite_error_code(),
+                Some(ReadOnly | CannotOpen | SystemIoFailure)
+            ),
+            Self::Incompatible { .. } => false,
+        }
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the database, switches it to WAL with `synchronous=NORMAL`,
     /// and applies pending migrations. Tables that are not ours are never touched.
@@ -80,6 +108,15 @@ impl Store {
         let path = path.as_ref().to_path_buf();
         let conn = Connection::open(&path).map_err(|e| sqlite_err(&path, e))?;
         let store = Self { conn, path };
+        // SQLite quietly opens a write-protected file read-only; say so instead of failing at
+        // the first write.
+        if store
+            .conn
+            .is_readonly(rusqlite::MAIN_DB)
+            .map_err(|e| store.err(e))?
+        {
+            return Err(StoreError::ReadOnly { path: store.path });
+        }
         store.configure(opts)?;
         migrations::apply(&store.conn, &store.path)?;
         Ok(store)

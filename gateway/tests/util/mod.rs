@@ -46,8 +46,21 @@ impl Gateway {
         extra: &str,
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
         let db = dir.path().join("gateway.db");
+        Self::start_at(dir, db, upstream, extra_proxy, storage, extra)
+    }
+
+    /// Like [`Gateway::start_with_storage`], with the database at `db` and the config and log
+    /// in `dir`.
+    pub fn start_at(
+        dir: tempfile::TempDir,
+        db: PathBuf,
+        upstream: &str,
+        extra_proxy: &str,
+        storage: &str,
+        extra: &str,
+    ) -> Self {
+        let port = free_port();
         let log = dir.path().join("gateway.log");
         let config = dir.path().join("gateway.toml");
         std::fs::write(

@@ -13,7 +13,7 @@ mod priority;
 mod processor;
 
 pub use convert::{METRIC_EVENT, attributes_json, metric_rows, span_row, trace_row};
-pub use exporter::SqliteSpanExporter;
+pub use exporter::{REOPEN_EVERY, SqliteSpanExporter};
 pub use processor::{BatchConfig, BoundedBatchProcessor, ExportStats};
 
 /// The SQLite persistence plugin as it appears among the span plugins.
