@@ -44,13 +44,25 @@ def wait_port(port, timeout=60):
 class Procs:
     def __init__(self):
         self.procs = []
+        self.named = {}
 
-    def start(self, args, cpu=None, env=None, log=None):
+    def start(self, args, cpu=None, env=None, log=None, name=None):
         cmd = (["taskset", "-c", cpu] if cpu else []) + args
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(log or os.devnull, "w"),
                              env={**os.environ, **(env or {})})
         self.procs.append(p)
+        if name:
+            self.named[name] = p
         return p
+
+    @staticmethod
+    def stop(p):
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
 
     def stop_all(self):
         for p in self.procs:
@@ -82,9 +94,15 @@ def wrk(url, conns, seconds, headers=()):
             "non2xx": int(non2xx.group(1)) if non2xx else 0, "errors": errors.group(1) if errors else ""}
 
 
-def oha_rate(url, rate, seconds):
+def oha_bin():
     oha = shutil.which("oha") or str(Path.home() / ".cargo" / "bin" / "oha")
-    if not Path(oha).exists():
+    return oha if Path(oha).exists() else None
+
+
+def oha_run(url, rate, seconds):
+    """Fixed-rate load: p99 (ms), answered 2xx, requests sent, achieved rate; None without oha."""
+    oha = oha_bin()
+    if not oha:
         return None
     out = subprocess.run(["taskset", "-c", LOAD_CPU, oha, "--no-tui", "-q", str(rate), "-z", f"{seconds}s",
                           "-c", "64", "-m", "POST", "-H", "content-type: application/json",
@@ -94,7 +112,15 @@ def oha_rate(url, rate, seconds):
     if not m:
         return None
     scale = {"secs": 1000.0, "ms": 1.0, "us": 0.001, "µs": 0.001}[m.group(2)]
-    return float(m.group(1)) * scale
+    codes = {int(c): int(n) for c, n in re.findall(r"\[(\d{3})\] (\d+) responses", out)}
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    return {"p99": float(m.group(1)) * scale, "ok": sum(n for c, n in codes.items() if 200 <= c < 300),
+            "total": sum(codes.values()), "rps": float(rps.group(1)) if rps else 0.0}
+
+
+def oha_rate(url, rate, seconds):
+    r = oha_run(url, rate, seconds)
+    return r["p99"] if r else None
 
 
 def cpu_seconds(pid):
@@ -189,12 +215,12 @@ def main():
             cfg = tmp / f"{name}.toml"
             cfg.write_text(f'[proxy]\nlisten = "127.0.0.1:{port}"\nupstream = "http://127.0.0.1:{up}"\nthreads = 1\n'
                            f'shutdown_grace_seconds = 2\n[storage]\npath = "{tmp}/{name}.db"\n[builtins]\n{builtins}')
-            p = procs.start([str(REL / "gateway"), "--config", str(cfg)], cpu=GW_CPU, log=tmp / f"{name}.log")
+            p = procs.start([str(REL / "gateway"), "--config", str(cfg)], cpu=GW_CPU, log=tmp / f"{name}.log", name=name)
             gw_pids[name] = p
             systems[name] = f"http://127.0.0.1:{port}"
         if shutil.which("nginx"):
             port = free_port()
-            procs.start(["nginx", "-c", str(nginx_conf(tmp, port, up)), "-g", "daemon off;"], cpu=GW_CPU)
+            procs.start(["nginx", "-c", str(nginx_conf(tmp, port, up)), "-g", "daemon off;"], cpu=GW_CPU, name="nginx")
             systems["nginx"] = f"http://127.0.0.1:{port}"
         venv = ROOT / ".bench-venv"
         if not a.no_litellm:
@@ -204,7 +230,7 @@ def main():
             port = free_port()
             (tmp / "litellm.yaml").write_text("general_settings: {}\nlitellm_settings:\n  telemetry: false\n")
             procs.start([str(venv / "bin" / "litellm"), "--config", str(tmp / "litellm.yaml"), "--host", "127.0.0.1", "--port", str(port),
-                         "--num_workers", "1"], cpu=GW_CPU, log=tmp / "litellm.log",
+                         "--num_workers", "1"], cpu=GW_CPU, log=tmp / "litellm.log", name="litellm",
                         env={"GEMINI_API_BASE": f"http://127.0.0.1:{up}", "GEMINI_API_KEY": "bench",
                              "LITELLM_MASTER_KEY": KEY,
                              "LITELLM_LOG": "ERROR", "DISABLE_ADMIN_UI": "True"})
@@ -249,29 +275,43 @@ def main():
         for n in systems:
             ttfb, gaps = stream_timing(systems[n], n)
             report.append(f"| {n} | {ttfb:.2f} | {', '.join(f'{g:.0f}' for g in gaps)} |")
-        # 5. Sustained load with zero spans lost, CPU and RSS.
+        # 5. Sustained load with zero spans lost, CPU and RSS. The peers are stopped first so that
+        # the gateway has its core to itself (the database keeps the rows of the runs above).
+        for n, p in list(procs.named.items()):
+            if n != "gateway-on":
+                procs.stop(p)
         gw = gw_pids["gateway-on"]
         db = tmp / "gateway-on.db"
         count_ok = lambda: sqlite3.connect(db).execute("SELECT COUNT(*) FROM traces WHERE status = 'ok'").fetchone()[0]
         time.sleep(1)  # let the writer catch up with the earlier runs
-        rows0 = count_ok()
+        rows_start = count_ok()
         cpu0 = cpu_seconds(gw.pid)
+        fixed_rate = 5000
+        fixed = oha_run(systems["gateway-on"], fixed_rate, a.sustain)
         sus = wrk(systems["gateway-on"], 64, a.sustain)
         cpu1 = cpu_seconds(gw.pid)
         rss = rss_mib(gw.pid)
         gw.send_signal(signal.SIGTERM)
         gw.wait(60)
-        total_ok = sus["requests"] - sus["non2xx"]
-        rows = count_ok() - rows0
+        answered = sus["requests"] - sus["non2xx"] + (fixed["ok"] if fixed else 0)
+        sent = sus["requests"] + (fixed["total"] if fixed else 0)
+        rows = count_ok() - rows_start
         log = (tmp / "gateway-on.log").read_text()
         dropped = re.findall(r"dropped=(\d+)", log)
         dropped = int(dropped[-1]) if dropped else -1
-        report.append(f"\n### Sustained {a.sustain} s through gateway-on (64 connections)\n")
-        report.append(f"- rate: {sus['rps']:.0f} req/s, p99 {sus['p99']:.2f} ms, non-2xx {sus['non2xx']}, socket errors: {sus['errors'] or 'none'}")
-        report.append(f"- 2xx answered in the run (as counted by wrk): {total_ok}; new trace rows with status ok after SIGTERM: {rows}; spans dropped: {dropped}")
-        report.append(f"- CPU per request: {(cpu1 - cpu0) / max(sus['requests'], 1) * 1e6:.0f} µs; peak RSS {rss:.0f} MiB")
-        lost = total_ok - rows
-        if lost > 0 or dropped != 0 or sus["non2xx"] > 0:
+        report.append(f"\n### Sustained {a.sustain} s through gateway-on, twice (64 connections)\n")
+        if fixed:
+            report.append(f"- at a fixed {fixed_rate} req/s (oha): {fixed['rps']:.0f} req/s achieved, p99 {fixed['p99']:.2f} ms, "
+                          f"{fixed['ok']} of {fixed['total']} answered 2xx")
+        else:
+            report.append("- fixed-rate run skipped: oha not installed (`cargo install oha --locked`)")
+        report.append(f"- as fast as it goes (wrk): {sus['rps']:.0f} req/s, p99 {sus['p99']:.2f} ms, non-2xx {sus['non2xx']}, "
+                      f"socket errors: {sus['errors'] or 'none'}")
+        report.append(f"- 2xx answered in both runs: {answered}; new trace rows with status ok after SIGTERM: {rows} "
+                      f"(wrk stops counting before its last in-flight answers); spans dropped: {dropped}")
+        report.append(f"- CPU per request: {(cpu1 - cpu0) / max(sent, 1) * 1e6:.0f} µs; peak RSS {rss:.0f} MiB")
+        lost = answered - rows
+        if lost > 0 or dropped != 0 or sus["non2xx"] > 0 or (fixed and fixed["ok"] != fixed["total"]):
             ok = False
             report.append(f"- **LOSS**: {lost} answered requests without a trace, {dropped} spans dropped")
     finally:

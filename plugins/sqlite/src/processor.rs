@@ -146,14 +146,20 @@ impl SpanProcessor for BoundedBatchProcessor {
     fn on_start(&self, _span: &mut Span, _cx: &Context) {}
 
     fn on_end(&self, span: SpanData) {
+        // Counted before sending, so the writer's decrement never runs first.
+        let depth = self
+            .stats
+            .depth
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_add(1);
         match self.tx.try_send(Msg::Span(Box::new(span))) {
             Ok(()) => {
-                let depth = self.stats.depth.fetch_add(1, Ordering::Relaxed) + 1;
                 if self.priority.on_depth(depth) {
                     self.stats.priority_boosts.fetch_add(1, Ordering::Relaxed);
                 }
             }
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.stats.depth.fetch_sub(1, Ordering::Relaxed);
                 self.stats
                     .dropped_queue_full
                     .fetch_add(1, Ordering::Relaxed);

@@ -1,7 +1,8 @@
-//! A database the gateway cannot write, against the real binary: a read-only mount when the
-//! tests run as root (root ignores file modes), a write-protected file and directory otherwise.
-//! Requests keep flowing, the lost spans are counted on `/metrics` and in the log, and writing
-//! resumes once the fault clears. Nothing here asserts a timing.
+//! A database the gateway cannot write, against the real binary: read-only (a read-only mount
+//! when the tests run as root, who ignores file modes; a write-protected file and directory
+//! otherwise) and full (a small tmpfs filled up; root only). Requests keep flowing, the lost
+//! spans are counted on `/metrics` and in the log, and writing resumes once the fault clears.
+//! A database locked by another writer is in `faults.rs`. Nothing here asserts a timing.
 
 #![allow(clippy::unwrap_used)]
 
@@ -42,11 +43,19 @@ struct Fault {
 
 impl Fault {
     fn new(dir: &Path) -> Self {
+        Self::with_size(dir, "64m")
+    }
+
+    /// A tmpfs of `size` when root, the plain directory otherwise.
+    fn with_size(dir: &Path, size: &str) -> Self {
         std::fs::create_dir_all(dir).unwrap();
         let mounted = is_root();
         if mounted {
             let d = dir.to_str().unwrap();
-            run("mount", &["-t", "tmpfs", "-o", "size=64m", "tmpfs", d]);
+            run(
+                "mount",
+                &["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs", d],
+            );
         }
         Self {
             dir: dir.to_path_buf(),
@@ -92,6 +101,8 @@ fn send(gw: &Gateway) -> String {
         .unwrap()
         .to_owned()
 }
+
+const DROPPED: &str = "gateway_spans_dropped_total{reason=\"export_error\"}";
 
 fn metric(api: &str, line: &str) -> u64 {
     let text = client()
@@ -165,10 +176,9 @@ fn a_read_only_database_never_blocks_requests_and_writing_resumes() {
         gw.log_text()
     );
     let during: Vec<String> = (0..5).map(|_| send(&gw)).collect();
-    let dropped = "gateway_spans_dropped_total{reason=\"export_error\"}";
     // Each answered request ends four spans (root and three steps), all of them dropped.
     wait_for("drops counted on /metrics", &gw, || {
-        metric(&api, dropped) >= 20
+        metric(&api, DROPPED) >= 20
     });
     wait_for("the failure logged", &gw, || {
         gw.log_text().contains("Span export failed")
@@ -196,6 +206,66 @@ fn a_read_only_database_never_blocks_requests_and_writing_resumes() {
     assert!(
         during.iter().all(|id| !has_trace(&db, id)),
         "spans of the read-only period are dropped (and counted), not invented"
+    );
+    let integrity: String = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+}
+
+#[test]
+fn a_full_disk_never_blocks_requests_and_writing_resumes() {
+    if !is_root() {
+        eprintln!("skipped: filling a file system needs a tmpfs mount, which needs root");
+        return;
+    }
+    let fake = spawn_in_thread(FakeConfig::default());
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let fault = Fault::with_size(&data, "4m");
+    assert!(fault.mounted);
+    let db = data.join("gateway.db");
+    let api_port = free_port();
+    let api = format!("http://127.0.0.1:{api_port}");
+    let mut gw = Gateway::start_at(
+        tempfile::tempdir().unwrap(),
+        db.clone(),
+        &fake.base_url(),
+        "",
+        "linger_ms = 5",
+        &format!("[api]\nlisten = \"127.0.0.1:{api_port}\"\n"),
+    );
+    let before = send(&gw);
+    wait_for("the first trace written", &gw, || has_trace(&db, &before));
+
+    // Fill what is left of the file system, then keep the traffic going until writes fail.
+    let filler = data.join("filler");
+    let mut f = std::fs::File::create(&filler).unwrap();
+    let chunk = vec![0u8; 64 * 1024];
+    while std::io::Write::write_all(&mut f, &chunk).is_ok() {}
+    drop(f);
+    wait_for("drops counted on /metrics", &gw, || {
+        (0..20).for_each(|_| drop(send(&gw)));
+        metric(&api, DROPPED) > 0
+    });
+    let log = gw.log_text();
+    assert!(
+        log.contains("Span export failed") && log.contains("full"),
+        "{log}"
+    );
+
+    std::fs::remove_file(&filler).unwrap();
+    let mut after = Vec::new();
+    wait_for("writing resumes once there is space", &gw, || {
+        after.push(send(&gw));
+        std::thread::sleep(Duration::from_millis(100));
+        after.iter().any(|id| has_trace(&db, id))
+    });
+    gw.stop();
+    assert!(
+        has_trace(&db, &before),
+        "rows written before the fault are kept"
     );
     let integrity: String = rusqlite::Connection::open(&db)
         .unwrap()
