@@ -41,6 +41,13 @@ def wait_port(port, timeout=60):
     raise RuntimeError(f"port {port} did not open")
 
 
+def signal_group(p, sig):
+    try:
+        os.killpg(p.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
 class Procs:
     def __init__(self):
         self.procs = []
@@ -49,30 +56,54 @@ class Procs:
     def start(self, args, cpu=None, env=None, log=None, name=None):
         cmd = (["taskset", "-c", cpu] if cpu else []) + args
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(log or os.devnull, "w"),
-                             env={**os.environ, **(env or {})})
+                             env={**os.environ, **(env or {})}, start_new_session=True)
         self.procs.append(p)
         if name:
             self.named[name] = p
         return p
 
+    def only(self, name):
+        """Freezes (SIGSTOP) every other proxy so that idle peers on the same core cannot
+        disturb the one measured; `resume` thaws them."""
+        for n, p in self.named.items():
+            if n != name and p.poll() is None:
+                signal_group(p, signal.SIGSTOP)
+
+    def resume(self):
+        for p in self.named.values():
+            if p.poll() is None:
+                signal_group(p, signal.SIGCONT)
+
+    def measure(self, systems, fn):
+        """`fn(name, url)` for each system, alone on its core."""
+        out = {}
+        for n, u in systems.items():
+            self.only(n)
+            try:
+                out[n] = fn(n, u)
+            finally:
+                self.resume()
+        return out
+
     @staticmethod
     def stop(p):
         if p.poll() is None:
-            p.terminate()
+            signal_group(p, signal.SIGTERM)
             try:
                 p.wait(10)
             except subprocess.TimeoutExpired:
-                p.kill()
+                signal_group(p, signal.SIGKILL)
 
     def stop_all(self):
+        self.resume()
         for p in self.procs:
             if p.poll() is None:
-                p.terminate()
+                signal_group(p, signal.SIGTERM)
         for p in self.procs:
             try:
                 p.wait(10)
             except subprocess.TimeoutExpired:
-                p.kill()
+                signal_group(p, signal.SIGKILL)
 
 
 def wrk(url, conns, seconds, headers=()):
@@ -240,7 +271,7 @@ def main():
         time.sleep(1)
 
         # 1. Added latency at concurrency 1.
-        c1 = {n: wrk(u, 1, a.seconds) for n, u in systems.items()}
+        c1 = procs.measure(systems, lambda n, u: wrk(u, 1, a.seconds))
         base = c1["direct"]
         report.append("### Latency at concurrency 1 (instant upstream)\n")
         report.append("| system | req/s | p50 ms | p99 ms | added p50 ms | added p99 ms |")
@@ -249,7 +280,7 @@ def main():
             report.append(f"| {n} | {r['rps']:.0f} | {r['p50']:.3f} | {r['p99']:.3f} | "
                           f"{r['p50'] - base['p50']:+.3f} | {r['p99'] - base['p99']:+.3f} |")
         # 2. Maximum throughput.
-        cmax = {n: wrk(u, 64, a.seconds) for n, u in systems.items()}
+        cmax = procs.measure(systems, lambda n, u: wrk(u, 64, a.seconds))
         report.append("\n### Maximum throughput (64 connections)\n")
         report.append("| system | req/s | p99 ms | vs nginx | gateway-on vs this |")
         report.append("|---|---|---|---|---|")
@@ -259,7 +290,8 @@ def main():
             report.append(f"| {n} | {r['rps']:.0f} | {r['p99']:.2f} | {vs_nginx} | {on / r['rps']:.2f}x |")
         # 3. p99 at fixed rates (oha).
         rates = [1000, 5000]
-        fixed = {n: [oha_rate(u, q, a.seconds) for q in rates] for n, u in systems.items() if n != "litellm"}
+        fixed = procs.measure({n: u for n, u in systems.items() if n != "litellm"},
+                              lambda n, u: [oha_rate(u, q, a.seconds) for q in rates])
         if any(v is not None for vs in fixed.values() for v in vs):
             report.append("\n### p99 at fixed rates (oha, ms)\n")
             report.append("| system | " + " | ".join(f"{q}/s" for q in rates) + " |")
@@ -269,11 +301,14 @@ def main():
         else:
             report.append("\n(p99 at fixed rates skipped: oha not installed; `cargo install oha --locked`)")
         # 4. Streaming: extra time to first byte and gaps kept.
-        report.append("\n### Streaming (5 SSE events, 50 ms apart)\n")
+        report.append("\n### Streaming (5 SSE events, 50 ms apart; the median of 5 streams)\n")
         report.append("| system | TTFB ms | gaps ms |")
         report.append("|---|---|---|")
-        for n in systems:
-            ttfb, gaps = stream_timing(systems[n], n)
+        def median_stream(n, u):
+            runs = sorted((stream_timing(u, n) for _ in range(5)), key=lambda r: r[0] or 0.0)
+            return runs[len(runs) // 2]
+        streams = procs.measure(systems, median_stream)
+        for n, (ttfb, gaps) in streams.items():
             report.append(f"| {n} | {ttfb:.2f} | {', '.join(f'{g:.0f}' for g in gaps)} |")
         # 5. Sustained load with zero spans lost, CPU and RSS. The peers are stopped first so that
         # the gateway has its core to itself (the database keeps the rows of the runs above).

@@ -254,7 +254,8 @@ pub(crate) fn apply(conn: &Connection, path: &Path) -> Result<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let version = i as i64 + 1;
         let tx = conn.unchecked_transaction().map_err(err)?;
-        tx.execute_batch(sql).map_err(err)?;
+        tx.execute_batch(sql)
+            .map_err(|e| migration_error(path, version, e))?;
         tx.execute(
             "INSERT INTO gateway_migrations(version, applied_at_unix_nano) VALUES (?1, ?2)",
             params![version, now_unix_nano()],
@@ -264,6 +265,27 @@ pub(crate) fn apply(conn: &Connection, path: &Path) -> Result<()> {
         tracing::info!(version, "Applied schema migration.");
     }
     Ok(())
+}
+
+/// A migration that fails for a reason that can clear (a lock, a full or read-only disk) is
+/// a plain SQLite error; any other failure means the file holds tables of ours in a shape this
+/// build does not know, which no retry fixes.
+fn migration_error(path: &Path, version: i64, e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode::{
+        CannotOpen, DatabaseBusy, DatabaseLocked, DiskFull, ReadOnly, SystemIoFailure,
+    };
+    match e.sqlite_error_code() {
+        Some(
+            DatabaseBusy | DatabaseLocked | ReadOnly | DiskFull | SystemIoFailure | CannotOpen,
+        ) => StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source: e,
+        },
+        _ => StoreError::Incompatible {
+            path: path.to_path_buf(),
+            reason: format!("migration {version} failed: {e}"),
+        },
+    }
 }
 
 pub(crate) fn current_version(conn: &Connection) -> rusqlite::Result<i64> {
