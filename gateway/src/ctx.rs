@@ -77,6 +77,8 @@ pub struct RequestCtx {
     pub plugin_errors: Vec<PluginError>,
     /// The request-side hooks have run.
     pub request_hooks_done: bool,
+    /// When the logging phase handed the request to the completion thread.
+    pub handoff: Option<Instant>,
 }
 
 impl RequestCtx {
@@ -114,6 +116,7 @@ impl RequestCtx {
             plugin_out: PluginOutput::default(),
             plugin_errors: Vec::new(),
             request_hooks_done: false,
+            handoff: None,
         }
     }
 

@@ -1,7 +1,8 @@
 //! The logging phase: turns a finished request into its root span and three step spans.
 //!
-//! Runs after the client has its last byte, so nothing here delays a response. Child spans are
-//! created with the instants recorded on the data path as their start and end times.
+//! Runs after the client has its last byte, on the completion thread (`completion`), so nothing
+//! here delays a response. Child spans are created with the instants recorded on the data path
+//! as their start and end times.
 
 use crate::ctx::RequestCtx;
 use crate::errors::ProxyFailure;
@@ -55,7 +56,10 @@ pub(crate) fn outcome(ctx: &RequestCtx, summary: ResponseSummary) -> Outcome {
 impl GatewayProxy {
     /// Builds and ends all spans of a finished request.
     pub(crate) fn finish(&self, ctx: &mut RequestCtx) {
-        let post_start = Instant::now();
+        // Times leave out the wait for the completion thread (see `completion`).
+        let work_start = Instant::now();
+        let post_start = ctx.handoff.unwrap_or(work_start).min(work_start);
+        let waited = work_start - post_start;
         self.parse_request(ctx);
         let info = ctx.info.take().unwrap_or_default();
         let observed = ctx.observer.take().map(|o| o.finish()).unwrap_or_default();
@@ -165,7 +169,13 @@ impl GatewayProxy {
         }
 
         // post_processing: reading usage, running completion hooks, finishing the trace.
-        let post = post_attrs(ctx, &out, &observed);
+        let mut post = post_attrs(ctx, &out, &observed);
+        if ctx.handoff.is_some() {
+            post.push(KeyValue::new(
+                sc::GATEWAY_COMPLETION_WAIT_MS,
+                waited.as_secs_f64() * 1e3,
+            ));
+        }
         let post_start = post_start.max(llm_end);
         let mut span = self.child(
             ctx,
@@ -190,7 +200,7 @@ impl GatewayProxy {
                 span.add_event(gateway_sqlite::METRIC_EVENT, a);
             }
         }
-        let finished = Instant::now();
+        let finished = Instant::now() - waited;
         end(span, ctx, finished);
 
         if let Some(op) = info.operation.as_deref() {

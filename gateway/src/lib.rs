@@ -7,6 +7,7 @@
 //! spans once the client has its bytes. [`server`] wires pingora, and [`demo`] runs the
 //! built-in simulation.
 
+pub mod completion;
 pub mod config;
 mod config_plugins;
 pub mod ctx;

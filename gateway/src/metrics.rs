@@ -20,6 +20,8 @@ pub struct GatewayMetrics {
     pub otlp: Option<Arc<ExportStats>>,
     /// GenAI client histograms.
     pub genai: Arc<crate::genai_metrics::GenAiMetrics>,
+    /// The completion thread's counters.
+    pub completions: Arc<crate::completion::CompletionStats>,
 }
 
 fn metric(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -80,6 +82,21 @@ impl GatewayMetrics {
             "Spans waiting for the writer.",
         );
         let _ = writeln!(out, "gateway_writer_queue_depth {}", s.queue_depth());
+        let c = &self.completions;
+        metric(
+            out,
+            "gateway_completion_queue_depth",
+            "gauge",
+            "Finished requests waiting for the completion thread (hooks and spans).",
+        );
+        let _ = writeln!(out, "gateway_completion_queue_depth {}", c.queue_depth());
+        metric(
+            out,
+            "gateway_completions_inline_total",
+            "counter",
+            "Requests finished on a proxy thread because the completion thread was behind.",
+        );
+        let _ = writeln!(out, "gateway_completions_inline_total {}", load(&c.inline));
         metric(
             out,
             "gateway_writer_priority_boosts_total",

@@ -177,7 +177,14 @@ impl ProxyHttp for GatewayProxy {
             ctx.failure_message = Some(e.to_string());
         }
         ctx.client_status = session.response_written().map(|r| r.status.as_u16());
-        self.finish(ctx);
+        match &self.completions {
+            Some(c) if ctx.rt.plugins.has_kind(crate::plugins::LIBRARY) => {
+                if let Some(mut job) = c.submit(ctx) {
+                    self.finish(&mut job);
+                }
+            }
+            _ => self.finish(ctx),
+        }
     }
 
     fn request_summary(&self, session: &Session, _ctx: &RequestCtx) -> String {

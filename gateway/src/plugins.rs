@@ -11,6 +11,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
+/// Plugin kind of a library loaded from `[[plugins]]` (the `kind` label on `/metrics`).
+pub const LIBRARY: &str = "library";
+
 fn locate(config: &Config, path: &PathBuf) -> PathBuf {
     if path.is_absolute() || path.exists() {
         return path.clone();
@@ -46,7 +49,7 @@ pub fn runtime(
         let json = serde_json::to_string(&entry.config).unwrap_or_else(|_| "{}".into());
         let plugin = load(&path, &json)?;
         tracing::info!(plugin = plugin.name(), path = %path.display(), "Loaded plugin.");
-        host.add(Box::new(plugin), "library", path.display().to_string());
+        host.add(Box::new(plugin), LIBRARY, path.display().to_string());
     }
     if config.builtins.sqlite {
         host.add(

@@ -50,6 +50,7 @@ pub struct Runtime {
 }
 
 /// The gateway proxy.
+#[derive(Clone)]
 pub struct GatewayProxy {
     /// Where requests go.
     pub target: Arc<UpstreamTarget>,
@@ -59,6 +60,8 @@ pub struct GatewayProxy {
     pub runtime: Arc<ArcSwap<Runtime>>,
     /// GenAI client metrics.
     pub metrics: Arc<crate::genai_metrics::GenAiMetrics>,
+    /// Where finished requests go; `None`: finished on the proxy thread.
+    pub completions: Option<Arc<crate::completion::Completions>>,
     propagator: TraceContextPropagator,
 }
 
@@ -75,6 +78,7 @@ impl GatewayProxy {
             tracer,
             runtime,
             metrics,
+            completions: None,
             propagator: TraceContextPropagator::new(),
         }
     }

@@ -1,5 +1,6 @@
 //! Builds and runs the pingora server from a [`Config`], and flushes spans on the way out.
 
+use crate::completion::{self, Completions};
 use crate::config::Config;
 use crate::genai_metrics::GenAiMetrics;
 use crate::metrics::GatewayMetrics;
@@ -34,12 +35,14 @@ pub fn run(config: Config, config_path: Option<&std::path::Path>) -> anyhow::Res
         Duration::from_millis(config.proxy.connect_timeout_ms),
         Duration::from_millis(config.proxy.read_timeout_ms),
     );
-    let proxy = GatewayProxy::new(
+    let mut proxy = GatewayProxy::new(
         target,
         telemetry.tracer.clone(),
         runtime.clone(),
         genai.clone(),
     );
+    let completions = Completions::start(proxy.clone(), completion::INLINE_AT)?;
+    proxy.completions = Some(completions.clone());
     if let Some(path) = config_path {
         crate::reload::watch(path.to_path_buf(), runtime.clone())?;
     }
@@ -69,6 +72,7 @@ pub fn run(config: Config, config_path: Option<&std::path::Path>) -> anyhow::Res
                 runtime: runtime.clone(),
                 otlp: telemetry.otlp_stats.clone(),
                 genai: genai.clone(),
+                completions: completions.stats(),
             },
         )?),
         None => None,
@@ -85,7 +89,10 @@ pub fn run(config: Config, config_path: Option<&std::path::Path>) -> anyhow::Res
     if let Some(api) = api {
         api.stop();
     }
-    tracing::info!("Shutting down: writing queued spans.");
+    tracing::info!("Shutting down: finishing queued requests and writing their spans.");
+    if !completions.drain(Duration::from_secs(30)) {
+        tracing::error!("Finishing queued requests took over 30 s; flushing what is done.");
+    }
     telemetry.shutdown();
     let s = &telemetry.sqlite_stats;
     tracing::info!(

@@ -295,3 +295,45 @@ fn loader_errors_name_the_file_and_versions() {
         "{abi}"
     );
 }
+
+#[test]
+fn a_slow_completion_hook_never_holds_a_proxy_worker() {
+    let fake = spawn_in_thread(FakeConfig::default());
+    let so = lib("pii_tagger");
+    // One proxy worker, and a plugin that sleeps 2 s in every completion hook.
+    let mut gw = Gateway::start(
+        &fake.base_url(),
+        "threads = 1",
+        &format!(
+            "[[plugins]]\npath = \"{}\"\n[plugins.config]\ncomplete_sleep_ms = 2000\n",
+            so.display()
+        ),
+    );
+    let path = "/v1beta/models/gemini-2.0-flash:generateContent";
+    let (first, _) = post(&gw, path, "first");
+    let (second, _) = post(&gw, path, "second");
+    let second_answered = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    let conn = gw.wait_traces(2);
+    gw.stop();
+    let (start, end): (i64, i64) = conn
+        .query_row(
+            "SELECT start_time_unix_nano, end_time_unix_nano FROM spans
+             WHERE trace_id = ?1 AND name = 'post_processing'",
+            [&first],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(
+        end - start >= 2_000_000_000,
+        "the hook's time is recorded in post_processing"
+    );
+    assert!(
+        second_answered < end,
+        "the second request was answered while the first one's hook still ran"
+    );
+    let spans = spans_of(&conn, &second);
+    assert!(step(&spans, "post_processing")["gateway.completion.wait_ms"].is_number());
+}

@@ -110,6 +110,11 @@ impl PluginHost {
         self.slots.len()
     }
 
+    /// True when a plugin was added with this `kind` (as given to [`PluginHost::add`]).
+    pub fn has_kind(&self, kind: &str) -> bool {
+        self.slots.iter().any(|s| s.kind == kind)
+    }
+
     /// True when no plugin is registered.
     pub fn is_empty(&self) -> bool {
         self.slots.is_empty()

@@ -151,6 +151,8 @@ pub const GATEWAY_COST_TIER: &str = "gateway.cost.tier";
 pub const GATEWAY_PLUGIN_ERROR: &str = "gateway.plugin.error";
 /// Gateway time (total minus upstream wait) in milliseconds.
 pub const GATEWAY_OVERHEAD_MS: &str = "gateway.overhead_ms";
+/// Time a finished request waited for the completion thread, in ms (post-processing step).
+pub const GATEWAY_COMPLETION_WAIT_MS: &str = "gateway.completion.wait_ms";
 
 /// Response header that carries the trace id to the client.
 pub const HEADER_TRACE_ID: &str = "x-gateway-trace-id";
