@@ -13,7 +13,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use util::{Gateway, client, free_port};
+use util::{Gateway, client, free_port, generate};
 
 const BODY: &str = r#"{"contents":[{"parts":[{"text":"read-only database"}]}]}"#;
 
@@ -97,17 +97,7 @@ impl Drop for Fault {
 }
 
 fn send(gw: &Gateway) -> String {
-    let r = client()
-        .post(gw.url("/v1beta/models/gemini-2.0-flash:generateContent"))
-        .header("x-goog-api-key", "k")
-        .body(BODY)
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 200, "the data path ignores the database");
-    r.headers()["x-gateway-trace-id"]
-        .to_str()
-        .unwrap()
-        .to_owned()
+    generate(gw, BODY)
 }
 
 const DROPPED: &str = "gateway_spans_dropped_total{reason=\"export_error\"}";
@@ -131,6 +121,44 @@ fn wait_for(what: &str, gw: &Gateway, mut done: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "{what}; log:\n{}", gw.log_text());
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// A gateway on `db` with the API (for `/metrics`) on; returns it and the API's base URL.
+fn start_with_api(db: &Path, upstream: &str) -> (Gateway, String) {
+    let api_port = free_port();
+    let gw = Gateway::start_at(
+        tempfile::tempdir().unwrap(),
+        db.to_path_buf(),
+        upstream,
+        "",
+        "linger_ms = 5",
+        &format!("[api]\nlisten = \"127.0.0.1:{api_port}\"\n"),
+    );
+    (gw, format!("http://127.0.0.1:{api_port}"))
+}
+
+/// After the fault: rows from before are kept, the file is sound.
+fn assert_kept_and_sound(db: &Path, before: &str) {
+    assert!(
+        has_trace(db, before),
+        "rows written before the fault are kept"
+    );
+    let integrity: String = rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+}
+
+/// Keeps the traffic going until a new trace is written (the file is opened again at most once
+/// a second).
+fn wait_until_writing_resumes(gw: &Gateway, db: &Path) {
+    let mut after = Vec::new();
+    wait_for("writing resumes once the fault clears", gw, || {
+        after.push(send(gw));
+        std::thread::sleep(Duration::from_millis(100));
+        after.iter().any(|id| has_trace(db, id))
+    });
 }
 
 fn has_trace(db: &Path, id: &str) -> bool {
@@ -170,16 +198,7 @@ fn a_read_only_database_never_blocks_requests_and_writing_resumes() {
     first.stop();
 
     fault.set_read_only(true);
-    let api_port = free_port();
-    let api = format!("http://127.0.0.1:{api_port}");
-    let mut gw = Gateway::start_at(
-        tempfile::tempdir().unwrap(),
-        db.clone(),
-        &fake.base_url(),
-        "",
-        "linger_ms = 5",
-        &format!("[api]\nlisten = \"127.0.0.1:{api_port}\"\n"),
-    );
+    let (mut gw, api) = start_with_api(&db, &fake.base_url());
     assert!(
         gw.log_text().contains("cannot be written now"),
         "{}",
@@ -195,13 +214,7 @@ fn a_read_only_database_never_blocks_requests_and_writing_resumes() {
     });
 
     fault.set_read_only(false);
-    // The file is opened again at most once a second: keep the traffic going until it is.
-    let mut after = Vec::new();
-    wait_for("writing resumes once the fault clears", &gw, || {
-        after.push(send(&gw));
-        std::thread::sleep(Duration::from_millis(100));
-        after.iter().any(|id| has_trace(&db, id))
-    });
+    wait_until_writing_resumes(&gw, &db);
     assert!(
         gw.log_text().contains("writable again"),
         "{}",
@@ -210,18 +223,10 @@ fn a_read_only_database_never_blocks_requests_and_writing_resumes() {
     gw.stop();
 
     assert!(
-        has_trace(&db, &before),
-        "rows written before the fault are kept"
-    );
-    assert!(
         during.iter().all(|id| !has_trace(&db, id)),
         "spans of the read-only period are dropped (and counted), not invented"
     );
-    let integrity: String = rusqlite::Connection::open(&db)
-        .unwrap()
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(integrity, "ok");
+    assert_kept_and_sound(&db, &before);
 }
 
 #[test]
@@ -238,16 +243,7 @@ fn a_full_disk_never_blocks_requests_and_writing_resumes() {
     };
     assert!(fault.mounted);
     let db = data.join("gateway.db");
-    let api_port = free_port();
-    let api = format!("http://127.0.0.1:{api_port}");
-    let mut gw = Gateway::start_at(
-        tempfile::tempdir().unwrap(),
-        db.clone(),
-        &fake.base_url(),
-        "",
-        "linger_ms = 5",
-        &format!("[api]\nlisten = \"127.0.0.1:{api_port}\"\n"),
-    );
+    let (mut gw, api) = start_with_api(&db, &fake.base_url());
     let before = send(&gw);
     wait_for("the first trace written", &gw, || has_trace(&db, &before));
 
@@ -268,20 +264,7 @@ fn a_full_disk_never_blocks_requests_and_writing_resumes() {
     );
 
     std::fs::remove_file(&filler).unwrap();
-    let mut after = Vec::new();
-    wait_for("writing resumes once there is space", &gw, || {
-        after.push(send(&gw));
-        std::thread::sleep(Duration::from_millis(100));
-        after.iter().any(|id| has_trace(&db, id))
-    });
+    wait_until_writing_resumes(&gw, &db);
     gw.stop();
-    assert!(
-        has_trace(&db, &before),
-        "rows written before the fault are kept"
-    );
-    let integrity: String = rusqlite::Connection::open(&db)
-        .unwrap()
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(integrity, "ok");
+    assert_kept_and_sound(&db, &before);
 }

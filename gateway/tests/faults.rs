@@ -9,7 +9,7 @@ use fake_gemini::{FakeConfig, spawn_in_thread};
 use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use util::{Gateway, client};
+use util::{Gateway, client, generate};
 
 const BODY: &str = r#"{"contents":[{"parts":[{"text":"fault suite"}]}]}"#;
 
@@ -191,19 +191,7 @@ fn a_locked_database_never_blocks_requests_and_writing_resumes() {
         "linger_ms = 5\nbusy_timeout_ms = 100",
         "",
     );
-    let send = |gw: &Gateway| {
-        let r = client()
-            .post(gw.url("/v1beta/models/gemini-2.0-flash:generateContent"))
-            .header("x-goog-api-key", "k")
-            .body(BODY)
-            .send()
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        r.headers()["x-gateway-trace-id"]
-            .to_str()
-            .unwrap()
-            .to_owned()
-    };
+    let send = |gw: &Gateway| generate(gw, BODY);
     gw.wait_traces(0);
     let locker = rusqlite::Connection::open(&gw.db).unwrap();
     locker.execute_batch("BEGIN EXCLUSIVE").unwrap();

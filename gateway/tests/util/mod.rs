@@ -200,6 +200,21 @@ pub fn client() -> reqwest::blocking::Client {
         .unwrap()
 }
 
+/// A `generateContent` call through `gw` that must answer 200; returns its trace id.
+pub fn generate(gw: &Gateway, body: &str) -> String {
+    let r = client()
+        .post(gw.url("/v1beta/models/gemini-2.0-flash:generateContent"))
+        .header("x-goog-api-key", "k")
+        .body(body.to_owned())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "the data path ignores the database");
+    r.headers()["x-gateway-trace-id"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// One span row: (name, kind, attributes JSON, status_code).
 pub fn spans_of(
     conn: &Connection,
