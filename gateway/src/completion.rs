@@ -30,8 +30,6 @@ pub const INLINE_AT: usize = 256;
 /// Counters shown on `/metrics`.
 #[derive(Debug, Default)]
 pub struct CompletionStats {
-    /// Requests finished on the completion thread.
-    pub completed: AtomicU64,
     /// Requests finished on a proxy thread because the queue was [`INLINE_AT`] deep.
     pub inline: AtomicU64,
     depth: AtomicU64,
@@ -128,7 +126,6 @@ fn run(proxy: &GatewayProxy, rx: &Receiver<Msg>, stats: &CompletionStats) {
                         "Finishing a request panicked; its spans may be incomplete."
                     );
                 }
-                stats.completed.fetch_add(1, Ordering::Relaxed);
             }
             Msg::Drain(ack) => {
                 let _ = ack.send(());

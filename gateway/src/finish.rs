@@ -1,7 +1,7 @@
 //! The logging phase: turns a finished request into its root span and three step spans.
 //!
-//! Runs after the client has its last byte, on the completion thread (`completion`), so nothing
-//! here delays a response. Child spans are created with the instants recorded on the data path
+//! Runs after the client has its last byte (in place, or on the completion thread when plugin
+//! libraries are loaded: see `completion`), so nothing here delays a response. Child spans are created with the instants recorded on the data path
 //! as their start and end times.
 
 use crate::ctx::RequestCtx;

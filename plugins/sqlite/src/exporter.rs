@@ -48,26 +48,28 @@ impl SqliteSpanExporter {
         path: impl AsRef<Path>,
         opts: &StoreOptions,
     ) -> gateway_store::Result<Self> {
-        match Store::open(&path, opts) {
-            Ok(store) => Ok(Self::new(store)),
+        let opened = Store::open(&path, opts);
+        let state = |store| State {
+            store,
+            path: path.as_ref().to_path_buf(),
+            opts: opts.clone(),
+            last_attempt: Instant::now(),
+        };
+        match opened {
+            Ok(store) => Ok(Self::with_state(state(Some(store)))),
             Err(error) if error.is_transient() => {
                 tracing::error!(
                     %error,
                     "The database cannot be written now. Requests still flow; their spans are \
                      dropped and counted until it can, and opening is retried every second."
                 );
-                Ok(Self::with_state(State {
-                    store: None,
-                    path: path.as_ref().to_path_buf(),
-                    opts: opts.clone(),
-                    last_attempt: Instant::now(),
-                }))
+                Ok(Self::with_state(state(None)))
             }
             Err(error) => Err(error),
         }
     }
 
-    /// Wraps an open store.
+    /// Wraps an open store (opened again with default options if it is ever lost).
     pub fn new(store: Store) -> Self {
         Self::with_state(State {
             path: store.path().to_path_buf(),
