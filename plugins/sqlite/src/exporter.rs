@@ -6,7 +6,7 @@
 //! works. Only a file that is not ours to write (another schema) is refused at start.
 
 use crate::convert::{metric_rows, span_row, trace_row};
-use gateway_store::{Store, StoreError, StoreOptions};
+use gateway_store::{Store, StoreOptions};
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use std::path::{Path, PathBuf};
@@ -128,17 +128,13 @@ impl State {
                     tracing::info!(path = %self.path.display(), "The database is writable again.");
                     self.store = Some(store);
                 }
-                Err(e) => return Err(OTelSdkError::InternalFailure(retry_message(&e))),
+                Err(e) => return Err(OTelSdkError::InternalFailure(format!("{e}; retrying"))),
             }
         }
         self.store
             .as_mut()
             .ok_or_else(|| OTelSdkError::InternalFailure("no store".into()))
     }
-}
-
-fn retry_message(e: &StoreError) -> String {
-    format!("{e}; retrying")
 }
 
 impl SpanExporter for SqliteSpanExporter {
