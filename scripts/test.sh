@@ -3,6 +3,7 @@
 # suite with the real google-genai and openai SDKs against the real binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/setup.sh test
 
 VENV="${VENV:-.venv}"
 if [ ! -x "$VENV/bin/python" ]; then
