@@ -313,24 +313,13 @@ impl Config {
                     message: format!("{listen:?} is not ip:port ({e})"),
                 })?;
         }
-        for (name, price) in &self.pricing.models {
-            let rates = [
-                Some(price.input),
-                Some(price.output),
-                price.cached_input,
-                price.input_long,
-                price.output_long,
-                price.cached_input_long,
-                price.input_audio,
-                price.cached_input_audio,
-            ];
-            if rates.iter().flatten().any(|r| !r.is_finite() || *r < 0.0) {
-                return Err(ConfigError::Invalid {
-                    key: "pricing.models",
-                    message: format!("{name:?} has a negative or non-finite price"),
-                });
-            }
-        }
+        // The whole price book: shipped rows, `models`, `rows`, `file` and `aliases`.
+        self.pricing
+            .build_in(&self.base_dir)
+            .map_err(|message| ConfigError::Invalid {
+                key: "pricing",
+                message,
+            })?;
         if self.storage.path.as_os_str().is_empty() {
             return Err(ConfigError::Invalid {
                 key: "storage.path",

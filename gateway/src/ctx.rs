@@ -59,6 +59,8 @@ pub struct RequestCtx {
     pub response_done: Option<Instant>,
     /// Status from the upstream.
     pub upstream_status: Option<u16>,
+    /// The tier that served the call, from `x-gemini-service-tier` (lowercase).
+    pub response_tier: Option<String>,
     /// Status the client got.
     pub client_status: Option<u16>,
     /// Observes the response body.
@@ -107,6 +109,7 @@ impl RequestCtx {
             first_chunk: None,
             response_done: None,
             upstream_status: None,
+            response_tier: None,
             client_status: None,
             observer: None,
             failure: None,
@@ -131,8 +134,12 @@ impl RequestCtx {
     }
 
     /// Time to the first response bytes, measured from the upstream request. The spans record
-    /// it as time to first chunk for streamed calls only (GenAI semantic conventions).
+    /// it as time to first chunk for streamed calls only (GenAI semantic conventions), and not
+    /// when the upstream answered with an error status (an error body is not a first chunk).
     pub fn ttft(&self) -> Option<Duration> {
+        if self.upstream_status.is_none_or(|s| s >= 400) {
+            return None;
+        }
         Some(
             self.first_chunk?
                 .saturating_duration_since(self.upstream_start?),

@@ -9,10 +9,12 @@ use crate::errors::ProxyFailure;
 use crate::payload::{self, ResponseSummary};
 use crate::proxy::GatewayProxy;
 use crate::span_attrs::{
-    attr_kv, plugin_attrs, plugin_errors, post_attrs, prompt_attrs, request_attrs, usage_attrs,
+    attr_kv, plugin_attrs, plugin_errors, post_attrs, prompt_attrs, request_attrs, response_attrs,
+    surface_attrs, usage_attrs,
 };
+use crate::surfaces::{AnswerCtx, Surface};
 use gateway_plugin_sdk::semconv as sc;
-use gateway_plugin_sdk::{CompletedCall, RequestInfo, RequestView, Step, Timings};
+use gateway_plugin_sdk::{CompletedCall, Metering, RequestInfo, RequestView, Step, Timings};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{Span, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry_sdk::trace::Span as SdkSpan;
@@ -63,15 +65,38 @@ impl GatewayProxy {
         self.parse_request(ctx);
         let info = ctx.info.take().unwrap_or_default();
         let observed = ctx.observer.take().map(|o| o.finish()).unwrap_or_default();
-        let mut summary = payload::summarize(&observed);
         let rt = ctx.rt.clone();
-        if rt.settings.capture_content {
-            summary.output_text = payload::captured_text(&observed, rt.settings.capture_max_bytes);
-        }
-        let out = outcome(ctx, summary);
         let prompt_end = ctx.request_done.or(ctx.upstream_start).unwrap_or(ctx.start);
         let llm_start = ctx.upstream_start.unwrap_or(prompt_end);
         let llm_end = ctx.response_done.unwrap_or(post_start).max(llm_start);
+        let route = ctx
+            .route
+            .clone()
+            .unwrap_or_else(|| crate::surfaces::classify(&ctx.method, &ctx.path, None));
+        let surface = route.surface();
+        let mut summary = surface.summarize(
+            &observed,
+            &AnswerCtx {
+                route: &route,
+                info: &info,
+                header_tier: ctx.response_tier.as_deref(),
+                upstream_status: ctx.upstream_status,
+                body: &ctx.body,
+                llm_start: ctx.wall(llm_start),
+                llm_end: ctx.wall(llm_end),
+            },
+        );
+        if rt.settings.capture_content {
+            summary.output_text = payload::captured_text(&observed, rt.settings.capture_max_bytes);
+        }
+        let metering = summary.metering.unwrap_or(route.metering);
+        if metering == Metering::Unknown && summary.usage.is_some() {
+            crate::surfaces::count_unmetered();
+        }
+        if observed.decode_error.is_some() {
+            crate::surfaces::count_decode_error();
+        }
+        let out = outcome(ctx, summary);
 
         // Completion hooks: the client already has its bytes.
         if !rt.plugins.is_empty() {
@@ -95,6 +120,9 @@ impl GatewayProxy {
                 },
                 finish_reasons: &out.summary.finish_reasons,
                 response_model: out.summary.response_model.as_deref(),
+                service_tier: out.summary.service_tier.as_deref(),
+                metering,
+                started_at: ctx.start_wall,
             };
             let errors = rt.plugins.run_complete(&call, &mut ctx.plugin_out);
             ctx.plugin_errors.extend(errors);
@@ -115,14 +143,10 @@ impl GatewayProxy {
         end(span, ctx, prompt_end.max(ctx.start));
 
         // The LLM call: from the upstream request to the end of the response body.
-        let llm_name = match (&info.operation, &info.model) {
-            (Some(op), Some(m)) => format!("{op} {m}"),
-            (Some(op), None) => op.clone(),
-            _ => format!(
-                "{} {}",
-                ctx.method,
-                ctx.route.as_ref().map_or("", |r| r.template.as_str())
-            ),
+        let llm_name = if info.operation.is_some() {
+            surface.llm_span_name(&info, &route)
+        } else {
+            format!("{} {}", ctx.method, route.template)
         };
         let mut llm = vec![
             KeyValue::new(sc::GATEWAY_STEP, sc::STEP_LLM_CALL),
@@ -131,6 +155,9 @@ impl GatewayProxy {
             KeyValue::new(sc::SERVER_PORT, i64::from(self.target.upstream.port)),
         ];
         request_attrs(&info, &mut llm);
+        surface_attrs(surface, metering, &out.summary, &info, &mut llm);
+        response_attrs(&out.summary, &mut llm);
+        llm.extend(out.summary.llm_attrs.iter().cloned());
         if let Some(s) = ctx.upstream_status {
             llm.push(KeyValue::new(sc::HTTP_RESPONSE_STATUS_CODE, i64::from(s)));
         }
@@ -158,7 +185,21 @@ impl GatewayProxy {
             llm,
             llm_status,
         );
+        let llm_cx = ctx
+            .root
+            .with_remote_span_context(span.span_context().clone());
         end(span, ctx, llm_end);
+        // Steps of the call (Interactions), as children of the LLM span.
+        for step in &out.summary.steps {
+            let mut child = self
+                .tracer
+                .span_builder(step.name.clone())
+                .with_kind(SpanKind::Internal)
+                .with_start_time(step.start)
+                .with_attributes(step.attributes.clone())
+                .start_with_context(&self.tracer, &llm_cx);
+            child.end_with_timestamp(step.end.max(step.start));
+        }
 
         // Spans created by plugins, with their own times.
         for ps in &ctx.plugin_out.spans {
@@ -217,7 +258,7 @@ impl GatewayProxy {
             });
         }
 
-        self.end_root(ctx, &info, &out, finished);
+        self.end_root(ctx, &info, &out, finished, (surface, metering));
     }
 
     fn child(
@@ -242,9 +283,20 @@ impl GatewayProxy {
         span
     }
 
-    fn end_root(&self, ctx: &RequestCtx, info: &RequestInfo, out: &Outcome, end: Instant) {
+    fn end_root(
+        &self,
+        ctx: &RequestCtx,
+        info: &RequestInfo,
+        out: &Outcome,
+        end: Instant,
+        (surface, metering): (&'static dyn Surface, Metering),
+    ) {
         let mut a = vec![KeyValue::new(sc::GATEWAY_STATUS, out.status)];
         request_attrs(info, &mut a);
+        surface_attrs(surface, metering, &out.summary, info, &mut a);
+        if let Some(m) = &out.summary.response_model {
+            a.push(KeyValue::new(sc::GEN_AI_RESPONSE_MODEL, m.clone()));
+        }
         if let Some(s) = out.http_status {
             a.push(KeyValue::new(sc::HTTP_RESPONSE_STATUS_CODE, i64::from(s)));
         }

@@ -22,6 +22,19 @@ struct Cli {
     /// Check the configuration and exit.
     #[arg(long)]
     check: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Print the price table in force (shipped rows with `[pricing]` applied), then the models
+    /// seen in the database that have no price.
+    Pricing {
+        /// The date to price at (`YYYY-MM-DD`, UTC); default: now.
+        #[arg(long)]
+        at: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -44,6 +57,15 @@ fn main() -> ExitCode {
     if cli.check {
         println!("config {} is valid", cli.config.display());
         return ExitCode::SUCCESS;
+    }
+    if let Some(Command::Pricing { at }) = &cli.command {
+        return match gemini_gateway::pricing_report::print(&config, at.as_deref()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::from(2)
+            }
+        };
     }
     let _demo = if cli.demo {
         match gemini_gateway::demo::start(&mut config) {

@@ -155,6 +155,37 @@ impl GatewayMetrics {
             );
             let _ = writeln!(out, "gateway_unpriced_calls_total {}", load(u));
         }
+        if let Some(d) = &rt.downgrades {
+            metric(
+                out,
+                "gateway_service_tier_downgrades_total",
+                "counter",
+                "Priority requests served (and priced) at the standard tier.",
+            );
+            let _ = writeln!(out, "gateway_service_tier_downgrades_total {}", load(d));
+        }
+        metric(
+            out,
+            "gateway_unmetered_usage_total",
+            "counter",
+            "Answers that carried usage on a path no Gemini surface recognises.",
+        );
+        let _ = writeln!(
+            out,
+            "gateway_unmetered_usage_total {}",
+            crate::surfaces::unmetered()
+        );
+        metric(
+            out,
+            "gateway_response_decode_errors_total",
+            "counter",
+            "Compressed answers the observer could not fully decode (the client got them intact).",
+        );
+        let _ = writeln!(
+            out,
+            "gateway_response_decode_errors_total {}",
+            crate::surfaces::decode_errors()
+        );
         let report = rt.plugins.report();
         metric(
             out,

@@ -23,6 +23,15 @@ pub struct ResponseSummary {
     pub parse_error: Option<String>,
     /// Answer text, when capture is on.
     pub output_text: Option<String>,
+    /// The service tier that served the call, lowercase.
+    pub service_tier: Option<String>,
+    /// The surface's verdict on billing, when the answer changes the route's (a background
+    /// interaction is deferred, a repeated poll is free).
+    pub metering: Option<gateway_plugin_sdk::Metering>,
+    /// Surface-specific attributes of the LLM span.
+    pub llm_attrs: Vec<opentelemetry::KeyValue>,
+    /// Child spans of the LLM span (Interactions steps).
+    pub steps: Vec<crate::surfaces::StepSpan>,
 }
 
 #[derive(Deserialize, Default)]
@@ -51,8 +60,11 @@ struct GeminiUsage {
     thoughts_token_count: u64,
     tool_use_prompt_token_count: u64,
     total_token_count: u64,
+    #[serde(alias = "promptTokenDetails")]
     prompt_tokens_details: Vec<ModalityCount>,
     cache_tokens_details: Vec<ModalityCount>,
+    candidates_tokens_details: Vec<ModalityCount>,
+    service_tier: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -106,13 +118,15 @@ struct ErrorBody {
 
 impl GeminiUsage {
     fn into_usage(self) -> Usage {
-        let audio = |v: &[ModalityCount]| {
+        let of = |v: &[ModalityCount], name: &str| {
             v.iter()
-                .filter(|m| m.modality == "AUDIO")
-                .map(|m| m.token_count)
-                .sum()
+                .filter(|m| m.modality.eq_ignore_ascii_case(name))
+                .fold(0u64, |a, m| a.saturating_add(m.token_count))
         };
+        let audio = |v: &[ModalityCount]| of(v, "AUDIO");
         Usage {
+            output_image_tokens: of(&self.candidates_tokens_details, "IMAGE"),
+            output_audio_tokens: of(&self.candidates_tokens_details, "AUDIO"),
             prompt_tokens: self.prompt_token_count,
             cached_tokens: self.cached_content_token_count,
             candidates_tokens: self.candidates_token_count,
@@ -121,6 +135,7 @@ impl GeminiUsage {
             total_tokens: self.total_token_count,
             prompt_audio_tokens: audio(&self.prompt_tokens_details),
             cached_audio_tokens: audio(&self.cache_tokens_details),
+            ..Usage::default()
         }
     }
 }
@@ -155,6 +170,9 @@ fn parse_doc(payload: &[u8]) -> Result<Doc, serde_json::Error> {
 
 fn apply(summary: &mut ResponseSummary, doc: Doc) {
     if let Some(u) = doc.usage_metadata {
+        if let Some(t) = &u.service_tier {
+            summary.service_tier = Some(crate::surfaces::normalize_tier(t));
+        }
         summary.usage = Some(u.into_usage());
     } else if let Some(u) = doc.usage {
         summary.usage = Some(u.into_usage());
@@ -212,6 +230,62 @@ pub fn summarize(observed: &Observed) -> ResponseSummary {
         summary.error_status = e.status.or(e.code.map(|c| c.to_string()));
     }
     summary
+}
+
+/// Adds Google Search grounding to the usage: the executed, non-empty `webSearchQueries` of the
+/// last event that lists them (3.x bills per query, 2.5 per grounded prompt).
+pub fn apply_grounding(observed: &Observed, summary: &mut ResponseSummary) {
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct GDoc {
+        candidates: Vec<GCandidate>,
+    }
+    #[derive(Deserialize, Default)]
+    #[serde(default, rename_all = "camelCase")]
+    struct GCandidate {
+        #[serde(alias = "grounding_metadata")]
+        grounding_metadata: Option<GMeta>,
+    }
+    #[derive(Deserialize, Default)]
+    #[serde(default, rename_all = "camelCase")]
+    struct GMeta {
+        #[serde(alias = "web_search_queries")]
+        web_search_queries: Vec<String>,
+    }
+    let Some(usage) = summary.usage.as_mut() else {
+        return;
+    };
+    let Some(doc) = observed
+        .kept
+        .iter()
+        .rev()
+        .find_map(|(_, ev)| parse_doc_as::<GDoc>(ev))
+    else {
+        return;
+    };
+    let metas: Vec<GMeta> = doc
+        .candidates
+        .into_iter()
+        .filter_map(|c| c.grounding_metadata)
+        .collect();
+    if metas.is_empty() {
+        return;
+    }
+    usage.grounded = true;
+    usage.search_queries = metas
+        .iter()
+        .flat_map(|m| &m.web_search_queries)
+        .filter(|q| !q.trim().is_empty())
+        .count() as u64;
+}
+
+fn parse_doc_as<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Option<T> {
+    let trimmed = payload.trim_ascii_start();
+    if trimmed.starts_with(b"[") {
+        serde_json::from_slice::<Vec<T>>(trimmed).ok()?.pop()
+    } else {
+        serde_json::from_slice(trimmed).ok()
+    }
 }
 
 /// Finds `"usageMetadata": {...}` in the tail of a large document and parses that object alone.

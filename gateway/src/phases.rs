@@ -99,12 +99,25 @@ impl ProxyHttp for GatewayProxy {
         } else {
             0
         };
-        let openai = ctx.route.as_ref().is_some_and(|r| r.openai);
-        ctx.observer = Some(Observer::new(
+        ctx.response_tier = resp
+            .headers
+            .get(sc::HEADER_GEMINI_SERVICE_TIER)
+            .and_then(|v| v.to_str().ok())
+            .map(crate::surfaces::normalize_tier);
+        let encoding = resp
+            .headers
+            .get(http::header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok());
+        let surface = ctx
+            .route
+            .as_ref()
+            .map_or_else(crate::surfaces::unknown, |r| r.surface());
+        ctx.observer = Some(Observer::for_surface(
             framing,
             settings.max_parse_bytes,
             capture,
-            openai,
+            surface,
+            encoding,
         ));
         resp.insert_header(sc::HEADER_TRACE_ID, ctx.trace_id.as_str())?;
         Ok(())

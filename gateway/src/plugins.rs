@@ -9,7 +9,6 @@ use gateway_plugin_sdk::SpanPlugin;
 use gateway_snapshots::MetricSnapshotsPlugin;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
 /// Plugin kind of a library loaded from `[[plugins]]` (the `kind` label on `/metrics`).
 pub const LIBRARY: &str = "library";
@@ -27,21 +26,33 @@ fn locate(config: &Config, path: &PathBuf) -> PathBuf {
 }
 
 /// The reloadable runtime for `config`: settings and every configured plugin. Any failure is
-/// a startup (or reload) error naming the file. `unpriced` carries the unpriced-calls counter
-/// over from a previous configuration.
+/// a startup (or reload) error naming the file. `previous` carries the cost counters
+/// (unpriced calls, tier downgrades) over from the configuration being replaced.
 pub fn runtime(
     config: &Config,
-    unpriced: Option<Arc<AtomicU64>>,
+    previous: Option<&crate::proxy::Runtime>,
 ) -> Result<crate::proxy::Runtime, LoadError> {
     let mut host = PluginHost::new();
-    let previous = unpriced;
     let mut unpriced = None;
+    let mut downgrades = None;
     if config.builtins.token_cost {
-        let mut plugin = TokenCostPlugin::new(&config.pricing);
-        if let Some(counter) = previous {
+        // `Config::validate` already built the price book once; a file that changed since is
+        // reported by the next reload, and the shipped table with `models` is used meanwhile.
+        let mut plugin = match config.pricing.build_in(&config.base_dir) {
+            Ok(book) => TokenCostPlugin::from_book(book),
+            Err(error) => {
+                tracing::error!(%error, "Pricing rejected; using the shipped table.");
+                TokenCostPlugin::new(&config.pricing)
+            }
+        };
+        if let Some(counter) = previous.and_then(|p| p.unpriced.clone()) {
             plugin = plugin.with_unpriced_counter(counter);
         }
+        if let Some(counter) = previous.and_then(|p| p.downgrades.clone()) {
+            plugin = plugin.with_downgrade_counter(counter);
+        }
         unpriced = Some(plugin.unpriced_counter());
+        downgrades = Some(plugin.downgrade_counter());
         host.add(Box::new(plugin), "builtin", "token_cost");
     }
     for entry in config.plugins.iter().filter(|e| e.enabled) {
@@ -71,5 +82,6 @@ pub fn runtime(
         plugins: Arc::new(host),
         snapshots: config.builtins.metric_snapshots,
         unpriced,
+        downgrades,
     })
 }

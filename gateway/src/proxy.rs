@@ -47,6 +47,8 @@ pub struct Runtime {
     pub snapshots: bool,
     /// Count of unpriced calls (kept across reloads).
     pub unpriced: Option<Arc<std::sync::atomic::AtomicU64>>,
+    /// Count of priority requests served (and priced) at standard (kept across reloads).
+    pub downgrades: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 /// The gateway proxy.
@@ -86,8 +88,8 @@ impl GatewayProxy {
     pub(crate) fn begin(&self, req: &RequestHeader, ctx: &mut RequestCtx) {
         let path = req.uri.path();
         let query = req.uri.query();
-        let route = route::classify(path, query);
         ctx.method = req.method.as_str().to_owned();
+        let route = crate::surfaces::classify(&ctx.method, path, query);
         ctx.path = path.to_owned();
         ctx.query_redacted = query.map(route::redact_query);
         ctx.inbound_host = req
@@ -164,7 +166,11 @@ impl GatewayProxy {
                 1 => ctx.body_chunks[0].clone(),
                 _ => Bytes::from(ctx.body_chunks.concat()),
             };
-            crate::request::parse(route, &ctx.body, cap)
+            let (mut info, p) = crate::request::parse(route, &ctx.body, cap);
+            if info.parse_error.is_none() && !ctx.body.is_empty() {
+                route.surface().refine_request(&ctx.body, &mut info);
+            }
+            (info, p)
         };
         info.body_bytes = ctx.body_len as u64;
         ctx.body_chunks = Vec::new();

@@ -39,8 +39,8 @@ pub fn reload(path: &Path, last: &mut Config, runtime: &ArcSwap<Runtime>) -> boo
             return false;
         }
     };
-    let unpriced = runtime.load().unpriced.clone();
-    let next = match crate::plugins::runtime(&config, unpriced) {
+    let current = runtime.load_full();
+    let next = match crate::plugins::runtime(&config, Some(&current)) {
         Ok(rt) => rt,
         Err(error) => {
             tracing::error!(%error, "Configuration reload rejected; the running configuration stays.");

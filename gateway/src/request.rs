@@ -19,6 +19,8 @@ struct Body<'a> {
     generation_config: Option<GenConfig>,
     #[serde(alias = "cached_content")]
     cached_content: Option<IgnoredAny>,
+    #[serde(alias = "service_tier")]
+    service_tier: Option<String>,
     #[serde(alias = "generate_content_request", borrow)]
     generate_content_request: Option<Box<Body<'a>>>,
     // OpenAI-compatible fields.
@@ -127,7 +129,11 @@ pub fn parse(route: &Route, body: &[u8], capture_max: usize) -> (RequestInfo, Ca
         Some(inner) if parsed.contents.is_none() => *inner,
         _ => parsed,
     };
-    if route.openai {
+    info.service_tier = body
+        .service_tier
+        .as_deref()
+        .map(crate::surfaces::normalize_tier);
+    if route.is_openai() {
         if let Some(m) = &body.model {
             info.model = Some(m.strip_prefix("models/").unwrap_or(m).to_owned());
         }

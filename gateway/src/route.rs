@@ -1,9 +1,11 @@
-//! Classifies a request by its path: model, operation, and how the response is framed.
+//! The classified form of a request: model, operation, framing and the Gemini surface that
+//! owns it. Classification itself lives in [`crate::surfaces`], one module per surface.
 //!
 //! Only the path and query are used here (the body is parsed later, off the header path).
 //! Unknown paths are fine: they are forwarded and traced with what is known.
 
-use gateway_plugin_sdk::semconv as sc;
+use crate::surfaces::Surface;
+use gateway_plugin_sdk::Metering;
 
 /// How a response body is framed, which decides how usage is read from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,92 +20,64 @@ pub enum Framing {
     Opaque,
 }
 
+/// The surface that recognised a request (compared by name).
+#[derive(Clone, Copy)]
+pub struct SurfaceRef(pub &'static dyn Surface);
+
+impl std::fmt::Debug for SurfaceRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.name())
+    }
+}
+
+impl PartialEq for SurfaceRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.name() == other.0.name()
+    }
+}
+
+impl Eq for SurfaceRef {}
+
 /// What the path says about a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
-    /// Model from the path (`gemini-2.0-flash`, `tunedModels/x`), or from the body later.
+    /// Model from the path (`gemini-3.8-flash`, `tunedModels/x`), or from the body later.
     pub model: Option<String>,
     /// `gen_ai.operation.name`, or `None` for non-model calls (files, uploads, listings).
     pub operation: Option<&'static str>,
-    /// Whether the response streams (for OpenAI compat the body decides).
+    /// Whether the response streams (for OpenAI compat and Interactions the body decides).
     pub stream: bool,
     /// Expected framing of a 2xx response.
     pub framing: Framing,
     /// Low-cardinality route for span names, e.g. `/v1beta/models/{model}:generateContent`.
     pub template: String,
-    /// OpenAI-compatible endpoint: model and stream flag come from the body.
-    pub openai: bool,
-    /// The resumable upload endpoint.
+    /// The surface that owns this request.
+    pub surface: SurfaceRef,
+    /// How calls on this route are billed (an answer may still change it, e.g. a background
+    /// interaction is deferred).
+    pub metering: Metering,
+    /// The resumable upload endpoint: the body is not kept.
     pub upload: bool,
 }
 
-/// Classifies `path` (without query) and `query`.
-pub fn classify(path: &str, query: Option<&str>) -> Route {
-    let mut route = Route {
-        model: None,
-        operation: None,
-        stream: false,
-        framing: Framing::Json,
-        template: path.to_owned(),
-        openai: false,
-        upload: false,
-    };
-    if path.starts_with("/upload/") {
-        route.upload = true;
-        route.framing = Framing::Opaque;
-        route.template = "/upload/{version}/files".into();
-        return route;
+impl Route {
+    /// The owning surface.
+    pub fn surface(&self) -> &'static dyn Surface {
+        self.surface.0
     }
-    let Some(rest) = path.strip_prefix('/') else {
-        return route;
-    };
-    let (version, rest) = rest.split_once('/').unwrap_or((rest, ""));
-    if let Some(op) = rest.strip_prefix("openai/") {
-        route.openai = true;
-        route.template = format!("/{version}/openai/{op}");
-        match op.trim_end_matches('/') {
-            "chat/completions" => route.operation = Some(sc::OP_CHAT),
-            "embeddings" => route.operation = Some(sc::OP_EMBEDDINGS),
-            _ => route.template = format!("/{version}/openai/{{path}}"),
-        }
-        return route;
+
+    /// The OpenAI-compatible endpoint: model and stream flag come from the body.
+    pub fn is_openai(&self) -> bool {
+        self.surface.0.name() == crate::surfaces::OPENAI_COMPAT
     }
-    let Some((resource, method)) = rest.rsplit_once(':') else {
-        route.template = generic_template(version, rest);
-        return route;
-    };
-    let (collection, name) = resource.split_once('/').unwrap_or((resource, ""));
-    if name.is_empty() || name.contains('/') && collection != "tunedModels" {
-        route.template = generic_template(version, rest);
-        return route;
-    }
-    route.model = Some(match collection {
-        "models" => percent_decode(name),
-        other => format!("{other}/{}", percent_decode(name)),
-    });
-    route.template = format!("/{version}/{collection}/{{model}}:{method}");
-    match method {
-        "generateContent" => route.operation = Some(sc::OP_GENERATE_CONTENT),
-        "streamGenerateContent" => {
-            route.operation = Some(sc::OP_GENERATE_CONTENT);
-            route.stream = true;
-            route.framing = if query_param(query, "alt") == Some("sse") {
-                Framing::Sse
-            } else {
-                Framing::JsonArray
-            };
-        }
-        "countTokens" => route.operation = Some(sc::OP_COUNT_TOKENS),
-        "embedContent" | "batchEmbedContents" | "asyncBatchEmbedContent" => {
-            route.operation = Some(sc::OP_EMBEDDINGS)
-        }
-        "batchGenerateContent" => route.operation = Some(sc::OP_GENERATE_CONTENT),
-        _ => {}
-    }
-    route
 }
 
-fn generic_template(version: &str, rest: &str) -> String {
+/// Classifies a request (see [`crate::surfaces::classify`]).
+pub fn classify(path: &str, query: Option<&str>) -> Route {
+    crate::surfaces::classify("POST", path, query)
+}
+
+pub(crate) fn generic_template(version: &str, rest: &str) -> String {
     let collection = rest.split('/').next().unwrap_or("");
     if collection.is_empty() {
         format!("/{version}")
@@ -142,7 +116,7 @@ fn is_secret_param(name: &str) -> bool {
     )
 }
 
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     if !s.contains('%') {
         return s.to_owned();
     }
@@ -202,7 +176,7 @@ mod tests {
             (None, "/v1beta/files/{id}")
         );
         let r = classify("/v1beta/openai/chat/completions", None);
-        assert!(r.openai);
+        assert!(r.is_openai());
         assert_eq!(r.operation, Some("chat"));
         let r = classify("/upload/v1beta/files", Some("upload_id=1"));
         assert!(r.upload);

@@ -108,6 +108,7 @@ pub(crate) fn output_type(info: &RequestInfo) -> Option<&'static str> {
     }
 }
 
+/// Token counts as span attributes; counts past `i64::MAX` are clamped, never wrapped negative.
 pub(crate) fn usage_attrs(u: &Usage, out: &mut Vec<KeyValue>) {
     let pairs = [
         (sc::GEN_AI_USAGE_INPUT_TOKENS, u.input_tokens()),
@@ -115,7 +116,11 @@ pub(crate) fn usage_attrs(u: &Usage, out: &mut Vec<KeyValue>) {
         (sc::GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, u.cached_tokens),
         (sc::GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, u.thoughts_tokens),
     ];
-    out.extend(pairs.into_iter().map(|(k, v)| KeyValue::new(k, v as i64)));
+    out.extend(
+        pairs
+            .into_iter()
+            .map(|(k, v)| KeyValue::new(k, v.min(i64::MAX as u64) as i64)),
+    );
 }
 
 pub(crate) fn attr_kv(key: &str, value: &AttrValue) -> KeyValue {
@@ -159,7 +164,7 @@ pub(crate) fn post_attrs(ctx: &RequestCtx, out: &Outcome, observed: &Observed) -
         usage_attrs(u, &mut post);
         post.push(KeyValue::new(
             sc::GATEWAY_USAGE_TOTAL_TOKENS,
-            u.total_tokens as i64,
+            u.total_tokens.min(i64::MAX as u64) as i64,
         ));
         if u.tool_use_prompt_tokens > 0 {
             post.push(KeyValue::new(
@@ -198,6 +203,12 @@ pub(crate) fn post_attrs(ctx: &RequestCtx, out: &Outcome, observed: &Observed) -
         sc::GATEWAY_RESPONSE_BYTES,
         observed.bytes as i64,
     ));
+    if let Some(e) = observed.encoding {
+        post.push(KeyValue::new(sc::GATEWAY_RESPONSE_CONTENT_ENCODING, e));
+    }
+    if let Some(e) = &observed.decode_error {
+        post.push(KeyValue::new(sc::GATEWAY_RESPONSE_DECODE_ERROR, e.clone()));
+    }
     post.push(KeyValue::new(
         sc::GATEWAY_RESPONSE_CHUNKS,
         i64::from(observed.events),
@@ -205,4 +216,49 @@ pub(crate) fn post_attrs(ctx: &RequestCtx, out: &Outcome, observed: &Observed) -
     plugin_attrs(&ctx.plugin_out, Step::PostProcessing, &mut post);
     post.extend(plugin_errors(ctx, "on_complete"));
     post
+}
+
+/// The surface's verdict: which surface, how it is billed, the tiers and the routed model.
+pub(crate) fn surface_attrs(
+    surface: &dyn crate::surfaces::Surface,
+    metering: gateway_plugin_sdk::Metering,
+    s: &crate::payload::ResponseSummary,
+    info: &RequestInfo,
+    out: &mut Vec<KeyValue>,
+) {
+    out.push(KeyValue::new(sc::GATEWAY_SURFACE, surface.name()));
+    out.push(KeyValue::new(sc::GATEWAY_METERING, metering.as_str()));
+    if let Some(t) = &info.service_tier {
+        out.push(KeyValue::new(sc::GATEWAY_REQUEST_SERVICE_TIER, t.clone()));
+    }
+    if let Some(t) = &s.service_tier {
+        out.push(KeyValue::new(sc::GATEWAY_SERVICE_TIER, t.clone()));
+    }
+    if let (Some(asked), Some(served)) = (&info.model, &s.response_model)
+        && crate::surfaces::is_routed(asked, served)
+    {
+        out.push(KeyValue::new(sc::GATEWAY_MODEL_ROUTED, true));
+    }
+}
+
+/// What the answer said, on the inference (LLM) span where GenAI backends read it: usage,
+/// finish reasons, response id and model.
+pub(crate) fn response_attrs(s: &crate::payload::ResponseSummary, out: &mut Vec<KeyValue>) {
+    if let Some(u) = &s.usage {
+        usage_attrs(u, out);
+    }
+    if !s.finish_reasons.is_empty() {
+        let v: Vec<opentelemetry::StringValue> =
+            s.finish_reasons.iter().map(|r| r.clone().into()).collect();
+        out.push(KeyValue::new(
+            sc::GEN_AI_RESPONSE_FINISH_REASONS,
+            Value::Array(v.into()),
+        ));
+    }
+    if let Some(id) = &s.response_id {
+        out.push(KeyValue::new(sc::GEN_AI_RESPONSE_ID, id.clone()));
+    }
+    if let Some(m) = &s.response_model {
+        out.push(KeyValue::new(sc::GEN_AI_RESPONSE_MODEL, m.clone()));
+    }
 }

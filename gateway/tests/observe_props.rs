@@ -38,7 +38,7 @@ fn observe(
     body: &[u8],
     cuts: &[usize],
 ) -> gemini_gateway::payload::ResponseSummary {
-    let mut obs = Observer::new(framing, 1 << 20, 0, false);
+    let mut obs = Observer::new(framing, 1 << 20, 0, b"\"usageMetadata\"");
     let mut points: Vec<usize> = cuts.iter().map(|c| c % (body.len() + 1)).collect();
     points.sort_unstable();
     let mut prev = 0;
@@ -84,7 +84,7 @@ fn oversized_json_keeps_usage_from_the_tail() {
     let body = format!(
         r#"{{"candidates":[{{"content":{{"parts":[{{"inlineData":{{"data":"{filler}"}}}}]}},"finishReason":"STOP"}}],"usageMetadata":{{"promptTokenCount":11,"candidatesTokenCount":1290}},"modelVersion":"m"}}"#
     );
-    let mut obs = Observer::new(Framing::Json, 1 << 20, 0, false);
+    let mut obs = Observer::new(Framing::Json, 1 << 20, 0, b"\"usageMetadata\"");
     for chunk in body.as_bytes().chunks(64 * 1024) {
         obs.feed(chunk);
     }
@@ -100,7 +100,7 @@ fn openai_stream_takes_the_last_usage_and_ignores_done() {
     let body = "data: {\"id\":\"c1\",\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n\
                 data: {\"id\":\"c1\",\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":9,\"total_tokens\":13,\"completion_tokens_details\":{\"reasoning_tokens\":2}}}\n\n\
                 data: [DONE]\n\n";
-    let mut obs = Observer::new(Framing::Sse, 1 << 20, 0, true);
+    let mut obs = Observer::new(Framing::Sse, 1 << 20, 0, b"\"usage\"");
     obs.feed(body.as_bytes());
     let s = summarize(&obs.finish());
     let u = s.usage.unwrap();
@@ -117,7 +117,7 @@ fn mid_stream_error_event_is_seen() {
         "data: {}\r\n\r\ndata: {{\"error\": {{\"code\": 500, \"message\": \"boom\", \"status\": \"INTERNAL\"}}}}\r\n\r\n",
         event(0, false, "a")
     );
-    let mut obs = Observer::new(Framing::Sse, 1 << 20, 0, false);
+    let mut obs = Observer::new(Framing::Sse, 1 << 20, 0, b"\"usageMetadata\"");
     obs.feed(body.as_bytes());
     let s = summarize(&obs.finish());
     assert_eq!(s.error_status.as_deref(), Some("INTERNAL"));

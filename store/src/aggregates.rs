@@ -14,7 +14,7 @@ use std::collections::HashMap;
 const HOUR_NS: i64 = 3_600_000_000_000;
 const DAY_NS: i64 = 86_400_000_000_000;
 /// Operations whose NULL cost means "unpriced" (as in migration 3).
-const LLM_OPERATIONS: [&str; 3] = ["generate_content", "chat", "embeddings"];
+const LLM_OPERATIONS: [&str; 4] = ["generate_content", "chat", "embeddings", "invoke_agent"];
 
 const UPSERT_HIST: &str = "INSERT INTO latency_hist (width, t, model, metric, bucket, n)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6)

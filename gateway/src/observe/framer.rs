@@ -1,38 +1,24 @@
-//! Tees response bytes into a bounded observer that finds the events carrying usage.
+//! Splits a (decoded) response body into events and keeps the few that matter.
 //!
-//! The proxy forwards every chunk untouched; this module only looks. It splits the body into
+//! It splits the body into
 //! events (SSE `data:` events, JSON-array elements, or one JSON document), and keeps just the
 //! last event that mentions usage and the last event overall. Memory per request is bounded by
 //! `cap` whatever the body size: an event larger than `cap` is skipped and a huge single JSON
 //! document keeps only its tail, where Gemini puts `usageMetadata`.
 
+use super::Observed;
 use crate::route::Framing;
+use crate::surfaces::Surface;
 use memchr::memmem;
+use std::time::Instant;
 
 const TAIL: usize = 256 * 1024;
+/// At most this many events are kept whole (with their arrival time) per response.
+const KEPT_EVENTS: usize = 512;
 
-/// What was seen of a response body, ready for [`crate::payload`] to parse.
-#[derive(Debug, Default)]
-pub struct Observed {
-    /// The payload of the last event that mentions usage.
-    pub usage_event: Option<Vec<u8>>,
-    /// The payload of the last event when it is not the usage event.
-    pub last_event: Option<Vec<u8>>,
-    /// Payloads of all events, when capture is on (bounded by the capture budget).
-    pub captured: Vec<Vec<u8>>,
-    /// Number of events (SSE events or array elements; 1 for a JSON document).
-    pub events: u32,
-    /// Total body bytes.
-    pub bytes: u64,
-    /// An event was an error object (`{"error": ...}`), e.g. a mid-stream failure.
-    pub error_event: Option<Vec<u8>>,
-    /// The single JSON document was larger than the cap; `usage_event` holds its tail.
-    pub truncated: bool,
-}
-
-/// Incremental, bounded body observer.
+/// Incremental, bounded event splitter.
 #[derive(Debug)]
-pub struct Observer {
+pub(super) struct Framer {
     framing: Framing,
     cap: usize,
     /// Current incomplete line (SSE), element (array) or document (JSON).
@@ -45,13 +31,27 @@ pub struct Observer {
     escape: bool,
     capture_budget: usize,
     usage_needle: &'static [u8],
-    out: Observed,
+    keep: Option<&'static dyn Surface>,
+    kept_bytes: usize,
+    pub(super) out: Observed,
 }
 
-impl Observer {
-    /// A new observer; `capture_budget` > 0 keeps event payloads up to that many bytes.
-    /// `openai` selects the OpenAI-compatible `usage` key instead of `usageMetadata`.
-    pub fn new(framing: Framing, cap: usize, capture_budget: usize, openai: bool) -> Self {
+impl std::fmt::Debug for dyn Surface {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Framer {
+    /// A new framer; `capture_budget` > 0 keeps event payloads up to that many bytes;
+    /// `usage_needle` marks the events that carry usage; `keep` selects events kept whole.
+    pub(super) fn new(
+        framing: Framing,
+        cap: usize,
+        capture_budget: usize,
+        usage_needle: &'static [u8],
+        keep: Option<&'static dyn Surface>,
+    ) -> Self {
         Self {
             framing,
             cap: cap.max(1024),
@@ -62,18 +62,15 @@ impl Observer {
             in_string: false,
             escape: false,
             capture_budget,
-            usage_needle: if openai {
-                b"\"usage\""
-            } else {
-                b"\"usageMetadata\""
-            },
+            usage_needle,
+            keep,
+            kept_bytes: 0,
             out: Observed::default(),
         }
     }
 
-    /// Feeds one chunk of the body.
-    pub fn feed(&mut self, chunk: &[u8]) {
-        self.out.bytes += chunk.len() as u64;
+    /// Feeds one chunk of the (decoded) body.
+    pub(super) fn feed(&mut self, chunk: &[u8]) {
         match self.framing {
             Framing::Opaque => {}
             Framing::Json => self.feed_json(chunk),
@@ -83,7 +80,7 @@ impl Observer {
     }
 
     /// Ends the body and returns what was seen.
-    pub fn finish(mut self) -> Observed {
+    pub(super) fn finish(mut self) -> Observed {
         match self.framing {
             Framing::Json if !self.buf.is_empty() => {
                 let doc = std::mem::take(&mut self.buf);
@@ -220,6 +217,14 @@ impl Observer {
         if self.capture_budget > 0 && payload.len() <= self.capture_budget {
             self.capture_budget -= payload.len();
             self.out.captured.push(payload.clone());
+        }
+        if let Some(keep) = self.keep
+            && self.out.kept.len() < KEPT_EVENTS
+            && self.kept_bytes + payload.len() <= self.cap
+            && keep.keep_event(&payload)
+        {
+            self.kept_bytes += payload.len();
+            self.out.kept.push((Instant::now(), payload.clone()));
         }
         if is_error_object(&payload) {
             self.out.error_event = Some(payload.clone());

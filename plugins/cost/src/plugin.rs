@@ -1,43 +1,47 @@
-//! The span plugin around [`compute`](crate::compute).
+//! The span plugin around [`PriceBook`] and [`compute`](crate::compute): which call is priced,
+//! by which model and tier, and the attributes it writes.
 
-use crate::{ModelPrice, compute, default_prices, resolve};
+use crate::{PriceBook, PricingConfig, Resolved, compute};
 use gateway_plugin_sdk::prelude::*;
 use gateway_plugin_sdk::semconv as sc;
-use serde::Deserialize;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// `[pricing]` in `gateway.toml`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PricingConfig {
-    /// Per-model prices; they override or extend the shipped table.
-    #[serde(default)]
-    pub models: HashMap<String, ModelPrice>,
-    /// Names priced as another model, e.g. `"tunedModels/my-tune" = "gemini-2.0-flash"`.
-    #[serde(default)]
-    pub aliases: HashMap<String, String>,
-}
+const BOTH: [Step; 2] = [Step::Root, Step::PostProcessing];
 
 /// Computes the cost of every finished model call.
 #[derive(Debug)]
 pub struct TokenCostPlugin {
-    prices: HashMap<String, ModelPrice>,
-    aliases: HashMap<String, String>,
+    book: PriceBook,
     unpriced: Arc<AtomicU64>,
+    downgraded: Arc<AtomicU64>,
 }
 
 impl TokenCostPlugin {
-    /// The shipped table with `config` applied on top.
+    /// The shipped table with `config` applied on top. Never fails: whatever part of `config`
+    /// does not build is left out (validate with [`PricingConfig::build`] or use
+    /// [`try_new`](Self::try_new) to be told).
     pub fn new(config: &PricingConfig) -> Self {
-        let mut prices = default_prices();
-        prices.extend(config.models.clone());
+        Self::from_book(config.build_lenient())
+    }
+
+    /// The shipped table with `config` applied on top, or the error naming the bad entry.
+    pub fn try_new(config: &PricingConfig) -> Result<Self, String> {
+        config.build().map(Self::from_book)
+    }
+
+    /// A plugin over an already built book.
+    pub fn from_book(book: PriceBook) -> Self {
         Self {
-            prices,
-            aliases: config.aliases.clone(),
+            book,
             unpriced: Arc::new(AtomicU64::new(0)),
+            downgraded: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// The price book in use.
+    pub fn book(&self) -> &PriceBook {
+        &self.book
     }
 
     /// Continues counting on `counter` (used when the configuration is reloaded).
@@ -46,29 +50,116 @@ impl TokenCostPlugin {
         self
     }
 
-    /// Counter of calls whose model had no price.
+    /// Counter of calls left unpriced (no price, no usage, implausible usage).
     pub fn unpriced_counter(&self) -> Arc<AtomicU64> {
         self.unpriced.clone()
     }
 
+    /// Continues counting downgrades on `counter` (used when the configuration is reloaded).
+    pub fn with_downgrade_counter(mut self, counter: Arc<AtomicU64>) -> Self {
+        self.downgraded = counter;
+        self
+    }
+
+    /// Counter of calls that asked for `priority` and were served at `standard`.
+    pub fn downgrade_counter(&self) -> Arc<AtomicU64> {
+        self.downgraded.clone()
+    }
+
     fn mark_unpriced(&self, out: &mut PluginOutput, reason: &str) {
         self.unpriced.fetch_add(1, Ordering::Relaxed);
-        for step in [Step::Root, Step::PostProcessing] {
+        for step in BOTH {
             out.attr(step, sc::GATEWAY_COST_UNPRICED, true);
         }
-        out.attr(
-            Step::PostProcessing,
-            sc::GATEWAY_COST_UNPRICED_REASON,
-            reason,
-        );
+        let pp = Step::PostProcessing;
+        out.attr(pp, sc::GATEWAY_COST_UNPRICED_REASON, reason);
     }
 
     fn zero(out: &mut PluginOutput) {
-        for step in [Step::Root, Step::PostProcessing] {
+        for step in BOTH {
             out.attr(step, sc::GATEWAY_COST_USD, 0.0);
         }
         out.attr(Step::PostProcessing, sc::GATEWAY_COST_INPUT_USD, 0.0);
         out.attr(Step::PostProcessing, sc::GATEWAY_COST_OUTPUT_USD, 0.0);
+    }
+
+    fn price(&self, call: &CompletedCall<'_>, out: &mut PluginOutput) {
+        let info = call.request.info;
+        let requested = info.model.as_deref().filter(|m| !m.is_empty());
+        let served = call.response_model.filter(|m| !m.is_empty());
+        if call.metering == Metering::Unknown
+            && call.usage.is_none()
+            && requested.is_none()
+            && served.is_none()
+        {
+            return; // An unknown path with nothing to price: not a model call.
+        }
+        if let (Some(r), Some(s)) = (requested, served)
+            && !self.book.same_model(r, s)
+        {
+            for step in BOTH {
+                out.attr(step, sc::GATEWAY_MODEL_ROUTED, true);
+            }
+        }
+        let served_tier = call.service_tier.filter(|t| !t.is_empty());
+        let requested_tier = info.service_tier.as_deref().filter(|t| !t.is_empty());
+        let tier = served_tier.or(requested_tier).unwrap_or("standard");
+        for step in BOTH {
+            out.attr(step, sc::GATEWAY_SERVICE_TIER, tier);
+        }
+        if requested_tier == Some("priority") && served_tier == Some("standard") {
+            self.downgraded.fetch_add(1, Ordering::Relaxed);
+            for step in BOTH {
+                out.attr(step, sc::GATEWAY_SERVICE_TIER_DOWNGRADED, true);
+            }
+        }
+        // The served model when the table knows it, else the requested one.
+        let model = served
+            .filter(|s| self.book.key(s).is_some())
+            .or(requested)
+            .or(served);
+        let Some(model) = model else {
+            return self.mark_unpriced(out, "no model in the request or the response");
+        };
+        let resolved = match self.book.try_lookup(model, tier, call.started_at) {
+            Ok(r) => r,
+            Err(reason) => return self.mark_unpriced(out, &reason),
+        };
+        let Some(usage) = call.usage else {
+            return self.mark_unpriced(out, "usage not reported by the response");
+        };
+        let Some(cost) = compute(&resolved.price, usage) else {
+            return self.mark_unpriced(out, "implausible usage");
+        };
+        write_cost(out, &resolved, &cost);
+    }
+}
+
+fn write_cost(out: &mut PluginOutput, r: &Resolved<'_>, cost: &crate::Cost) {
+    let pp = Step::PostProcessing;
+    for step in BOTH {
+        out.attr(step, sc::GATEWAY_COST_USD, cost.total_usd());
+    }
+    out.attr(pp, sc::GATEWAY_COST_INPUT_USD, cost.input_usd);
+    out.attr(pp, sc::GATEWAY_COST_OUTPUT_USD, cost.output_usd);
+    if cost.grounding_usd > 0.0 {
+        out.attr(pp, sc::GATEWAY_COST_GROUNDING_USD, cost.grounding_usd);
+    }
+    out.attr(pp, sc::GATEWAY_COST_MODEL, r.model);
+    let context = if cost.long_context {
+        "long_context"
+    } else {
+        "standard"
+    };
+    out.attr(pp, sc::GATEWAY_COST_TIER, context);
+    if let Some(from) = r.effective_from {
+        out.attr(pp, sc::GATEWAY_COST_EFFECTIVE_FROM, from);
+    }
+    if r.derived {
+        let rule = format!("{}; {} = 50% of standard", r.source, r.tier.as_str());
+        out.attr(pp, sc::GATEWAY_COST_SOURCE, rule);
+    } else {
+        out.attr(pp, sc::GATEWAY_COST_SOURCE, r.source);
     }
 }
 
@@ -78,50 +169,22 @@ impl SpanPlugin for TokenCostPlugin {
     }
 
     fn on_complete(&self, call: &CompletedCall<'_>, out: &mut PluginOutput) {
-        let info = call.request.info;
-        let Some(op) = info.operation.as_deref() else {
-            return; // Files, uploads, listings: not billed per token.
-        };
-        let failed = call.http_status.is_none_or(|s| s >= 400) || call.status == "error";
-        if op == sc::OP_COUNT_TOKENS || failed {
-            // countTokens is free and Gemini does not bill failed requests.
-            Self::zero(out);
-            return;
+        match call.metering {
+            Metering::Deferred => return, // Metered later, when its result is fetched.
+            Metering::Free => return Self::zero(out),
+            Metering::Metered | Metering::Unknown => {}
         }
-        let model = info.model.as_deref().unwrap_or("");
-        let price = resolve(model, &self.prices, &self.aliases)
-            .or_else(|| resolve(call.response_model?, &self.prices, &self.aliases));
-        let Some((key, price)) = price else {
-            self.mark_unpriced(out, "no price for this model");
-            return;
-        };
-        let Some(usage) = call.usage else {
-            self.mark_unpriced(out, "usage not reported by the response");
-            return;
-        };
-        let cost = compute(price, usage);
-        for step in [Step::Root, Step::PostProcessing] {
-            out.attr(step, sc::GATEWAY_COST_USD, cost.total_usd());
+        if call.request.info.operation.as_deref() == Some(sc::OP_COUNT_TOKENS) {
+            return Self::zero(out); // countTokens is free.
         }
-        out.attr(
-            Step::PostProcessing,
-            sc::GATEWAY_COST_INPUT_USD,
-            cost.input_usd,
-        );
-        out.attr(
-            Step::PostProcessing,
-            sc::GATEWAY_COST_OUTPUT_USD,
-            cost.output_usd,
-        );
-        out.attr(Step::PostProcessing, sc::GATEWAY_COST_MODEL, key);
-        out.attr(
-            Step::PostProcessing,
-            sc::GATEWAY_COST_TIER,
-            if cost.long_context {
-                "long_context"
-            } else {
-                "standard"
-            },
-        );
+        let Some(status) = call.http_status else {
+            // The client left before the answer: nothing is known, nothing is flagged.
+            let pp = Step::PostProcessing;
+            return out.attr(pp, sc::GATEWAY_COST_UNPRICED_REASON, "no response");
+        };
+        if status >= 400 || call.status == "error" {
+            return Self::zero(out); // Gemini does not bill failed requests.
+        }
+        self.price(call, out);
     }
 }

@@ -16,7 +16,7 @@ use crate::SpanPlugin;
 use std::ffi::{CStr, c_char};
 
 /// Version of the loader contract. Bumped on any change to the plugin trait or its views.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// The SDK crate version.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");

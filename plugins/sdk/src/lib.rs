@@ -63,7 +63,7 @@ pub mod semconv;
 mod usage;
 
 pub use plugin::{
-    AttrValue, Attribution, CompletedCall, Metric, PluginOutput, PluginSpan, RequestView,
+    AttrValue, Attribution, CompletedCall, Metering, Metric, PluginOutput, PluginSpan, RequestView,
     SpanPlugin, Step, Timings,
 };
 #[doc(hidden)]
@@ -75,7 +75,7 @@ pub use usage::Usage;
 /// Everything a plugin usually needs.
 pub mod prelude {
     pub use crate::{
-        AttrValue, Attribution, CompletedCall, Metric, PluginOutput, PluginSpan, RequestInfo,
-        RequestView, SpanPlugin, Step, Timings, Usage, semconv,
+        AttrValue, Attribution, CompletedCall, Metering, Metric, PluginOutput, PluginSpan,
+        RequestInfo, RequestView, SpanPlugin, Step, Timings, Usage, semconv,
     };
 }

@@ -135,8 +135,44 @@ pub struct CompletedCall<'a> {
     pub timings: Timings,
     /// Finish reasons.
     pub finish_reasons: &'a [String],
-    /// Gemini `modelVersion`.
+    /// The model that served the call (`modelVersion`, or the Interaction's `model`). Price by
+    /// this one: retired and `-latest` names are routed server-side.
     pub response_model: Option<&'a str>,
+    /// The service tier that served the call (header `x-gemini-service-tier`,
+    /// `usageMetadata.serviceTier` or the Interaction's `service_tier`), lowercase.
+    pub service_tier: Option<&'a str>,
+    /// Whether this call is billed, as its Gemini surface says.
+    pub metering: Metering,
+    /// When the request started (prices carry dates).
+    pub started_at: SystemTime,
+}
+
+/// How a finished call is billed, decided by its Gemini surface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Metering {
+    /// A billed model call: its usage is priced.
+    #[default]
+    Metered,
+    /// Not billed (countTokens, files, listings, cancel, a repeated poll of a finished
+    /// interaction).
+    Free,
+    /// Billed later: a background interaction or a batch job, metered when its result is
+    /// fetched.
+    Deferred,
+    /// A path nobody recognises: priced if it reported usage and a model, else flagged.
+    Unknown,
+}
+
+impl Metering {
+    /// Lowercase name, as stored in `gateway.metering`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metering::Metered => "metered",
+            Metering::Free => "free",
+            Metering::Deferred => "deferred",
+            Metering::Unknown => "unknown",
+        }
+    }
 }
 
 /// A child span created by a plugin.

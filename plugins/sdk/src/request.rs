@@ -58,4 +58,7 @@ pub struct RequestInfo {
     pub body_bytes: u64,
     /// Set when the body was not valid JSON (it was forwarded unchanged).
     pub parse_error: Option<String>,
+    /// The service tier the request asked for (`serviceTier` / `service_tier`, lowercase:
+    /// `standard`, `flex`, `priority`).
+    pub service_tier: Option<String>,
 }

@@ -69,6 +69,12 @@ pub const OP_CHAT: &str = "chat";
 pub const OP_EMBEDDINGS: &str = "embeddings";
 /// Operation value for `countTokens` (not a semconv well-known value).
 pub const OP_COUNT_TOKENS: &str = "count_tokens";
+/// `gen_ai.operation.name` of an `agent=` interaction.
+pub const OP_INVOKE_AGENT: &str = "invoke_agent";
+/// `gen_ai.operation.name` of a tool call step.
+pub const OP_EXECUTE_TOOL: &str = "execute_tool";
+/// `gen_ai.operation.name` of `GET /interactions/{id}`.
+pub const OP_FETCH_RESPONSE: &str = "fetch_response";
 
 /// Upstream host.
 pub const SERVER_ADDRESS: &str = "server.address";
@@ -147,6 +153,47 @@ pub const GATEWAY_COST_UNPRICED_REASON: &str = "gateway.cost.unpriced_reason";
 pub const GATEWAY_COST_MODEL: &str = "gateway.cost.model";
 /// `standard` or `long_context`.
 pub const GATEWAY_COST_TIER: &str = "gateway.cost.tier";
+/// Date (`YYYY-MM-DD`) from which the applied price row is in force.
+pub const GATEWAY_COST_EFFECTIVE_FROM: &str = "gateway.cost.effective_from";
+/// Where the applied price row comes from (a URL, or `gateway.toml`).
+pub const GATEWAY_COST_SOURCE: &str = "gateway.cost.source";
+/// Grounding (Google Search) fees in USD, included in `gateway.cost.usd`.
+pub const GATEWAY_COST_GROUNDING_USD: &str = "gateway.cost.grounding_usd";
+/// The service tier that served the call (`standard`, `flex`, `priority`, `batch`).
+pub const GATEWAY_SERVICE_TIER: &str = "gateway.service_tier";
+/// The service tier the request asked for.
+pub const GATEWAY_REQUEST_SERVICE_TIER: &str = "gateway.request.service_tier";
+/// `true` when a priority request was served (and priced) at standard.
+pub const GATEWAY_SERVICE_TIER_DOWNGRADED: &str = "gateway.service_tier.downgraded";
+/// `true` when the model that served differs from the one requested (auto-routing).
+pub const GATEWAY_MODEL_ROUTED: &str = "gateway.model.routed";
+/// How the call is billed: `metered`, `free`, `deferred` or `unknown`.
+pub const GATEWAY_METERING: &str = "gateway.metering";
+/// The Gemini surface that recognised the request (`generate_content`, `interactions`, ...).
+pub const GATEWAY_SURFACE: &str = "gateway.surface";
+/// `Content-Encoding` of the upstream answer, when it was compressed.
+pub const GATEWAY_RESPONSE_CONTENT_ENCODING: &str = "gateway.response.content_encoding";
+/// Why the observer's copy of the answer could not be fully decoded or read.
+pub const GATEWAY_RESPONSE_DECODE_ERROR: &str = "gateway.response.decode_error";
+/// `gen_ai.request.previous_response.id`: the Interaction's `previous_interaction_id`.
+pub const GEN_AI_REQUEST_PREVIOUS_RESPONSE_ID: &str = "gen_ai.request.previous_response.id";
+/// `gen_ai.agent.name`: the agent of an `agent=` interaction.
+pub const GEN_AI_AGENT_NAME: &str = "gen_ai.agent.name";
+/// `gen_ai.tool.name`.
+pub const GEN_AI_TOOL_NAME: &str = "gen_ai.tool.name";
+/// `gen_ai.tool.call.id`.
+pub const GEN_AI_TOOL_CALL_ID: &str = "gen_ai.tool.call.id";
+/// `gen_ai.tool.type`.
+pub const GEN_AI_TOOL_TYPE: &str = "gen_ai.tool.type";
+/// Interactions step type (`model_output`, `thought`, `function_call`, ...).
+pub const GATEWAY_STEP_TYPE: &str = "gateway.interaction.step.type";
+/// Index of an Interactions step.
+pub const GATEWAY_STEP_INDEX: &str = "gateway.interaction.step.index";
+/// Interaction status (`completed`, `in_progress`, `requires_action`, ...).
+pub const GATEWAY_INTERACTION_STATUS: &str = "gateway.interaction.status";
+/// `true` on a poll of an interaction whose usage was already metered.
+pub const GATEWAY_INTERACTION_ALREADY_METERED: &str = "gateway.interaction.already_metered";
+
 /// Error message from a plugin that failed or panicked.
 pub const GATEWAY_PLUGIN_ERROR: &str = "gateway.plugin.error";
 /// Gateway time (total minus upstream wait) in milliseconds.
@@ -154,6 +201,8 @@ pub const GATEWAY_OVERHEAD_MS: &str = "gateway.overhead_ms";
 /// Time a finished request waited for the completion thread, in ms (post-processing step).
 pub const GATEWAY_COMPLETION_WAIT_MS: &str = "gateway.completion.wait_ms";
 
+/// Response header in which Gemini names the service tier that served the call.
+pub const HEADER_GEMINI_SERVICE_TIER: &str = "x-gemini-service-tier";
 /// Response header that carries the trace id to the client.
 pub const HEADER_TRACE_ID: &str = "x-gateway-trace-id";
 /// Attribution header for the end user.

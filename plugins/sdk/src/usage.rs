@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 /// Missing fields are 0, as in proto3 JSON. For OpenAI-compatible calls `candidates_tokens` is
 /// `completion_tokens - reasoning_tokens` and `thoughts_tokens` is `reasoning_tokens`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Usage {
     /// `promptTokenCount`: includes cached tokens.
     pub prompt_tokens: u64,
@@ -24,6 +25,21 @@ pub struct Usage {
     pub prompt_audio_tokens: u64,
     /// Audio part of the cached prompt (`cacheTokensDetails`, modality `AUDIO`).
     pub cached_audio_tokens: u64,
+    /// Image part of the output (`candidatesTokensDetails`, modality `IMAGE`), billed at the
+    /// model's image-output rate where it has one.
+    #[serde(default)]
+    pub output_image_tokens: u64,
+    /// Audio part of the output (`candidatesTokensDetails`, modality `AUDIO`).
+    #[serde(default)]
+    pub output_audio_tokens: u64,
+    /// Executed, non-empty Google Search queries (`groundingMetadata.webSearchQueries`, or the
+    /// Interactions `grounding_tool_count` of type `google_search`).
+    #[serde(default)]
+    pub search_queries: u64,
+    /// The answer was grounded (a `groundingMetadata` was present): 2.5 models bill per
+    /// grounded prompt rather than per query.
+    #[serde(default)]
+    pub grounded: bool,
 }
 
 impl Usage {

@@ -22,7 +22,10 @@ use std::collections::HashMap;
 /// [thresholds.models."gemini-2.5-pro"]
 /// latency_ms = 30000
 /// ```
-#[derive(Debug, Clone, Default, Deserialize)]
+///
+/// Omitting `[thresholds]` gives the documented defaults ([`ThresholdsConfig::default`]);
+/// a `[thresholds]` section replaces them with exactly what it lists.
+#[derive(Debug, Clone, Deserialize)]
 pub struct ThresholdsConfig {
     /// Per-model overrides, keyed by the model name as requested (without `models/`).
     #[serde(default)]
@@ -30,6 +33,20 @@ pub struct ThresholdsConfig {
     /// Global thresholds by metric name.
     #[serde(flatten)]
     pub metrics: HashMap<String, f64>,
+}
+
+impl Default for ThresholdsConfig {
+    /// The defaults `gateway.toml` documents: latency 10 s, cost $0.05, TTFT 2 s.
+    fn default() -> Self {
+        Self {
+            models: HashMap::new(),
+            metrics: HashMap::from([
+                (LATENCY_MS.to_owned(), 10_000.0),
+                (COST_USD.to_owned(), 0.05),
+                (TTFT_MS.to_owned(), 2_000.0),
+            ]),
+        }
+    }
 }
 
 /// Metric names emitted by this plugin.
@@ -103,6 +120,24 @@ mod tests {
              [models.\"gemini-2.5-pro\"]\nlatency_ms = 30000\n",
         )
         .unwrap()
+    }
+
+    #[test]
+    fn an_omitted_section_gives_the_documented_defaults() {
+        #[derive(Deserialize)]
+        struct Root {
+            #[serde(default)]
+            thresholds: ThresholdsConfig,
+        }
+        let root: Root = toml::from_str("").unwrap();
+        let p = MetricSnapshotsPlugin::new(root.thresholds);
+        assert_eq!(p.threshold(None, LATENCY_MS, None), Some(10_000.0));
+        assert_eq!(p.threshold(None, COST_USD, None), Some(0.05));
+        assert_eq!(p.threshold(None, TTFT_MS, None), Some(2_000.0));
+        // A section that lists one metric keeps only that one.
+        let root: Root = toml::from_str("[thresholds]\nlatency_ms = 5\n").unwrap();
+        let p = MetricSnapshotsPlugin::new(root.thresholds);
+        assert_eq!(p.threshold(None, COST_USD, None), None);
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod cost;
 mod drift;
 mod latency;
 mod live;
+mod models;
 mod reader;
 pub mod seed;
 mod snapshots;
@@ -35,7 +36,7 @@ pub use snapshots::{MetricSnapshot, SnapshotFilter};
 pub use traces::{Cursor, SpanRecord, TraceFilter, TracePage, TraceSummary};
 
 /// Operations whose missing cost means "unpriced" rather than "free".
-pub const LLM_OPERATIONS: [&str; 3] = ["generate_content", "chat", "embeddings"];
+pub const LLM_OPERATIONS: [&str; 4] = ["generate_content", "chat", "embeddings", "invoke_agent"];
 
 /// Nanoseconds in an hour.
 pub const HOUR_NS: i64 = 3_600_000_000_000;

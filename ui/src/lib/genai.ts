@@ -6,6 +6,12 @@ import type { Span, TraceSummary } from './types'
 export interface GenAiSummary {
   model: string | null
   responseModel: string | null
+  /** The served model differs from the requested one (auto-routing). */
+  routed: boolean
+  /** The service tier that served the call (standard, flex, priority, batch). */
+  serviceTier: string | null
+  /** A priority request served (and priced) at standard. */
+  tierDowngraded: boolean
   inputTokens: number | null
   outputTokens: number | null
   cachedTokens: number | null
@@ -85,6 +91,9 @@ export function genAiSummary(trace: TraceSummary, spans: Span[]): GenAiSummary {
   return {
     model: trace.model ?? first(ordered, 'gen_ai.request.model', asStr) ?? null,
     responseModel: first(ordered, 'gen_ai.response.model', asStr) ?? null,
+    routed: first(ordered, 'gateway.model.routed', (v) => (typeof v === 'boolean' ? v : undefined)) ?? false,
+    serviceTier: first(ordered, 'gateway.service_tier', asStr) ?? null,
+    tierDowngraded: first(ordered, 'gateway.service_tier.downgraded', (v) => (typeof v === 'boolean' ? v : undefined)) ?? false,
     inputTokens: trace.input_tokens ?? first(ordered, 'gen_ai.usage.input_tokens', asNum) ?? null,
     outputTokens: trace.output_tokens ?? first(ordered, 'gen_ai.usage.output_tokens', asNum) ?? null,
     cachedTokens: trace.cached_tokens ?? first(ordered, 'gen_ai.usage.cache_read.input_tokens', asNum) ?? null,

@@ -138,5 +138,26 @@ describe('genai summary', () => {
     expect(s.content).toHaveLength(1)
     expect(s.content[0].text).toContain('<script>x</script>')
     expect(contentText('plain <b>')).toBe('plain <b>')
+    expect(s.routed).toBe(false)
+    expect(s.serviceTier).toBeNull()
+    const routed = genAiSummary({ ...trace, model: 'gemini-3.7-flash' }, [
+      {
+        span_id: 'l',
+        name: 'generate_content gemini-3.7-flash',
+        attributes: {
+          'gateway.step': 'llm_call',
+          'gen_ai.response.model': 'gemini-3.8-flash',
+          'gateway.model.routed': true,
+          'gateway.service_tier': 'standard',
+          'gateway.service_tier.downgraded': true,
+        },
+      },
+    ])
+    expect([routed.responseModel, routed.routed, routed.serviceTier, routed.tierDowngraded]).toEqual([
+      'gemini-3.8-flash',
+      true,
+      'standard',
+      true,
+    ])
   })
 })

@@ -13,7 +13,20 @@ export function GenAiPanel({ s }: { s: GenAiSummary }) {
           <dt>Model</dt>
           <dd data-testid="genai-model">
             {s.model ?? '—'}
-            {s.responseModel && s.responseModel !== s.model ? <span className="muted small"> → {s.responseModel}</span> : null}
+            {s.responseModel && s.responseModel !== s.model ? (
+              <span className="muted small" data-testid="genai-served-model" title={s.routed ? 'Auto-routed: priced by the model that served' : undefined}>
+                {' → '}
+                {s.responseModel}
+                {s.routed ? ' (routed)' : ''}
+              </span>
+            ) : null}
+          </dd>
+        </div>
+        <div>
+          <dt>Tier</dt>
+          <dd data-testid="genai-tier">
+            {s.serviceTier ?? 'standard'}
+            {s.tierDowngraded ? <span className="muted small"> (priority requested, downgraded)</span> : null}
           </dd>
         </div>
         <div>

@@ -1,0 +1,469 @@
+//! The Interactions API (`/{version}/interactions`), Google's primary surface since June 2026.
+//!
+//! - `POST …/interactions` creates one, unary or streamed (SSE events with cumulative usage on
+//!   `step.delta`, `step.stop`, `interaction.status_update` and `interaction.completed`: the last
+//!   one wins, never a sum). `background: true` answers `in_progress` without usage: deferred.
+//! - `GET …/interactions/{id}` (`fetch_response`) meters a finished interaction's usage **once
+//!   per id**, however often it is polled; later polls are free and marked
+//!   `gateway.interaction.already_metered`.
+//! - `…/{id}/cancel` and `DELETE …/{id}` are free.
+//!
+//! Billed output is output plus thought tokens. Each step becomes a child span of the LLM span:
+//! tool calls as `execute_tool {tool}`, others by their type (`thought`, `model_output`).
+
+use super::interactions_wire::{CreateRequest, Event, Interaction, InteractionUsage, Step};
+use super::{AnswerCtx, PathParts, Surface, normalize_tier, route};
+use crate::observe::Observed;
+use crate::payload::ResponseSummary;
+use crate::route::Route;
+use gateway_plugin_sdk::semconv as sc;
+use gateway_plugin_sdk::{GenerationParams, Metering, RequestInfo};
+use opentelemetry::KeyValue;
+use std::collections::{HashSet, VecDeque};
+use std::sync::Mutex;
+use std::time::{Instant, SystemTime};
+
+/// The Interactions surface.
+pub struct Interactions;
+
+/// A child span of the LLM span, made from one step of an interaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepSpan {
+    /// Span name.
+    pub name: String,
+    /// Start (wall clock).
+    pub start: SystemTime,
+    /// End (wall clock).
+    pub end: SystemTime,
+    /// Attributes.
+    pub attributes: Vec<KeyValue>,
+}
+
+/// Interaction ids whose usage was metered, oldest first (bounded).
+struct Metered {
+    ids: HashSet<String>,
+    order: VecDeque<String>,
+}
+
+const METERED_CAPACITY: usize = 200_000;
+static METERED: Mutex<Option<Metered>> = Mutex::new(None);
+
+/// Records `id` as metered; `false` when it already was.
+fn first_metering(id: &str) -> bool {
+    let mut guard = METERED.lock().unwrap_or_else(|e| e.into_inner());
+    let m = guard.get_or_insert_with(|| Metered {
+        ids: HashSet::new(),
+        order: VecDeque::new(),
+    });
+    if m.ids.contains(id) {
+        return false;
+    }
+    if m.order.len() >= METERED_CAPACITY
+        && let Some(old) = m.order.pop_front()
+    {
+        m.ids.remove(&old);
+    }
+    m.ids.insert(id.to_owned());
+    m.order.push_back(id.to_owned());
+    true
+}
+
+/// What kind of interactions request a route is, kept in its template.
+fn action(route: &Route) -> &'static str {
+    if route.template.ends_with(":cancel") || route.template.ends_with("/cancel") {
+        "cancel"
+    } else if route.template.ends_with("{id}") {
+        "get"
+    } else {
+        "create"
+    }
+}
+
+impl Surface for Interactions {
+    fn name(&self) -> &'static str {
+        "interactions"
+    }
+
+    fn classify(&self, p: &PathParts<'_>) -> Option<Route> {
+        let rest = p.rest.strip_prefix("interactions")?;
+        let v = p.version;
+        match (p.method, rest) {
+            ("POST", "" | "/") => {
+                let mut r = route(
+                    &Interactions,
+                    Metering::Metered,
+                    format!("/{v}/interactions"),
+                );
+                r.operation = Some(sc::OP_GENERATE_CONTENT);
+                Some(r)
+            }
+            (_, id) if id.starts_with('/') => {
+                let id = &id[1..];
+                if id.ends_with("/cancel") || id.ends_with(":cancel") {
+                    let sep = if id.ends_with(":cancel") { ":" } else { "/" };
+                    return Some(route(
+                        &Interactions,
+                        Metering::Free,
+                        format!("/{v}/interactions/{{id}}{sep}cancel"),
+                    ));
+                }
+                if p.method == "GET" && !id.is_empty() && !id.contains('/') {
+                    let mut r = route(
+                        &Interactions,
+                        Metering::Metered,
+                        format!("/{v}/interactions/{{id}}"),
+                    );
+                    r.operation = Some(sc::OP_FETCH_RESPONSE);
+                    r.stream = crate::route::query_param(p.query, "stream") == Some("true");
+                    return Some(r);
+                }
+                Some(route(
+                    &Interactions,
+                    Metering::Free,
+                    format!("/{v}/interactions/{{id}}"),
+                ))
+            }
+            _ => Some(route(
+                &Interactions,
+                Metering::Free,
+                format!("/{v}/interactions"),
+            )),
+        }
+    }
+
+    fn usage_needle(&self) -> &'static [u8] {
+        b"usage\""
+    }
+
+    fn keep_event(&self, payload: &[u8]) -> bool {
+        let find = |n: &[u8]| memchr::memmem::find(payload, n).is_some();
+        find(b"\"event_type\"") && !find(b"\"step.delta\"")
+    }
+
+    fn refine_request(&self, body: &[u8], info: &mut RequestInfo) {
+        let Ok(req) = serde_json::from_slice::<CreateRequest>(body) else {
+            return;
+        };
+        if let Some(agent) = &req.agent {
+            info.operation = Some(sc::OP_INVOKE_AGENT.to_owned());
+            info.model = Some(agent.clone());
+        } else if let Some(m) = &req.model {
+            info.model = Some(m.strip_prefix("models/").unwrap_or(m).to_owned());
+        }
+        info.stream = req.stream.unwrap_or(false);
+        info.service_tier = req.service_tier.as_deref().map(normalize_tier);
+        info.system_instruction = req.system_instruction.is_some();
+        info.cached_content = req.cached_content.is_some();
+        if let Some(g) = req.generation_config {
+            info.generation = GenerationParams {
+                temperature: g.temperature,
+                top_p: g.top_p,
+                max_output_tokens: g.max_output_tokens,
+                seed: g.seed,
+                stop_sequences: g.stop_sequences.unwrap_or_default(),
+                ..GenerationParams::default()
+            };
+        }
+    }
+
+    fn summarize(&self, observed: &Observed, answer: &AnswerCtx<'_>) -> ResponseSummary {
+        let mut s = ResponseSummary::default();
+        let act = action(answer.route);
+        if act == "cancel" {
+            s.metering = Some(Metering::Free);
+            return s;
+        }
+        let mut state = State::default();
+        for (at, ev) in &observed.kept {
+            state.apply_event((at, ev));
+        }
+        for ev in [&observed.usage_event, &observed.last_event]
+            .into_iter()
+            .flatten()
+        {
+            match serde_json::from_slice::<Event>(ev) {
+                Ok(e) => state.apply(e),
+                Err(e) if s.parse_error.is_none() && !observed.truncated => {
+                    s.parse_error = Some(format!("invalid JSON in response: {e}"))
+                }
+                Err(_) => {}
+            }
+        }
+        if observed.truncated && state.usage.is_none() {
+            s.parse_error = Some("response larger than max_parse_bytes".into());
+        }
+        s.response_id = state.id.clone();
+        s.response_model = state.model.clone();
+        s.service_tier = state
+            .tier
+            .as_deref()
+            .map(normalize_tier)
+            .or_else(|| answer.header_tier.map(str::to_owned));
+        s.error_status = state.error.clone();
+        s.usage = state.usage.take().map(InteractionUsage::into_usage);
+        let status = state.status.clone().unwrap_or_default();
+        if !status.is_empty() {
+            s.llm_attrs.push(KeyValue::new(
+                sc::GATEWAY_INTERACTION_STATUS,
+                status.clone(),
+            ));
+            let reason = match status.as_str() {
+                "completed" => "stop",
+                "incomplete" | "budget_exceeded" => "length",
+                "requires_action" => "tool_call",
+                "failed" => "error",
+                "cancelled" => "cancelled",
+                _ => "",
+            };
+            if !reason.is_empty() {
+                s.finish_reasons = vec![reason.to_owned()];
+            }
+        }
+        let req: CreateRequest = serde_json::from_slice(answer.body).unwrap_or_default();
+        if let Some(prev) = req.previous_interaction_id.or(state.previous.clone()) {
+            s.llm_attrs
+                .push(KeyValue::new(sc::GEN_AI_REQUEST_PREVIOUS_RESPONSE_ID, prev));
+        }
+        if let Some(agent) = req.agent.or(state.agent.clone()) {
+            s.llm_attrs
+                .push(KeyValue::new(sc::GEN_AI_AGENT_NAME, agent));
+        }
+        // Metering: once per interaction id, when its usage is known.
+        s.metering = Some(match (&s.usage, &state.id) {
+            (None, _) if matches!(status.as_str(), "in_progress" | "queued" | "idle") => {
+                Metering::Deferred
+            }
+            (None, _) if act == "get" => Metering::Free,
+            (None, _) => Metering::Metered,
+            (Some(_), Some(id)) => {
+                if first_metering(id) {
+                    Metering::Metered
+                } else {
+                    s.llm_attrs
+                        .push(KeyValue::new(sc::GATEWAY_INTERACTION_ALREADY_METERED, true));
+                    // A repeated poll reports no usage (fetch_response SHOULD NOT), so sums
+                    // over traces count each interaction once.
+                    s.usage = None;
+                    Metering::Free
+                }
+            }
+            (Some(_), None) => Metering::Metered,
+        });
+        s.steps = state.spans(answer);
+        s
+    }
+
+    fn llm_span_name(&self, info: &RequestInfo, route: &Route) -> String {
+        match (&info.operation, &info.model) {
+            (Some(op), Some(m)) => format!("{op} {m}"),
+            (Some(op), None) => op.clone(),
+            _ => route.template.clone(),
+        }
+    }
+}
+
+/// What the events of one interaction said, in order.
+#[derive(Default)]
+struct State {
+    id: Option<String>,
+    model: Option<String>,
+    agent: Option<String>,
+    tier: Option<String>,
+    status: Option<String>,
+    previous: Option<String>,
+    usage: Option<InteractionUsage>,
+    error: Option<String>,
+    /// index → (step, start, end, step usage) from `step.start` / `step.stop`.
+    timed: Vec<(
+        u32,
+        Step,
+        Option<Instant>,
+        Option<Instant>,
+        Option<InteractionUsage>,
+    )>,
+    /// Steps of a whole interaction (unary answers, `interaction.completed`).
+    steps: Vec<Step>,
+}
+
+impl State {
+    fn apply_event(&mut self, (at, payload): (&Instant, &Vec<u8>)) {
+        let Ok(e) = serde_json::from_slice::<Event>(payload) else {
+            return;
+        };
+        match e.event_type.as_deref() {
+            Some("step.start") => {
+                if let (Some(i), Some(step)) = (e.index, e.step.clone()) {
+                    self.timed.push((i, step, Some(*at), None, None));
+                }
+            }
+            Some("step.stop") => {
+                if let Some(i) = e.index
+                    && let Some(t) = self.timed.iter_mut().rev().find(|t| t.0 == i)
+                {
+                    t.3 = Some(*at);
+                    t.4 = e.step_usage;
+                }
+                if let Some(u) = e.usage {
+                    self.usage = Some(u);
+                }
+            }
+            _ => self.apply(e),
+        }
+    }
+
+    fn apply_interaction(&mut self, i: Interaction) {
+        self.id = i.id.or(self.id.take());
+        self.model = i.model.or(self.model.take());
+        self.agent = i.agent.or(self.agent.take());
+        self.tier = i.service_tier.or(self.tier.take());
+        self.status = i.status.or(self.status.take());
+        self.previous = i.previous_interaction_id.or(self.previous.take());
+        if let Some(u) = i.usage {
+            self.usage = Some(u);
+        }
+        if !i.steps.is_empty() {
+            self.steps = i.steps;
+        }
+        if let Some(e) = i.error {
+            self.error = e.status.or(e.code.map(|c| c.to_string()));
+        }
+    }
+
+    fn apply(&mut self, e: Event) {
+        if e.event_type.is_none() {
+            // A unary Interaction (or an error object).
+            self.apply_interaction(Interaction {
+                id: e.id,
+                status: e.status,
+                model: e.model,
+                agent: e.agent,
+                service_tier: e.service_tier,
+                usage: e.usage,
+                steps: e.steps.unwrap_or_default(),
+                previous_interaction_id: None,
+                error: e.error,
+            });
+            return;
+        }
+        if let Some(i) = e.interaction {
+            self.apply_interaction(i);
+        }
+        if let Some(id) = e.interaction_id {
+            self.id.get_or_insert(id);
+        }
+        if let Some(st) = e.status {
+            self.status = Some(st);
+        }
+        if let Some(u) = e.usage.or(e.metadata.and_then(|m| m.total_usage)) {
+            self.usage = Some(u);
+        }
+        if let Some(err) = e.error {
+            self.error = err
+                .status
+                .or(err.code.map(|c| c.to_string()))
+                .or(err.message);
+        }
+    }
+
+    fn spans(&self, answer: &AnswerCtx<'_>) -> Vec<StepSpan> {
+        let base = answer.llm_start;
+        let origin = self.timed.iter().filter_map(|t| t.2).min();
+        let wall = |at: Option<Instant>, fallback: SystemTime| match (at, origin) {
+            (Some(at), Some(o)) => base
+                .checked_add(at.saturating_duration_since(o))
+                .unwrap_or(fallback),
+            _ => fallback,
+        };
+        let mut out = Vec::new();
+        if !self.timed.is_empty() {
+            // Streamed: times relative to the first step start, offset from the LLM start by
+            // the time to that first step is unknown here, so they start at the LLM start.
+            for (i, step, start, end, usage) in &self.timed {
+                let s = wall(*start, base);
+                let e = wall(*end, answer.llm_end).max(s);
+                if let Some(span) = step_span(*i, step, s, e, usage.as_ref()) {
+                    out.push(span);
+                }
+            }
+        } else {
+            for (i, step) in self.steps.iter().enumerate() {
+                if let Some(span) =
+                    step_span(i as u32, step, answer.llm_start, answer.llm_end, None)
+                {
+                    out.push(span);
+                }
+            }
+        }
+        out.truncate(256);
+        out
+    }
+}
+
+fn step_span(
+    index: u32,
+    step: &Step,
+    start: SystemTime,
+    end: SystemTime,
+    usage: Option<&InteractionUsage>,
+) -> Option<StepSpan> {
+    let kind = step.kind.as_str();
+    if kind == "user_input" || kind.is_empty() {
+        return None;
+    }
+    let mut attributes = vec![
+        KeyValue::new(sc::GATEWAY_STEP_TYPE, kind.to_owned()),
+        KeyValue::new(sc::GATEWAY_STEP_INDEX, i64::from(index)),
+    ];
+    let tool = if kind == "function_call" {
+        Some(step.name.clone().unwrap_or_else(|| "function".into()))
+    } else if kind == "mcp_server_tool_call" {
+        Some(
+            step.name
+                .clone()
+                .or(step.server_name.clone())
+                .unwrap_or_else(|| "mcp".into()),
+        )
+    } else {
+        kind.strip_suffix("_call").map(str::to_owned)
+    };
+    let name = match &tool {
+        Some(t) => {
+            attributes.push(KeyValue::new(
+                sc::GEN_AI_OPERATION_NAME,
+                sc::OP_EXECUTE_TOOL,
+            ));
+            attributes.push(KeyValue::new(sc::GEN_AI_TOOL_NAME, t.clone()));
+            attributes.push(KeyValue::new(
+                sc::GEN_AI_TOOL_TYPE,
+                if kind == "function_call" {
+                    "function"
+                } else {
+                    "extension"
+                },
+            ));
+            if let Some(id) = step.id.as_ref().or(step.call_id.as_ref()) {
+                attributes.push(KeyValue::new(sc::GEN_AI_TOOL_CALL_ID, id.clone()));
+            }
+            format!("{} {t}", sc::OP_EXECUTE_TOOL)
+        }
+        None => kind.to_owned(),
+    };
+    if let Some(u) = usage {
+        attributes.push(KeyValue::new(
+            sc::GEN_AI_USAGE_INPUT_TOKENS,
+            u.total_input_tokens.min(i64::MAX as u64) as i64,
+        ));
+        attributes.push(KeyValue::new(
+            sc::GEN_AI_USAGE_OUTPUT_TOKENS,
+            u.total_output_tokens
+                .saturating_add(u.total_thought_tokens)
+                .min(i64::MAX as u64) as i64,
+        ));
+    }
+    Some(StepSpan {
+        name,
+        start,
+        end,
+        attributes,
+    })
+}

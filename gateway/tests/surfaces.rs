@@ -1,0 +1,542 @@
+//! Today's Gemini surfaces through the real gateway binary, against the fake upstream:
+//! Interactions (unary, streamed, background polled twice), compressed answers, service tiers,
+//! auto-routed models, embeddings usage, grounding fees, and usage on an unknown path.
+//! Costs are checked against the reference price table (USD per 1M tokens, December 2026).
+
+#![allow(clippy::unwrap_used)]
+
+mod util;
+
+use fake_gemini::{FakeConfig, spawn_in_thread};
+use rusqlite::{Connection, OptionalExtension};
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+use util::{Gateway, client, spans_of};
+
+const KEY: &str = "test-key";
+
+/// The trace row of `trace_id`: (model, input, output, cost, unpriced), waiting for the writer.
+fn trace_row(
+    gw: &Gateway,
+    trace_id: &str,
+) -> (Option<String>, Option<i64>, Option<i64>, Option<f64>, bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(conn) = Connection::open(&gw.db) {
+            let row = conn
+                .query_row(
+                    "SELECT model, input_tokens, output_tokens, cost_usd, unpriced FROM traces
+                     WHERE trace_id = ?1",
+                    [trace_id],
+                    |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get::<_, i64>(4)? != 0,
+                        ))
+                    },
+                )
+                .optional()
+                .unwrap_or(None);
+            if let Some(row) = row {
+                return row;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no trace {trace_id}; log:\n{}",
+            gw.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn llm_span(gw: &Gateway, trace_id: &str) -> Value {
+    let conn = Connection::open(&gw.db).unwrap();
+    spans_of(&conn, trace_id)
+        .into_iter()
+        .find(|s| s.2["gateway.step"] == "llm_call")
+        .unwrap()
+        .2
+}
+
+fn post(gw: &Gateway, path: &str, body: &Value) -> reqwest::blocking::Response {
+    client()
+        .post(gw.url(path))
+        .header("x-goog-api-key", KEY)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .unwrap()
+}
+
+fn trace_id(r: &reqwest::blocking::Response) -> String {
+    r.headers()["x-gateway-trace-id"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-12_f64.max(b.abs() * 1e-9)
+}
+
+/// Cost of an Interactions usage at gemini-3.8-flash's 2026 rates ($0.75 in, $3.75 out).
+fn flash_38_cost(u: &Value) -> f64 {
+    let input = u["total_input_tokens"].as_f64().unwrap_or(0.0);
+    let cached = u["total_cached_tokens"].as_f64().unwrap_or(0.0);
+    let out = u["total_output_tokens"].as_f64().unwrap_or(0.0)
+        + u["total_thought_tokens"].as_f64().unwrap_or(0.0);
+    ((input - cached) * 0.75 + cached * 0.075 + out * 3.75) / 1e6
+}
+
+#[test]
+fn interactions_unary_are_metered_with_thoughts_and_steps() {
+    let fake = spawn_in_thread(FakeConfig::default());
+    let gw = Gateway::start(&fake.base_url(), "", "");
+    let r = post(
+        &gw,
+        "/v1beta/interactions",
+        &json!({"model": "gemini-3.8-flash", "input": "count the stars in the sky tonight",
+                "previous_interaction_id": "v1_prev"}),
+    );
+    assert_eq!(r.status(), 200);
+    let id = trace_id(&r);
+    let body: Value = r.json().unwrap();
+    let usage = &body["usage"];
+    assert!(
+        usage["total_thought_tokens"].as_u64().unwrap() > 0,
+        "{body}"
+    );
+    let (model, input, output, cost, unpriced) = trace_row(&gw, &id);
+    assert_eq!(model.as_deref(), Some("gemini-3.8-flash"));
+    assert_eq!(input, usage["total_input_tokens"].as_i64());
+    // Billed output = output + thoughts.
+    assert_eq!(
+        output,
+        Some(
+            usage["total_output_tokens"].as_i64().unwrap()
+                + usage["total_thought_tokens"].as_i64().unwrap()
+        )
+    );
+    assert!(!unpriced);
+    assert!(
+        close(cost.unwrap(), flash_38_cost(usage)),
+        "{cost:?} vs {}",
+        flash_38_cost(usage)
+    );
+
+    let conn = Connection::open(&gw.db).unwrap();
+    let spans = spans_of(&conn, &id);
+    let llm = spans
+        .iter()
+        .find(|s| s.2["gateway.step"] == "llm_call")
+        .unwrap();
+    assert_eq!(llm.0, "generate_content gemini-3.8-flash");
+    assert_eq!(llm.2["gen_ai.request.previous_response.id"], "v1_prev");
+    assert_eq!(llm.2["gen_ai.response.id"], body["id"]);
+    assert_eq!(llm.2["gen_ai.usage.input_tokens"].as_i64(), input);
+    let llm_span_id: String = conn
+        .query_row(
+            "SELECT span_id FROM spans WHERE trace_id = ?1 AND name = ?2",
+            [&id, &llm.0],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let steps: Vec<_> = spans
+        .iter()
+        .filter(|s| s.2.get("gateway.interaction.step.type").is_some())
+        .collect();
+    let types: Vec<&str> = steps
+        .iter()
+        .map(|s| s.2["gateway.interaction.step.type"].as_str().unwrap())
+        .collect();
+    let expected: Vec<&str> = body["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["type"].as_str().unwrap())
+        .filter(|t| *t != "user_input")
+        .collect();
+    assert_eq!(types, expected);
+    assert!(types.contains(&"model_output"));
+    assert!(
+        steps
+            .iter()
+            .all(|s| s.4.as_deref() == Some(llm_span_id.as_str()))
+    );
+}
+
+#[test]
+fn interactions_streams_take_the_final_cumulative_usage() {
+    let fake = spawn_in_thread(FakeConfig::default());
+    let gw = Gateway::start(&fake.base_url(), "", "");
+    let r = client()
+        .post(gw.url("/v1beta/interactions"))
+        .header("x-goog-api-key", KEY)
+        .header("accept", "text/event-stream")
+        .header("x-fake-chunks", "4")
+        .body(json!({"model": "gemini-3.8-flash", "input": "one two three four five six", "stream": true}).to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let id = trace_id(&r);
+    let text = r.text().unwrap();
+    assert!(text.contains("data: [DONE]"));
+    let events: Vec<Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let completed = events
+        .iter()
+        .find(|e| e["event_type"] == "interaction.completed")
+        .unwrap();
+    let usage = &completed["interaction"]["usage"];
+    let deltas = events
+        .iter()
+        .filter(|e| e["event_type"] == "step.delta")
+        .count();
+    assert!(deltas >= 2, "a real stream has several deltas: {text}");
+    let (_, input, output, cost, _) = trace_row(&gw, &id);
+    assert_eq!(input, usage["total_input_tokens"].as_i64());
+    assert_eq!(
+        output,
+        Some(
+            usage["total_output_tokens"].as_i64().unwrap()
+                + usage["total_thought_tokens"].as_i64().unwrap()
+        )
+    );
+    assert!(close(cost.unwrap(), flash_38_cost(usage)));
+    let llm = llm_span(&gw, &id);
+    assert_eq!(llm["gen_ai.request.stream"], true);
+    assert!(
+        llm["gen_ai.response.time_to_first_chunk"]
+            .as_f64()
+            .is_some()
+    );
+}
+
+#[test]
+fn background_interactions_are_metered_once_however_often_polled() {
+    let fake = spawn_in_thread(FakeConfig::default());
+    let gw = Gateway::start(&fake.base_url(), "", "");
+    let r = post(
+        &gw,
+        "/v1beta/interactions",
+        &json!({"model": "gemini-3.8-flash", "input": "a long research task", "background": true}),
+    );
+    assert_eq!(r.status(), 200);
+    let create_trace = trace_id(&r);
+    let created: Value = r.json().unwrap();
+    assert_eq!(created["status"], "in_progress");
+    let iid = created["id"].as_str().unwrap().to_owned();
+
+    let poll = || {
+        let r = client()
+            .get(gw.url(&format!("/v1beta/interactions/{iid}")))
+            .header("x-goog-api-key", KEY)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let t = trace_id(&r);
+        (t, r.json::<Value>().unwrap())
+    };
+    let (first, done) = poll();
+    let (second, again) = poll();
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["usage"], again["usage"]);
+
+    // The create is deferred: no cost, not unpriced.
+    let (_, _, _, cost, unpriced) = trace_row(&gw, &create_trace);
+    assert_eq!((cost, unpriced), (None, false));
+    assert_eq!(llm_span(&gw, &create_trace)["gateway.metering"], "deferred");
+    // The first poll that sees it completed is metered; the second is free.
+    let (_, _, _, cost, unpriced) = trace_row(&gw, &first);
+    assert!(!unpriced);
+    assert!(close(cost.unwrap(), flash_38_cost(&done["usage"])));
+    let (_, input, _, cost, _) = trace_row(&gw, &second);
+    assert_eq!((input, cost), (None, Some(0.0)));
+    let llm = llm_span(&gw, &second);
+    assert_eq!(llm["gateway.interaction.already_metered"], true);
+    assert_eq!(llm["gen_ai.operation.name"], "fetch_response");
+}
+
+fn gemini_body(text: &str) -> Value {
+    json!({"contents": [{"role": "user", "parts": [{"text": text}]}]})
+}
+
+/// Standard cost of a generateContent usage at gemini-3.8-flash's 2026 rates.
+fn gen_cost(u: &Value, input_rate: f64, output_rate: f64) -> f64 {
+    let p = u["promptTokenCount"].as_f64().unwrap_or(0.0);
+    let o = u["candidatesTokenCount"].as_f64().unwrap_or(0.0)
+        + u["thoughtsTokenCount"].as_f64().unwrap_or(0.0);
+    (p * input_rate + o * output_rate) / 1e6
+}
+
+#[test]
+fn compressed_answers_reach_the_client_intact_and_are_metered() {
+    let fake = spawn_in_thread(FakeConfig::default());
+    let gw = Gateway::start(&fake.base_url(), "", "");
+    for (encoding, path) in [
+        ("gzip", "/v1beta/models/gemini-3.8-flash:generateContent"),
+        ("br", "/v1beta/models/gemini-3.8-flash:generateContent"),
+        ("zstd", "/v1beta/models/gemini-3.8-flash:generateContent"),
+        ("deflate", "/v1beta/models/gemini-3.8-flash:generateContent"),
+        (
+            "gzip",
+            "/v1beta/models/gemini-3.8-flash:streamGenerateContent?alt=sse",
+        ),
+    ] {
+        let mut r = client()
+            .post(gw.url(path))
+            .header("x-goog-api-key", KEY)
+            .header("accept-encoding", encoding)
+            .header("x-fake-encoding", encoding)
+            .body(gemini_body("please compress this answer").to_string())
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            r.headers()["content-encoding"],
+            encoding,
+            "passed through untouched"
+        );
+        let id = trace_id(&r);
+        let mut raw = Vec::new();
+        r.read_to_end(&mut raw).unwrap();
+        let plain = decode(encoding, &raw);
+        let text = String::from_utf8(plain).unwrap();
+        let last_usage: Value = text
+            .lines()
+            .map(|l| l.strip_prefix("data: ").unwrap_or(l))
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|v| v.get("usageMetadata").cloned())
+            .last()
+            .unwrap_or_else(|| {
+                serde_json::from_str::<Value>(&text).unwrap()["usageMetadata"].clone()
+            });
+        let (_, input, _, cost, unpriced) = trace_row(&gw, &id);
+        assert_eq!(
+            input,
+            last_usage["promptTokenCount"].as_i64(),
+            "{encoding} {path}"
+        );
+        assert!(!unpriced);
+        assert!(
+            close(cost.unwrap(), gen_cost(&last_usage, 0.75, 3.75)),
+            "{encoding}"
+        );
+        let conn = Connection::open(&gw.db).unwrap();
+        let post = spans_of(&conn, &id)
+            .into_iter()
+            .find(|s| s.2["gateway.step"] == "post_processing")
+            .unwrap();
+        assert_eq!(post.2["gateway.response.content_encoding"], encoding);
+    }
+}
+
+fn decode(encoding: &str, raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    match encoding {
+        "gzip" => flate2::read::GzDecoder::new(raw)
+            .read_to_end(&mut out)
+            .unwrap(),
+        "deflate" => flate2::read::ZlibDecoder::new(raw)
+            .read_to_end(&mut out)
+            .unwrap(),
+        "br" => brotli_decompressor::Decompressor::new(raw, 4096)
+            .read_to_end(&mut out)
+            .unwrap(),
+        "zstd" => zstd::stream::read::Decoder::new(raw)
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap(),
+        _ => unreachable!(),
+    };
+    out
+}
+
+#[test]
+fn a_decompression_bomb_costs_a_counted_truncation_only() {
+    // A tiny upstream that answers one gzip bomb: 64 MiB of spaces in ~64 KiB.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let chunk = vec![b' '; 1 << 20];
+    for _ in 0..64 {
+        enc.write_all(&chunk).unwrap();
+    }
+    let bomb = enc.finish().unwrap();
+    let served = bomb.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(2) {
+            let mut s = stream.unwrap();
+            let mut buf = [0u8; 65536];
+            let _ = s.read(&mut buf);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                served.len()
+            );
+            s.write_all(head.as_bytes()).unwrap();
+            s.write_all(&served).unwrap();
+        }
+    });
+    let gw = Gateway::start(&format!("http://{addr}"), "max_parse_bytes = 1048576", "");
+    let mut r = client()
+        .post(gw.url("/v1beta/models/gemini-3.8-flash:generateContent"))
+        .header("x-goog-api-key", KEY)
+        .body(gemini_body("x").to_string())
+        .send()
+        .unwrap();
+    let id = trace_id(&r);
+    let mut got = Vec::new();
+    r.read_to_end(&mut got).unwrap();
+    assert_eq!(got, bomb, "the client gets the exact bytes");
+    let (_, input, _, cost, unpriced) = trace_row(&gw, &id);
+    assert_eq!((input, cost), (None, None));
+    assert!(unpriced, "no usage read: flagged, never $0");
+    let conn = Connection::open(&gw.db).unwrap();
+    let post = spans_of(&conn, &id)
+        .into_iter()
+        .find(|s| s.2["gateway.step"] == "post_processing")
+        .unwrap();
+    assert!(
+        post.2["gateway.response.decode_error"]
+            .as_str()
+            .unwrap()
+            .contains("exceeds")
+    );
+}
+
+#[test]
+fn tiers_routing_embeddings_and_grounding_are_priced_by_what_served() {
+    let fake = spawn_in_thread(FakeConfig::default());
+    let gw = Gateway::start(&fake.base_url(), "", "");
+    let path = "/v1beta/models/gemini-3.8-flash:generateContent";
+    let text = "the same prompt for every tier here";
+
+    let standard = post(&gw, path, &gemini_body(text));
+    let std_id = trace_id(&standard);
+    let std_usage = standard.json::<Value>().unwrap()["usageMetadata"].clone();
+    let mut flex_body = gemini_body(text);
+    flex_body["serviceTier"] = json!("flex");
+    let flex = post(&gw, path, &flex_body);
+    assert_eq!(flex.headers()["x-gemini-service-tier"], "flex");
+    let flex_id = trace_id(&flex);
+    let std_cost = trace_row(&gw, &std_id).3.unwrap();
+    let flex_cost = trace_row(&gw, &flex_id).3.unwrap();
+    assert!(close(std_cost, gen_cost(&std_usage, 0.75, 3.75)));
+    assert!(
+        close(flex_cost, std_cost / 2.0),
+        "flex is half: {flex_cost} vs {std_cost}"
+    );
+    assert_eq!(llm_span(&gw, &flex_id)["gateway.service_tier"], "flex");
+
+    // A priority request served at standard is priced standard and marked downgraded.
+    let mut prio = gemini_body(text);
+    prio["serviceTier"] = json!("priority");
+    let r = client()
+        .post(gw.url("/v1beta/models/gemini-3.5-flash-lite:generateContent"))
+        .header("x-goog-api-key", KEY)
+        .header("x-fake-tier-downgrade", "1")
+        .body(prio.to_string())
+        .send()
+        .unwrap();
+    let prio_id = trace_id(&r);
+    let u = r.json::<Value>().unwrap()["usageMetadata"].clone();
+    assert!(close(
+        trace_row(&gw, &prio_id).3.unwrap(),
+        gen_cost(&u, 0.30, 2.50)
+    ));
+    let root_attrs = |id: &str| {
+        let conn = Connection::open(&gw.db).unwrap();
+        spans_of(&conn, id)
+            .into_iter()
+            .find(|s| s.1 == "server")
+            .unwrap()
+            .2
+    };
+    assert_eq!(
+        root_attrs(&prio_id)["gateway.service_tier.downgraded"],
+        true
+    );
+
+    // 3.7 is answered by 3.8: priced by what served, the request kept, the routing recorded.
+    let r = post(
+        &gw,
+        "/v1beta/models/gemini-3.7-flash:generateContent",
+        &gemini_body(text),
+    );
+    let routed = trace_id(&r);
+    let body: Value = r.json().unwrap();
+    assert_eq!(body["modelVersion"], "gemini-3.8-flash");
+    let llm = llm_span(&gw, &routed);
+    assert_eq!(llm["gen_ai.request.model"], "gemini-3.7-flash");
+    assert_eq!(llm["gen_ai.response.model"], "gemini-3.8-flash");
+    assert_eq!(llm["gateway.model.routed"], true);
+    assert!(close(
+        trace_row(&gw, &routed).3.unwrap(),
+        gen_cost(&body["usageMetadata"], 0.75, 3.75)
+    ));
+
+    // Embeddings report usage now: metered at the input rate ($0.20 for gemini-embedding-2).
+    let r = post(
+        &gw,
+        "/v1beta/models/gemini-embedding-2:embedContent",
+        &json!({"content": {"parts": [{"text": "embed these five words"}]}}),
+    );
+    let emb = trace_id(&r);
+    let body: Value = r.json().unwrap();
+    let p = body["usageMetadata"]["promptTokenCount"].as_f64().unwrap();
+    let (_, input, _, cost, _) = trace_row(&gw, &emb);
+    assert_eq!(input, Some(p as i64));
+    assert!(close(cost.unwrap(), p * 0.20 / 1e6));
+
+    // Grounding: 3.x bills each executed non-empty query at $14 per 1,000.
+    let mut grounded = gemini_body(text);
+    grounded["tools"] = json!([{"googleSearch": {}}]);
+    let r = post(&gw, path, &grounded);
+    let g = trace_id(&r);
+    let body: Value = r.json().unwrap();
+    let queries = body["candidates"][0]["groundingMetadata"]["webSearchQueries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|q| !q.as_str().unwrap().trim().is_empty())
+        .count() as f64;
+    assert!(queries >= 1.0);
+    let expected = gen_cost(&body["usageMetadata"], 0.75, 3.75) + queries * 14.0 / 1000.0;
+    assert!(close(trace_row(&gw, &g).3.unwrap(), expected));
+}
+
+#[test]
+fn usage_on_an_unknown_path_is_flagged_and_counted() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(1) {
+            let mut s = stream.unwrap();
+            let mut buf = [0u8; 65536];
+            let _ = s.read(&mut buf);
+            let body = r#"{"result":"ok","usageMetadata":{"promptTokenCount":12,"candidatesTokenCount":3,"totalTokenCount":15}}"#;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            s.write_all(head.as_bytes()).unwrap();
+            s.write_all(body.as_bytes()).unwrap();
+        }
+    });
+    let gw = Gateway::start(&format!("http://{addr}"), "", "");
+    let r = post(&gw, "/v1beta/newSurface:doSomething", &json!({}));
+    assert_eq!(r.status(), 200);
+    let id = trace_id(&r);
+    let (_, input, _, cost, unpriced) = trace_row(&gw, &id);
+    assert_eq!((input, cost, unpriced), (Some(12), None, true));
+    assert_eq!(llm_span(&gw, &id)["gateway.metering"], "unknown");
+}

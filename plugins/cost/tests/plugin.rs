@@ -1,0 +1,224 @@
+//! The plugin's decisions: which calls are priced, by which model and tier, and what it writes.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{call, close, cost, pp_str, unpriced_reason};
+use gateway_cost::{PricingConfig, TokenCostPlugin};
+use gateway_plugin_sdk::prelude::*;
+use gateway_plugin_sdk::semconv as sc;
+use std::sync::atomic::Ordering;
+
+fn plugin() -> TokenCostPlugin {
+    TokenCostPlugin::new(&PricingConfig::default())
+}
+
+fn million() -> Usage {
+    Usage {
+        prompt_tokens: 1_000_000,
+        candidates_tokens: 1_000_000,
+        ..Usage::default()
+    }
+}
+
+fn unpriced(p: &TokenCostPlugin) -> u64 {
+    p.unpriced_counter().load(Ordering::Relaxed)
+}
+
+#[test]
+fn priority_rates_and_missing_priority_rows() {
+    let p = plugin();
+    // 3.5 Flash-Lite at priority: 1M × $0.54 + 1M × $4.50 = $5.04.
+    let mut c = call("gemini-3.5-flash-lite", million());
+    c.service_tier = Some("priority");
+    c.info.service_tier = Some("priority".into());
+    let out = c.run(&p);
+    close(cost(&out), 5.04);
+    assert_eq!(
+        out.get(Step::Root, sc::GATEWAY_SERVICE_TIER),
+        Some(&AttrValue::Str("priority".into()))
+    );
+    // 3.8 Flash has no priority row: unpriced, never $0 or the standard price.
+    c.info.model = Some("gemini-3.8-flash".into());
+    let out = c.run(&p);
+    assert_eq!(out.get(Step::Root, sc::GATEWAY_COST_USD), None);
+    assert_eq!(
+        out.get(Step::Root, sc::GATEWAY_COST_UNPRICED),
+        Some(&AttrValue::Bool(true))
+    );
+    assert_eq!(
+        unpriced_reason(&out).as_deref(),
+        Some("no priority rate for gemini-3.8-flash")
+    );
+    assert_eq!(unpriced(&p), 1);
+}
+
+#[test]
+fn a_priority_request_served_at_standard_is_a_counted_downgrade() {
+    // Priced at standard: 1M × $0.30 + 1M × $2.50 = $2.80.
+    let p = plugin();
+    let mut c = call("gemini-3.5-flash-lite", million());
+    c.info.service_tier = Some("priority".into());
+    c.service_tier = Some("standard");
+    let out = c.run(&p);
+    close(cost(&out), 2.8);
+    for step in [Step::Root, Step::PostProcessing] {
+        assert_eq!(
+            out.get(step, sc::GATEWAY_SERVICE_TIER_DOWNGRADED),
+            Some(&AttrValue::Bool(true))
+        );
+    }
+    assert_eq!(p.downgrade_counter().load(Ordering::Relaxed), 1);
+    // Without a served tier, the requested one is priced and nothing is a downgrade.
+    c.service_tier = None;
+    let out = c.run(&p);
+    close(cost(&out), 5.04);
+    assert_eq!(
+        out.get(Step::Root, sc::GATEWAY_SERVICE_TIER_DOWNGRADED),
+        None
+    );
+    assert_eq!(p.downgrade_counter().load(Ordering::Relaxed), 1);
+}
+
+#[test]
+fn the_served_model_is_priced_and_routing_is_flagged() {
+    // Asked for retired 2.5 Pro, served by 3.8 Flash: $0.75 + $3.75 = $4.50, not $11.25.
+    let p = plugin();
+    let mut c = call("gemini-2.5-pro", million());
+    c.response_model = Some("gemini-3.8-flash");
+    let out = c.run(&p);
+    close(cost(&out), 4.5);
+    assert_eq!(
+        pp_str(&out, sc::GATEWAY_COST_MODEL).as_deref(),
+        Some("gemini-3.8-flash")
+    );
+    for step in [Step::Root, Step::PostProcessing] {
+        assert_eq!(
+            out.get(step, sc::GATEWAY_MODEL_ROUTED),
+            Some(&AttrValue::Bool(true))
+        );
+    }
+    // The same model under another spelling is not routing.
+    c.info.model = Some("models/gemini-3.8-flash-001".into());
+    assert_eq!(c.run(&p).get(Step::Root, sc::GATEWAY_MODEL_ROUTED), None);
+    // A served model the table lacks falls back to the requested one: 3.1 Flash Image,
+    // 1M × $0.50 + 1M × $3 = $3.50.
+    c.info.model = Some("gemini-3.1-flash-image".into());
+    c.response_model = Some("gemini-nano-banana-2.1");
+    let out = c.run(&p);
+    close(cost(&out), 3.5);
+    assert_eq!(
+        out.get(Step::Root, sc::GATEWAY_MODEL_ROUTED),
+        Some(&AttrValue::Bool(true))
+    );
+    // Only a served model: priced by it.
+    c.info.model = None;
+    c.response_model = Some("gemini-3.5-flash-lite");
+    close(cost(&c.run(&p)), 2.8);
+}
+
+#[test]
+fn an_unknown_tier_is_priced_standard_and_recorded() {
+    let mut c = call("gemini-3.5-flash-lite", million());
+    c.service_tier = Some("deferred");
+    let out = c.run(&plugin());
+    close(cost(&out), 2.8);
+    assert_eq!(
+        out.get(Step::PostProcessing, sc::GATEWAY_SERVICE_TIER),
+        Some(&AttrValue::Str("deferred".into()))
+    );
+}
+
+#[test]
+fn metering_decides_what_is_priced() {
+    let p = plugin();
+    let mut c = call("gemini-3.8-flash", million());
+    c.metering = Metering::Free;
+    assert_eq!(cost(&c.run(&p)), 0.0);
+    c.metering = Metering::Deferred;
+    assert!(c.run(&p).attributes.is_empty(), "deferred: priced later");
+    c.metering = Metering::Unknown;
+    close(cost(&c.run(&p)), 4.5);
+    c.usage = None;
+    let out = c.run(&p);
+    assert_eq!(
+        unpriced_reason(&out).as_deref(),
+        Some("usage not reported by the response")
+    );
+    c.info.model = None;
+    assert!(
+        c.run(&p).attributes.is_empty(),
+        "unknown, no usage, no model"
+    );
+    c.metering = Metering::Metered;
+    assert_eq!(
+        unpriced_reason(&c.run(&p)).as_deref(),
+        Some("no model in the request or the response")
+    );
+    assert_eq!(unpriced(&p), 2);
+}
+
+#[test]
+fn no_response_failures_and_count_tokens() {
+    let p = plugin();
+    let mut c = call("gemini-3.8-flash", million());
+    c.http_status = None;
+    c.usage = None;
+    let out = c.run(&p);
+    assert_eq!(out.get(Step::Root, sc::GATEWAY_COST_USD), None);
+    assert_eq!(out.get(Step::Root, sc::GATEWAY_COST_UNPRICED), None);
+    assert_eq!(unpriced_reason(&out).as_deref(), Some("no response"));
+    c.http_status = Some(429);
+    assert_eq!(cost(&c.run(&p)), 0.0);
+    c.http_status = Some(200);
+    c.usage = Some(million());
+    c.info.operation = Some(sc::OP_COUNT_TOKENS.into());
+    assert_eq!(cost(&c.run(&p)), 0.0);
+    assert_eq!(unpriced(&p), 0);
+}
+
+#[test]
+fn unknown_models_and_implausible_usage_are_unpriced() {
+    let p = plugin();
+    let out = call("gemini-9-ultra", million()).run(&p);
+    assert_eq!(out.get(Step::Root, sc::GATEWAY_COST_USD), None);
+    assert_eq!(
+        unpriced_reason(&out).as_deref(),
+        Some("no price for this model")
+    );
+    let huge = Usage {
+        prompt_tokens: u64::MAX,
+        candidates_tokens: u64::MAX,
+        thoughts_tokens: u64::MAX,
+        ..Usage::default()
+    };
+    let out = call("gemini-3.8-flash", huge).run(&p);
+    assert_eq!(out.get(Step::Root, sc::GATEWAY_COST_USD), None);
+    assert_eq!(unpriced_reason(&out).as_deref(), Some("implausible usage"));
+    assert_eq!(unpriced(&p), 2);
+}
+
+#[test]
+fn streamed_calls_cost_the_same_as_unary_and_carry_their_source() {
+    // langfuse#8625. gemini-2.5-flash, 8 in, 7 + 23 out: 8 × 0.30 + 30 × 2.50 = $0.0000774.
+    let p = plugin();
+    let u = Usage {
+        prompt_tokens: 8,
+        candidates_tokens: 7,
+        thoughts_tokens: 23,
+        ..Usage::default()
+    };
+    let mut c = call("models/gemini-2.5-flash", u);
+    c.info.stream = true;
+    let streamed = c.run(&p);
+    c.info.stream = false;
+    close(cost(&streamed), 0.0000774);
+    assert_eq!(cost(&streamed), cost(&c.run(&p)));
+    let source = pp_str(&streamed, sc::GATEWAY_COST_SOURCE).unwrap();
+    assert!(source.contains("gemini-2026.md"), "{source}");
+    assert_eq!(
+        pp_str(&streamed, sc::GATEWAY_COST_TIER).as_deref(),
+        Some("standard")
+    );
+}
