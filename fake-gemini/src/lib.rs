@@ -1,10 +1,10 @@
 //! A faithful fake of the Gemini REST API (`generativelanguage.googleapis.com`)
-//! for integration tests, demos and benchmarks.
+//! for integration tests, demos and benchmarks, as of December 2026.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! let fake = fake_gemini::FakeGemini::start(fake_gemini::FakeConfig::default()).await?;
-//! let url = format!("{}/v1beta/models/gemini-2.5-flash:generateContent", fake.base_url());
+//! let url = format!("{}/v1beta/models/gemini-3.8-flash:generateContent", fake.base_url());
 //! # let _ = url;
 //! fake.shutdown().await;
 //! # Ok(()) }
@@ -15,16 +15,41 @@
 //! `:generateContent`, `:streamGenerateContent?alt=sse` (events `data: <json>\r\n\r\n`,
 //! no `[DONE]`), `:streamGenerateContent` without `alt=sse` (JSON array
 //! `[{…}\r\n,{…}\r\n]`, one element per body chunk), `:countTokens`,
-//! `:embedContent`, `:batchEmbedContents`, `GET models[/X]`; OpenAI compat
-//! `/{ver}/openai/chat/completions` (plain and `stream`), `/embeddings`,
-//! `GET /models[/id]`; resumable uploads `/upload/{ver}/files` and
-//! `GET|DELETE /{ver}/files[/id]`. Anything else is a Gemini-shaped 404.
+//! `:embedContent`, `:batchEmbedContents`, `GET models[/X]`; the Interactions
+//! API `POST /{ver}/interactions` (unary, `stream: true`, `background: true`),
+//! `GET|DELETE /{ver}/interactions/{id}`, `POST /{ver}/interactions/{id}/cancel`
+//! (or `{id}:cancel`); OpenAI compat `/{ver}/openai/chat/completions` (plain
+//! and `stream`), `/embeddings`, `GET /models[/id]`; resumable uploads
+//! `/upload/{ver}/files` and `GET|DELETE /{ver}/files[/id]`. Anything else is
+//! a Gemini-shaped 404.
 //!
 //! A key is required (`x-goog-api-key`, `?key=` or `Authorization: Bearer`),
 //! except on upload-chunk URLs: none → 403 PERMISSION_DENIED, `bad-key` → 400
 //! INVALID_ARGUMENT with `ErrorInfo.reason = API_KEY_INVALID`. Malformed JSON →
 //! 400 INVALID_ARGUMENT. Errors on the OpenAI-compat and JSON-array stream
 //! paths are wrapped in an array: `[{"error":{…}}]`.
+//!
+//! # Served model, tier and encoding
+//! - Auto-routing (one table, `routing.rs`): `gemini-3.7-flash` →
+//!   `gemini-3.8-flash`, `gemini-3.5-flash` → `gemini-3.6-flash`,
+//!   `gemini-2.5-pro` → `gemini-3.8-flash`, `gemini-2.5-flash` →
+//!   `gemini-3.5-flash-lite`, `gemini-flash-lite-latest` →
+//!   `gemini-3.5-flash-lite`, `gemini-3-pro-preview` → `gemini-3.1-pro-preview`
+//!   (and, the fake's choice, `gemini-flash-latest` → `gemini-3.8-flash`,
+//!   `gemini-pro-latest` → `gemini-3.1-pro-preview`). `modelVersion`, the
+//!   OpenAI-compat `model` and an Interaction's `model` name the served model,
+//!   whose token rules apply. `GET models` lists today's models; any name
+//!   still resolves.
+//! - Service tier: `serviceTier` / `service_tier` = `flex | standard |
+//!   priority` (default standard; an unknown value is a 400). The tier that
+//!   served is in the `x-gemini-service-tier` header of every answer of a
+//!   generation call (generateContent, streams, OpenAI chat, Interactions; 429
+//!   included), in `usageMetadata.serviceTier` and in an Interaction's
+//!   `service_tier`, spelled lowercase as the SDK's enums spell it.
+//! - Compression: when `Accept-Encoding` lists gzip the answer is
+//!   `Content-Encoding: gzip` with `Vary: Accept-Encoding`; every body chunk
+//!   (every stream event) is compressed and sync-flushed on its own, so
+//!   events still arrive one by one. No `Accept-Encoding`, no compression.
 //!
 //! # Reply and token rules (deterministic)
 //! - Reply text: `Echo: <S> (deterministic fake-gemini reply)` where `S` is the
@@ -34,13 +59,24 @@
 //!   number of words); the pieces concatenate to the full text.
 //! - `promptTokenCount` = whitespace-separated words over every text part of
 //!   `contents` plus `systemInstruction` / `system_instruction`, minimum 1.
-//! - `thoughtsTokenCount` = 7 when the model name contains `2.5` or `3`, unless
-//!   `generationConfig.thinkingConfig.thinkingBudget` is 0 (either spelling).
+//! - `thoughtsTokenCount` = 7 when the served model's name contains `2.5` or
+//!   `3`, unless `generationConfig.thinkingConfig.thinkingBudget` is 0 or
+//!   `thinkingLevel` is `minimal` (either spelling).
 //! - `cachedContentTokenCount` = `promptTokenCount / 2` when the request has
 //!   `cachedContent` / `cached_content`.
-//! - `candidatesTokenCount` = words of the reply (cumulative in streams).
-//! - `totalTokenCount` = prompt + candidates + thoughts; `promptTokensDetails`
-//!   = `[{"modality":"TEXT","tokenCount":prompt}]`.
+//! - `candidatesTokenCount` = words of the reply (cumulative in streams), plus
+//!   1290 for an image or 250 for audio when `generationConfig.responseModalities`
+//!   lists IMAGE or AUDIO: the last event then also carries an `inlineData`
+//!   part and `candidatesTokensDetails` = `[{TEXT, words}, {IMAGE|AUDIO, n}]`
+//!   (earlier events: TEXT only).
+//! - Grounding: a `googleSearch` / `google_search` tool adds, on the last
+//!   event, `groundingMetadata` with `webSearchQueries` = `[S, "S explained",
+//!   ""]` (two billable queries and an empty one), two web `groundingChunks`
+//!   and a `searchEntryPoint`; every event then has `toolUsePromptTokenCount`
+//!   = 12 (with `toolUsePromptTokensDetails`).
+//! - `totalTokenCount` = prompt + candidates + thoughts + tool use;
+//!   `promptTokensDetails` = `[{"modality":"TEXT","tokenCount":prompt}]`;
+//!   `serviceTier` = the served tier. `finishReason: STOP` is on the last event.
 //! - countTokens: `totalTokens` = the prompt rule above (`contents` or
 //!   `generateContentRequest`).
 //! - OpenAI compat: `prompt_tokens` = words of every message content (min 1),
@@ -48,7 +84,40 @@
 //!   7 thoughts for thinking models (unless `reasoning_effort: "none"`), also
 //!   shown as `completion_tokens_details.reasoning_tokens`.
 //! - Embeddings: 8 deterministic values in [-1, 1] per input
-//!   (`outputDimensionality` / `dimensions` honoured).
+//!   (`outputDimensionality` / `dimensions` honoured); `:embedContent` and
+//!   `:batchEmbedContents` carry top-level `usageMetadata` =
+//!   `{promptTokenCount, promptTokenDetails: [{TEXT, n}]}` ("Token" singular,
+//!   no total) with n = words of every text, minimum 1.
+//!
+//! # Interactions rules
+//! - Input: a string, a content, a list of contents, steps (`user_input`,
+//!   `model_output`, `function_result`…) or `{role, content}` turns.
+//!   `total_input_tokens` = words of every text in `input` plus
+//!   `system_instruction`, minimum 1; `total_cached_tokens` = half of it with
+//!   `cached_content`.
+//! - Steps: `thought` (7 `total_thought_tokens`, thinking rule above, agents
+//!   always think); with a `google_search` tool a `google_search_call` (2
+//!   queries, `grounding_tool_count: [{type: google_search, count: 2}]`) and a
+//!   `google_search_result` (12 `total_tool_use_tokens`); then a
+//!   `model_output` (the reply; `total_output_tokens` = its words, + 1290 /
+//!   250 with `response_modalities` image / audio) or, with a `function` tool
+//!   and no `function_result` in the input, a `function_call` (6 output
+//!   tokens, arguments from its `parameters`) and status `requires_action`.
+//! - `usage`: every `total_*` (0 included), `total_tokens` = input + output +
+//!   thought + tool use, `*_tokens_by_modality` lists (`{modality, tokens}`,
+//!   lowercase modality). `model` (served) or `agent`, `service_tier`,
+//!   `previous_interaction_id`, `created` / `updated` (ISO 8601).
+//! - Streams: `interaction.created` (in progress, no usage),
+//!   `interaction.status_update`, per step `step.start` (the step without its
+//!   payload), `step.delta` (`x-fake-chunks` text deltas; others one delta)
+//!   with cumulative `metadata.total_usage`, `step.stop` (`step_usage` of the
+//!   step, cumulative `usage`), `interaction.completed`, `data: [DONE]`.
+//! - Background: the create answers `in_progress` without usage; `GET`
+//!   answers `in_progress` for the first N-1 polls, then the completed
+//!   interaction (N = `x-fake-polls` on the create, default 1); cancel makes it
+//!   `cancelled` (without usage if it had not completed); `DELETE` → `{}`;
+//!   unknown ids → 404. The last 1024 stored interactions are kept
+//!   (`store: false` keeps none).
 //!
 //! # Control knobs (request headers)
 //! `x-fake-latency-ms`, `x-fake-chunk-gap-ms`, `x-fake-chunks` override
@@ -57,20 +126,28 @@
 //! `x-fake-fault: reset-mid-stream` sends two stream events then aborts the
 //! connection; `x-fake-fault: hang` never answers; `x-fake-hold: <token>`
 //! pauses a stream after its first event until [`FakeGemini::release`] or
-//! `POST /__fake/release/<token>` (204). `GET /__fake/requests` lists the
-//! recorded requests as JSON, `DELETE /__fake/requests` clears them.
+//! `POST /__fake/release/<token>` (204). `x-fake-tier-downgrade: 1` serves a
+//! priority request at standard; `x-fake-polls: N` (background interactions,
+//! above); `x-fake-encoding: identity|gzip|deflate|br|zstd` forces a content
+//! coding. `GET /__fake/requests` lists the recorded requests as JSON,
+//! `DELETE /__fake/requests` clears them.
 
+mod compress;
 mod config;
 mod errors;
+mod extras;
 mod files;
 mod handle;
+mod interactions;
 mod models;
 mod native;
 mod openai;
 mod route;
 mod router;
+mod routing;
 mod state;
 mod stream;
+mod tier;
 mod tokens;
 mod upload;
 mod util;

@@ -7,16 +7,23 @@ use serde::Serialize;
 use crate::native::json_response;
 use crate::tokens;
 
-/// Model names listed by `GET /{ver}/models`.
-pub(crate) const KNOWN_MODELS: [&str; 8] = [
-    "gemini-2.5-flash",
-    "gemini-2.5-pro",
-    "gemini-2.5-flash-lite",
-    "gemini-2.0-flash",
-    "gemini-2.0-flash-lite",
+/// Model names listed by `GET /{ver}/models`: the models served in December
+/// 2026. Retired and aliased ids (see [`crate::routing`]) and any other name
+/// still resolve with `GET /{ver}/models/{model}` and in model calls.
+pub(crate) const KNOWN_MODELS: &[&str] = &[
+    "gemini-3.8-flash",
+    "gemini-3.6-flash",
+    "gemini-3.5-flash-lite",
+    "gemini-3.1-flash-lite",
+    "gemini-3.1-pro-preview",
     "gemini-3-flash-preview",
+    "gemini-2.5-flash-lite",
+    "gemini-3-pro-image",
+    "gemini-3.1-flash-image",
+    "gemini-3.1-flash-lite-image",
+    "gemini-3.1-flash-tts-preview",
+    "gemini-embedding-2",
     "gemini-embedding-001",
-    "text-embedding-004",
 ];
 
 /// A `Model` resource.

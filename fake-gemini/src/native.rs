@@ -8,6 +8,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::errors::ApiError;
+use crate::extras::{GroundingMetadata, Media, TINY_AUDIO, TINY_PNG};
+use crate::tier::Tier;
 use crate::tokens::{self, ModalityCount, Prompt, Usage};
 use crate::util::{ID_CHARS, as_u64, field, fnv1a, mix64, pretty, random_id};
 
@@ -43,8 +45,38 @@ pub(crate) fn response_id(seed: u64) -> String {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Blob {
+    mime_type: &'static str,
+    data: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct Part {
-    text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inline_data: Option<Blob>,
+}
+
+impl Part {
+    fn media(m: Media) -> Part {
+        let blob = match m {
+            Media::Image => Blob {
+                mime_type: "image/png",
+                data: TINY_PNG,
+            },
+            Media::Audio => Blob {
+                mime_type: "audio/L16;codec=pcm;rate=24000",
+                data: TINY_AUDIO,
+            },
+        };
+        Part {
+            text: None,
+            inline_data: Some(blob),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -59,10 +91,12 @@ struct Candidate {
     content: Content,
     #[serde(skip_serializing_if = "Option::is_none")]
     finish_reason: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    grounding_metadata: Option<GroundingMetadata>,
     index: u32,
 }
 
-/// A `GenerateContentResponse` with one text candidate.
+/// A `GenerateContentResponse` with one candidate.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct GenResponse {
@@ -73,26 +107,45 @@ pub(crate) struct GenResponse {
 }
 
 impl GenResponse {
-    /// One response (or stream event) carrying `text` and cumulative `usage`.
-    pub fn new(text: String, last: bool, usage: Usage, model: &str, id: &str) -> GenResponse {
+    /// One response (or stream event) carrying `text`, with usage after
+    /// `words` cumulative output words. The `last` one also carries the
+    /// finish reason, the generated image / audio and the grounding metadata.
+    pub fn new(
+        prompt: &Prompt,
+        text: String,
+        words: u64,
+        last: bool,
+        model: &str,
+        id: &str,
+    ) -> GenResponse {
+        let mut parts = vec![Part {
+            text: Some(text),
+            inline_data: None,
+        }];
+        if last && let Some(m) = prompt.media {
+            parts.push(Part::media(m));
+        }
         GenResponse {
             candidates: vec![Candidate {
                 content: Content {
-                    parts: vec![Part { text }],
+                    parts,
                     role: "model",
                 },
                 finish_reason: last.then_some("STOP"),
+                grounding_metadata: (last && prompt.grounded)
+                    .then(|| GroundingMetadata::new(&prompt.last_user_text)),
                 index: 0,
             }],
-            usage_metadata: usage,
+            usage_metadata: Usage::new(prompt, words, last),
             model_version: model.to_string(),
             response_id: id.to_string(),
         }
     }
 }
 
-/// Validate a generate request and derive its prompt accounting.
-pub(crate) fn generate_prompt(model: &str, req: &Value) -> Result<Prompt, ApiError> {
+/// Validate a generate request for the served `model` and derive its prompt
+/// accounting.
+pub(crate) fn generate_prompt(model: &str, req: &Value, tier: Tier) -> Result<Prompt, ApiError> {
     let has_contents = match req.get("contents") {
         Some(Value::Array(a)) => !a.is_empty(),
         Some(Value::Object(_)) => true,
@@ -104,15 +157,23 @@ pub(crate) fn generate_prompt(model: &str, req: &Value) -> Result<Prompt, ApiErr
             "* GenerateContentRequest.contents: contents is not specified\n",
         ));
     }
-    Ok(tokens::analyze(model, req))
+    Ok(Prompt {
+        tier,
+        ..tokens::analyze(model, req)
+    })
 }
 
-/// `POST …:generateContent`.
-pub(crate) fn generate(model: &str, req: &Value, seed: u64) -> Result<Response, ApiError> {
-    let prompt = generate_prompt(model, req)?;
+/// `POST …:generateContent`, served by `model`.
+pub(crate) fn generate(
+    model: &str,
+    req: &Value,
+    tier: Tier,
+    seed: u64,
+) -> Result<Response, ApiError> {
+    let prompt = generate_prompt(model, req, tier)?;
     let words = tokens::reply_words(&prompt.last_user_text);
-    let usage = Usage::new(&prompt, words.len() as u64);
-    let resp = GenResponse::new(words.join(" "), true, usage, model, &response_id(seed));
+    let n = words.len() as u64;
+    let resp = GenResponse::new(&prompt, words.join(" "), n, true, model, &response_id(seed));
     Ok(json_response(&resp))
 }
 
@@ -169,26 +230,50 @@ fn embed_one(req: &Value) -> Embedding {
     }
 }
 
+/// Top-level `usageMetadata` of an embeddings answer (`promptTokenDetails`,
+/// "Token" singular, and no `totalTokenCount`, as Gemini sends it).
 #[derive(Serialize)]
-struct EmbedResponse {
-    embedding: Embedding,
+#[serde(rename_all = "camelCase")]
+struct EmbedUsage {
+    prompt_token_count: u64,
+    prompt_token_details: Vec<ModalityCount>,
+}
+
+impl EmbedUsage {
+    fn new<'a>(contents: impl IntoIterator<Item = &'a Value>) -> EmbedUsage {
+        let n = tokens::embed_tokens(contents);
+        EmbedUsage {
+            prompt_token_count: n,
+            prompt_token_details: tokens::text_details(n),
+        }
+    }
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EmbedResponse {
+    embedding: Embedding,
+    usage_metadata: EmbedUsage,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct BatchEmbedResponse {
     embeddings: Vec<Embedding>,
+    usage_metadata: EmbedUsage,
 }
 
 /// `POST …:embedContent`.
 pub(crate) fn embed_content(req: &Value) -> Result<Response, ApiError> {
-    if req.get("content").is_none() {
+    let Some(content) = req.get("content") else {
         return Err(ApiError::new(
             400,
             "* EmbedContentRequest.content: content is not specified\n",
         ));
-    }
+    };
     Ok(json_response(&EmbedResponse {
         embedding: embed_one(req),
+        usage_metadata: EmbedUsage::new([content]),
     }))
 }
 
@@ -202,6 +287,7 @@ pub(crate) fn batch_embed(req: &Value) -> Result<Response, ApiError> {
     };
     Ok(json_response(&BatchEmbedResponse {
         embeddings: requests.iter().map(embed_one).collect(),
+        usage_metadata: EmbedUsage::new(requests.iter().filter_map(|r| r.get("content"))),
     }))
 }
 
@@ -220,7 +306,7 @@ mod tests {
 
     #[test]
     fn generate_requires_contents() {
-        assert!(generate("m", &json!({}), 1).is_err());
+        assert!(generate("m", &json!({}), Tier::Standard, 1).is_err());
         assert_eq!(
             parse_body(&Bytes::from_static(b"{"))
                 .err()

@@ -12,6 +12,7 @@ use crate::config::Knobs;
 use crate::errors::ApiError;
 use crate::models::KNOWN_MODELS;
 use crate::native::{embed_values, json_response};
+use crate::routing;
 use crate::state::Shared;
 use crate::stream::frames_response;
 use crate::tokens::{self, THOUGHT_TOKENS};
@@ -104,8 +105,9 @@ struct Chunk<'a> {
 }
 
 /// `POST /{ver}/openai/chat/completions`.
+/// `model` of the answer is the served model (see [`crate::routing`]).
 pub(crate) fn chat(shared: &Arc<Shared>, knobs: Knobs, req: &Value) -> Result<Response, ApiError> {
-    let model = model_of(req)?;
+    let model = routing::served_model(&model_of(req)?).to_string();
     let Some(Value::Array(messages)) = req.get("messages") else {
         return Err(ApiError::new(
             400,

@@ -52,6 +52,14 @@ pub(crate) enum Route {
     GetFile(String),
     /// `DELETE /{ver}/files/{id}`.
     DeleteFile(String),
+    /// `POST /{ver}/interactions`.
+    CreateInteraction,
+    /// `GET /{ver}/interactions/{id}`.
+    GetInteraction(String),
+    /// `POST /{ver}/interactions/{id}/cancel` (or `{id}:cancel`).
+    CancelInteraction(String),
+    /// `DELETE /{ver}/interactions/{id}`.
+    DeleteInteraction(String),
     /// Anything else.
     NotFound,
 }
@@ -78,6 +86,20 @@ impl Route {
             Route::Model { model, .. } => Some(model),
             _ => None,
         }
+    }
+
+    /// Whether this is a generation call whose every answer names the
+    /// serving tier (generateContent, streams, OpenAI chat, Interactions).
+    pub fn is_generation(&self) -> bool {
+        matches!(
+            self,
+            Route::CompatChat
+                | Route::CreateInteraction
+                | Route::Model {
+                    action: Action::Generate | Action::Stream { .. },
+                    ..
+                }
+        )
     }
 }
 
@@ -137,6 +159,18 @@ pub(crate) fn route(method: &str, path: &str, query: Option<&str>) -> Route {
         [ver, "files"] if get && is_version(ver) => Route::ListFiles,
         [ver, "files", id] if is_version(ver) && get => Route::GetFile((*id).to_string()),
         [ver, "files", id] if is_version(ver) && delete => Route::DeleteFile((*id).to_string()),
+        [ver, "interactions"] if post && is_version(ver) => Route::CreateInteraction,
+        [ver, "interactions", id, "cancel"] if post && is_version(ver) => {
+            Route::CancelInteraction((*id).to_string())
+        }
+        [ver, "interactions", id] if is_version(ver) && !id.is_empty() => {
+            match (id.split_once(':'), get, post, delete) {
+                (Some((id, "cancel")), _, true, _) => Route::CancelInteraction(id.to_string()),
+                (None, true, _, _) => Route::GetInteraction((*id).to_string()),
+                (None, _, _, true) => Route::DeleteInteraction((*id).to_string()),
+                _ => Route::NotFound,
+            }
+        }
         _ => Route::NotFound,
     }
 }
@@ -192,6 +226,31 @@ mod tests {
         assert_eq!(
             route("GET", "/v1beta/openai/models/models/g", None),
             Route::CompatModel("models/g".into())
+        );
+        assert_eq!(
+            route("POST", "/v1/interactions", None),
+            Route::CreateInteraction
+        );
+        assert!(route("POST", "/v1alpha/interactions", None).is_generation());
+        assert_eq!(
+            route("GET", "/v1beta/interactions/abc", Some("stream=false")),
+            Route::GetInteraction("abc".into())
+        );
+        assert_eq!(
+            route("POST", "/v1beta/interactions/abc/cancel", None),
+            Route::CancelInteraction("abc".into())
+        );
+        assert_eq!(
+            route("POST", "/v1beta/interactions/abc:cancel", None),
+            Route::CancelInteraction("abc".into())
+        );
+        assert_eq!(
+            route("DELETE", "/v1beta/interactions/abc", None),
+            Route::DeleteInteraction("abc".into())
+        );
+        assert_eq!(
+            route("POST", "/v1beta/interactions/abc", None),
+            Route::NotFound
         );
     }
 }

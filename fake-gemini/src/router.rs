@@ -1,5 +1,6 @@
 //! The request pipeline: record, control endpoints, fault knobs, key check,
-//! then dispatch to the endpoint modules.
+//! then dispatch to the endpoint modules; every answer then gets its
+//! `x-gemini-service-tier` (generation calls) and its content coding.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,16 +12,19 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use serde_json::Value;
 
 use crate::config::{Fault, Knobs};
 use crate::errors::ApiError;
 use crate::files::{self, request_base};
+use crate::interactions::api as interactions_api;
 use crate::native::{self, json_response, parse_body};
 use crate::route::{self, Action, Route};
 use crate::state::{SeenRequest, SeenRequestJson, Shared};
 use crate::stream::{self, Framing};
+use crate::tier::{self, Tier};
 use crate::util::query_param;
-use crate::{models, openai, upload};
+use crate::{compress, models, openai, routing, upload};
 
 /// How long `x-fake-fault: hang` waits before giving up.
 const HANG: Duration = Duration::from_secs(3600);
@@ -57,12 +61,18 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let route = route::route(&method, &path, query.as_deref());
     let array = route.array_errors();
     let knobs = Knobs::from_headers(&shared.cfg, &parts.headers);
-    let resp = match serve(&shared, &parts, route, knobs, body, idx).await {
+    let encoding = compress::negotiate(&parts.headers);
+    let generation = route.is_generation();
+    let mut served_tier = None;
+    let mut resp = match serve(&shared, &parts, route, knobs, body, idx, &mut served_tier).await {
         Ok(resp) => resp,
         Err(err) => err.response(array),
     };
+    if generation && let Some(t) = served_tier {
+        tier::set_header(&mut resp, t);
+    }
     tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");
-    resp
+    compress::encode(resp, encoding)
 }
 
 /// `/__fake/…` control endpoints (not recorded).
@@ -115,6 +125,8 @@ fn check_key(headers: &HeaderMap, query: Option<&str>) -> Result<(), ApiError> {
     }
 }
 
+/// Answer one request. For generation calls `served_tier` is set as soon as
+/// the body is read, so that error answers (429 included) name it too.
 async fn serve(
     shared: &Arc<Shared>,
     parts: &Parts,
@@ -122,6 +134,7 @@ async fn serve(
     knobs: Knobs,
     body: Body,
     idx: usize,
+    served_tier: &mut Option<Tier>,
 ) -> Result<Response, ApiError> {
     let streamed_body = matches!(route, Route::UploadChunk(_));
     let (bytes, body) = if streamed_body {
@@ -133,6 +146,19 @@ async fn serve(
         shared.set_body(idx, bytes.clone());
         (bytes, Body::empty())
     };
+    let headers = &parts.headers;
+    // A lenient look at a generation body, for its tier and model name.
+    let peek: Option<Value> = route
+        .is_generation()
+        .then(|| serde_json::from_slice::<Value>(&bytes).ok())
+        .flatten()
+        .filter(Value::is_object);
+    let tier = peek
+        .as_ref()
+        .map_or(Ok(Tier::Standard), |b| tier::served_tier(b, headers));
+    if route.is_generation() {
+        *served_tier = tier.as_ref().ok().copied();
+    }
     if knobs.fault == Some(Fault::Hang) {
         tokio::time::sleep(HANG).await;
         return Err(ApiError::for_status(504, ""));
@@ -141,12 +167,16 @@ async fn serve(
         tokio::time::sleep(Duration::from_millis(knobs.latency_ms)).await;
     }
     if let Some(code) = knobs.status {
-        return Err(ApiError::for_status(
-            code,
-            route.model_name().unwrap_or("gemini-2.5-flash"),
-        ));
+        let from_body = peek
+            .as_ref()
+            .and_then(|b| b.get("model").or_else(|| b.get("agent")))
+            .and_then(Value::as_str);
+        let model = route
+            .model_name()
+            .or(from_body)
+            .unwrap_or("gemini-3.8-flash");
+        return Err(ApiError::for_status(code, model));
     }
-    let headers = &parts.headers;
     let query = parts.uri.query();
     if !matches!(route, Route::UploadChunk(_) | Route::NotFound) {
         check_key(headers, query)?;
@@ -155,10 +185,11 @@ async fn serve(
     match route {
         Route::Model { model, action } => {
             let req = parse_body(&bytes)?;
+            let served = routing::served_model(&model);
             match action {
-                Action::Generate => native::generate(&model, &req, shared.next_seq()),
+                Action::Generate => native::generate(served, &req, tier?, shared.next_seq()),
                 Action::Stream { sse } => {
-                    let prompt = native::generate_prompt(&model, &req)?;
+                    let prompt = native::generate_prompt(served, &req, tier?)?;
                     let framing = if sse {
                         Framing::Sse
                     } else {
@@ -167,19 +198,23 @@ async fn serve(
                     Ok(stream::generate_stream(
                         shared.clone(),
                         knobs,
-                        &model,
+                        served,
                         &prompt,
                         framing,
                     ))
                 }
-                Action::CountTokens => Ok(native::count_tokens(&model, &req)),
+                Action::CountTokens => Ok(native::count_tokens(served, &req)),
                 Action::Embed => native::embed_content(&req),
                 Action::BatchEmbed => native::batch_embed(&req),
             }
         }
         Route::ListModels => Ok(models::list_models()),
         Route::GetModel(name) => Ok(json_response(&models::model_info(&name))),
-        Route::CompatChat => openai::chat(shared, knobs, &parse_body(&bytes)?),
+        Route::CompatChat => {
+            let req = parse_body(&bytes)?;
+            tier?;
+            openai::chat(shared, knobs, &req)
+        }
         Route::CompatEmbeddings => openai::embeddings(&parse_body(&bytes)?),
         Route::CompatModels => Ok(openai::list_models()),
         Route::CompatModel(id) => Ok(openai::get_model(&id)),
@@ -193,6 +228,13 @@ async fn serve(
         Route::ListFiles => Ok(files::list_files(&shared.files, &base())),
         Route::GetFile(id) => files::get_file(&shared.files, &id, &base()),
         Route::DeleteFile(id) => files::delete_file(&shared.files, &id),
+        Route::CreateInteraction => {
+            let req = parse_body(&bytes)?;
+            interactions_api::create(shared, knobs, headers, &req, tier?)
+        }
+        Route::GetInteraction(id) => interactions_api::get(shared, &id),
+        Route::CancelInteraction(id) => interactions_api::cancel(shared, &id),
+        Route::DeleteInteraction(id) => interactions_api::delete(shared, &id),
         Route::NotFound => Err(ApiError::unknown_path(
             parts.method.as_str(),
             parts.uri.path(),

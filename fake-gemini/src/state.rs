@@ -1,5 +1,5 @@
 //! State shared by the server and the [`crate::FakeGemini`] handle: the
-//! request log, the hold registry and the file store.
+//! request log, the hold registry, the file store and the interaction store.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use crate::config::FakeConfig;
 use crate::files::FileStore;
+use crate::interactions::api::InteractionStore;
 
 /// Bodies up to this size are kept in [`SeenRequest::body`].
 pub(crate) const MAX_RECORDED_BODY: usize = 1024 * 1024;
@@ -85,6 +86,8 @@ pub(crate) struct Shared {
     holds: Mutex<HashMap<String, watch::Sender<bool>>>,
     /// Uploaded files and upload sessions.
     pub files: FileStore,
+    /// Stored interactions (bounded).
+    pub interactions: InteractionStore,
     seq: AtomicU64,
 }
 
@@ -102,6 +105,7 @@ impl Shared {
             seen: Mutex::new(Vec::new()),
             holds: Mutex::new(HashMap::new()),
             files: FileStore::default(),
+            interactions: InteractionStore::default(),
             seq: AtomicU64::new(1),
         }
     }

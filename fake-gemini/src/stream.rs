@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use crate::config::{Fault, Knobs};
 use crate::native::{GenResponse, response_id};
 use crate::state::Shared;
-use crate::tokens::{self, Prompt, Usage};
+use crate::tokens::{self, Prompt};
 use crate::util::{google_line, pretty};
 
 /// How a `streamGenerateContent` answer is framed.
@@ -47,7 +47,7 @@ pub(crate) fn generate_frames(
         .enumerate()
         .map(|(i, (text, cumulative))| {
             let last = i + 1 == n;
-            let event = GenResponse::new(text, last, Usage::new(prompt, cumulative), model, &id);
+            let event = GenResponse::new(prompt, text, cumulative, last, model, &id);
             let rendered = match framing {
                 Framing::Sse => format!("data: {}\r\n\r\n", google_line(&event)),
                 Framing::JsonArray => {
@@ -149,6 +149,9 @@ mod tests {
             cached_tokens: 0,
             thoughts_tokens: 7,
             last_user_text: "say hi".into(),
+            grounded: false,
+            media: None,
+            tier: crate::tier::Tier::Standard,
         }
     }
 

@@ -3,6 +3,8 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::extras::{self, Media, SEARCH_TOOL_TOKENS};
+use crate::tier::Tier;
 use crate::util::field;
 
 /// Thought tokens reported by thinking models.
@@ -59,6 +61,43 @@ pub(crate) struct Prompt {
     pub thoughts_tokens: u64,
     /// Text of the last user turn.
     pub last_user_text: String,
+    /// Google Search grounding was asked for (tools).
+    pub grounded: bool,
+    /// A non-text output modality was asked for (`responseModalities`).
+    pub media: Option<Media>,
+    /// The service tier that serves the request.
+    pub tier: Tier,
+}
+
+/// Whether thinking is switched off: `thinkingBudget` 0 or `thinkingLevel`
+/// `minimal` in `generationConfig.thinkingConfig` (either spelling), or
+/// `generation_config.thinking_level: "minimal"` (Interactions).
+pub(crate) fn thinking_disabled(req: &Value) -> bool {
+    let Some(config) = field(req, "generationConfig", "generation_config") else {
+        return false;
+    };
+    let thinking = field(config, "thinkingConfig", "thinking_config");
+    let budget_zero = thinking
+        .and_then(|t| field(t, "thinkingBudget", "thinking_budget"))
+        .is_some_and(|b| b.as_i64() == Some(0));
+    let minimal = [thinking, Some(config)]
+        .into_iter()
+        .flatten()
+        .filter_map(|c| field(c, "thinkingLevel", "thinking_level"))
+        .any(|l| {
+            l.as_str()
+                .is_some_and(|l| l.eq_ignore_ascii_case("minimal"))
+        });
+    budget_zero || minimal
+}
+
+/// Thought tokens of `model` for `req` (see [`THOUGHT_TOKENS`]).
+pub(crate) fn thoughts_for(model: &str, req: &Value) -> u64 {
+    if is_thinking_model(model) && !thinking_disabled(req) {
+        THOUGHT_TOKENS
+    } else {
+        0
+    }
 }
 
 /// Count the prompt of a `GenerateContentRequest`-shaped body for `model`.
@@ -82,19 +121,14 @@ pub(crate) fn analyze(model: &str, req: &Value) -> Prompt {
         .unwrap_or_default();
     let cached = field(req, "cachedContent", "cached_content")
         .is_some_and(|c| c.as_str().is_none_or(|s| !s.is_empty()));
-    let budget_zero = field(req, "generationConfig", "generation_config")
-        .and_then(|g| field(g, "thinkingConfig", "thinking_config"))
-        .and_then(|t| field(t, "thinkingBudget", "thinking_budget"))
-        .is_some_and(|b| b.as_i64() == Some(0));
     Prompt {
         prompt_tokens,
         cached_tokens: if cached { prompt_tokens / 2 } else { 0 },
-        thoughts_tokens: if is_thinking_model(model) && !budget_zero {
-            THOUGHT_TOKENS
-        } else {
-            0
-        },
+        thoughts_tokens: thoughts_for(model, req),
         last_user_text,
+        grounded: extras::wants_search(req),
+        media: extras::media_output(req),
+        tier: Tier::Standard,
     }
 }
 
@@ -148,6 +182,15 @@ pub(crate) fn text_details(n: u64) -> Vec<ModalityCount> {
     }]
 }
 
+/// Words of every text part of `content`s, minimum 1 (embedding usage).
+pub(crate) fn embed_tokens<'a>(contents: impl IntoIterator<Item = &'a Value>) -> u64 {
+    contents
+        .into_iter()
+        .map(|c| words(&content_text(c)))
+        .sum::<u64>()
+        .max(1)
+}
+
 /// `usageMetadata` of a response.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -161,21 +204,49 @@ pub(crate) struct Usage {
     #[serde(skip_serializing_if = "Option::is_none")]
     cache_tokens_details: Option<Vec<ModalityCount>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    candidates_tokens_details: Option<Vec<ModalityCount>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_use_prompt_token_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_use_prompt_tokens_details: Option<Vec<ModalityCount>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     thoughts_token_count: Option<u64>,
+    service_tier: Tier,
 }
 
 impl Usage {
-    /// Usage for `prompt` after `candidates` output words.
-    pub fn new(prompt: &Prompt, candidates: u64) -> Usage {
+    /// Usage for `prompt` after `words` output words; `media_done` adds the
+    /// generated image / audio (the last event of a stream).
+    pub fn new(prompt: &Prompt, words: u64, media_done: bool) -> Usage {
         let cached = (prompt.cached_tokens > 0).then_some(prompt.cached_tokens);
+        let tool_use = prompt.grounded.then_some(SEARCH_TOOL_TOKENS);
+        let media = prompt.media.filter(|_| media_done).map_or(0, Media::tokens);
+        let candidates = words + media;
+        let candidates_details = prompt.media.map(|m| {
+            let mut d = text_details(words);
+            if media_done {
+                d.push(ModalityCount {
+                    modality: m.modality(),
+                    token_count: m.tokens(),
+                });
+            }
+            d
+        });
         Usage {
             prompt_token_count: prompt.prompt_tokens,
             candidates_token_count: candidates,
-            total_token_count: prompt.prompt_tokens + candidates + prompt.thoughts_tokens,
+            total_token_count: prompt.prompt_tokens
+                + candidates
+                + prompt.thoughts_tokens
+                + tool_use.unwrap_or(0),
             cached_content_token_count: cached,
             prompt_tokens_details: text_details(prompt.prompt_tokens),
             cache_tokens_details: cached.map(text_details),
+            candidates_tokens_details: candidates_details,
+            tool_use_prompt_token_count: tool_use,
+            tool_use_prompt_tokens_details: tool_use.map(text_details),
             thoughts_token_count: (prompt.thoughts_tokens > 0).then_some(prompt.thoughts_tokens),
+            service_tier: prompt.tier,
         }
     }
 }

@@ -81,6 +81,16 @@ pub(crate) fn rfc3339(micros: u64) -> String {
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{frac:06}Z")
 }
 
+/// ISO 8601 UTC timestamp to the second, e.g. `2026-08-21T10:00:00Z`
+/// (the Interactions API's `created` / `updated` format).
+pub(crate) fn iso_seconds(micros: u64) -> String {
+    let full = rfc3339(micros);
+    match full.split_once('.') {
+        Some((secs, _)) => format!("{secs}Z"),
+        None => full,
+    }
+}
+
 /// SplitMix64 step: a well-mixed 64-bit value from `x`.
 pub(crate) fn mix64(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -158,6 +168,7 @@ mod tests {
             rfc3339(1_787_314_245_500_000),
             "2026-08-21T12:10:45.500000Z"
         );
+        assert_eq!(iso_seconds(1_787_314_245_500_000), "2026-08-21T12:10:45Z");
     }
 
     #[test]

@@ -31,7 +31,8 @@ async fn generate_content_token_rules() {
     assert_eq!(u["candidatesTokenCount"], 7);
     assert_eq!(u["totalTokenCount"], 12);
     assert_eq!(u["promptTokensDetails"][0]["modality"], "TEXT");
-    assert_eq!(v["modelVersion"], "gemini-2.5-flash");
+    // gemini-2.5-flash is retired: gemini-3.5-flash-lite serves it.
+    assert_eq!(v["modelVersion"], "gemini-3.5-flash-lite");
     assert_eq!(v["candidates"][0]["content"]["role"], "model");
     let id1 = v["responseId"].as_str().unwrap_or("").to_string();
     let v2 = json(post(&fake, GEN, &body, &[]).await).await;

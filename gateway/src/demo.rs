@@ -2,9 +2,11 @@
 //! so that a newcomer sees traces at once. Nothing here runs unless `--demo` is given.
 
 use crate::config::Config;
+use bytes::Bytes;
 use fake_gemini::{FakeConfig, FakeGemini};
 use rand::Rng;
 use rand::seq::IndexedRandom;
+use serde_json::{Value, json};
 use std::time::Duration;
 
 /// Keeps the demo's upstream alive.
@@ -12,14 +14,18 @@ pub struct Demo {
     _upstream: FakeGemini,
 }
 
+/// Today's models, two routed ones (3.7 Flash is served by 3.8 Flash, 2.5 Flash by 3.5 Flash-Lite)
+/// and one the price table does not know.
 const MODELS: &[&str] = &[
+    "gemini-3.8-flash",
+    "gemini-3.8-flash",
+    "gemini-3.5-flash-lite",
+    "gemini-3.1-pro-preview",
+    "gemini-3.7-flash",
     "gemini-2.5-flash",
-    "gemini-2.5-pro",
-    "gemini-2.0-flash",
-    "gemini-2.5-flash-lite",
-    "gemini-3-pro-preview",
     "my-unpriced-model",
 ];
+const EMBEDDING_MODEL: &str = "gemini-embedding-001";
 const USERS: &[&str] = &["alice", "bob", "carol", "dave"];
 const PROMPTS: &[&str] = &[
     "Summarise the incident report for the on-call channel",
@@ -62,37 +68,17 @@ fn traffic(gateway: &str) {
     let mut rng = rand::rng();
     let mut sent: u64 = 0;
     loop {
-        let model = MODELS
-            .choose(&mut rng)
-            .copied()
-            .unwrap_or("gemini-2.5-flash");
         let user = USERS.choose(&mut rng).copied().unwrap_or("alice");
-        let prompt = PROMPTS.choose(&mut rng).copied().unwrap_or("hello");
         let session = format!("{user}-session-{}", rng.random_range(1..4));
-        let roll: u32 = rng.random_range(0..100);
-        let (method, query) = match roll {
-            0..=44 => ("streamGenerateContent", "?alt=sse"),
-            45..=84 => ("generateContent", ""),
-            85..=92 => ("countTokens", ""),
-            _ => ("streamGenerateContent", ""),
+        let call = Caller {
+            client: &client,
+            gateway,
+            user,
+            session: &session,
+            fail: rng.random_range(0..100) < 4,
         };
-        let url = format!("{gateway}/v1beta/models/{model}:{method}{query}");
-        let body = serde_json::json!({
-            "contents": [{"role": "user", "parts": [{"text": prompt}]}],
-            "generationConfig": {"temperature": 0.7, "maxOutputTokens": 256},
-        });
-        let mut req = client
-            .post(url)
-            .header("x-goog-api-key", "demo-key")
-            .header("x-gateway-user-id", user)
-            .header("x-gateway-session-id", session)
-            .header("x-gateway-property-env", "demo")
-            .body(body.to_string());
-        if rng.random_range(0..100) < 4 {
-            req = req.header("x-fake-status", "429");
-        }
-        match req.send().and_then(|r| r.bytes()) {
-            Ok(_) => sent += 1,
+        match one_call(&call, &mut rng) {
+            Ok(n) => sent += n,
             Err(error) => tracing::debug!(%error, "Demo request failed."),
         }
         if sent > 0 && sent.is_multiple_of(100) {
@@ -100,4 +86,109 @@ fn traffic(gateway: &str) {
         }
         std::thread::sleep(Duration::from_millis(rng.random_range(150..600)));
     }
+}
+
+/// Who sends the demo's requests, and whether this one gets an injected 429.
+struct Caller<'a> {
+    client: &'a reqwest::blocking::Client,
+    gateway: &'a str,
+    user: &'a str,
+    session: &'a str,
+    fail: bool,
+}
+
+impl Caller<'_> {
+    /// POST `body` (or GET when `None`) to `path` through the gateway; returns the answer's body.
+    fn send(
+        &self,
+        path: &str,
+        body: Option<&Value>,
+        extra: &[(&str, &str)],
+    ) -> reqwest::Result<Bytes> {
+        let url = format!("{}{path}", self.gateway);
+        let mut req = match body {
+            Some(body) => self.client.post(url).body(body.to_string()),
+            None => self.client.get(url),
+        };
+        req = req
+            .header("x-goog-api-key", "demo-key")
+            .header("x-gateway-user-id", self.user)
+            .header("x-gateway-session-id", self.session)
+            .header("x-gateway-property-env", "demo");
+        if self.fail {
+            req = req.header("x-fake-status", "429");
+        }
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        req.send().and_then(|r| r.bytes())
+    }
+}
+
+/// One synthetic scenario (a generate call in one of its shapes, embeddings, grounding, or an
+/// Interactions call); returns how many requests it sent.
+fn one_call(call: &Caller<'_>, rng: &mut impl Rng) -> reqwest::Result<u64> {
+    let model = MODELS.choose(rng).copied().unwrap_or("gemini-3.8-flash");
+    let prompt = PROMPTS.choose(rng).copied().unwrap_or("hello");
+    let mut body = json!({
+        "contents": [{"role": "user", "parts": [{"text": prompt}]}],
+        "generationConfig": {"temperature": 0.7, "maxOutputTokens": 256},
+    });
+    match rng.random_range(0..20) {
+        0 => body["serviceTier"] = json!("flex"),
+        1 => body["serviceTier"] = json!("priority"),
+        _ => {}
+    }
+    let gen_path = |method: &str, query: &str| format!("/v1beta/models/{model}:{method}{query}");
+    let interaction = json!({"model": model, "input": prompt});
+    match rng.random_range(0..100u32) {
+        0..=34 => call.send(
+            &gen_path("streamGenerateContent", "?alt=sse"),
+            Some(&body),
+            &[],
+        ),
+        35..=54 => call.send(&gen_path("generateContent", ""), Some(&body), &[]),
+        55..=59 => call.send(&gen_path("countTokens", ""), Some(&body), &[]),
+        60..=64 => call.send(&gen_path("streamGenerateContent", ""), Some(&body), &[]),
+        65..=71 => {
+            let path = format!("/v1beta/models/{EMBEDDING_MODEL}:batchEmbedContents");
+            let content = json!({"parts": [{"text": prompt}]});
+            let request = json!({"model": format!("models/{EMBEDDING_MODEL}"), "content": content});
+            let batch = json!({"requests": [request.clone(), request]});
+            call.send(&path, Some(&batch), &[])
+        }
+        72..=78 => {
+            body["tools"] = json!([{"googleSearch": {}}]);
+            call.send(&gen_path("generateContent", ""), Some(&body), &[])
+        }
+        79..=87 => call.send("/v1beta/interactions", Some(&interaction), &[]),
+        88..=94 => {
+            let mut streamed = interaction;
+            streamed["stream"] = json!(true);
+            call.send("/v1beta/interactions", Some(&streamed), &[])
+        }
+        _ => return background(call, interaction),
+    }
+    .map(|_| 1)
+}
+
+/// A background interaction: create it, then poll twice (the fake completes it on the second GET).
+fn background(call: &Caller<'_>, mut interaction: Value) -> reqwest::Result<u64> {
+    interaction["background"] = json!(true);
+    let created = call.send(
+        "/v1beta/interactions",
+        Some(&interaction),
+        &[("x-fake-polls", "2")],
+    )?;
+    let id = serde_json::from_slice::<Value>(&created)
+        .ok()
+        .and_then(|v| v["id"].as_str().map(str::to_string));
+    let Some(id) = id else {
+        return Ok(1);
+    };
+    for _ in 0..2 {
+        std::thread::sleep(Duration::from_millis(300));
+        call.send(&format!("/v1beta/interactions/{id}"), None, &[])?;
+    }
+    Ok(3)
 }

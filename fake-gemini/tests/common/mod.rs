@@ -65,3 +65,38 @@ pub fn sse_events(body: &str) -> Vec<Value> {
         })
         .collect()
 }
+
+/// GET `path` with an API key and extra headers.
+pub async fn get(fake: &FakeGemini, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut req = client()
+        .get(format!("{}{path}", fake.base_url()))
+        .header("x-goog-api-key", "test-key");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.send().await.expect("send")
+}
+
+/// Value of response header `name` ("" if absent).
+pub fn header(resp: &reqwest::Response, name: &str) -> String {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Events of an Interactions stream (`data: <json>\n\n`, ending with
+/// `data: [DONE]\n\n`), parsed as JSON, `[DONE]` excluded.
+pub fn interaction_events(body: &str) -> Vec<Value> {
+    assert!(
+        body.ends_with("data: [DONE]\n\n"),
+        "stream must end with [DONE]: {body:?}"
+    );
+    body.split("\n\n")
+        .filter(|e| !e.is_empty())
+        .map(|e| e.strip_prefix("data: ").expect("data: prefix"))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).expect("event json"))
+        .collect()
+}
