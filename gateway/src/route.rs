@@ -97,22 +97,36 @@ pub fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// Replaces the values of secret query parameters (`key`, `access_token`) by `REDACTED`.
+/// Replaces the values of secret query parameters (`key`, `access_token`, `api_key`, `token`)
+/// by `REDACTED`. Parameters are split on `&` and `;` and their names are percent-decoded and
+/// compared without case, so `?%6Bey=`, `?k%65y=` and `?alt=sse;key=` are redacted too.
 pub fn redact_query(query: &str) -> String {
-    query
-        .split('&')
-        .map(|kv| match kv.split_once('=') {
-            Some((k, _)) if is_secret_param(k) => format!("{k}=REDACTED"),
-            _ => kv.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join("&")
+    let mut out = String::with_capacity(query.len());
+    let mut rest = query;
+    loop {
+        let end = rest.find(['&', ';']).unwrap_or(rest.len());
+        let (param, tail) = rest.split_at(end);
+        match param.split_once('=') {
+            Some((k, _)) if is_secret_param(k) => {
+                out.push_str(k);
+                out.push_str("=REDACTED");
+            }
+            _ => out.push_str(param),
+        }
+        let Some(sep) = tail.chars().next() else {
+            break;
+        };
+        out.push(sep);
+        rest = &tail[1..];
+    }
+    out
 }
 
 fn is_secret_param(name: &str) -> bool {
+    let decoded = percent_decode(&name.replace('+', " "));
     matches!(
-        name.to_ascii_lowercase().as_str(),
-        "key" | "access_token" | "api_key" | "token"
+        decoded.trim().to_ascii_lowercase().as_str(),
+        "key" | "access_token" | "api_key" | "token" | "x-goog-api-key"
     )
 }
 
@@ -189,6 +203,11 @@ mod tests {
     fn secrets_are_redacted_from_queries() {
         assert_eq!(redact_query("alt=sse&key=SECRET"), "alt=sse&key=REDACTED");
         assert_eq!(redact_query("KEY=s&x=1"), "KEY=REDACTED&x=1");
+        assert_eq!(redact_query("%6Bey=SECRET"), "%6Bey=REDACTED");
+        assert_eq!(redact_query("k%65y=SECRET&a=1"), "k%65y=REDACTED&a=1");
+        assert_eq!(redact_query("alt=sse;key=SECRET"), "alt=sse;key=REDACTED");
+        assert_eq!(redact_query("access%5Ftoken=T"), "access%5Ftoken=REDACTED");
+        assert_eq!(redact_query("a=1&&b"), "a=1&&b");
         assert_eq!(query_param(Some("a=1&alt=sse"), "alt"), Some("sse"));
     }
 

@@ -56,7 +56,7 @@ fn streamed_calls_are_priced_and_snapshotted() {
     );
     let (t, last) = post(
         &gw,
-        "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+        "/v1beta/models/gemini-3.5-flash-lite:streamGenerateContent?alt=sse",
         "price this streamed answer",
     );
     let u = &last["usageMetadata"];
@@ -83,7 +83,7 @@ fn streamed_calls_are_priced_and_snapshotted() {
     let spans = spans_of(&conn, &t);
     let pp = step(&spans, "post_processing");
     assert!((pp["gateway.cost.usd"].as_f64().unwrap() - expected).abs() < 1e-12);
-    assert_eq!(pp["gateway.cost.model"], "gemini-2.5-flash");
+    assert_eq!(pp["gateway.cost.model"], "gemini-3.5-flash-lite");
 
     let (cost, unpriced): (Option<f64>, i64) = conn
         .query_row(
@@ -119,7 +119,7 @@ fn streamed_calls_are_priced_and_snapshotted() {
         (None, 0),
         "no threshold never breaches"
     );
-    assert_eq!(rows[1].4, "gemini-2.5-flash");
+    assert_eq!(rows[1].4, "gemini-3.5-flash-lite");
     let unpriced_metrics: Vec<String> = conn
         .prepare("SELECT metric FROM metric_snapshots WHERE trace_id = ?1")
         .unwrap()
@@ -291,7 +291,11 @@ fn loader_errors_name_the_file_and_versions() {
         &[("GATEWAY_TEST_ABI", "999")],
     );
     assert!(
-        abi.contains("ABI version 999") && abi.contains("ABI version 1"),
+        abi.contains("ABI version 999")
+            && abi.contains(&format!(
+                "ABI version {}",
+                gateway_plugin_sdk::abi::ABI_VERSION
+            )),
         "{abi}"
     );
 }

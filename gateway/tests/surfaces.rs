@@ -55,6 +55,7 @@ fn trace_row(
 }
 
 fn llm_span(gw: &Gateway, trace_id: &str) -> Value {
+    trace_row(gw, trace_id); // the spans land in the same transaction as the row
     let conn = Connection::open(&gw.db).unwrap();
     spans_of(&conn, trace_id)
         .into_iter()
@@ -272,7 +273,9 @@ fn gemini_body(text: &str) -> Value {
 
 /// Standard cost of a generateContent usage at gemini-3.8-flash's 2026 rates.
 fn gen_cost(u: &Value, input_rate: f64, output_rate: f64) -> f64 {
-    let p = u["promptTokenCount"].as_f64().unwrap_or(0.0);
+    // Tool-use prompt tokens (grounding results fed back) are billed as input.
+    let p = u["promptTokenCount"].as_f64().unwrap_or(0.0)
+        + u["toolUsePromptTokenCount"].as_f64().unwrap_or(0.0);
     let o = u["candidatesTokenCount"].as_f64().unwrap_or(0.0)
         + u["thoughtsTokenCount"].as_f64().unwrap_or(0.0);
     (p * input_rate + o * output_rate) / 1e6
@@ -313,10 +316,10 @@ fn compressed_answers_reach_the_client_intact_and_are_metered() {
         let text = String::from_utf8(plain).unwrap();
         let last_usage: Value = text
             .lines()
+            .rev()
             .map(|l| l.strip_prefix("data: ").unwrap_or(l))
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter_map(|v| v.get("usageMetadata").cloned())
-            .last()
+            .find_map(|v| v.get("usageMetadata").cloned())
             .unwrap_or_else(|| {
                 serde_json::from_str::<Value>(&text).unwrap()["usageMetadata"].clone()
             });
@@ -539,4 +542,49 @@ fn usage_on_an_unknown_path_is_flagged_and_counted() {
     let (_, input, _, cost, unpriced) = trace_row(&gw, &id);
     assert_eq!((input, cost, unpriced), (Some(12), None, true));
     assert_eq!(llm_span(&gw, &id)["gateway.metering"], "unknown");
+}
+
+#[test]
+fn a_gateway_whose_clock_is_past_2027_uses_the_new_rate() {
+    // libfaketime moves the gateway's wall clock (not its monotonic clock) to 2027-01-02.
+    assert!(
+        std::process::Command::new("faketime")
+            .arg("--version")
+            .output()
+            .is_ok(),
+        "faketime is required (scripts/setup.sh installs it)"
+    );
+    let fake = spawn_in_thread(FakeConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("gateway.db");
+    let gw = Gateway::start_wrapped(
+        dir,
+        db,
+        &fake.base_url(),
+        "",
+        "linger_ms = 5",
+        "",
+        &[
+            "env",
+            "FAKETIME_DONT_FAKE_MONOTONIC=1",
+            "faketime",
+            "2027-01-02 00:00:00",
+        ],
+    );
+    let r = post(
+        &gw,
+        "/v1beta/models/gemini-3.8-flash:generateContent",
+        &gemini_body("the new year"),
+    );
+    let id = trace_id(&r);
+    let u = r.json::<Value>().unwrap()["usageMetadata"].clone();
+    let (_, _, _, cost, _) = trace_row(&gw, &id);
+    // $1.50 in / $7.50 out from 2027-01-01 (twice the 2026 rates).
+    assert!(close(cost.unwrap(), gen_cost(&u, 1.50, 7.50)), "{cost:?}");
+    let conn = Connection::open(&gw.db).unwrap();
+    let post = spans_of(&conn, &id)
+        .into_iter()
+        .find(|s| s.2["gateway.step"] == "post_processing")
+        .unwrap();
+    assert_eq!(post.2["gateway.cost.effective_from"], "2027-01-01");
 }

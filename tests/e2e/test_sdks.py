@@ -165,17 +165,112 @@ def test_curl_with_query_key(stack, expected):
     }
 
 
+# Today's surfaces: Interactions (unary and streamed), a flex call, a compressed answer.
+FLASH_38 = (0.75, 0.075, 3.75)  # input, cache read, output: USD per 1M tokens until 2026-12-31
+
+
+def interaction_cost(u, rates=FLASH_38):
+    cached = u.total_cached_tokens or 0
+    out = (u.total_output_tokens or 0) + (u.total_thought_tokens or 0)
+    return ((u.total_input_tokens - cached) * rates[0] + cached * rates[1] + out * rates[2]) / 1e6
+
+
+def test_interactions_unary(stack, expected):
+    client = gclient(stack, "py-interaction")
+    i = client.interactions.create(model="gemini-3.8-flash", input="Name three gateways please")
+    assert i.status == "completed"
+    u = i.usage
+    assert u.total_thought_tokens, "thinking tokens are billed output"
+    expected["py-interaction"] = {
+        "requests": 1,
+        "response_id": i.id,
+        "usage": {"input": u.total_input_tokens, "output": u.total_output_tokens + u.total_thought_tokens},
+        "cost": interaction_cost(u),
+    }
+
+
+def test_interactions_stream(stack, expected):
+    client = gclient(stack, "py-interaction-stream")
+    events = list(
+        client.interactions.create(model="gemini-3.8-flash", input="Stream the answer in parts", stream=True)
+    )
+    kinds = [e.event_type for e in events]
+    assert kinds[0] == "interaction.created" and kinds[-1] == "interaction.completed", kinds
+    assert kinds.count("step.delta") >= 2, kinds
+    final = events[-1].interaction
+    u = final.usage
+    expected["py-interaction-stream"] = {
+        "requests": 1,
+        "response_id": final.id,
+        "stream": True,
+        "usage": {"input": u.total_input_tokens, "output": u.total_output_tokens + u.total_thought_tokens},
+        "cost": interaction_cost(u),
+    }
+
+
+def test_flex_tier_is_half_price(stack, expected):
+    client = gclient(stack, "py-flex")
+    r = client.models.generate_content(
+        model="gemini-3.8-flash",
+        contents="A flexible request",
+        config=types.GenerateContentConfig(service_tier="flex"),
+    )
+    u = r.usage_metadata
+    out = (u.candidates_token_count or 0) + (u.thoughts_token_count or 0)
+    expected["py-flex"] = {
+        "requests": 1,
+        "generate": True,
+        "usage": usage_of(u),
+        "cost": (u.prompt_token_count * 0.75 + out * 3.75) / 1e6 / 2,
+    }
+
+
+def test_curl_compressed(stack, expected):
+    out = subprocess.run(
+        [
+            "curl", "-sS", "-f", "--compressed", "-D", "-",
+            "-H", "content-type: application/json",
+            "-H", "x-goog-api-key: " + KEY,
+            "-H", "x-gateway-session-id: curl-gzip",
+            "-d", json.dumps({"contents": [{"parts": [{"text": "a compressed answer please"}]}]}),
+            f"{stack.base_url}/v1beta/models/gemini-3.8-flash:generateContent",
+        ],
+        check=True, capture_output=True, text=True,
+    )
+    head, _, body = out.stdout.partition("\n\n")  # text mode turns CRLF into LF
+    assert "content-encoding: gzip" in head.lower(), head
+    u = json.loads(body)["usageMetadata"]
+    output = u["candidatesTokenCount"] + u.get("thoughtsTokenCount", 0)
+    expected["curl-gzip"] = {
+        "requests": 1,
+        "generate": True,
+        "usage": {"input": u["promptTokenCount"], "output": output},
+        "cost": (u["promptTokenCount"] * 0.75 + output * 3.75) / 1e6,
+    }
+
+
 def test_zz_database(stack, expected):
     assert stack.stop_gateway() == 0, stack.log.read_text()
     db = stack.db_conn()
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     for session, exp in expected.items():
         rows = db.execute(
-            "SELECT trace_id, operation, status, http_status, input_tokens, output_tokens, stream "
+            "SELECT trace_id, operation, status, http_status, input_tokens, output_tokens, stream, cost_usd "
             "FROM traces WHERE session_id = ?", (session,)
         ).fetchall()
+        if not rows and "response_id" in exp:
+            # Found by the interaction id on the LLM span, whatever headers the SDK sent.
+            rows = db.execute(
+                "SELECT t.trace_id, t.operation, t.status, t.http_status, t.input_tokens, t.output_tokens, "
+                "t.stream, t.cost_usd FROM traces t JOIN spans s ON s.trace_id = t.trace_id "
+                "WHERE json_extract(s.attributes, '$.\"gen_ai.response.id\"') = ? "
+                "AND json_extract(s.attributes, '$.\"gateway.step\"') = 'llm_call'",
+                (exp["response_id"],),
+            ).fetchall()
         assert len(rows) == exp["requests"], (session, rows)
-        trace_id, operation, status, http_status, input_tokens, output_tokens, stream = rows[0]
+        trace_id, operation, status, http_status, input_tokens, output_tokens, stream, cost = rows[0]
+        if "cost" in exp:
+            assert cost == pytest.approx(exp["cost"], rel=1e-9, abs=1e-15), (session, cost, exp["cost"])
         if "operation" in exp:
             assert operation == exp["operation"], session
         assert status == exp.get("status", "ok"), (session, status)

@@ -12,6 +12,7 @@ mod embeddings;
 mod files;
 mod generate_content;
 mod interactions;
+mod interactions_steps;
 mod interactions_wire;
 mod openai_compat;
 mod unknown;

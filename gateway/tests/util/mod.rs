@@ -60,6 +60,19 @@ impl Gateway {
         storage: &str,
         extra: &str,
     ) -> Self {
+        Self::start_wrapped(dir, db, upstream, extra_proxy, storage, extra, &[])
+    }
+
+    /// Like [`Gateway::start_at`], with the binary run under `wrapper` (e.g. `faketime DATE`).
+    pub fn start_wrapped(
+        dir: tempfile::TempDir,
+        db: PathBuf,
+        upstream: &str,
+        extra_proxy: &str,
+        storage: &str,
+        extra: &str,
+        wrapper: &[&str],
+    ) -> Self {
         let port = free_port();
         let log = dir.path().join("gateway.log");
         let config = dir.path().join("gateway.toml");
@@ -72,7 +85,15 @@ impl Gateway {
             ),
         )
         .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_gateway"))
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(env!("CARGO_BIN_EXE_gateway"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_gateway")),
+        };
+        let child = command
             .arg("--config")
             .arg(&config)
             .env("RUST_LOG", "info")

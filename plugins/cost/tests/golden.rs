@@ -1,4 +1,4 @@
-//! Golden cost tests: one per cost bug users reported in comparable tools (gemini-2026.md §4),
+//! Golden cost tests: one per cost bug users reported in comparable tools (reported publicly in 2026),
 //! each with its dollar figure worked out by hand. Exact to 1e-12 USD.
 
 #![allow(clippy::unwrap_used)]

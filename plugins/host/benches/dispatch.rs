@@ -49,6 +49,9 @@ fn per_request(host: &PluginHost, info: &RequestInfo, body: &[u8]) -> usize {
         timings: Timings::default(),
         finish_reasons: &[],
         response_model: None,
+        service_tier: None,
+        metering: gateway_plugin_sdk::Metering::Metered,
+        started_at: std::time::SystemTime::now(),
     };
     host.run_complete(&call, &mut out);
     out.attributes.len()

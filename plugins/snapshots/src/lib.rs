@@ -187,6 +187,9 @@ mod tests {
             },
             finish_reasons: &[],
             response_model: None,
+            service_tier: None,
+            metering: gateway_plugin_sdk::Metering::Metered,
+            started_at: std::time::SystemTime::now(),
         };
         let mut out = PluginOutput::default();
         out.attr(Step::Root, sc::GATEWAY_COST_USD, 0.5);
