@@ -81,6 +81,27 @@ pub struct RequestCtx {
     pub request_hooks_done: bool,
     /// When the logging phase handed the request to the completion thread.
     pub handoff: Option<Instant>,
+    /// Counts this request as in flight until it is dropped (after its spans are built).
+    pub in_flight: Option<InFlight>,
+}
+
+/// A request in flight: increments a shared counter when made, decrements it when dropped, so
+/// shutdown can wait for exactly the requests (and their spans) still running.
+#[derive(Debug)]
+pub struct InFlight(Arc<std::sync::atomic::AtomicUsize>);
+
+impl InFlight {
+    /// Counts one more request on `counter`.
+    pub fn new(counter: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        counter.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Self(counter.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 impl RequestCtx {
@@ -120,6 +141,7 @@ impl RequestCtx {
             plugin_errors: Vec::new(),
             request_hooks_done: false,
             handoff: None,
+            in_flight: None,
         }
     }
 

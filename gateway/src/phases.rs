@@ -20,7 +20,9 @@ impl ProxyHttp for GatewayProxy {
     type CTX = RequestCtx;
 
     fn new_ctx(&self) -> RequestCtx {
-        RequestCtx::new(self.runtime.load_full())
+        let mut ctx = RequestCtx::new(self.runtime.load_full());
+        ctx.in_flight = Some(crate::ctx::InFlight::new(&self.in_flight));
+        ctx
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {

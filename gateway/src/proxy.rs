@@ -64,6 +64,8 @@ pub struct GatewayProxy {
     pub metrics: Arc<crate::genai_metrics::GenAiMetrics>,
     /// Where finished requests go; `None`: finished on the proxy thread.
     pub completions: Option<Arc<crate::completion::Completions>>,
+    /// Requests in flight, their spans not yet built (shutdown waits for 0).
+    pub in_flight: Arc<std::sync::atomic::AtomicUsize>,
     propagator: TraceContextPropagator,
 }
 
@@ -81,6 +83,7 @@ impl GatewayProxy {
             runtime,
             metrics,
             completions: None,
+            in_flight: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
             propagator: TraceContextPropagator::new(),
         }
     }

@@ -47,6 +47,7 @@ pub fn run(config: Config, config_path: Option<&std::path::Path>) -> anyhow::Res
         crate::reload::watch(path.to_path_buf(), runtime.clone())?;
     }
 
+    let in_flight = proxy.in_flight.clone();
     let conf = ServerConf {
         threads: config.proxy.threads,
         grace_period_seconds: Some(config.proxy.shutdown_grace_seconds),
@@ -84,23 +85,88 @@ pub fn run(config: Config, config_path: Option<&std::path::Path>) -> anyhow::Res
         db = %config.storage.path.display(),
         "Gateway listening."
     );
-    server.run(RunArgs::default());
-
-    if let Some(api) = api {
-        api.stop();
-    }
-    tracing::info!("Shutting down: finishing queued requests and writing their spans.");
-    if !completions.drain(Duration::from_secs(30)) {
-        tracing::error!("Finishing queued requests took over 30 s; flushing what is done.");
-    }
-    telemetry.shutdown();
-    let s = &telemetry.sqlite_stats;
-    tracing::info!(
-        exported = s.exported.load(std::sync::atomic::Ordering::Relaxed),
-        dropped = s.dropped(),
-        "Spans flushed; bye."
+    let finish = Arc::new(std::sync::Mutex::new(Some(Finish {
+        api,
+        completions,
+        telemetry,
+    })));
+    early_exit_when_drained(
+        server.watch_execution_phase(),
+        in_flight,
+        Duration::from_secs(config.proxy.shutdown_grace_seconds),
+        finish.clone(),
     );
+    server.run(RunArgs::default());
+    // The grace period ran out (or SIGINT): finish here, unless the watcher already did.
+    Finish::run(&finish);
     Ok(())
+}
+
+/// What is left to do once the proxy stops: the API, queued completions, span flush.
+struct Finish {
+    api: Option<ApiHandle>,
+    completions: Arc<Completions>,
+    telemetry: Telemetry,
+}
+
+impl Finish {
+    /// Runs once, whoever calls first; a second caller waits for the first to be done.
+    fn run(slot: &std::sync::Mutex<Option<Finish>>) {
+        let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(f) = slot.take() else { return };
+        if let Some(api) = f.api {
+            api.stop();
+        }
+        tracing::info!("Shutting down: finishing queued requests and writing their spans.");
+        if !f.completions.drain(Duration::from_secs(30)) {
+            tracing::error!("Finishing queued requests took over 30 s; flushing what is done.");
+        }
+        f.telemetry.shutdown();
+        let s = &f.telemetry.sqlite_stats;
+        tracing::info!(
+            exported = s.exported.load(std::sync::atomic::Ordering::Relaxed),
+            dropped = s.dropped(),
+            "Spans flushed; bye."
+        );
+    }
+}
+
+/// pingora's SIGTERM stops accepting and then sleeps the whole grace period before it stops
+/// its runtimes. This watcher ends the process as soon as no request is in flight (each
+/// request counts until its spans are built), after writing every queued span; the grace
+/// period stays the upper bound for requests and streams that are still running.
+fn early_exit_when_drained(
+    mut phases: tokio::sync::broadcast::Receiver<pingora::server::ExecutionPhase>,
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    grace: Duration,
+    finish: Arc<std::sync::Mutex<Option<Finish>>>,
+) {
+    use pingora::server::ExecutionPhase;
+    let spawned = std::thread::Builder::new()
+        .name("shutdown-watch".into())
+        .spawn(move || {
+            loop {
+                match phases.blocking_recv() {
+                    Ok(ExecutionPhase::GracefulTerminate) => break,
+                    Ok(ExecutionPhase::Terminated)
+                    | Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    _ => {}
+                }
+            }
+            let deadline = std::time::Instant::now() + grace;
+            while in_flight.load(std::sync::atomic::Ordering::Acquire) > 0 {
+                if std::time::Instant::now() >= deadline {
+                    return; // pingora's own grace handling takes over
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            tracing::info!("No request in flight; stopping before the grace period ends.");
+            Finish::run(&finish);
+            std::process::exit(0);
+        });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "Cannot start the shutdown watcher; SIGTERM waits the full grace period.");
+    }
 }
 
 /// The API and dashboard running on their own thread and runtime inside the gateway.

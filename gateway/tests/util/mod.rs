@@ -76,10 +76,16 @@ impl Gateway {
         let port = free_port();
         let log = dir.path().join("gateway.log");
         let config = dir.path().join("gateway.toml");
+        // Tests default to a 1 s grace; a test that sets its own keeps it.
+        let grace = if extra_proxy.contains("shutdown_grace_seconds") {
+            ""
+        } else {
+            "shutdown_grace_seconds = 1\n"
+        };
         std::fs::write(
             &config,
             format!(
-                "[proxy]\nlisten = \"127.0.0.1:{port}\"\nupstream = \"{upstream}\"\nshutdown_grace_seconds = 1\n{extra_proxy}\n\
+                "[proxy]\nlisten = \"127.0.0.1:{port}\"\nupstream = \"{upstream}\"\n{grace}{extra_proxy}\n\
                  [storage]\npath = \"{}\"\n{storage}\n{extra}\n",
                 db.display()
             ),
@@ -149,6 +155,35 @@ impl Gateway {
     pub fn signal(&self, signal: &str) {
         let pid = self.child.as_ref().expect("running").id().to_string();
         Command::new("kill").args([signal, &pid]).status().unwrap();
+    }
+
+    /// Waits (at most 60 s, a bound on the wait only) until the log contains `needle`.
+    pub fn wait_for_log(&self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.log_text().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} in the log:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for the process to exit by itself (at most 60 s, a bound on the wait only).
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("already stopped");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("gateway did not exit; log:\n{}", self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// SIGTERM, then wait for exit (spans are flushed on the way out).
