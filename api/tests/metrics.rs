@@ -170,3 +170,21 @@ async fn metric_snapshots_filter_and_order() {
         .collect();
     assert_eq!(values, vec![5.0, 4.0]);
 }
+
+#[tokio::test]
+async fn costs_read_like_money_without_float_noise() {
+    let mut db = TestDb::new();
+    let t0 = now() - 60_000 * MS;
+    // 0.1 + 0.2 is 0.30000000000000004 in binary floating point.
+    let mut a = trace(&tid(11), t0, 5.0);
+    a.cost_usd = Some(0.1);
+    let mut b = trace(&tid(12), t0 + MS, 5.0);
+    b.cost_usd = Some(0.2);
+    db.write(&[a, b]);
+    let app = db.app();
+    let (s, body) = get(&app, "/api/metrics/cost?window=1h&bucket=1h").await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let text = body.to_string();
+    assert!(text.contains("\"total_usd\":0.3,"), "{text}");
+    assert!(!text.contains("0.30000000000000004"), "{text}");
+}

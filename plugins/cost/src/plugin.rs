@@ -138,12 +138,16 @@ impl TokenCostPlugin {
 fn write_cost(out: &mut PluginOutput, r: &Resolved<'_>, cost: &crate::Cost) {
     let pp = Step::PostProcessing;
     for step in BOTH {
-        out.attr(step, sc::GATEWAY_COST_USD, cost.total_usd());
+        out.attr(step, sc::GATEWAY_COST_USD, money(cost.total_usd()));
     }
-    out.attr(pp, sc::GATEWAY_COST_INPUT_USD, cost.input_usd);
-    out.attr(pp, sc::GATEWAY_COST_OUTPUT_USD, cost.output_usd);
+    out.attr(pp, sc::GATEWAY_COST_INPUT_USD, money(cost.input_usd));
+    out.attr(pp, sc::GATEWAY_COST_OUTPUT_USD, money(cost.output_usd));
     if cost.grounding_usd > 0.0 {
-        out.attr(pp, sc::GATEWAY_COST_GROUNDING_USD, cost.grounding_usd);
+        out.attr(
+            pp,
+            sc::GATEWAY_COST_GROUNDING_USD,
+            money(cost.grounding_usd),
+        );
     }
     out.attr(pp, sc::GATEWAY_COST_MODEL, r.model);
     let context = if cost.long_context {
@@ -187,4 +191,14 @@ impl SpanPlugin for TokenCostPlugin {
         }
         self.price(call, out);
     }
+}
+
+/// A cost as stored: rounded to 12 decimal places (a picodollar), the precision the API serves,
+/// so the stored attributes carry no binary-fraction tail.
+fn money(usd: f64) -> f64 {
+    let scaled = usd * 1e12;
+    if !scaled.is_finite() || scaled.abs() >= 9.0e15 {
+        return usd;
+    }
+    scaled.round() / 1e12
 }

@@ -46,6 +46,7 @@ pub struct CostGroup {
     /// The model, user or session; null for traces without one.
     pub key: Option<String>,
     /// Cost of the priced traces in USD; null when every trace of the group is unpriced.
+    #[serde(serialize_with = "super::money::opt_usd")]
     pub usd: Option<f64>,
     /// Traces.
     pub requests: u64,
@@ -64,6 +65,7 @@ pub struct CostPoint {
     /// Start of the bucket, unix nanos.
     pub t: i64,
     /// Cost of the priced traces in the bucket.
+    #[serde(serialize_with = "super::money::usd")]
     pub usd: f64,
     /// Traces in the bucket.
     pub requests: u64,
@@ -76,6 +78,7 @@ pub struct CostPoint {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CostReport {
     /// Cost of the priced traces in USD.
+    #[serde(serialize_with = "super::money::usd")]
     pub total_usd: f64,
     /// Traces in the window.
     pub requests: u64,

@@ -77,6 +77,7 @@ pub struct WorstTrace {
     /// Wall time in ms.
     pub duration_ms: f64,
     /// Cost in USD, null when unpriced.
+    #[serde(serialize_with = "super::money::opt_usd")]
     pub cost_usd: Option<f64>,
     /// Model.
     pub model: Option<String>,

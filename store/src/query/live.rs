@@ -17,8 +17,10 @@ pub struct LiveStats {
     /// Traces that started since midnight UTC.
     pub requests_today: u64,
     /// Cost of the priced traces of the last hour, USD.
+    #[serde(serialize_with = "super::money::usd")]
     pub cost_last_hour_usd: f64,
     /// Cost of the priced traces since midnight UTC, USD.
+    #[serde(serialize_with = "super::money::usd")]
     pub cost_today_usd: f64,
     /// Unpriced traces of the last hour.
     pub unpriced_last_hour: u64,

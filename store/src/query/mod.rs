@@ -15,6 +15,7 @@ mod drift;
 mod latency;
 mod live;
 mod models;
+pub mod money;
 mod reader;
 pub mod seed;
 mod snapshots;

@@ -47,6 +47,7 @@ pub struct TraceSummary {
     /// Time to the first response chunk in milliseconds.
     pub ttft_ms: Option<f64>,
     /// Cost in USD; null when unpriced or unknown (never shown as 0).
+    #[serde(serialize_with = "super::money::opt_usd")]
     pub cost_usd: Option<f64>,
     /// The model had no price.
     pub unpriced: bool,
