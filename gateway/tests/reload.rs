@@ -108,3 +108,48 @@ fn pricing_reloads_on_sighup_and_on_file_change() {
     assert_eq!(cost_of(&gw, &still), Some(3.0));
     gw.stop();
 }
+
+#[test]
+fn a_pricing_file_and_dated_rows_reload_without_a_rebuild() {
+    let fake = spawn_in_thread(FakeConfig::default());
+    let mut gw = Gateway::start(&fake.base_url(), "", "");
+    let config = gw.dir.path().join("gateway.toml");
+    let original = std::fs::read_to_string(&config).unwrap();
+    let before = call(&gw, "our-finetune");
+    assert_eq!(cost_of(&gw, &before), None, "unpriced before the reload");
+
+    // A pricing file next to gateway.toml, named relative to it, with a row in force since
+    // 2020 and one that only starts in 2999 (never in force now).
+    std::fs::write(
+        gw.dir.path().join("prices.toml"),
+        "[[rows]]\nmodel = \"our-finetune\"\neffective_from = \"2020-01-01\"\ninput = 1000000.0\n\
+         output = 0.0\nsource = \"contract A\"\n\n[[rows]]\nmodel = \"our-finetune\"\n\
+         effective_from = \"2999-01-01\"\ninput = 9000000.0\noutput = 0.0\nsource = \"contract B\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &config,
+        format!("{original}\n[pricing]\nfile = \"prices.toml\"\n"),
+    )
+    .unwrap();
+    gw.signal("-HUP");
+    wait_log(&gw, "Configuration reloaded.", 1);
+    let after = call(&gw, "our-finetune");
+    assert_eq!(cost_of(&gw, &after), Some(3.0), "the row in force today");
+
+    // A bad inline row is rejected with its name; the file's prices stay in force.
+    std::fs::write(
+        &config,
+        format!(
+            "{original}\n[pricing]\nfile = \"prices.toml\"\n[[pricing.rows]]\nmodel = \"x\"\n\
+             tier = \"turbo\"\ninput = 1.0\noutput = 1.0\n"
+        ),
+    )
+    .unwrap();
+    gw.signal("-HUP");
+    wait_log(&gw, "Configuration reload rejected", 1);
+    assert!(gw.log_text().contains("turbo"), "the log names the bad row");
+    let still = call(&gw, "our-finetune");
+    assert_eq!(cost_of(&gw, &still), Some(3.0));
+    gw.stop();
+}
