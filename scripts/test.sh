@@ -10,6 +10,8 @@ if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
 "$VENV/bin/pip" install -q -r tests/e2e/requirements.txt
+# The real @google/genai SDK for the end-to-end suite.
+npm --prefix tests/e2e/js ci --no-audit --no-fund
 
 # The dashboard first: release builds embed ui/dist.
 npm --prefix ui ci --no-audit --no-fund

@@ -6,6 +6,7 @@ Each test tags its calls with a unique `x-gateway-session-id` and records what t
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 from google import genai
@@ -246,6 +247,43 @@ def test_curl_compressed(stack, expected):
         "generate": True,
         "usage": {"input": u["promptTokenCount"], "output": output},
         "cost": (u["promptTokenCount"] * 0.75 + output * 3.75) / 1e6,
+    }
+
+
+def test_js_sdk(stack, expected):
+    """The real @google/genai (npm) through the gateway: generate, stream, an interaction."""
+    js = Path(__file__).parent / "js"
+    out = subprocess.run(
+        ["node", str(js / "calls.mjs"), stack.base_url, KEY],
+        check=True, capture_output=True, text=True, timeout=120,
+    )
+    seen = json.loads(out.stdout)
+    for session in ("js-generate", "js-stream"):
+        u = seen[session]["usage"]
+        output = (u.get("candidatesTokenCount") or 0) + (u.get("thoughtsTokenCount") or 0)
+        expected[session] = {
+            "requests": 1,
+            "generate": True,
+            "usage": {"input": u["promptTokenCount"], "output": output},
+        }
+    assert seen["js-generate"]["model"] == "gemini-3.8-flash"
+    u = seen["js-generate"]["usage"]
+    out_tokens = (u.get("candidatesTokenCount") or 0) + (u.get("thoughtsTokenCount") or 0)
+    expected["js-generate"]["cost"] = (u["promptTokenCount"] * 0.75 + out_tokens * 3.75) / 1e6
+    expected["js-stream"]["stream"] = True
+    i = seen["js-interaction"]
+    assert i["status"] == "completed"
+    iu = i["usage"]
+    expected["js-interaction"] = {
+        "requests": 1,
+        "response_id": i["id"],
+        "usage": {
+            "input": iu["total_input_tokens"],
+            "output": iu["total_output_tokens"] + iu["total_thought_tokens"],
+        },
+        "cost": ((iu["total_input_tokens"] - (iu.get("total_cached_tokens") or 0)) * 0.75
+                 + (iu.get("total_cached_tokens") or 0) * 0.075
+                 + (iu["total_output_tokens"] + iu["total_thought_tokens"]) * 3.75) / 1e6,
     }
 
 
