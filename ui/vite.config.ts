@@ -17,7 +17,7 @@ export default defineConfig({
     },
   },
   test: {
-    include: ['src/**/*.test.ts'],
+    include: ['src/**/*.test.ts', 'src/**/*.test.tsx'],
     environment: 'node',
     benchmark: { include: ['bench/**/*.bench.ts'] },
   },

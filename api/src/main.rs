@@ -2,10 +2,12 @@
 //!
 //! ```text
 //! api --config gateway.toml [--listen 127.0.0.1:8081]
+//! api --openapi > ui/openapi.json
 //! ```
 //!
 //! Reads `[storage] path` and `[api] listen`, `token` from the gateway's config, prints
-//! `api listening on http://ADDR` once bound, and stops on Ctrl-C or SIGTERM.
+//! `api listening on http://ADDR` once bound, and stops on Ctrl-C or SIGTERM. `--openapi`
+//! prints the OpenAPI document (the one served at `/api/openapi.json`) and exits.
 
 use anyhow::Context;
 use clap::Parser;
@@ -28,17 +30,26 @@ struct Args {
     /// Address to listen on, overriding `[api] listen` (port 0 picks a free port).
     #[arg(long)]
     listen: Option<SocketAddr>,
+    /// Print the OpenAPI document as JSON and exit (reads no config).
+    #[arg(long)]
+    openapi: bool,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.openapi {
+        let mut out = std::io::stdout().lock();
+        out.write_all(gateway_api::openapi::document().as_bytes())?;
+        out.flush()?;
+        return Ok(());
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let args = Args::parse();
     let config = ApiFileConfig::load(&args.config)?;
     let addr = args.listen.unwrap_or(config.listen);
     let listener = tokio::net::TcpListener::bind(addr)

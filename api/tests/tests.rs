@@ -13,3 +13,5 @@ mod errors;
 mod drift;
 // The WebSocket feed over a real socket, and the client loop with a slow client.
 mod live;
+// ui/openapi.json (the dashboard types' source) is the document the API serves.
+mod openapi_file;

@@ -5,8 +5,10 @@
 // proxy and checks: rows arrive live without a reload and are never duplicated (also across a
 // WebSocket reconnect), filters, hostile header values render as text, the trace waterfall (step
 // bars present, ordered, widths proportional to durations with the minimum-width rule), the GenAI
-// summary, collapsing, and that the overview cards show what the API returns. Saves screenshots
-// to e2e/screenshots/. Prints `N passed, M failed`; exits non-zero on any failure.
+// summary, collapsing, that the overview cards and the loss/metering counters show what the API
+// returns, and that the page shows the API's own error text for a 503 (a separate `api` over a
+// database that does not exist yet) and a 401 (wrong token), then recovers with the right token.
+// Saves screenshots to e2e/screenshots/. Prints `N passed, M failed`; exits non-zero on any failure.
 //
 // UI_E2E_MODE=standalone runs the separate `api` binary behind a static server for ui/dist
 // instead (for development before the gateway serves the dashboard); the default is `gateway`.
@@ -17,7 +19,7 @@ import { fileURLToPath } from 'node:url'
 import { chromium } from 'playwright-core'
 import { runnerImport } from 'vite'
 import { check, assert, assertEq, results, skip, summary } from './lib/harness.mjs'
-import { logsOf, stopAll, waitFor } from './lib/procs.mjs'
+import { logsOf, start, stopAll, waitFor } from './lib/procs.mjs'
 import { startStack } from './lib/stack.mjs'
 import { seedDrift } from './lib/drift.mjs'
 
@@ -33,7 +35,7 @@ const BODY = JSON.stringify({ contents: [{ parts: [{ text: 'hello' }] }] })
 const load = async (f) => (await runnerImport(path.join(uiDir, 'src', 'lib', f), { configFile: false, logLevel: 'silent' })).module
 const fmt = await load('format.ts')
 const { MIN_BAR_PCT } = await load('waterfall.ts')
-const { gatewayHealth } = await load('prom.ts')
+const { gatewayHealth, COUNTERS } = await load('prom.ts')
 
 let stack
 let context
@@ -68,6 +70,92 @@ async function expectRows(n, what) {
   const ids = await rowIds()
   assertEq(new Set(ids).size, ids.length, 'duplicate trace rows')
   return ids
+}
+
+/** Starts the `api` binary over `db` (with `token`, if given) on a free port; resolves to its
+ *  base URL. It serves the same ui/dist as the gateway. */
+async function startApi(name, { db, token }) {
+  const dir = fs.mkdtempSync(path.join(stack.tmp, `${name}-`))
+  const config = path.join(dir, 'gateway.toml')
+  const lines = ['[storage]', `path = "${db}"`, '[api]', 'listen = "127.0.0.1:0"', ...(token ? [`token = "${token}"`] : []), '']
+  fs.writeFileSync(config, lines.join('\n'))
+  const { match } = await start(name, path.join(repo, 'target', 'debug', 'api'), ['--config', config, '--listen', '127.0.0.1:0'], {
+    pattern: /api listening on (http:\/\/\S+)/,
+    cwd: dir,
+  })
+  return match[1]
+}
+
+/** A fresh tab; each API port is its own origin, so its stored token is its own. */
+async function newPage() {
+  const p = await context.newPage()
+  p.on('pageerror', (e) => pageErrors.push(e.message))
+  return p
+}
+
+/** What the API itself answers to GET `p`: the status and the message of its error body. */
+async function apiError(base, p, token) {
+  const r = await fetch(base + p, { headers: token ? { authorization: `Bearer ${token}` } : {} })
+  const body = await r.json()
+  return { status: r.status, message: body?.error?.message }
+}
+
+/** Waits for an error note with `status` on the page and returns its message text. */
+async function shownError(p, status) {
+  const el = p.locator(`[data-testid=api-error][data-status="${status}"] [data-testid=error-message]`).first()
+  await el.waitFor({ timeout: 15000 })
+  return el.textContent()
+}
+
+async function checkApiErrors() {
+  if (!fs.existsSync(path.join(repo, 'target', 'debug', 'api'))) {
+    skip("errors: the API's own 503 and 401 messages are shown", 'target/debug/api missing: run cargo build -p gateway-api')
+    return
+  }
+  await check("no database yet: every view shows the API's own 503 message", async () => {
+    const missing = path.join(stack.tmp, 'not-created-yet', 'gateway.db')
+    const base = await startApi('api-no-db', { db: missing })
+    const sent = await apiError(base, '/api/traces?limit=1')
+    assertEq(sent.status, 503, 'API status without a database')
+    assert(typeof sent.message === 'string' && sent.message.includes(missing), `the API's message names the path: ${sent.message}`)
+    const p = await newPage()
+    try {
+      for (const hash of ['#/', '#/traces', '#/drift', '#/traces/0123456789abcdef0123456789abcdef']) {
+        await p.goto(`${base}/${hash}`)
+        assertEq(await shownError(p, 503), sent.message, `${hash}: the error shown`)
+        assert(!(await p.textContent('body')).includes('[object Object]'), `${hash}: "[object Object]" on the page`)
+        if (hash === '#/') await p.screenshot({ path: path.join(shots, 'error-503.png'), fullPage: true })
+      }
+    } finally {
+      await p.close()
+    }
+  })
+
+  await check("wrong token: the page shows the API's own 401 message; the right token fixes it", async () => {
+    const right = 'e2e-right-token'
+    const wrong = 'e2e-wrong-token'
+    const base = await startApi('api-token', { db: stack.db, token: right })
+    const sent = await apiError(base, '/api/traces?limit=1', wrong)
+    assertEq(sent.status, 401, 'API status with a wrong token')
+    assert(typeof sent.message === 'string' && sent.message.length > 0, 'the API sent a message')
+    const p = await newPage()
+    try {
+      await p.goto(`${base}/?token=${wrong}#/traces`)
+      assertEq(await shownError(p, 401), sent.message, 'the error shown')
+      assertEq(await p.evaluate(() => window.localStorage.getItem('gateway.token')), wrong, 'the token the dashboard sends')
+      assert(!(await p.textContent('body')).includes('[object Object]'), '"[object Object]" on the page')
+      await p.screenshot({ path: path.join(shots, 'error-401.png'), fullPage: true })
+      // Set the right token the way a person would: the field of the 401 note.
+      await p.locator('[data-testid=token-input]').first().fill(right)
+      await Promise.all([p.waitForEvent('load'), p.getByRole('button', { name: 'Use token' }).first().click()])
+      const want = (await (await fetch(`${base}/api/traces?limit=500`, { headers: { authorization: `Bearer ${right}` } })).json()).traces.length
+      await waitFor(`${want} rows with the right token`, async () => Number(await p.getAttribute('[data-testid=trace-count]', 'data-count')) === want)
+      assertEq(await p.locator('[data-testid=api-error]').count(), 0, 'error notes left')
+      await p.waitForSelector('[data-testid=live-status][data-state=live]', { timeout: 15000 })
+    } finally {
+      await p.close()
+    }
+  })
 }
 
 async function main() {
@@ -229,8 +317,13 @@ async function main() {
   })
 
   await check('GenAI summary matches the trace', async () => {
-    const { trace } = await api(`/api/traces/${slowId}`)
-    assertEq(await page.textContent('[data-testid=genai-model]'), trace.model, 'model')
+    const { trace, spans } = await api(`/api/traces/${slowId}`)
+    // The requested model, then (when another model served it, e.g. auto-routing) "→ served".
+    assertEq(await page.$eval('[data-testid=genai-model]', (e) => e.firstChild?.textContent), trace.model, 'model')
+    const served = spans.find((s) => s.attributes?.['gateway.step'] === 'llm_call')?.attributes?.['gen_ai.response.model']
+    if (served && served !== trace.model) {
+      assert((await page.textContent('[data-testid=genai-served-model]')).includes(served), `served model ${served} shown`)
+    }
     assertEq(await page.textContent('[data-testid=genai-input-tokens]'), fmt.formatTokens(trace.input_tokens), 'input tokens')
     assertEq(await page.textContent('[data-testid=genai-output-tokens]'), fmt.formatTokens(trace.output_tokens), 'output tokens')
     assertEq(await page.textContent('[data-testid=genai-cost]'), fmt.formatMoney(trace.cost_usd), 'cost')
@@ -330,6 +423,12 @@ async function main() {
           const got = await page.$eval(`[data-testid=${id}] .card-value`, (e) => e.textContent)
           if (got !== text) last.push(`${id}: card "${got}" vs /metrics "${text}"`)
         }
+        for (const { name } of COUNTERS) {
+          const v = h.counters[name]
+          const text = v === null ? 'n/a' : fmt.formatCount(v)
+          const got = await page.$eval(`[data-testid=counter-${name}] .counter-value`, (e) => e.textContent)
+          if (got !== text) last.push(`${name}: row "${got}" vs /metrics "${text}"`)
+        }
         return last.length === 0
       },
       { timeoutMs: 15000, intervalMs: 500 },
@@ -339,6 +438,21 @@ async function main() {
     if (mode === 'gateway') {
       const text = await page.$eval('[data-testid=card-queue-depth] .card-value', (e) => e.textContent)
       assert(text !== 'n/a', 'the gateway exposes its writer queue depth')
+    }
+  })
+
+  await check('loss and metering counters: non-zero values are highlighted and explained', async () => {
+    const h = gatewayHealth(await (await fetch(`${stack.base}/metrics`)).text())
+    const nonZero = COUNTERS.filter((c) => h.counters[c.name])
+    if (mode === 'gateway') {
+      // The test sent one request for a model without a price.
+      assert(h.counters.gateway_unpriced_calls_total >= 1, `gateway_unpriced_calls_total = ${h.counters.gateway_unpriced_calls_total}`)
+    }
+    for (const { name } of nonZero) {
+      const row = page.locator(`[data-testid=counter-${name}]`)
+      assert(await row.evaluate((e) => e.classList.contains('counter-warn')), `${name}: row highlighted`)
+      const explain = (await row.locator('.counter-explain').textContent()).trim()
+      assert(explain.length > 20 && !(await row.locator('.counter-explain.muted').count()), `${name}: explained ("${explain}")`)
     }
   })
 
@@ -367,6 +481,8 @@ async function main() {
       await page.waitForSelector('[data-testid=span-bar]', { timeout: 10000 })
       assertEq(await page.evaluate(() => window.location.hash), `#/traces/${slowId}`, 'drift link opens the trace')
     })
+
+  await checkApiErrors()
 
   await check('no script errors in the page', async () => {
     assertEq(await page.evaluate(() => window.__xss), undefined, 'window.__xss')

@@ -42,6 +42,7 @@ pub struct SnapshotList {
 #[utoipa::path(
     get,
     path = "/api/metric-snapshots",
+    operation_id = "list_metric_snapshots",
     tag = "metrics",
     params(SnapshotParams),
     responses(

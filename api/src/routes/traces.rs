@@ -84,6 +84,7 @@ impl TraceListParams {
 #[utoipa::path(
     get,
     path = "/api/traces",
+    operation_id = "list_traces",
     tag = "traces",
     params(TraceListParams),
     responses(

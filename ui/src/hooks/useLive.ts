@@ -3,6 +3,7 @@
 
 import { createContext, useContext, useEffect, useRef, useSyncExternalStore } from 'react'
 import type { LiveClient, LiveStatus, TraceBatch } from '../lib/liveClient'
+import type { LiveStats } from '../lib/types'
 
 export const LiveContext = createContext<LiveClient | null>(null)
 
@@ -30,7 +31,7 @@ export function useLiveTraces(onBatch: (b: TraceBatch) => void): void {
   useEffect(() => c.onTraces((b) => ref.current(b)), [c])
 }
 
-export function useLiveStats(onStats: (s: Record<string, unknown>) => void): void {
+export function useLiveStats(onStats: (s: LiveStats) => void): void {
   const c = useLiveClient()
   const ref = useRef(onStats)
   useEffect(() => {

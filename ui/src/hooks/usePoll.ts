@@ -2,6 +2,7 @@
 // value and the last error. Requests of a superseded key are aborted.
 
 import { useEffect, useRef, useState } from 'react'
+import { toError } from '../lib/errors'
 
 export interface Polled<T> {
   data: T | null
@@ -36,7 +37,7 @@ export function usePoll<T>(load: (signal: AbortSignal) => Promise<T>, intervalMs
         setError(null)
       } catch (e) {
         if (ctl.signal.aborted) return
-        setError(e instanceof Error ? e : new Error(String(e)))
+        setError(toError(e))
       } finally {
         if (!ctl.signal.aborted) {
           setLoading(false)

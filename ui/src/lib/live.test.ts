@@ -2,14 +2,10 @@
 import { describe, expect, it } from 'vitest'
 import { backoffDelay, mergeTraces, parseLiveMessage } from './live'
 import type { TraceSummary } from './types'
+import { liveStats, traceSummary } from './testFixtures'
 
-const t = (id: string, start: number, extra: Partial<TraceSummary> = {}): TraceSummary => ({
-  trace_id: id,
-  start_time_unix_nano: start,
-  duration_ms: 1,
-  status: 'ok',
-  ...extra,
-})
+const t = (id: string, start: number, extra: Partial<TraceSummary> = {}): TraceSummary =>
+  traceSummary({ trace_id: id, start_time_unix_nano: start, ...extra })
 const ids = (rows: TraceSummary[]) => rows.map((r) => r.trace_id)
 
 describe('mergeTraces', () => {
@@ -35,7 +31,7 @@ describe('mergeTraces', () => {
     const out = mergeTraces(rows, [t('a', 1, { breached: true })])
     expect(out).not.toBe(rows)
     expect(out[1].breached).toBe(true)
-    expect(rows[1].breached).toBeUndefined()
+    expect(rows[1].breached).toBe(false)
   })
   it('interleaves older traces (load more) in order', () => {
     const rows = [t('e', 5), t('c', 3)]
@@ -57,15 +53,16 @@ describe('mergeTraces', () => {
 })
 
 describe('parseLiveMessage', () => {
-  it('reads snapshots, flattened trace messages and stats', () => {
-    const s = parseLiveMessage(JSON.stringify({ type: 'snapshot', traces: [t('a', 1), { nope: 1 }], stats: { p50_ms: 3 } }))
+  it('reads snapshots, flattened trace messages and flattened stats, as the server sends them', () => {
+    const s = parseLiveMessage(JSON.stringify({ type: 'snapshot', traces: [t('a', 1), { nope: 1 }], stats: liveStats({ p50_ms: 3 }) }))
     expect(s.type === 'snapshot' && ids(s.traces)).toEqual(['a'])
+    expect(s.type === 'snapshot' && s.stats?.p50_ms).toBe(3)
     const m = parseLiveMessage(JSON.stringify({ type: 'trace', ...t('x', 9) }))
-    expect(m.type === 'trace' && m.trace.trace_id).toBe('x')
-    const n = parseLiveMessage(JSON.stringify({ type: 'trace', trace: t('y', 9) }))
-    expect(n.type === 'trace' && n.trace.trace_id).toBe('y')
-    const st = parseLiveMessage(JSON.stringify({ type: 'stats', cost_today_usd: 1 }))
-    expect(st.type === 'stats' && st.stats.cost_today_usd).toBe(1)
+    expect(m).toEqual({ type: 'trace', trace: t('x', 9) })
+    const st = parseLiveMessage(JSON.stringify({ type: 'stats', ...liveStats({ cost_today_usd: 1 }) }))
+    expect(st).toEqual({ type: 'stats', stats: liveStats({ cost_today_usd: 1 }) })
+    const none = parseLiveMessage(JSON.stringify({ type: 'snapshot', traces: [], stats: null }))
+    expect(none.type === 'snapshot' && none.stats).toBeNull()
   })
   it('ignores garbage', () => {
     expect(parseLiveMessage('not json').type).toBe('other')

@@ -1,7 +1,7 @@
 // Live-feed logic without I/O: merging trace summaries into a newest-first list with no
 // duplicate trace_id, parsing WebSocket messages, and the reconnect backoff schedule.
 
-import type { TraceSummary } from './types'
+import type { LiveStats, TraceSummary } from './types'
 
 /** Newest first: by start time descending, then trace_id descending (the API's order). */
 export function compareTraces(a: TraceSummary, b: TraceSummary): number {
@@ -63,11 +63,12 @@ function sameSummary(a: TraceSummary, b: TraceSummary): boolean {
   )
 }
 
-/** Messages of `/api/live`, normalised. Unknown messages are `{type:'other'}`. */
+/** Messages of `/api/live` (see api/src/live): `snapshot` {traces, stats}, `trace` (a flattened
+ *  TraceSummary), `stats` (a flattened LiveStats), `lagged` {skipped}. Others are `other`. */
 export type LiveMessage =
-  | { type: 'snapshot'; traces: TraceSummary[]; stats: Record<string, unknown> | null }
+  | { type: 'snapshot'; traces: TraceSummary[]; stats: LiveStats | null }
   | { type: 'trace'; trace: TraceSummary }
-  | { type: 'stats'; stats: Record<string, unknown> }
+  | { type: 'stats'; stats: LiveStats }
   | { type: 'lagged'; skipped: number }
   | { type: 'other' }
 
@@ -82,19 +83,13 @@ export function parseLiveMessage(text: string): LiveMessage {
   const o = m as Record<string, unknown>
   switch (o.type) {
     case 'snapshot': {
-      const traces = Array.isArray(o.traces) ? (o.traces as TraceSummary[]).filter(isTrace) : []
-      const stats = o.stats && typeof o.stats === 'object' ? (o.stats as Record<string, unknown>) : null
-      return { type: 'snapshot', traces, stats }
+      const traces = Array.isArray(o.traces) ? (o.traces as unknown[]).filter(isTrace) : []
+      return { type: 'snapshot', traces, stats: isStats(o.stats) ? o.stats : null }
     }
-    case 'trace': {
-      // Either flattened ({type, ...summary}) or nested ({type, trace: {...}}).
-      const t = (o.trace && typeof o.trace === 'object' ? o.trace : o) as TraceSummary
-      return isTrace(t) ? { type: 'trace', trace: t } : { type: 'other' }
-    }
-    case 'stats': {
-      const s = o.stats && typeof o.stats === 'object' ? (o.stats as Record<string, unknown>) : o
-      return { type: 'stats', stats: s }
-    }
+    case 'trace':
+      return isTrace(o) ? { type: 'trace', trace: withoutType(o) } : { type: 'other' }
+    case 'stats':
+      return isStats(o) ? { type: 'stats', stats: withoutType(o) } : { type: 'other' }
     case 'lagged':
       return { type: 'lagged', skipped: typeof o.skipped === 'number' ? o.skipped : 0 }
     default:
@@ -102,8 +97,17 @@ export function parseLiveMessage(text: string): LiveMessage {
   }
 }
 
+function withoutType<T>(o: T & { type?: unknown }): T {
+  const { type: _type, ...rest } = o
+  return rest as T
+}
+
 function isTrace(t: unknown): t is TraceSummary {
   return !!t && typeof t === 'object' && typeof (t as TraceSummary).trace_id === 'string'
+}
+
+function isStats(s: unknown): s is LiveStats {
+  return !!s && typeof s === 'object' && typeof (s as LiveStats).at_unix_nano === 'number'
 }
 
 export interface BackoffOptions {

@@ -2,6 +2,7 @@
 // reconnecting with backoff after a drop.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { LiveClient, type LiveStatus, type TraceBatch } from './liveClient'
+import { liveStats, traceSummary } from './testFixtures'
 
 class FakeSocket {
   static all: FakeSocket[] = []
@@ -24,7 +25,7 @@ class FakeSocket {
   }
 }
 
-const trace = (id: string, t: number) => ({ trace_id: id, start_time_unix_nano: t, duration_ms: 1, status: 'ok' })
+const trace = (id: string, t: number) => traceSummary({ trace_id: id, start_time_unix_nano: t })
 
 describe('LiveClient', () => {
   beforeEach(() => {
@@ -46,14 +47,15 @@ describe('LiveClient', () => {
     c.start()
     expect(c.status.state).toBe('connecting')
     const ws = FakeSocket.all[0]
-    ws.send({ type: 'snapshot', traces: [trace('a', 1)], stats: { p50_ms: 1 } })
+    ws.send({ type: 'snapshot', traces: [trace('a', 1)], stats: liveStats({ p50_ms: 1 }) })
     expect(c.status.state).toBe('live')
+    expect(c.stats?.p50_ms).toBe(1)
     expect(batches).toEqual([{ traces: [trace('a', 1)], snapshot: true }])
     ws.send({ type: 'trace', ...trace('b', 2) })
     ws.send({ type: 'trace', ...trace('c', 3) })
     expect(batches).toHaveLength(1) // batched until the flush timer
     vi.advanceTimersByTime(200)
-    expect(batches[1].traces.map((t) => t.trace_id)).toEqual(['b', 'c'])
+    expect(batches[1].traces).toEqual([trace('b', 2), trace('c', 3)])
     expect(c.recent.map((t) => t.trace_id)).toEqual(['c', 'b', 'a'])
 
     c.drop()

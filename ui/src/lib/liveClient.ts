@@ -2,7 +2,7 @@
 // jitter, batches incoming traces, and tells subscribers. Framework-free; React binds to it
 // through hooks/useLive.ts.
 
-import type { TraceSummary } from './types'
+import type { LiveStats, TraceSummary } from './types'
 import { backoffDelay, mergeTraces, parseLiveMessage } from './live'
 
 export type LiveState = 'connecting' | 'live' | 'reconnecting'
@@ -39,10 +39,10 @@ export class LiveClient {
   private stopped = true
   private statusListeners = new Set<Listener<LiveStatus>>()
   private traceListeners = new Set<Listener<TraceBatch>>()
-  private statsListeners = new Set<Listener<Record<string, unknown>>>()
+  private statsListeners = new Set<Listener<LiveStats>>()
   status: LiveStatus = { state: 'connecting', attempt: 0, retryAt: null, snapshots: 0, lastError: null }
   recent: TraceSummary[] = []
-  stats: Record<string, unknown> | null = null
+  stats: LiveStats | null = null
   private readonly url: () => string
 
   constructor(url: () => string) {
@@ -88,7 +88,7 @@ export class LiveClient {
     return () => this.traceListeners.delete(l)
   }
 
-  onStats(l: Listener<Record<string, unknown>>): () => void {
+  onStats(l: Listener<LiveStats>): () => void {
     this.statsListeners.add(l)
     return () => this.statsListeners.delete(l)
   }
@@ -168,7 +168,7 @@ export class LiveClient {
     this.traceListeners.forEach((l) => l(batch))
   }
 
-  private emitStats(stats: Record<string, unknown>): void {
+  private emitStats(stats: LiveStats): void {
     this.stats = stats
     this.statsListeners.forEach((l) => l(stats))
   }

@@ -1,15 +1,15 @@
-// Unit tests of the small parsers: filters, routes, Prometheus text, drift shapes, stats, series.
+// Unit tests of the small parsers: filters, routes, Prometheus text, stats, series, GenAI summary.
 import { describe, expect, it } from 'vitest'
 import { filtersFromParams, filtersToParams, matchesFilters } from './filters'
 import { parseRoute } from './route'
 import { gatewayHealth } from './prom'
-import { normaliseDrift } from './drift'
 import { headlineFromStats, utcMidnightNanos } from './stats'
 import { latencySeries, nearestRank } from './series'
 import { contentText, genAiSummary } from './genai'
 import type { TraceSummary } from './types'
+import { liveStats, traceSummary, waterfallSpan } from './testFixtures'
 
-const trace: TraceSummary = { trace_id: 'a', start_time_unix_nano: 1, duration_ms: 50, status: 'ok', model: 'm', cost_usd: null, breached: false }
+const trace: TraceSummary = traceSummary({ trace_id: 'a', start_time_unix_nano: 1, duration_ms: 50, model: 'm', cost_usd: null })
 
 describe('filters', () => {
   it('round-trip through URL parameters, dropping empties', () => {
@@ -49,43 +49,31 @@ describe('prometheus', () => {
       'gateway_spans_exported_total 1.2e3',
       '# EOF',
     ].join('\n')
-    expect(gatewayHealth(text)).toEqual({ droppedQueueFull: 3, droppedExportError: 0, queueDepth: 17, exported: 1200 })
-    expect(gatewayHealth('gateway_requests_total 1\n')).toEqual({ droppedQueueFull: null, droppedExportError: null, queueDepth: null, exported: null })
+    expect(gatewayHealth(text)).toMatchObject({ droppedQueueFull: 3, droppedExportError: 0, queueDepth: 17, exported: 1200 })
+    expect(gatewayHealth('gateway_requests_total 1\n')).toMatchObject({ droppedQueueFull: null, droppedExportError: null, queueDepth: null, exported: null })
   })
-})
-
-describe('drift', () => {
-  it('reads the server shape', () => {
-    const items = normaliseDrift({
-      correlations: [
-        {
-          drift: { id: 1, feature: 'prompt_length', score: 0.4, threshold: 0.2, drifted: true, window_start_unix_nano: 1, window_end_unix_nano: 2, created_at_unix_nano: 3 },
-          breached_snapshots: [{ id: 9, trace_id: 't', metric: 'latency_ms', value: 1, breached: true, created_at_unix_nano: 1 }],
-          slowest_traces: [{ trace_id: 't', duration_ms: 5 }],
-          costliest_traces: [],
-        },
-      ],
+  it('reads the loss and metering counters, null when absent', () => {
+    const text = [
+      '# TYPE gateway_unmetered_usage_total counter',
+      'gateway_unmetered_usage_total 2',
+      'gateway_unpriced_calls_total 0',
+      'gateway_response_decode_errors_total 1',
+      'gateway_metric_label_overflow_total 5',
+    ].join('\n')
+    expect(gatewayHealth(text).counters).toEqual({
+      gateway_unmetered_usage_total: 2,
+      gateway_unpriced_calls_total: 0,
+      gateway_service_tier_downgrades_total: null,
+      gateway_response_decode_errors_total: 1,
+      gateway_metric_label_overflow_total: 5,
     })
-    expect(items).toHaveLength(1)
-    expect(items[0].snapshot.feature).toBe('prompt_length')
-    expect(items[0].snapshot.drifted).toBe(true)
-    expect(items[0].breached).toHaveLength(1)
-    expect(items[0].slowest[0].trace_id).toBe('t')
-  })
-  it('reads the draft shape and tolerates junk', () => {
-    const items = normaliseDrift({ drift: [{ snapshot: { id: 2, score: 1 }, breached: [], worst_by_latency: [{ trace_id: 'x' }, { nope: 1 }], worst_by_cost: null }] })
-    expect(items[0].snapshot.id).toBe(2)
-    expect(items[0].slowest.map((t) => t.trace_id)).toEqual(['x'])
-    expect(items[0].costliest).toEqual([])
-    expect(normaliseDrift(null)).toEqual([])
-    expect(normaliseDrift({ whatever: 1 })).toEqual([])
   })
 })
 
 describe('stats', () => {
-  it('takes known fields and leaves the rest undefined', () => {
-    const h = headlineFromStats({ p50_ms: 10, p95_ms: null, cost_today_usd: 1.5, unpriced_today: 2, junk: 'x' })
-    expect(h).toEqual({ p50: 10, p95: null, costToday: 1.5, unpricedToday: 2 })
+  it('reads the fields the server sends', () => {
+    const h = headlineFromStats(liveStats({ p50_ms: 10, p95_ms: null, cost_today_usd: 1.5, unpriced_today: 2, requests_last_hour: 7 }))
+    expect(h).toMatchObject({ p50: 10, p95: null, p99: null, costToday: 1.5, unpricedToday: 2, requestsHour: 7, errorsHour: 0 })
   })
   it('computes UTC midnight in nanoseconds', () => {
     expect(utcMidnightNanos(Date.UTC(2024, 0, 2, 13, 5))).toBe(`${Date.UTC(2024, 0, 2)}000000`)
@@ -116,8 +104,8 @@ describe('latency series', () => {
 describe('genai summary', () => {
   it('prefers the trace row, falls back to span attributes, keeps content as text', () => {
     const s = genAiSummary({ ...trace, ttft_ms: null, cost_usd: null }, [
-      { span_id: 'r', name: 'root', attributes: {} },
-      {
+      waterfallSpan({ span_id: 'r', name: 'root' }),
+      waterfallSpan({
         span_id: 'l',
         name: 'llm',
         parent_span_id: 'r',
@@ -129,7 +117,7 @@ describe('genai summary', () => {
           'gen_ai.output.messages': '[{"role":"model","parts":[{"text":"<script>x</script>"}]}]',
           'gateway.cost.unpriced': true,
         },
-      },
+      }),
     ])
     expect(s.ttftMs).toBe(250)
     expect(s.finishReasons).toEqual(['STOP'])
@@ -141,7 +129,7 @@ describe('genai summary', () => {
     expect(s.routed).toBe(false)
     expect(s.serviceTier).toBeNull()
     const routed = genAiSummary({ ...trace, model: 'gemini-3.7-flash' }, [
-      {
+      waterfallSpan({
         span_id: 'l',
         name: 'generate_content gemini-3.7-flash',
         attributes: {
@@ -151,7 +139,7 @@ describe('genai summary', () => {
           'gateway.service_tier': 'standard',
           'gateway.service_tier.downgraded': true,
         },
-      },
+      }),
     ])
     expect([routed.responseModel, routed.routed, routed.serviceTier, routed.tierDowngraded]).toEqual([
       'gemini-3.8-flash',

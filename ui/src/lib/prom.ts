@@ -1,11 +1,45 @@
-// Reads the few gateway health metrics the dashboard shows out of Prometheus/OpenMetrics text.
+// Reads the few gateway health metrics the dashboard shows out of Prometheus/OpenMetrics text:
+// the span writer's figures and the loss and metering counters (COUNTERS says what each means).
 
 export interface GatewayHealth {
   droppedQueueFull: number | null
   droppedExportError: number | null
   queueDepth: number | null
   exported: number | null
+  /** The loss and metering counters by metric name; null when the server does not expose one. */
+  counters: Record<CounterName, number | null>
 }
+
+/** The gateway's loss and metering counters, each with a one-line explanation. */
+export const COUNTERS = [
+  {
+    name: 'gateway_unmetered_usage_total',
+    label: 'Unmetered usage',
+    explain: 'Answers with token usage on a path no Gemini surface recognises: traced, but not metered.',
+  },
+  {
+    name: 'gateway_unpriced_calls_total',
+    label: 'Unpriced calls',
+    explain: 'Model calls with no price in the price table: cost unknown, never counted as $0.',
+  },
+  {
+    name: 'gateway_service_tier_downgrades_total',
+    label: 'Tier downgrades',
+    explain: 'Priority requests that Gemini served, and the gateway priced, at the standard tier.',
+  },
+  {
+    name: 'gateway_response_decode_errors_total',
+    label: 'Decode errors',
+    explain: 'Compressed answers the gateway could not decode: clients got them intact, traces may lack usage.',
+  },
+  {
+    name: 'gateway_metric_label_overflow_total',
+    label: 'Label overflow',
+    explain: 'Label values recorded as _OTHER (too long, malformed or too many): per-label /metrics series are incomplete.',
+  },
+] as const
+
+export type CounterName = (typeof COUNTERS)[number]['name']
 
 export interface Sample {
   name: string
@@ -42,5 +76,6 @@ export function gatewayHealth(text: string): GatewayHealth {
     droppedExportError: find('gateway_spans_dropped_total', ['reason', 'export_error']),
     queueDepth: find('gateway_writer_queue_depth'),
     exported: find('gateway_spans_exported_total'),
+    counters: Object.fromEntries(COUNTERS.map((c) => [c.name, find(c.name)])) as Record<CounterName, number | null>,
   }
 }

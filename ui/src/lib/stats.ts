@@ -1,7 +1,7 @@
 // The overview's headline numbers and where they come from: the live feed's `stats` messages
-// (field names read tolerantly) and the REST endpoints polled as a fallback.
+// and the REST endpoints polled as a fallback (field names as the OpenAPI document has them).
 
-import type { CostReport, LatencyReport } from './types'
+import type { CostReport, LatencyReport, LiveStats } from './types'
 
 export interface Headline {
   p50: number | null
@@ -33,40 +33,22 @@ export const EMPTY_HEADLINE: Headline = {
   requestsToday: null,
 }
 
-function pick(o: Record<string, unknown>, names: string[]): number | null | undefined {
-  for (const n of names) {
-    if (n in o) {
-      const v = o[n]
-      if (v === null) return null
-      if (typeof v === 'number' && Number.isFinite(v)) return v
-    }
+/** The headline figures of a live `stats` message (every field is sent; see LiveStats). */
+export function headlineFromStats(s: LiveStats): Partial<Headline> {
+  return {
+    p50: s.p50_ms ?? null,
+    p95: s.p95_ms ?? null,
+    p99: s.p99_ms ?? null,
+    ttftP50: s.ttft_p50_ms ?? null,
+    ttftP95: s.ttft_p95_ms ?? null,
+    ttftP99: s.ttft_p99_ms ?? null,
+    costToday: s.cost_today_usd,
+    costHour: s.cost_last_hour_usd,
+    unpricedToday: s.unpriced_today,
+    requestsHour: s.requests_last_hour,
+    errorsHour: s.errors_last_hour,
+    requestsToday: s.requests_today,
   }
-  return undefined
-}
-
-/** Reads a `stats` message; fields it lacks stay undefined (so they do not erase known values). */
-export function headlineFromStats(s: Record<string, unknown>): Partial<Headline> {
-  const lat = (s.latency && typeof s.latency === 'object' ? s.latency : s) as Record<string, unknown>
-  const entries: Array<[keyof Headline, string[], Record<string, unknown>]> = [
-    ['p50', ['p50_ms', 'latency_p50_ms', 'p50'], lat],
-    ['p95', ['p95_ms', 'latency_p95_ms', 'p95'], lat],
-    ['p99', ['p99_ms', 'latency_p99_ms', 'p99'], lat],
-    ['ttftP50', ['ttft_p50_ms'], lat],
-    ['ttftP95', ['ttft_p95_ms'], lat],
-    ['ttftP99', ['ttft_p99_ms'], lat],
-    ['costToday', ['cost_today_usd', 'cost_today', 'today_usd'], s],
-    ['costHour', ['cost_last_hour_usd', 'cost_hour_usd', 'last_hour_usd'], s],
-    ['unpricedToday', ['unpriced_today', 'unpriced_count_today'], s],
-    ['requestsHour', ['requests_last_hour', 'requests_hour'], s],
-    ['errorsHour', ['errors_last_hour'], s],
-    ['requestsToday', ['requests_today'], s],
-  ]
-  const out: Partial<Headline> = {}
-  for (const [key, names, src] of entries) {
-    const v = pick(src, names)
-    if (v !== undefined) out[key] = v
-  }
-  return out
 }
 
 export function headlineFromLatency(r: LatencyReport): Partial<Headline> {
@@ -81,11 +63,11 @@ export function headlineFromLatency(r: LatencyReport): Partial<Headline> {
 }
 
 export function headlineFromCostToday(r: CostReport): Partial<Headline> {
-  return { costToday: r.total_usd ?? null, unpricedToday: r.unpriced_count ?? null, requestsToday: r.requests ?? null }
+  return { costToday: r.total_usd, unpricedToday: r.unpriced_count, requestsToday: r.requests }
 }
 
 export function headlineFromCostHour(r: CostReport): Partial<Headline> {
-  return { costHour: r.total_usd ?? null }
+  return { costHour: r.total_usd }
 }
 
 /** Midnight UTC of the day containing `nowMs`, as unix nanoseconds (the API's "today"). */

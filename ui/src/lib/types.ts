@@ -1,104 +1,33 @@
-// API types: the JSON shapes served by the gateway API (/api/*). Fields the dashboard does not
-// strictly need are optional so that older or newer servers still render.
+// API types: aliases of the schemas of the server's OpenAPI document (api.gen.ts, generated from
+// ui/openapi.json by `npm run gen:api`, which `npm run build` runs first). Do not add fields
+// here: a field the server does not send must fail the type check.
 
-export type TraceStatus = 'ok' | 'error' | 'cancelled' | string
+import type { components } from './api.gen'
 
-export interface TraceSummary {
-  trace_id: string
-  start_time_unix_nano: number
-  end_time_unix_nano?: number
-  duration_ms: number
-  model?: string | null
-  operation?: string | null
-  stream?: boolean
-  status: TraceStatus
-  http_status?: number | null
-  error_type?: string | null
-  input_tokens?: number | null
-  output_tokens?: number | null
-  cached_tokens?: number | null
-  reasoning_tokens?: number | null
-  ttft_ms?: number | null
-  /** null = unpriced (never $0). */
-  cost_usd?: number | null
-  unpriced?: boolean
-  user_id?: string | null
-  session_id?: string | null
-  request_count?: number
-  breached?: boolean
-}
+type Schemas = components['schemas']
 
-export interface TracePage {
-  traces: TraceSummary[]
-  next: string | null
-}
+export type TraceSummary = Schemas['TraceSummary']
+export type TracePage = Schemas['TracePage']
+export type TraceDetail = Schemas['TraceDetail']
+/** A span as `/api/traces/{trace_id}` sends it, in waterfall order. */
+export type Span = Schemas['WaterfallSpan']
+/** One of a span's `events`. The document describes them as objects (`{name, time_unix_nano,
+ *  attributes}` in prose only), so their fields are read as `unknown`. */
+export type SpanEvent = Span['events'][number]
+export type MetricSnapshot = Schemas['MetricSnapshot']
+export type SnapshotList = Schemas['SnapshotList']
+export type LatencyReport = Schemas['LatencyReport']
+export type LatencyGroup = Schemas['LatencyGroup']
+export type CostReport = Schemas['CostReport']
+export type CostGroup = Schemas['CostGroup']
+export type CostPoint = Schemas['CostPoint']
+export type DriftReport = Schemas['DriftReport']
+export type DriftCorrelation = Schemas['DriftCorrelation']
+export type DriftSnapshot = Schemas['DriftSnapshot']
+export type WorstTrace = Schemas['WorstTrace']
+/** The live feed's rolling statistics (`stats` messages, and `stats` of the snapshot). */
+export type LiveStats = Schemas['LiveStats']
+export type ErrorBody = Schemas['ErrorBody']
+export type Health = Schemas['Health']
 
-export interface SpanEvent {
-  name: string
-  time_unix_nano?: number
-  attributes?: Record<string, unknown>
-}
-
-export interface Span {
-  span_id: string
-  parent_span_id?: string | null
-  name: string
-  kind?: string
-  start_time_unix_nano?: number
-  end_time_unix_nano?: number
-  duration_ms?: number
-  offset_ms?: number
-  depth?: number
-  status_code?: string
-  status_message?: string | null
-  attributes?: Record<string, unknown>
-  events?: SpanEvent[]
-}
-
-export interface MetricSnapshot {
-  id: number
-  trace_id: string
-  metric: string
-  value: number
-  threshold?: number | null
-  breached: boolean
-  model?: string | null
-  created_at_unix_nano: number
-}
-
-export interface TraceDetail {
-  trace: TraceSummary
-  spans: Span[]
-  metric_snapshots: MetricSnapshot[]
-}
-
-export interface LatencyReport {
-  count: number
-  p50_ms: number | null
-  p95_ms: number | null
-  p99_ms: number | null
-  ttft_count?: number
-  ttft_p50_ms: number | null
-  ttft_p95_ms: number | null
-  ttft_p99_ms: number | null
-  groups: Array<{ key: string | null; count: number; p50_ms: number | null; p95_ms: number | null; p99_ms: number | null }>
-}
-
-export interface CostGroup {
-  key: string | null
-  usd: number | null
-  requests: number
-  unpriced?: number
-  input_tokens?: number
-  output_tokens?: number
-}
-
-export interface CostReport {
-  total_usd: number
-  requests?: number
-  unpriced_count: number
-  input_tokens?: number
-  output_tokens?: number
-  groups: CostGroup[]
-  series: Array<{ t: number; usd: number; requests?: number; unpriced?: number }>
-}
+export type TraceStatus = TraceSummary['status']

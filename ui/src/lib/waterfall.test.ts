@@ -2,16 +2,16 @@
 import { describe, expect, it } from 'vitest'
 import { MIN_BAR_PCT, layoutWaterfall, niceStep, rulerTicks, treeOrder } from './waterfall'
 import type { Span } from './types'
+import { waterfallSpan } from './testFixtures'
 
 function span(id: string, parent: string | null, offset: number, dur: number, step?: string): Span {
-  return {
+  return waterfallSpan({
     span_id: id,
     parent_span_id: parent,
-    name: id,
     offset_ms: offset,
     duration_ms: dur,
     attributes: step ? { 'gateway.step': step } : {},
-  }
+  })
 }
 
 const gatewayTrace = [
@@ -130,10 +130,12 @@ describe('layoutWaterfall', () => {
 
   it('derives times from unix nanos when offsets are missing', () => {
     const base = 1_700_000_000_000_000_000
+    // Not what the API sends (it always sends offset_ms and duration_ms): spans built elsewhere.
+    const withoutOffsets = (s: Span) => ({ ...s, offset_ms: undefined, duration_ms: undefined }) as unknown as Span
     const spans: Span[] = [
-      { span_id: 'r', name: 'r', start_time_unix_nano: base, end_time_unix_nano: base + 4_000_000 },
-      { span_id: 'c', name: 'c', parent_span_id: 'r', start_time_unix_nano: base + 1_000_000, end_time_unix_nano: base + 3_000_000 },
-    ]
+      waterfallSpan({ span_id: 'r', start_time_unix_nano: base, end_time_unix_nano: base + 4_000_000 }),
+      waterfallSpan({ span_id: 'c', parent_span_id: 'r', start_time_unix_nano: base + 1_000_000, end_time_unix_nano: base + 3_000_000 }),
+    ].map(withoutOffsets)
     const l = layoutWaterfall(spans)
     expect(l.rangeMs).toBeCloseTo(4, 3)
     expect(l.rows[1].leftPct).toBeCloseTo(25, 0)

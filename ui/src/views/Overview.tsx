@@ -16,7 +16,7 @@ import {
   utcMidnightNanos,
   type Headline,
 } from '../lib/stats'
-import type { CostReport, LatencyReport, TracePage, TraceSummary } from '../lib/types'
+import type { TraceSummary } from '../lib/types'
 import { usePoll } from '../hooks/usePoll'
 import { useLiveClient, useLiveStats, useLiveTraces } from '../hooks/useLive'
 import { Card } from '../components/Card'
@@ -36,7 +36,7 @@ export function Overview() {
 
   const latency = usePoll(
     async (signal) => {
-      const r = await getJson<LatencyReport>('/api/metrics/latency', { window: '1h', group_by: 'model' }, signal)
+      const r = await getJson('/api/metrics/latency', { query: { window: '1h', group_by: 'model' }, signal })
       patch(headlineFromLatency(r))
       return r
     },
@@ -45,7 +45,7 @@ export function Overview() {
   )
   const today = usePoll(
     async (signal) => {
-      const r = await getJson<CostReport>('/api/metrics/cost', { since: utcMidnightNanos(), bucket: '1h', group_by: 'model' }, signal)
+      const r = await getJson('/api/metrics/cost', { query: { since: utcMidnightNanos(), bucket: '1h', group_by: 'model' }, signal })
       patch(headlineFromCostToday(r))
       return r
     },
@@ -54,7 +54,7 @@ export function Overview() {
   )
   const hour = usePoll(
     async (signal) => {
-      const r = await getJson<CostReport>('/api/metrics/cost', { window: '1h', bucket: '1m' }, signal)
+      const r = await getJson('/api/metrics/cost', { query: { window: '1h', bucket: '1m' }, signal })
       patch(headlineFromCostHour(r))
       return r
     },
@@ -62,7 +62,7 @@ export function Overview() {
     'hour',
   )
   const burn = usePoll(
-    (signal) => getJson<CostReport>('/api/metrics/cost', { window: '10m', bucket: '10m' }, signal),
+    (signal) => getJson('/api/metrics/cost', { query: { window: '10m', bucket: '10m' }, signal }),
     POLL_MS,
     'burn',
   )
@@ -74,7 +74,7 @@ export function Overview() {
   useLiveTraces((b) => setLive((cur) => mergeTraces(cur, b.traces).slice(0, 2000)))
   const recent = usePoll(
     (signal) =>
-      getJson<TracePage>('/api/traces', { since: `${Date.now() - HOUR_MS}000000`, limit: 500 }, signal),
+      getJson('/api/traces', { query: { since: `${Date.now() - HOUR_MS}000000`, limit: 500 }, signal }),
     10_000,
     'recent',
   )

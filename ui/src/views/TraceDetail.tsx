@@ -5,7 +5,6 @@ import { useEffect, useMemo, useState } from 'react'
 import { getJson } from '../lib/api'
 import { genAiSummary } from '../lib/genai'
 import { formatDuration, formatMetric, formatTime } from '../lib/format'
-import type { TraceDetail as Detail } from '../lib/types'
 import { usePoll } from '../hooks/usePoll'
 import { ErrorNote } from '../components/ErrorNote'
 import { StatusBadge } from '../components/Cost'
@@ -14,7 +13,7 @@ import { Waterfall } from './trace/Waterfall'
 import { SpanPanel } from './trace/SpanPanel'
 
 export function TraceDetail({ id, backHref = '#/traces' }: { id: string; backHref?: string }) {
-  const detail = usePoll((signal) => getJson<Detail>(`/api/traces/${encodeURIComponent(id)}`, undefined, signal), 0, id)
+  const detail = usePoll((signal) => getJson('/api/traces/{trace_id}', { path: { trace_id: id }, signal }), 0, id)
   const [selected, setSelected] = useState<string | null>(null)
   useEffect(() => setSelected(null), [id])
   const d = detail.data

@@ -6,7 +6,8 @@ import { getJson } from '../lib/api'
 import { filtersFromParams, filtersToParams, matchesFilters } from '../lib/filters'
 import { mergeTraces } from '../lib/live'
 import { formatCount } from '../lib/format'
-import type { TracePage, TraceSummary } from '../lib/types'
+import type { TraceSummary } from '../lib/types'
+import { toError } from '../lib/errors'
 import { useLiveTraces } from '../hooks/useLive'
 import { ErrorNote } from '../components/ErrorNote'
 import { FilterBar } from './traces/FilterBar'
@@ -26,10 +27,12 @@ export function Traces({ params }: { params: URLSearchParams }) {
 
   const request = useCallback(
     (before: string | null) =>
-      getJson<TracePage>('/api/traces', {
-        ...Object.fromEntries(new URLSearchParams(query)),
-        limit: PAGE_SIZE,
-        before: before ?? undefined,
+      getJson('/api/traces', {
+        query: {
+          ...Object.fromEntries(new URLSearchParams(query)),
+          limit: PAGE_SIZE,
+          before: before ?? undefined,
+        },
       }),
     [query],
   )
@@ -43,10 +46,10 @@ export function Traces({ params }: { params: URLSearchParams }) {
         const page = await request(before)
         if (gen !== generation.current) return
         setRows((cur) => mergeTraces(cur, page.traces))
-        setNext(page.next)
+        setNext(page.next ?? null)
         setError(null)
       } catch (e) {
-        if (gen === generation.current) setError(e instanceof Error ? e : new Error(String(e)))
+        if (gen === generation.current) setError(toError(e))
       } finally {
         if (gen === generation.current) setLoading(false)
       }

@@ -3,13 +3,12 @@
 import { getJson } from '../../lib/api'
 import { formatMetric, formatTime, shortId } from '../../lib/format'
 import { traceHref } from '../../lib/route'
-import type { MetricSnapshot } from '../../lib/types'
 import { usePoll } from '../../hooks/usePoll'
 import { ErrorNote } from '../../components/ErrorNote'
 
 export function BreachedList() {
   const snaps = usePoll(
-    (signal) => getJson<{ snapshots: MetricSnapshot[] }>('/api/metric-snapshots', { breached: 'true', limit: 15 }, signal),
+    (signal) => getJson('/api/metric-snapshots', { query: { breached: 'true', limit: 15 }, signal }),
     5000,
     'breached',
   )
@@ -17,7 +16,7 @@ export function BreachedList() {
   return (
     <section className="panel" aria-labelledby="breached-h" data-testid="breached-list">
       <h3 id="breached-h">Recent threshold breaches</h3>
-      <ErrorNote error={snaps.error} />
+      <ErrorNote error={snaps.error} compact />
       {rows.length === 0 ? (
         <p className="muted">{snaps.data ? 'No breached metric snapshots.' : 'Loading…'}</p>
       ) : (

@@ -11,12 +11,12 @@ const POLL_MS = 10_000
 
 export function CostBreakdown({ today, since }: { today: CostReport | null; since: string }) {
   const byUser = usePoll(
-    (signal) => getJson<CostReport>('/api/metrics/cost', { since, bucket: '1d', group_by: 'user_id' }, signal),
+    (signal) => getJson('/api/metrics/cost', { query: { since, bucket: '1d', group_by: 'user_id' }, signal }),
     POLL_MS,
     `user:${since}`,
   )
   const bySession = usePoll(
-    (signal) => getJson<CostReport>('/api/metrics/cost', { since, bucket: '1d', group_by: 'session_id' }, signal),
+    (signal) => getJson('/api/metrics/cost', { query: { since, bucket: '1d', group_by: 'session_id' }, signal }),
     POLL_MS,
     `session:${since}`,
   )
@@ -58,7 +58,7 @@ function GroupTable({ title, dimension, groups }: { title: string; dimension: st
             {rows.slice(0, TOP).map((g) => (
               <tr key={g.key ?? '∅'}>
                 <td className="ellipsis" title={g.key ?? undefined}>
-                  {g.key === null ? (
+                  {g.key === null || g.key === undefined ? (
                     <span className="muted">(none)</span>
                   ) : (
                     <a href={tracesHref(new URLSearchParams({ [dimension]: g.key }))}>{g.key}</a>

@@ -1,7 +1,7 @@
 // The selected span's details: timing, status, every attribute and every event (values as text).
 
 import { formatDuration, formatTime, formatValue } from '../../lib/format'
-import type { Span } from '../../lib/types'
+import type { Span, SpanEvent } from '../../lib/types'
 
 export function SpanPanel({ span }: { span: Span | null }) {
   if (!span) {
@@ -53,13 +53,13 @@ export function SpanPanel({ span }: { span: Span | null }) {
         <p className="muted small">No events.</p>
       ) : (
         <ol className="events">
-          {events.map((e, i) => (
+          {events.map(readEvent).map((e, i) => (
             <li key={i}>
-              <strong>{e.name}</strong> <span className="muted small">{formatTime(e.time_unix_nano)}</span>
-              {e.attributes && Object.keys(e.attributes).length > 0 && (
+              <strong>{e.name}</strong> <span className="muted small">{formatTime(e.time)}</span>
+              {e.attributes.length > 0 && (
                 <table className="simple attrs">
                   <tbody>
-                    {Object.entries(e.attributes).map(([k, v]) => (
+                    {e.attributes.map(([k, v]) => (
                       <tr key={k}>
                         <th scope="row" className="mono">
                           {k}
@@ -76,4 +76,14 @@ export function SpanPanel({ span }: { span: Span | null }) {
       )}
     </aside>
   )
+}
+
+/** An event's `{name, time_unix_nano, attributes}` (untyped in the API document), as text. */
+function readEvent(e: SpanEvent): { name: string; time: number | null; attributes: Array<[string, unknown]> } {
+  const attrs = e.attributes
+  return {
+    name: typeof e.name === 'string' ? e.name : formatValue(e.name ?? '(unnamed event)'),
+    time: typeof e.time_unix_nano === 'number' ? e.time_unix_nano : null,
+    attributes: attrs && typeof attrs === 'object' && !Array.isArray(attrs) ? Object.entries(attrs) : [],
+  }
 }
