@@ -10,7 +10,11 @@ use std::process::ExitCode;
 /// Point any Gemini client's base URL at the listen address; every call becomes a trace of
 /// OpenTelemetry spans in a WAL-mode SQLite file.
 #[derive(Debug, Parser)]
-#[command(name = "gateway", version)]
+#[command(
+    name = "gateway",
+    version,
+    long_version = gateway_plugin_sdk::abi::long_version(env!("CARGO_PKG_VERSION"))
+)]
 struct Cli {
     /// Configuration file (TOML).
     #[arg(long, short, default_value = "gateway.toml")]

@@ -1,10 +1,20 @@
 //! Opening a plugin library, checked.
 //!
-//! Order (nothing of the library runs before its check passes):
+//! Order (no Rust-ABI code of the library is called before its checks pass):
 //! 1. `dlopen` the file;
 //! 2. call `gateway_plugin_abi_version` (C ABI, always safe) and compare with ours;
-//! 3. call `gateway_plugin_compatibility` (C ABI) and compare SDK and rustc versions with ours;
-//! 4. only then call the Rust-ABI constructor.
+//! 3. call `gateway_plugin_compatibility` (C ABI) and compare SDK version, SDK fingerprint,
+//!    rustc and panic strategy with ours;
+//! 4. only then look up and call the Rust-ABI constructor.
+//!
+//! What this can and cannot guarantee: the host calls nothing of the library but the two
+//! C-ABI check functions before the checks pass, and those only return constants (they use no
+//! allocator, thread-local or environment, so they work whatever built the library). `dlopen`
+//! itself, however, runs the library's ELF initialisers (`.init_array`: C dependencies, the
+//! `ctor` crate, `#[link_section]` statics) before step 2; nothing can prevent that short of
+//! not loading the file. The SDK registers none (tested), and the host depends on none, so a
+//! refused library has had no effect on the gateway except what its own initialisers did.
+//! Naming a file in `[[plugins]]` is trusting it, as for any native plugin.
 //!
 //! The `Library` is kept in an `Arc` inside [`LoadedPlugin`], declared after the plugin so that
 //! the plugin is dropped first: the library outlives every object it made.
@@ -13,8 +23,8 @@
 
 use gateway_plugin_sdk::SpanPlugin;
 use gateway_plugin_sdk::abi::{
-    ABI_VERSION, AbiVersionFn, CompatibilityFn, CreateFn, RUSTC_VERSION, SDK_VERSION,
-    SYMBOL_ABI_VERSION, SYMBOL_COMPATIBILITY, SYMBOL_CREATE,
+    ABI_VERSION, AbiVersionFn, CompatibilityFn, CreateFn, RUSTC_VERSION, SDK_FINGERPRINT,
+    SDK_VERSION, SYMBOL_ABI_VERSION, SYMBOL_COMPATIBILITY, SYMBOL_CREATE, panic_strategy,
 };
 use libloading::Library;
 use std::ffi::CStr;
@@ -50,7 +60,8 @@ pub enum LoadError {
     },
     /// The loader ABI differs.
     #[error(
-        "plugin {path}: ABI version {plugin} is not supported by this gateway (ABI version {host})"
+        "plugin {path}: ABI version {plugin} is not supported by this gateway (ABI version {host}); rebuild the plugin against the gateway's SDK ({})",
+        gateway_plugin_sdk::abi::requirements()
     )]
     Abi {
         /// The library path.
@@ -60,21 +71,19 @@ pub enum LoadError {
         /// The library's ABI version.
         plugin: u32,
     },
-    /// SDK or compiler versions differ.
+    /// SDK version, SDK fingerprint, compiler or panic strategy differ.
     #[error(
-        "plugin {path}: built with SDK {plugin_sdk} and {plugin_rustc}, but this gateway has SDK {host_sdk} and {host_rustc}; rebuild the plugin against the gateway's SDK with the same compiler"
+        "plugin {path}: incompatible build (mismatch: {differs}): the plugin has {plugin}; this gateway has {host}. Rebuild the plugin against the gateway's SDK with the same compiler and panic strategy (`gateway --version` prints them)"
     )]
     Incompatible {
         /// The library path.
         path: PathBuf,
-        /// The gateway's SDK version.
-        host_sdk: String,
-        /// The library's SDK version.
-        plugin_sdk: String,
-        /// The gateway's compiler.
-        host_rustc: String,
-        /// The library's compiler.
-        plugin_rustc: String,
+        /// What differs, e.g. `SDK fingerprint, panic strategy`.
+        differs: String,
+        /// The gateway's record.
+        host: Box<Build>,
+        /// The library's record.
+        plugin: Box<Build>,
     },
     /// The constructor refused its configuration.
     #[error("plugin {path}: initialisation failed: {message}")]
@@ -84,6 +93,61 @@ pub enum LoadError {
         /// The plugin's message.
         message: String,
     },
+}
+
+/// One side's compatibility record, as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Build {
+    /// SDK crate version.
+    pub sdk_version: String,
+    /// SDK source fingerprint.
+    pub sdk_fingerprint: String,
+    /// `rustc --version` of the compiler.
+    pub rustc: String,
+    /// `unwind` or `abort`.
+    pub panic: String,
+}
+
+impl Build {
+    /// This gateway's record.
+    pub fn host() -> Self {
+        Self {
+            sdk_version: SDK_VERSION.into(),
+            sdk_fingerprint: SDK_FINGERPRINT.into(),
+            rustc: RUSTC_VERSION.into(),
+            panic: panic_strategy(cfg!(panic = "unwind"))
+                .to_string_lossy()
+                .into_owned(),
+        }
+    }
+
+    /// The names of the fields that differ from `other`, comma-separated.
+    fn differences(&self, other: &Build) -> String {
+        [
+            (self.sdk_version != other.sdk_version, "SDK version"),
+            (
+                self.sdk_fingerprint != other.sdk_fingerprint,
+                "SDK fingerprint",
+            ),
+            (self.rustc != other.rustc, "compiler"),
+            (self.panic != other.panic, "panic strategy"),
+        ]
+        .iter()
+        .filter(|(differs, _)| *differs)
+        .map(|(_, name)| *name)
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
+}
+
+impl std::fmt::Display for Build {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "SDK {} (fingerprint {}), {}, panic = \"{}\"",
+            self.sdk_version, self.sdk_fingerprint, self.rustc, self.panic
+        )
+    }
 }
 
 /// A plugin created by a library, keeping that library loaded.
@@ -177,18 +241,26 @@ pub fn load(path: &Path, config_json: &str) -> Result<LoadedPlugin, LoadError> {
         // stays loaded for the duration of this call.
         unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
     };
-    let (plugin_sdk, plugin_rustc) = (read(compat.sdk_version), read(compat.rustc_version));
-    if plugin_sdk != SDK_VERSION || plugin_rustc != RUSTC_VERSION {
+    let plugin = Build {
+        sdk_version: read(compat.sdk_version),
+        sdk_fingerprint: read(compat.sdk_fingerprint),
+        rustc: read(compat.rustc_version),
+        panic: read(compat.panic_strategy),
+    };
+    let host = Build::host();
+    let differs = host.differences(&plugin);
+    if !differs.is_empty() {
         return Err(LoadError::Incompatible {
             path: path_buf,
-            host_sdk: SDK_VERSION.into(),
-            plugin_sdk,
-            host_rustc: RUSTC_VERSION.into(),
-            plugin_rustc,
+            differs,
+            host: Box::new(host),
+            plugin: Box::new(plugin),
         });
     }
-    // SAFETY: ABI, SDK and compiler versions match, so the Rust-ABI constructor and the trait
-    // object layout agree on both sides.
+    // SAFETY: ABI version, SDK code, compiler and panic strategy match, so the Rust-ABI
+    // constructor and the layouts of the trait object and every SDK type agree on both sides;
+    // `export_plugin!` and this crate both pin the system allocator, so either side may free
+    // what the other allocated.
     let create: CreateFn = unsafe { library.get::<CreateFn>(SYMBOL_CREATE.as_bytes()) }
         .map(|s| *s)
         .map_err(|_| missing(SYMBOL_CREATE))?;
@@ -201,4 +273,31 @@ pub fn load(path: &Path, config_json: &str) -> Result<LoadedPlugin, LoadError> {
         _library: Arc::new(library),
         path: path_buf,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn differences_name_every_field_and_display_names_both_sides() {
+        let host = Build::host();
+        assert_eq!(host.differences(&host.clone()), "");
+        let plugin = Build {
+            sdk_fingerprint: "0000000000000000".into(),
+            panic: "abort".into(),
+            ..host.clone()
+        };
+        assert_eq!(host.differences(&plugin), "SDK fingerprint, panic strategy");
+        let err = LoadError::Incompatible {
+            path: "/p.so".into(),
+            differs: host.differences(&plugin),
+            host: Box::new(host.clone()),
+            plugin: Box::new(plugin),
+        }
+        .to_string();
+        assert!(err.starts_with(&format!(
+            "plugin /p.so: incompatible build (mismatch: SDK fingerprint, panic strategy): the plugin has SDK {SDK_VERSION} (fingerprint 0000000000000000), {RUSTC_VERSION}, panic = \"abort\"; this gateway has SDK {SDK_VERSION} (fingerprint {SDK_FINGERPRINT}), {RUSTC_VERSION}, panic = \"unwind\". "
+        )), "{err}");
+    }
 }

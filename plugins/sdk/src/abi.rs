@@ -5,21 +5,38 @@
 //! 1. `gateway_plugin_abi_version`: `extern "C" fn() -> u32`, always safe to call; the host
 //!    refuses the library unless it equals [`ABI_VERSION`].
 //! 2. `gateway_plugin_compatibility`: `extern "C" fn() -> Compatibility`, C strings naming the
-//!    SDK version and the rustc that built the library; the host refuses any difference.
+//!    SDK version, the SDK's source fingerprint, the rustc that built the library and its panic
+//!    strategy; the host refuses any difference.
 //! 3. `gateway_plugin_create`: a Rust-ABI constructor returning `Box<dyn SpanPlugin>`. It is only
 //!    called after both checks pass, because trait objects are only sound across the boundary
-//!    when both sides were built by the same compiler against the same SDK.
+//!    when both sides were built by the same compiler against the same SDK sources.
 //!
-//! Evolution is append-only: a change to the trait or the views bumps [`ABI_VERSION`].
+//! The two check functions only return constants and pointers to static strings: they touch no
+//! allocator, thread-local or environment, so they are sound whatever built the library.
+//!
+//! The macro also makes the plugin's global allocator [`std::alloc::System`] (the gateway's
+//! host crate does the same): values allocated on one side are freed on the other, so both
+//! must share one heap. A plugin that declares its own `#[global_allocator]` does not compile.
+//!
+//! Any change to the SDK's code (see [`SDK_FINGERPRINT`]) bumps [`ABI_VERSION`];
+//! `plugins/sdk/tests/abi_snapshot.rs` fails until it is bumped.
 
 use crate::SpanPlugin;
 use std::ffi::{CStr, c_char};
 
-/// Version of the loader contract. Bumped on any change to the plugin trait or its views.
-pub const ABI_VERSION: u32 = 2;
+/// Version of the loader contract. Bumped on any change to the SDK's code.
+///
+/// 2: `CompletedCall`, `Usage` and `RequestInfo` gained fields. 3: the compatibility record
+/// gained the source fingerprint and the panic strategy; `export_plugin!` pins the allocator.
+pub const ABI_VERSION: u32 = 3;
 
 /// The SDK crate version.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Fingerprint of the SDK's sources (16 hex digits), computed by `build.rs`: every `src/` file
+/// with comments and whitespace normalized away, except files of string constants only
+/// (`semconv.rs`). Two builds agree on it exactly when they compiled the same SDK code.
+pub const SDK_FINGERPRINT: &str = env!("GATEWAY_SDK_FINGERPRINT");
 
 /// The rustc that compiled this copy of the SDK.
 pub const RUSTC_VERSION: &str = env!("GATEWAY_SDK_RUSTC_VERSION");
@@ -31,12 +48,24 @@ pub const SDK_VERSION_C: &CStr =
         Err(_) => c"invalid",
     };
 
+/// NUL-terminated [`SDK_FINGERPRINT`].
+pub const SDK_FINGERPRINT_C: &CStr =
+    match CStr::from_bytes_with_nul(concat!(env!("GATEWAY_SDK_FINGERPRINT"), "\0").as_bytes()) {
+        Ok(c) => c,
+        Err(_) => c"invalid",
+    };
+
 /// NUL-terminated [`RUSTC_VERSION`].
 pub const RUSTC_VERSION_C: &CStr =
     match CStr::from_bytes_with_nul(concat!(env!("GATEWAY_SDK_RUSTC_VERSION"), "\0").as_bytes()) {
         Ok(c) => c,
         Err(_) => c"invalid",
     };
+
+/// `unwind` or `abort`: the panic strategy of the crate that expands `cfg!(panic = "unwind")`.
+pub const fn panic_strategy(unwind: bool) -> &'static CStr {
+    if unwind { c"unwind" } else { c"abort" }
+}
 
 /// Symbol of the ABI version function.
 pub const SYMBOL_ABI_VERSION: &str = "gateway_plugin_abi_version";
@@ -45,7 +74,8 @@ pub const SYMBOL_COMPATIBILITY: &str = "gateway_plugin_compatibility";
 /// Symbol of the constructor.
 pub const SYMBOL_CREATE: &str = "gateway_plugin_create";
 
-/// The compatibility record a library reports (C layout: pointers to static C strings).
+/// The compatibility record a library reports (C layout: pointers to static C strings). Its
+/// layout is fixed for one [`ABI_VERSION`]; the host reads it only after that matched.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct Compatibility {
@@ -53,16 +83,37 @@ pub struct Compatibility {
     pub sdk_version: *const c_char,
     /// rustc that built the library.
     pub rustc_version: *const c_char,
+    /// [`SDK_FINGERPRINT`] of the SDK the library was built against.
+    pub sdk_fingerprint: *const c_char,
+    /// The library's panic strategy, `unwind` or `abort` (see [`panic_strategy`]).
+    pub panic_strategy: *const c_char,
 }
 
 impl Compatibility {
-    /// The record of this build.
-    pub const fn current() -> Self {
+    /// The record of this build, with the given panic strategy (`cfg!(panic = "unwind")` of the
+    /// crate that links the panic runtime: the plugin, not the SDK).
+    pub const fn current(panic_unwind: bool) -> Self {
         Self {
             sdk_version: SDK_VERSION_C.as_ptr(),
             rustc_version: RUSTC_VERSION_C.as_ptr(),
+            sdk_fingerprint: SDK_FINGERPRINT_C.as_ptr(),
+            panic_strategy: panic_strategy(panic_unwind).as_ptr(),
         }
     }
+}
+
+/// What a plugin must match to load into a gateway built with this SDK, on one line.
+pub fn requirements() -> String {
+    format!(
+        "plugin ABI {ABI_VERSION}, SDK {SDK_VERSION} (fingerprint {SDK_FINGERPRINT}), {RUSTC_VERSION}, panic = \"{}\", system allocator",
+        panic_strategy(cfg!(panic = "unwind")).to_string_lossy()
+    )
+}
+
+/// `<program_version>` then [`requirements`] on a second line, for clap's `long_version`
+/// (`gateway --version`). Leaks the string: call it once per process.
+pub fn long_version(program_version: &str) -> &'static str {
+    Box::leak(format!("{program_version}\n{}", requirements()).into_boxed_str())
 }
 
 /// Signature of `gateway_plugin_abi_version`.
@@ -76,12 +127,49 @@ pub type CreateFn = fn(config_json: &str) -> Result<Box<dyn SpanPlugin>, String>
 /// Exports a plugin from a `cdylib`. The argument is a function
 /// `fn(&str) -> Result<impl SpanPlugin, String>` that builds the plugin from its JSON config.
 ///
-/// ```ignore
+/// It also sets the crate's global allocator to [`std::alloc::System`] (see the
+/// [module docs](crate::abi)), so use it once, in the plugin crate, and declare no other.
+///
+/// ```
+/// use gateway_plugin_sdk::prelude::*;
+///
+/// struct MyPlugin;
+/// impl MyPlugin {
+///     fn from_config(_config_json: &str) -> Result<Self, String> {
+///         Ok(MyPlugin)
+///     }
+/// }
+/// impl SpanPlugin for MyPlugin {
+///     fn name(&self) -> &str {
+///         "mine"
+///     }
+/// }
+///
 /// gateway_plugin_sdk::export_plugin!(MyPlugin::from_config);
+/// # fn main() {}
+/// ```
+///
+/// Another global allocator next to it does not compile:
+///
+/// ```compile_fail
+/// # use gateway_plugin_sdk::prelude::*;
+/// # struct P;
+/// # impl SpanPlugin for P { fn name(&self) -> &str { "p" } }
+/// # fn new(_: &str) -> Result<P, String> { Ok(P) }
+/// gateway_plugin_sdk::export_plugin!(new);
+///
+/// #[global_allocator]
+/// static MINE: std::alloc::System = std::alloc::System; // error: multiple global allocators
+/// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! export_plugin {
     ($ctor:path) => {
+        /// Objects cross the boundary and are freed on the other side: one heap for both.
+        #[doc(hidden)]
+        #[global_allocator]
+        static __GATEWAY_PLUGIN_ALLOCATOR: ::std::alloc::System = ::std::alloc::System;
+
         #[doc(hidden)]
         #[allow(unsafe_code)]
         #[unsafe(no_mangle)]
@@ -93,7 +181,8 @@ macro_rules! export_plugin {
         #[allow(unsafe_code)]
         #[unsafe(no_mangle)]
         pub extern "C" fn gateway_plugin_compatibility() -> $crate::abi::Compatibility {
-            $crate::abi::Compatibility::current()
+            // Expanded in the plugin crate: its panic strategy, not the SDK's.
+            $crate::abi::Compatibility::current(cfg!(panic = "unwind"))
         }
 
         #[doc(hidden)]

@@ -53,6 +53,9 @@
 //! word = "password"
 //! ```
 //!
+//! Unit-test it with [`testing`]: `testing::request(body)` and `testing::completed(view)` build
+//! what the gateway would pass, with every field set.
+//!
 //! Re-exports: `serde_json` is re-exported because configs arrive as JSON; a major bump of it
 //! is a breaking change of this SDK.
 
@@ -60,6 +63,7 @@ pub mod abi;
 mod plugin;
 mod request;
 pub mod semconv;
+pub mod testing;
 mod usage;
 
 pub use plugin::{
@@ -72,10 +76,10 @@ pub use request::{GenerationParams, RequestInfo};
 pub use serde_json;
 pub use usage::Usage;
 
-/// Everything a plugin usually needs.
+/// Everything a plugin usually needs, `serde_json` included (configs arrive as JSON).
 pub mod prelude {
     pub use crate::{
         AttrValue, Attribution, CompletedCall, Metering, Metric, PluginOutput, PluginSpan,
-        RequestInfo, RequestView, SpanPlugin, Step, Timings, Usage, semconv,
+        RequestInfo, RequestView, SpanPlugin, Step, Timings, Usage, semconv, serde_json,
     };
 }

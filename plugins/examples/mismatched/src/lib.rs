@@ -1,10 +1,24 @@
-//! Test fixture for the loader's checks. It reports the ABI version in `GATEWAY_TEST_ABI`
-//! (default: the real one) and a compatibility record naming SDK `0.0.0-mismatch`, so the host
-//! must refuse it before calling its constructor, which would otherwise abort the process.
+//! Test fixture for the loader's checks: a library whose every check-relevant answer can be
+//! changed from the environment, and whose constructor aborts the process, so a host that called
+//! it before refusing the library would crash the test.
+//!
+//! | variable                   | reported field           | default                   |
+//! |----------------------------|--------------------------|---------------------------|
+//! | `GATEWAY_TEST_ABI`         | ABI version              | the real one              |
+//! | `GATEWAY_TEST_SDK`         | SDK version              | `0.0.0-mismatch`          |
+//! | `GATEWAY_TEST_FINGERPRINT` | SDK fingerprint          | the real one              |
+//! | `GATEWAY_TEST_RUSTC`       | rustc                    | the real one              |
+//! | `GATEWAY_TEST_PANIC`       | panic strategy           | this library's (`unwind`) |
+//!
+//! With `GATEWAY_TEST_SDK` set to the real SDK version and `GATEWAY_TEST_FINGERPRINT` to another
+//! value, it is a plugin built against a changed SDK surface of the same crate version.
 
 #![allow(unsafe_code)]
 
-use gateway_plugin_sdk::abi::{ABI_VERSION, Compatibility, RUSTC_VERSION_C};
+use gateway_plugin_sdk::abi::{
+    ABI_VERSION, Compatibility, RUSTC_VERSION_C, SDK_FINGERPRINT_C, panic_strategy,
+};
+use std::ffi::{CStr, CString, c_char};
 
 /// ABI version, overridable for tests.
 #[unsafe(no_mangle)]
@@ -15,12 +29,22 @@ pub extern "C" fn gateway_plugin_abi_version() -> u32 {
         .unwrap_or(ABI_VERSION)
 }
 
-/// A compatibility record with a different SDK version.
+/// `$var` as a leaked C string (called once per load), else `default`.
+fn field(var: &str, default: &'static CStr) -> *const c_char {
+    match std::env::var(var).ok().and_then(|v| CString::new(v).ok()) {
+        Some(v) => Box::leak(v.into_boxed_c_str()).as_ptr(),
+        None => default.as_ptr(),
+    }
+}
+
+/// A compatibility record with a different SDK version, and other fields from the environment.
 #[unsafe(no_mangle)]
 pub extern "C" fn gateway_plugin_compatibility() -> Compatibility {
     Compatibility {
-        sdk_version: c"0.0.0-mismatch".as_ptr(),
-        rustc_version: RUSTC_VERSION_C.as_ptr(),
+        sdk_version: field("GATEWAY_TEST_SDK", c"0.0.0-mismatch"),
+        rustc_version: field("GATEWAY_TEST_RUSTC", RUSTC_VERSION_C),
+        sdk_fingerprint: field("GATEWAY_TEST_FINGERPRINT", SDK_FINGERPRINT_C),
+        panic_strategy: field("GATEWAY_TEST_PANIC", panic_strategy(cfg!(panic = "unwind"))),
     }
 }
 

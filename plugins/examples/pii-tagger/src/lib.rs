@@ -152,6 +152,7 @@ gateway_plugin_sdk::export_plugin!(PiiTagger::from_config);
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use gateway_plugin_sdk::testing;
 
     #[test]
     fn finds_emails_and_phones() {
@@ -167,18 +168,11 @@ mod tests {
     #[test]
     fn tags_the_prompt_and_emits_a_metric() {
         let p = PiiTagger::from_config(r#"{"threshold": 1}"#).unwrap();
-        let info = RequestInfo::default();
-        let attribution = Attribution::default();
-        let body =
-            br#"{"contents":[{"parts":[{"text":"mail a@b.com and c@d.org, call 555 010 9999"}]}]}"#;
-        let view = RequestView {
-            trace_id: "t",
-            info: &info,
-            attribution: &attribution,
-            body,
-        };
+        let req = testing::request(
+            r#"{"contents":[{"parts":[{"text":"mail a@b.com and c@d.org, call 555 010 9999"}]}]}"#,
+        );
         let mut out = PluginOutput::default();
-        p.on_request(&view, &mut out);
+        p.on_request(&req.view(), &mut out);
         assert_eq!(
             out.get(Step::PromptConstruction, "pii.emails"),
             Some(&AttrValue::I64(2))
@@ -190,6 +184,25 @@ mod tests {
         assert_eq!(out.metrics[0].value, 3.0);
         assert_eq!(out.metrics[0].threshold, Some(1.0));
         assert_eq!(out.spans.len(), 1);
+    }
+
+    #[test]
+    fn completion_reports_nothing_and_panics_are_contained() {
+        let req = testing::request("{}");
+        let mut out = PluginOutput::default();
+        let quiet = PiiTagger::from_config("{}").unwrap();
+        quiet.on_complete(&testing::completed(req.view()), &mut out);
+        assert_eq!(out, PluginOutput::default());
+
+        // As exported: wrapped in the guard that `export_plugin!` adds.
+        let loud =
+            gateway_plugin_sdk::Guarded(PiiTagger::from_config(r#"{"panic":true}"#).unwrap());
+        loud.on_complete(&testing::completed(req.view()), &mut out);
+        assert!(
+            out.errors[0].contains("configured to panic"),
+            "{:?}",
+            out.errors
+        );
     }
 
     #[test]
