@@ -255,11 +255,15 @@ pub fn apply_grounding(observed: &Observed, summary: &mut ResponseSummary) {
     let Some(usage) = summary.usage.as_mut() else {
         return;
     };
-    let Some(doc) = observed
-        .kept
-        .iter()
-        .rev()
-        .find_map(|(_, ev)| parse_doc_as::<GDoc>(ev))
+    // Gemini sends `groundingMetadata` with the final candidate: the last usage event or the
+    // last event (kept events, when a surface keeps any, come first in time).
+    let candidates = [&observed.last_event, &observed.usage_event]
+        .into_iter()
+        .flatten()
+        .chain(observed.kept.iter().rev().map(|(_, ev)| ev));
+    let Some(doc) = candidates
+        .filter(|ev| memchr::memmem::find(ev, b"\"webSearchQueries\"").is_some())
+        .find_map(|ev| parse_doc_as::<GDoc>(ev))
     else {
         return;
     };

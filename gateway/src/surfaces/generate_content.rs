@@ -1,7 +1,8 @@
 //! `models/{model}:generateContent` and `:streamGenerateContent` (SSE with `alt=sse`, else a JSON
 //! array), on `models/` and `tunedModels/`. Usage is the last cumulative `usageMetadata`; the
 //! served model is `modelVersion`; the tier is `usageMetadata.serviceTier` or the
-//! `x-gemini-service-tier` header; grounding fees come from `webSearchQueries`.
+//! `x-gemini-service-tier` header; grounding fees come from the
+//! `webSearchQueries` of the final candidate.
 
 use super::{PathParts, Surface, route};
 use crate::route::{Framing, Route, percent_decode, query_param};
@@ -47,9 +48,5 @@ impl Surface for GenerateContent {
             };
         }
         Some(r)
-    }
-
-    fn keep_event(&self, payload: &[u8]) -> bool {
-        memchr::memmem::find(payload, b"\"webSearchQueries\"").is_some()
     }
 }
