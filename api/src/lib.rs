@@ -22,7 +22,6 @@
 //! See `docs/api.md` for the contract, the percentile method and the benchmarks.
 
 pub mod auth;
-pub mod config;
 mod dashboard;
 mod db;
 pub mod error;

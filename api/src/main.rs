@@ -5,14 +5,16 @@
 //! api --openapi > ui/openapi.json
 //! ```
 //!
-//! Reads `[storage] path` and `[api] listen`, `token` from the gateway's config, prints
+//! Loads the gateway's config through the same crate as the gateway (`gateway-config`: one set
+//! of defaults, one validation, the same `--config` / `--check` flags), uses `[storage] path` and
+//! `[api] listen`, `token`, prints
 //! `api listening on http://ADDR` once bound, and stops on Ctrl-C or SIGTERM. `--openapi`
 //! prints the OpenAPI document (the one served at `/api/openapi.json`) and exits.
 
 use anyhow::Context;
 use clap::Parser;
-use gateway_api::config::ApiFileConfig;
 use gateway_api::{ApiOptions, AppState};
+use gateway_config::Config;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,8 +27,11 @@ use std::path::PathBuf;
 )]
 struct Args {
     /// The gateway's TOML config.
-    #[arg(long, default_value = "gateway.toml")]
+    #[arg(long, short, default_value = "gateway.toml")]
     config: PathBuf,
+    /// Check the configuration and exit.
+    #[arg(long)]
+    check: bool,
     /// Address to listen on, overriding `[api] listen` (port 0 picks a free port).
     #[arg(long)]
     listen: Option<SocketAddr>,
@@ -50,18 +55,25 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let config = ApiFileConfig::load(&args.config)?;
-    let addr = args.listen.unwrap_or(config.listen);
+    let config = Config::load(&args.config)?;
+    if args.check {
+        println!("config {} is valid", args.config.display());
+        return Ok(());
+    }
+    let addr = args
+        .listen
+        .unwrap_or_else(|| config.standalone_api_listen());
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let bound = listener.local_addr()?;
-    let mut opts = ApiOptions::new(&config.db_path);
-    if let Some(token) = config.token {
-        opts = opts.token(token);
+    let db_path = config.storage.path.clone();
+    let mut opts = ApiOptions::new(&db_path);
+    if !config.api.token.is_empty() {
+        opts = opts.token(config.api.token.clone());
     }
-    if !config.db_path.is_file() {
-        tracing::warn!(path = %config.db_path.display(), "Database does not exist yet; answering 503 until it does.");
+    if !db_path.is_file() {
+        tracing::warn!(path = %db_path.display(), "Database does not exist yet; answering 503 until it does.");
     }
     let state = AppState::new(opts);
     {
@@ -69,7 +81,7 @@ async fn main() -> anyhow::Result<()> {
         writeln!(out, "api listening on http://{bound}")?;
         out.flush()?;
     }
-    tracing::info!(%bound, db = %config.db_path.display(), "API started.");
+    tracing::info!(%bound, db = %db_path.display(), "API started.");
     gateway_api::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("API stopped.");
     Ok(())

@@ -8,8 +8,7 @@
 //! built-in simulation.
 
 pub mod completion;
-pub mod config;
-mod config_plugins;
+pub use gateway_config as config;
 pub mod ctx;
 pub mod demo;
 pub mod errors;

@@ -67,10 +67,13 @@ fn modified(path: &Path) -> Option<SystemTime> {
 }
 
 /// Watches for SIGHUP and for changes of `path` (polled every 500 ms) on a background thread.
+/// A changed file is reloaded once its modification time has held still for one poll, so an
+/// editor still writing it is not read half-way; an empty or cut file is rejected anyway.
 pub fn watch(path: PathBuf, runtime: Arc<ArcSwap<Runtime>>) -> std::io::Result<()> {
     let mut signals = Signals::new([SIGHUP])?;
     let mut last = Config::load(&path).map_err(std::io::Error::other)?;
     let mut stamp = modified(&path);
+    let mut settling = None;
     std::thread::Builder::new()
         .name("config-reload".into())
         .spawn(move || {
@@ -78,9 +81,13 @@ pub fn watch(path: PathBuf, runtime: Arc<ArcSwap<Runtime>>) -> std::io::Result<(
                 std::thread::sleep(Duration::from_millis(500));
                 let hup = signals.pending().next().is_some();
                 let now = modified(&path);
-                if hup || now != stamp {
+                let settled = now != stamp && settling == Some(now);
+                if hup || settled {
                     stamp = now;
+                    settling = None;
                     reload(&path, &mut last, &runtime);
+                } else if now != stamp {
+                    settling = Some(now);
                 }
             }
         })?;

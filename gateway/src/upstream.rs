@@ -5,6 +5,7 @@
 //! request path only loads an `Arc`.
 
 use arc_swap::ArcSwap;
+pub use gateway_config::Upstream;
 use pingora::protocols::ALPN;
 use pingora::upstreams::peer::HttpPeer;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -86,56 +87,5 @@ impl UpstreamTarget {
             ALPN::H1
         };
         Some(Box::new(peer))
-    }
-}
-
-/// A parsed `proxy.upstream`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Upstream {
-    /// Host name (also the TLS SNI and the `Host` header).
-    pub host: String,
-    /// Port.
-    pub port: u16,
-    /// Whether to use TLS.
-    pub tls: bool,
-}
-
-impl Upstream {
-    /// Parses `scheme://host[:port]` (no path).
-    pub fn parse(url: &str) -> Result<Self, String> {
-        let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
-            (true, r)
-        } else if let Some(r) = url.strip_prefix("http://") {
-            (false, r)
-        } else {
-            return Err(format!("{url:?} must start with https:// or http://"));
-        };
-        let rest = rest.trim_end_matches('/');
-        if rest.is_empty() || rest.contains('/') || rest.contains('?') {
-            return Err(format!("{url:?} must be scheme://host[:port] with no path"));
-        }
-        let (host, port) = match rest.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
-                let port = p
-                    .parse::<u16>()
-                    .map_err(|_| format!("{url:?} has an invalid port {p:?}"))?;
-                (h.trim_matches(|c| c == '[' || c == ']').to_string(), port)
-            }
-            _ => (rest.to_string(), if tls { 443 } else { 80 }),
-        };
-        if host.is_empty() {
-            return Err(format!("{url:?} has no host"));
-        }
-        Ok(Self { host, port, tls })
-    }
-
-    /// The value for the `Host` header.
-    pub fn authority(&self) -> String {
-        let default = if self.tls { 443 } else { 80 };
-        if self.port == default {
-            self.host.clone()
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
     }
 }

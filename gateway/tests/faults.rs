@@ -79,6 +79,8 @@ fn kill_9_during_load_leaves_a_sound_database() {
     while ok.load(Ordering::Relaxed) < 200 {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+    // Some rows are on disk (the writer is asynchronous), and the load is still running.
+    drop(gw.wait_traces(1));
     gw.stop_with("-KILL");
     stop.store(true, Ordering::Relaxed);
     workers.into_iter().for_each(|w| w.join().unwrap());

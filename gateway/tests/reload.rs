@@ -153,3 +153,30 @@ fn a_pricing_file_and_dated_rows_reload_without_a_rebuild() {
     assert_eq!(cost_of(&gw, &still), Some(3.0));
     gw.stop();
 }
+
+#[test]
+fn an_empty_file_on_reload_is_rejected_and_the_running_config_stays() {
+    let fake = spawn_in_thread(FakeConfig::default());
+    let mut gw = Gateway::start(&fake.base_url(), "", "");
+    let config = gw.dir.path().join("gateway.toml");
+    let original = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("{original}\n[pricing.models.\"house-model\"]\ninput = 1000000.0\noutput = 0.0\n"),
+    )
+    .unwrap();
+    gw.signal("-HUP");
+    wait_log(&gw, "Configuration reloaded.", 1);
+    // A truncated write leaves an empty file: rejected like any bad file.
+    std::fs::write(&config, "").unwrap();
+    gw.signal("-HUP");
+    wait_log(&gw, "Configuration reload rejected", 1);
+    assert!(
+        gw.log_text().contains("empty or truncated"),
+        "{}",
+        gw.log_text()
+    );
+    let t = call(&gw, "house-model");
+    assert_eq!(cost_of(&gw, &t), Some(3.0), "the last good prices stay");
+    gw.stop();
+}

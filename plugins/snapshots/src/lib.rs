@@ -55,6 +55,8 @@ pub const LATENCY_MS: &str = "latency_ms";
 pub const COST_USD: &str = "cost_usd";
 /// Time to first chunk metric.
 pub const TTFT_MS: &str = "ttft_ms";
+/// Every metric this plugin emits (the names `[thresholds]` accepts without plugin libraries).
+pub const BUILTIN_METRICS: [&str; 3] = [LATENCY_MS, COST_USD, TTFT_MS];
 
 /// See the crate documentation.
 #[derive(Debug, Clone)]

@@ -1,15 +1,24 @@
-//! `gateway.toml`: typed, documented, strict.
+//! `gateway.toml`: typed, documented, strict, and the same for every binary.
 //!
-//! Every section rejects unknown keys, so a typo fails at startup with its name. Defaults are
-//! the values a first run wants; `gateway.toml` at the repository root documents every field.
+//! The `gateway` and the standalone `api` both load the file through [`Config::load`]: one set
+//! of defaults, one error type ([`ConfigError`]), one validation. Every section rejects unknown
+//! keys, so a typo fails at startup with its name; an empty or truncated file is an error, not
+//! an all-defaults configuration. Defaults are the values a first run wants; `gateway.toml` at
+//! the repository root documents every field.
 
-pub use crate::config_plugins::{ApiConfig, BuiltinsConfig, ExportConfig, OtlpConfig, PluginEntry};
-pub use crate::upstream::Upstream;
+mod sections;
+mod upstream;
+
 pub use gateway_cost::PricingConfig;
 pub use gateway_snapshots::ThresholdsConfig;
+pub use sections::{ApiConfig, BuiltinsConfig, ExportConfig, OtlpConfig, PluginEntry};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+pub use upstream::Upstream;
+
+/// Where the standalone `api` listens when `[api] listen` is absent.
+pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:8081";
 
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -259,6 +268,19 @@ impl Config {
 
     /// Parses TOML text without validating.
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let has_content = text.lines().any(|l| {
+            let l = l.trim();
+            !l.is_empty() && !l.starts_with('#')
+        });
+        if !has_content {
+            // An empty file is far more likely a truncated write than a wish for every default.
+            return Err(ConfigError::Parse {
+                path: PathBuf::new(),
+                message: "the file has no settings (empty or truncated); write at least one \
+                          section, e.g. [proxy]"
+                    .into(),
+            });
+        }
         toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: PathBuf::new(),
             message: e.to_string(),
@@ -313,6 +335,27 @@ impl Config {
                     message: format!("{listen:?} is not ip:port ({e})"),
                 })?;
         }
+        // Threshold names must be metrics something emits: the built-in ones, or (only when
+        // plugin libraries are configured, whose metric names are known only once loaded) any.
+        if self.plugins.iter().all(|p| !p.enabled) {
+            let names = self
+                .thresholds
+                .metrics
+                .keys()
+                .chain(self.thresholds.models.values().flat_map(|m| m.keys()));
+            for name in names {
+                if !gateway_snapshots::BUILTIN_METRICS.contains(&name.as_str()) {
+                    return Err(ConfigError::Invalid {
+                        key: "thresholds",
+                        message: format!(
+                            "unknown metric {name:?}: the built-in metrics are {:?}; a plugin's \
+                             own metrics are accepted once a [[plugins]] entry is configured",
+                            gateway_snapshots::BUILTIN_METRICS
+                        ),
+                    });
+                }
+            }
+        }
         // The whole price book: shipped rows, `models`, `rows`, `file` and `aliases`.
         self.pricing
             .build_in(&self.base_dir)
@@ -327,6 +370,19 @@ impl Config {
             });
         }
         Ok(self)
+    }
+
+    /// Where the standalone `api` listens: `[api] listen`, else [`DEFAULT_API_LISTEN`].
+    pub fn standalone_api_listen(&self) -> SocketAddr {
+        self.api
+            .listen
+            .as_deref()
+            .and_then(|l| l.parse().ok())
+            .unwrap_or_else(|| {
+                DEFAULT_API_LISTEN
+                    .parse()
+                    .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8081)))
+            })
     }
 
     /// The parsed upstream (valid after [`Config::validate`]).
