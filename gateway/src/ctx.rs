@@ -37,6 +37,8 @@ pub struct RequestCtx {
     pub inbound_host: Option<String>,
     /// Attribution headers.
     pub attribution: Attribution,
+    /// `x-gateway-property-*` headers past the per-request cap (counted, not kept).
+    pub properties_dropped: u32,
     /// Request body chunks kept for parsing (shared `Bytes`, no copy).
     pub body_chunks: Vec<Bytes>,
     /// Request body bytes seen.
@@ -119,6 +121,7 @@ impl RequestCtx {
             query_redacted: None,
             inbound_host: None,
             attribution: Attribution::default(),
+            properties_dropped: 0,
             body_chunks: Vec::new(),
             body_len: 0,
             body_overflow: false,

@@ -86,6 +86,7 @@ impl GatewayProxy {
                 llm_end: ctx.wall(llm_end),
             },
         );
+        crate::surfaces::sanity_check(&mut summary);
         if rt.settings.capture_content {
             summary.output_text = payload::captured_text(&observed, rt.settings.capture_max_bytes);
         }
@@ -324,13 +325,21 @@ impl GatewayProxy {
             a.push(KeyValue::new(sc::SESSION_ID, s.clone()));
             a.push(KeyValue::new(sc::GEN_AI_CONVERSATION_ID, s.clone()));
         }
+        // Plugin attributes (cost among them) before the client's properties: a span past its
+        // attribute limit drops the newest ones, never the gateway's own.
+        plugin_attrs(&ctx.plugin_out, Step::Root, &mut a);
         for (k, v) in &attribution.properties {
             a.push(KeyValue::new(
                 format!("{}{k}", sc::GATEWAY_PROPERTY_PREFIX),
                 v.clone(),
             ));
         }
-        plugin_attrs(&ctx.plugin_out, Step::Root, &mut a);
+        if ctx.properties_dropped > 0 {
+            a.push(KeyValue::new(
+                sc::GATEWAY_PROPERTY_DROPPED,
+                i64::from(ctx.properties_dropped),
+            ));
+        }
         let span = ctx.root.span();
         span.set_attributes(a);
         if out.status == "error" && out.http_status.is_none_or(|s| s >= 500) {

@@ -54,8 +54,19 @@ pub(crate) fn framing(ctx: &RequestCtx, resp: &ResponseHeader) -> Framing {
         Framing::Opaque
     }
 }
-pub(crate) fn attribution(headers: &http::HeaderMap) -> Attribution {
+/// Attributes a span may hold: the gateway's own (about 40 on the root, cost and usage
+/// included), plugin attributes, and at most [`MAX_PROPERTIES`] custom properties.
+pub const MAX_SPAN_ATTRIBUTES: u32 = 256;
+/// `x-gateway-property-*` headers kept per request; the rest are counted in
+/// `gateway.property.dropped`, so they can never push cost or usage out of a span.
+pub const MAX_PROPERTIES: usize = 64;
+/// Longest property value kept, in bytes (longer ones are cut at a character boundary).
+pub const MAX_PROPERTY_BYTES: usize = 1024;
+
+/// The attribution headers, and how many property headers were past [`MAX_PROPERTIES`].
+pub(crate) fn attribution(headers: &http::HeaderMap) -> (Attribution, u32) {
     let mut a = Attribution::default();
+    let mut dropped = 0u32;
     for (name, value) in headers {
         let name = name.as_str();
         let Some(rest) = name.strip_prefix("x-gateway-") else {
@@ -69,12 +80,17 @@ pub(crate) fn attribution(headers: &http::HeaderMap) -> Attribution {
                 if let Some(prop) = rest.strip_prefix("property-")
                     && !prop.is_empty()
                 {
-                    a.properties.push((prop.to_owned(), value.to_owned()));
+                    if a.properties.len() >= MAX_PROPERTIES {
+                        dropped += 1;
+                        continue;
+                    }
+                    let value = crate::request::truncate_utf8(value.to_owned(), MAX_PROPERTY_BYTES);
+                    a.properties.push((prop.to_owned(), value));
                 }
             }
         }
     }
-    a
+    (a, dropped)
 }
 
 pub(crate) struct HeaderExtractor<'a>(pub(crate) &'a http::HeaderMap);

@@ -100,7 +100,7 @@ impl GatewayProxy {
             .get(http::header::HOST)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        ctx.attribution = attribution(&req.headers);
+        (ctx.attribution, ctx.properties_dropped) = attribution(&req.headers);
 
         let parent = self.propagator.extract(&HeaderExtractor(&req.headers));
         let name = if route.operation.is_some() || route.template.starts_with('/') {

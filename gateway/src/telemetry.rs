@@ -84,6 +84,7 @@ impl Telemetry {
             meters = Some(Self::otlp_meters(otlp)?);
         }
         let provider = builder
+            .with_max_attributes_per_span(crate::headers::MAX_SPAN_ATTRIBUTES)
             .with_id_generator(TimeOrderedIds)
             .with_sampler(Sampler::AlwaysOn)
             .with_resource(resource())

@@ -588,3 +588,89 @@ fn a_gateway_whose_clock_is_past_2027_uses_the_new_rate() {
         .unwrap();
     assert_eq!(post.2["gateway.cost.effective_from"], "2027-01-01");
 }
+
+/// A one-shot upstream on loopback that answers `body` as JSON to every request.
+fn canned_upstream(body: &'static str, answers: usize) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(answers) {
+            let mut s = stream.unwrap();
+            let mut buf = [0u8; 65536];
+            let _ = s.read(&mut buf);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            s.write_all(head.as_bytes()).unwrap();
+            s.write_all(body.as_bytes()).unwrap();
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn an_overflowing_usage_is_flagged_not_priced() {
+    let upstream = canned_upstream(
+        r#"{"candidates":[{"content":{"parts":[{"text":"x"}]},"finishReason":"STOP"}],
+            "usageMetadata":{"promptTokenCount":18446744073709551615,"candidatesTokenCount":1,
+            "totalTokenCount":18446744073709551615},"modelVersion":"gemini-3.8-flash"}"#,
+        1,
+    );
+    let gw = Gateway::start(&upstream, "", "");
+    let r = post(
+        &gw,
+        "/v1beta/models/gemini-3.8-flash:generateContent",
+        &gemini_body("x"),
+    );
+    assert_eq!(r.status(), 200);
+    let id = trace_id(&r);
+    let (_, input, output, cost, unpriced) = trace_row(&gw, &id);
+    assert_eq!((input, output, cost, unpriced), (None, None, None, true));
+    let conn = Connection::open(&gw.db).unwrap();
+    let post = spans_of(&conn, &id)
+        .into_iter()
+        .find(|s| s.2["gateway.step"] == "post_processing")
+        .unwrap();
+    assert!(
+        post.2["gateway.response.parse_error"]
+            .as_str()
+            .unwrap()
+            .contains("implausible usage")
+    );
+}
+
+#[test]
+fn a_flood_of_property_headers_never_evicts_cost_or_usage() {
+    let fake = spawn_in_thread(FakeConfig::default());
+    let gw = Gateway::start(&fake.base_url(), "", "");
+    let mut req = client()
+        .post(gw.url("/v1beta/models/gemini-3.8-flash:generateContent"))
+        .header("x-goog-api-key", KEY);
+    for i in 0..200 {
+        req = req.header(format!("x-gateway-property-p{i:03}"), "v".repeat(2000));
+    }
+    let r = req
+        .body(gemini_body("count me").to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let id = trace_id(&r);
+    let u = r.json::<Value>().unwrap()["usageMetadata"].clone();
+    let (_, input, _, cost, unpriced) = trace_row(&gw, &id);
+    assert!(!unpriced);
+    assert_eq!(input, u["promptTokenCount"].as_i64());
+    assert!(close(cost.unwrap(), gen_cost(&u, 0.75, 3.75)));
+    let conn = Connection::open(&gw.db).unwrap();
+    let root = spans_of(&conn, &id)
+        .into_iter()
+        .find(|s| s.1 == "server")
+        .unwrap()
+        .2;
+    assert_eq!(root["gateway.property.dropped"], 136);
+    let kept = root["gateway.property.p000"].as_str().unwrap();
+    assert_eq!(kept.len(), 1024 + "…".len(), "cut at 1 KiB and marked");
+    assert!(kept.ends_with('…'));
+    assert!(root.get("gateway.property.p063").is_some());
+    assert!(root.get("gateway.property.p064").is_none());
+}

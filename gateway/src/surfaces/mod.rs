@@ -208,3 +208,33 @@ pub fn is_routed(asked: &str, served: &str) -> bool {
     let s = served.strip_prefix("models/").unwrap_or(served);
     !(s.starts_with(a) || a.starts_with(s))
 }
+
+/// Token counts above this are not plausible usage (2^53, the largest integer every consumer
+/// of the JSON and the SQLite columns holds exactly).
+pub const MAX_TOKENS: u64 = 1 << 53;
+
+/// Refuses implausible usage: a count above [`MAX_TOKENS`] (e.g. a u64::MAX from a broken or
+/// hostile upstream) drops the usage and records why, so the call is flagged unpriced instead of
+/// being priced at trillions of dollars or stored as a negative count.
+pub fn sanity_check(summary: &mut ResponseSummary) {
+    let Some(u) = &summary.usage else { return };
+    let counts = [
+        u.prompt_tokens,
+        u.cached_tokens,
+        u.candidates_tokens,
+        u.thoughts_tokens,
+        u.tool_use_prompt_tokens,
+        u.total_tokens,
+        u.prompt_audio_tokens,
+        u.cached_audio_tokens,
+        u.output_image_tokens,
+        u.output_audio_tokens,
+        u.search_queries,
+    ];
+    if counts.iter().any(|&c| c > MAX_TOKENS) {
+        summary.usage = None;
+        summary.parse_error = Some(format!(
+            "implausible usage: a token count above {MAX_TOKENS} was ignored"
+        ));
+    }
+}
