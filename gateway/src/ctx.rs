@@ -45,6 +45,10 @@ pub struct RequestCtx {
     pub body_len: usize,
     /// More than `max_parse_bytes` arrived: the body is not inspected.
     pub body_overflow: bool,
+    /// Why the body is not inspected, when the global budget (not this request) was the cause.
+    pub body_refused: Option<String>,
+    /// This request's share of the global body budget.
+    pub body_hold: Option<crate::body_budget::BodyHold>,
     /// When the request body ended.
     pub request_done: Option<Instant>,
     /// The parsed request.
@@ -125,6 +129,8 @@ impl RequestCtx {
             body_chunks: Vec::new(),
             body_len: 0,
             body_overflow: false,
+            body_refused: None,
+            body_hold: None,
             request_done: None,
             info: None,
             prompt: CapturedPrompt::default(),

@@ -7,6 +7,7 @@
 //! spans once the client has its bytes. [`server`] wires pingora, and [`demo`] runs the
 //! built-in simulation.
 
+pub mod body_budget;
 pub mod completion;
 pub use gateway_config as config;
 pub mod ctx;

@@ -22,6 +22,8 @@ pub struct GatewayMetrics {
     pub genai: Arc<crate::genai_metrics::GenAiMetrics>,
     /// The completion thread's counters.
     pub completions: Arc<crate::completion::CompletionStats>,
+    /// The shared memory budget for request bodies.
+    pub body_budget: Arc<crate::body_budget::BodyBudget>,
 }
 
 fn metric(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -164,6 +166,28 @@ impl GatewayMetrics {
             );
             let _ = writeln!(out, "gateway_service_tier_downgrades_total {}", load(d));
         }
+        metric(
+            out,
+            "gateway_parse_budget_bytes_held",
+            "gauge",
+            "Request-body bytes kept for parsing right now, across all requests.",
+        );
+        let _ = writeln!(
+            out,
+            "gateway_parse_budget_bytes_held {}",
+            self.body_budget.held()
+        );
+        metric(
+            out,
+            "gateway_parse_budget_refusals_total",
+            "counter",
+            "Requests forwarded uninspected because the request-body memory budget was in use.",
+        );
+        let _ = writeln!(
+            out,
+            "gateway_parse_budget_refusals_total {}",
+            self.body_budget.refused()
+        );
         metric(
             out,
             "gateway_unmetered_usage_total",

@@ -66,6 +66,8 @@ pub struct GatewayProxy {
     pub completions: Option<Arc<crate::completion::Completions>>,
     /// Requests in flight, their spans not yet built (shutdown waits for 0).
     pub in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    /// The memory budget all requests share for bodies kept for parsing.
+    pub body_budget: Arc<crate::body_budget::BodyBudget>,
     propagator: TraceContextPropagator,
 }
 
@@ -77,6 +79,8 @@ impl GatewayProxy {
         runtime: Arc<ArcSwap<Runtime>>,
         metrics: Arc<crate::genai_metrics::GenAiMetrics>,
     ) -> Self {
+        let body_budget =
+            crate::body_budget::BodyBudget::for_max_parse(runtime.load().settings.max_parse_bytes);
         Self {
             target,
             tracer,
@@ -84,6 +88,7 @@ impl GatewayProxy {
             metrics,
             completions: None,
             in_flight: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            body_budget,
             propagator: TraceContextPropagator::new(),
         }
     }
@@ -137,8 +142,23 @@ impl GatewayProxy {
         if ctx.body_len > ctx.rt.settings.max_parse_bytes {
             ctx.body_overflow = true;
             ctx.body_chunks = Vec::new();
+            ctx.body_hold = None;
         } else if !chunk.is_empty() {
-            ctx.body_chunks.push(chunk.clone());
+            let hold = ctx
+                .body_hold
+                .get_or_insert_with(|| crate::body_budget::BodyHold::new(&self.body_budget));
+            if hold.grow(chunk.len()) {
+                ctx.body_chunks.push(chunk.clone());
+            } else {
+                ctx.body_overflow = true;
+                ctx.body_chunks = Vec::new();
+                ctx.body_hold = None;
+                ctx.body_refused = Some(format!(
+                    "the gateway's memory budget for request bodies ({} bytes) is in use by \
+                     other requests; forwarded, not inspected",
+                    self.body_budget.limit()
+                ));
+            }
         }
     }
 
@@ -158,10 +178,12 @@ impl GatewayProxy {
         };
         let (mut info, prompt) = if ctx.body_overflow {
             let (mut info, p) = crate::request::parse(route, b"", 0);
-            info.parse_error = Some(format!(
-                "request body larger than max_parse_bytes ({}); not inspected",
-                rt.settings.max_parse_bytes
-            ));
+            info.parse_error = Some(ctx.body_refused.clone().unwrap_or_else(|| {
+                format!(
+                    "request body larger than max_parse_bytes ({}); not inspected",
+                    rt.settings.max_parse_bytes
+                )
+            }));
             (info, p)
         } else {
             ctx.body = match ctx.body_chunks.len() {

@@ -48,6 +48,7 @@ pub fn run(config: Config, config_path: Option<&std::path::Path>) -> anyhow::Res
     }
 
     let in_flight = proxy.in_flight.clone();
+    let proxy_budget = proxy.body_budget.clone();
     let conf = ServerConf {
         threads: config.proxy.threads,
         grace_period_seconds: Some(config.proxy.shutdown_grace_seconds),
@@ -74,6 +75,7 @@ pub fn run(config: Config, config_path: Option<&std::path::Path>) -> anyhow::Res
                 otlp: telemetry.otlp_stats.clone(),
                 genai: genai.clone(),
                 completions: completions.stats(),
+                body_budget: proxy_budget.clone(),
             },
         )?),
         None => None,

@@ -1,0 +1,105 @@
+//! The global memory budget for request bodies, through the real binary: stalled uploads that
+//! each stay under `max_parse_bytes` cannot together hold more than the budget; a request that
+//! finds the budget spent is forwarded untouched and says why; the budget comes back when the
+//! stalled requests go away.
+
+#![allow(clippy::unwrap_used)]
+
+mod util;
+
+use fake_gemini::{FakeConfig, spawn_in_thread};
+use std::io::Write;
+use std::net::TcpStream;
+use util::{Gateway, client, spans_of, step};
+
+const MIB: usize = 1 << 20;
+
+fn stalled_upload(gw: &Gateway, sent: usize, declared: usize) -> TcpStream {
+    let mut s = TcpStream::connect(gw.addr).unwrap();
+    write!(
+        s,
+        "POST /v1beta/models/gemini-3.8-flash:generateContent HTTP/1.1\r\nhost: x\r\n\
+         x-goog-api-key: k\r\ncontent-type: application/json\r\ncontent-length: {declared}\r\n\r\n"
+    )
+    .unwrap();
+    s.write_all(&vec![b' '; sent]).unwrap();
+    s
+}
+
+fn parse_error(gw: &Gateway, body: &str) -> Option<String> {
+    let r = client()
+        .post(gw.url("/v1beta/models/gemini-3.8-flash:generateContent"))
+        .header("x-goog-api-key", "k")
+        .body(body.to_owned())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "the data path never depends on the budget");
+    let id = r.headers()["x-gateway-trace-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let conn = gw.wait_traces(1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let spans = spans_of(&conn, &id);
+        if !spans.is_empty() {
+            let p = step(&spans, "prompt_construction");
+            return p["gateway.request.parse_error"].as_str().map(str::to_owned);
+        }
+        assert!(std::time::Instant::now() < deadline, "no spans for {id}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn stalled_uploads_cannot_hold_more_than_the_budget() {
+    let fake = spawn_in_thread(FakeConfig::default());
+    // 4 MiB per request: a budget of 32 x 4 = 128 MiB.
+    let gw = Gateway::start(&fake.base_url(), "max_parse_bytes = 4194304", "");
+    // 3 MiB: more than what 36 stalled 3.5 MiB uploads leave of the 128 MiB budget.
+    let body = format!(
+        "{}{}",
+        r#"{"contents":[{"parts":[{"text":"a padded prompt"}]}]}"#,
+        " ".repeat(3 * MIB)
+    );
+    let body = body.as_str();
+    assert_eq!(
+        parse_error(&gw, body),
+        None,
+        "inspected while the budget is free"
+    );
+
+    // 40 uploads of 3.5 MiB each (140 MiB) that never finish.
+    let stalled: Vec<TcpStream> = (0..40)
+        .map(|_| stalled_upload(&gw, 7 * MIB / 2, 4 * MIB))
+        .collect();
+    // Wait (bounded) until the gateway has read enough of them to spend the budget.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let refused = loop {
+        let e = parse_error(&gw, body);
+        if e.is_some() {
+            break e.unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the budget was never spent"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(refused.contains("memory budget"), "{refused}");
+    let rss_mib = gw.peak_rss_kib() / 1024;
+    assert!(
+        rss_mib < 128 + 160,
+        "bodies held beyond the budget: peak RSS {rss_mib} MiB"
+    );
+
+    drop(stalled);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while parse_error(&gw, body).is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the budget did not come back"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
