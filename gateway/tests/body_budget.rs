@@ -76,9 +76,8 @@ fn stalled_uploads_cannot_hold_more_than_the_budget() {
     // Wait (bounded) until the gateway has read enough of them to spend the budget.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let refused = loop {
-        let e = parse_error(&gw, body);
-        if e.is_some() {
-            break e.unwrap();
+        if let Some(e) = parse_error(&gw, body) {
+            break e;
         }
         assert!(
             std::time::Instant::now() < deadline,
