@@ -87,6 +87,10 @@ pub struct RequestCtx {
     pub request_hooks_done: bool,
     /// When the logging phase handed the request to the completion thread.
     pub handoff: Option<Instant>,
+    /// The completion queue was full: finish here without the plugin libraries' hooks.
+    pub skip_library_hooks: bool,
+    /// Library hooks skipped for this request.
+    pub hooks_skipped: usize,
     /// Counts this request as in flight until it is dropped (after its spans are built).
     pub in_flight: Option<InFlight>,
 }
@@ -150,6 +154,8 @@ impl RequestCtx {
             plugin_errors: Vec::new(),
             request_hooks_done: false,
             handoff: None,
+            skip_library_hooks: false,
+            hooks_skipped: 0,
             in_flight: None,
         }
     }

@@ -125,7 +125,19 @@ impl GatewayProxy {
                 metering,
                 started_at: ctx.start_wall,
             };
-            let errors = rt.plugins.run_complete(&call, &mut ctx.plugin_out);
+            let errors = if ctx.skip_library_hooks {
+                // The completion queue was full: the library hooks are skipped (and counted)
+                // rather than run on the proxy thread.
+                let (errors, skipped) = rt.plugins.run_complete_except(
+                    crate::plugins::LIBRARY,
+                    &call,
+                    &mut ctx.plugin_out,
+                );
+                ctx.hooks_skipped = skipped;
+                errors
+            } else {
+                rt.plugins.run_complete(&call, &mut ctx.plugin_out)
+            };
             ctx.plugin_errors.extend(errors);
         }
 

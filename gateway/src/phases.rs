@@ -195,6 +195,9 @@ impl ProxyHttp for GatewayProxy {
         match &self.completions {
             Some(c) if ctx.rt.plugins.has_kind(crate::plugins::LIBRARY) => {
                 if let Some(mut job) = c.submit(ctx) {
+                    // Queue full: spans and built-in plugins in place, library hooks skipped
+                    // (counted), so a slow hook never holds a proxy worker.
+                    job.skip_library_hooks = true;
                     self.finish(&mut job);
                 }
             }

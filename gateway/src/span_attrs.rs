@@ -215,6 +215,12 @@ pub(crate) fn post_attrs(ctx: &RequestCtx, out: &Outcome, observed: &Observed) -
     ));
     plugin_attrs(&ctx.plugin_out, Step::PostProcessing, &mut post);
     post.extend(plugin_errors(ctx, "on_complete"));
+    if ctx.hooks_skipped > 0 {
+        post.push(KeyValue::new(
+            sc::GATEWAY_PLUGIN_SKIPPED,
+            ctx.hooks_skipped as i64,
+        ));
+    }
     post
 }
 

@@ -341,3 +341,57 @@ fn a_slow_completion_hook_never_holds_a_proxy_worker() {
     let spans = spans_of(&conn, &second);
     assert!(step(&spans, "post_processing")["gateway.completion.wait_ms"].is_number());
 }
+
+#[test]
+fn a_full_completion_queue_skips_library_hooks_and_counts_them_never_the_spans() {
+    let fake = spawn_in_thread(FakeConfig::default());
+    let so = lib("pii_tagger");
+    // A hook of 50 ms drains 20 requests a second; 300 requests sent by 8 clients fill the
+    // 256-deep queue, and the rest are finished in place without the library's hook.
+    let mut gw = Gateway::start(
+        &fake.base_url(),
+        "threads = 1",
+        &format!(
+            "[[plugins]]\npath = \"{}\"\n[plugins.config]\ncomplete_sleep_ms = 50\n",
+            so.display()
+        ),
+    );
+    let path = "/v1beta/models/gemini-3.8-flash:generateContent";
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..8)
+            .map(|w| {
+                let gw = &gw;
+                s.spawn(move || {
+                    (0..300 / 8 + usize::from(w < 300 % 8))
+                        .map(|i| post(gw, path, &format!("w{w} n{i}")).0)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let conn = gw.wait_traces(300);
+    gw.stop();
+    let skipped: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM spans WHERE name = 'post_processing'
+             AND json_extract(attributes, '$.\"gateway.plugin.skipped\"') = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(skipped > 0, "some requests found the queue full");
+    assert!(skipped < 300, "most went through the queue");
+    let priced: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM traces WHERE cost_usd IS NOT NULL AND unpriced = 0",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(priced, 300, "cost and spans are never skipped");
+    assert_eq!(ids.len(), 300);
+}

@@ -148,6 +148,26 @@ impl PluginHost {
         )
     }
 
+    /// Runs the `on_complete` hooks of every plugin not of `kind` (e.g. skipping loaded
+    /// libraries when their queue is full); returns the hooks that panicked and how many
+    /// plugins were skipped.
+    pub fn run_complete_except(
+        &self,
+        kind: &str,
+        call: &CompletedCall<'_>,
+        out: &mut PluginOutput,
+    ) -> (Vec<PluginError>, usize) {
+        let skipped = self.slots.iter().filter(|s| s.kind == kind).count();
+        let errors = self.run_filtered(
+            "on_complete",
+            out,
+            |slot| &slot.complete,
+            |slot, out| slot.plugin.on_complete(call, out),
+            |slot| slot.kind != kind,
+        );
+        (errors, skipped)
+    }
+
     fn run(
         &self,
         hook: &'static str,
@@ -155,8 +175,19 @@ impl PluginHost {
         stats_of: fn(&Slot) -> &HookStats,
         call: impl Fn(&Slot, &mut PluginOutput),
     ) -> Vec<PluginError> {
+        self.run_filtered(hook, out, stats_of, call, |_| true)
+    }
+
+    fn run_filtered(
+        &self,
+        hook: &'static str,
+        out: &mut PluginOutput,
+        stats_of: fn(&Slot) -> &HookStats,
+        call: impl Fn(&Slot, &mut PluginOutput),
+        keep: impl Fn(&Slot) -> bool,
+    ) -> Vec<PluginError> {
         let mut errors = Vec::new();
-        for slot in &self.slots {
+        for slot in self.slots.iter().filter(|s| keep(s)) {
             let started = Instant::now();
             let stats = stats_of(slot);
             let reported = out.errors.len();

@@ -201,6 +201,8 @@ pub const GATEWAY_OVERHEAD_MS: &str = "gateway.overhead_ms";
 /// Time a finished request waited for the completion thread, in ms (post-processing step).
 pub const GATEWAY_COMPLETION_WAIT_MS: &str = "gateway.completion.wait_ms";
 
+/// Plugin-library completion hooks skipped because their queue was full.
+pub const GATEWAY_PLUGIN_SKIPPED: &str = "gateway.plugin.skipped";
 /// `x-gateway-property-*` headers past the per-request cap, counted and not kept.
 pub const GATEWAY_PROPERTY_DROPPED: &str = "gateway.property.dropped";
 /// Response header in which Gemini names the service tier that served the call.
