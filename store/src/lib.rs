@@ -14,6 +14,7 @@ mod retention;
 mod rows;
 mod write;
 
+pub use migrations::OWN_TABLES;
 pub use retention::{RetentionPolicy, RetentionReport};
 pub use rows::{MetricRow, SpanRow, TraceRow};
 
@@ -103,29 +104,38 @@ impl StoreError {
 
 impl Store {
     /// Opens (creating if needed) the database, switches it to WAL with `synchronous=NORMAL`,
-    /// and applies pending migrations. Tables that are not ours are never touched.
+    /// and applies pending migrations. Tables that are not ours are never touched, and a file
+    /// holding a table named like ours that the gateway did not create (or whose columns differ)
+    /// is [`StoreError::Incompatible`] before anything in it is changed, journal mode included.
     pub fn open(path: impl AsRef<Path>, opts: &StoreOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
+        remove_orphaned_log(&path);
         let conn = Connection::open(&path).map_err(|e| sqlite_err(&path, e))?;
         let store = Self { conn, path };
+        store
+            .conn
+            .busy_timeout(opts.busy_timeout)
+            .map_err(|e| store.err(e))?;
+        let checked = migrations::check(&store.conn, &store.path);
         // SQLite quietly opens a write-protected file read-only; say so instead of failing at
-        // the first write.
+        // the first write (unless the file is not ours at all, which no permission fixes).
         if store
             .conn
             .is_readonly(rusqlite::MAIN_DB)
             .map_err(|e| store.err(e))?
         {
-            return Err(StoreError::ReadOnly { path: store.path });
+            return Err(match checked {
+                Err(e @ StoreError::Incompatible { .. }) => e,
+                _ => StoreError::ReadOnly { path: store.path },
+            });
         }
-        store.configure(opts)?;
+        checked?;
+        store.configure()?;
         migrations::apply(&store.conn, &store.path)?;
         Ok(store)
     }
 
-    fn configure(&self, opts: &StoreOptions) -> Result<()> {
-        self.conn
-            .busy_timeout(opts.busy_timeout)
-            .map_err(|e| self.err(e))?;
+    fn configure(&self) -> Result<()> {
         // A new, empty file gets incremental auto-vacuum so retention can give pages back. It
         // must be set before the first table exists; an existing (possibly shared) file is
         // never rewritten for it.
@@ -171,6 +181,27 @@ impl Store {
 
     fn err(&self, e: rusqlite::Error) -> StoreError {
         sqlite_err(&self.path, e)
+    }
+}
+
+/// When the database file is missing, removes the `-wal` and `-shm` it left at the path (it was
+/// deleted while open): SQLite finds them by name and would pair them with the new file, whose
+/// writes would then go through the old file's index.
+fn remove_orphaned_log(path: &Path) {
+    if !matches!(std::fs::symlink_metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+    {
+        return;
+    }
+    for suffix in ["-wal", "-shm"] {
+        let mut companion = path.as_os_str().to_owned();
+        companion.push(suffix);
+        if std::fs::remove_file(&companion).is_ok() {
+            tracing::warn!(
+                path = %path.display(),
+                removed = %Path::new(&companion).display(),
+                "The database file is missing; removed the log it left behind before creating it."
+            );
+        }
     }
 }
 

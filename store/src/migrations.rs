@@ -1,12 +1,37 @@
-//! Versioned schema migrations.
+//! Versioned schema migrations, and the schema fingerprint checked before any of them runs.
 //!
 //! Applied versions are recorded in `gateway_migrations`, not in `PRAGMA user_version`, because the
 //! file is shared with sibling systems (a drift detector writes `drift_snapshots` here) and the
 //! user version belongs to the whole file. A migration only creates or alters tables it owns.
+//!
+//! The file is an integration point, so a table merely *named* like one of ours is not taken for
+//! ours: [`check`] runs before anything is written. The gateway creates or migrates its tables
+//! only in a file holding none of [`OWN_TABLES`], or in one whose `gateway_migrations` records a
+//! version and whose tables have exactly the columns (`PRAGMA table_info`) that migrations
+//! 1..=version create. Anything else is [`StoreError::Incompatible`], naming the table and the
+//! difference. The expected columns are not written out twice: they are read back from the
+//! migrations applied to an in-memory database, once per process.
 
 use crate::{Result, StoreError};
 use rusqlite::{Connection, params};
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::OnceLock;
+
+/// The tables the gateway owns, and the only ones it creates, alters or counts.
+pub const OWN_TABLES: [&str; 6] = [
+    "gateway_migrations",
+    "traces",
+    "spans",
+    "metric_snapshots",
+    "latency_hist",
+    "cost_hourly",
+];
+
+const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS gateway_migrations (
+    version INTEGER PRIMARY KEY,
+    applied_at_unix_nano INTEGER NOT NULL
+)";
 
 /// Each entry is one migration; its version is its position plus one. Append only.
 const MIGRATIONS: &[&str] = &[
@@ -230,27 +255,15 @@ const MIGRATIONS: &[&str] = &[
 /// The newest schema version this build knows.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
 
+/// Checks the file ([`check`]), then applies the migrations it lacks, each in its own
+/// transaction with its version record.
 pub(crate) fn apply(conn: &Connection, path: &Path) -> Result<()> {
     let err = |e| StoreError::Sqlite {
         path: path.to_path_buf(),
         source: e,
     };
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS gateway_migrations (
-            version INTEGER PRIMARY KEY,
-            applied_at_unix_nano INTEGER NOT NULL
-        )",
-    )
-    .map_err(err)?;
-    let current = current_version(conn).map_err(err)?;
-    if current > LATEST {
-        return Err(StoreError::Incompatible {
-            path: path.to_path_buf(),
-            reason: format!(
-                "schema version {current} is newer than this gateway understands ({LATEST})"
-            ),
-        });
-    }
+    let current = check(conn, path)?;
+    conn.execute_batch(CREATE_MIGRATIONS_TABLE).map_err(err)?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let version = i as i64 + 1;
         let tx = conn.unchecked_transaction().map_err(err)?;
@@ -265,6 +278,203 @@ pub(crate) fn apply(conn: &Connection, path: &Path) -> Result<()> {
         tracing::info!(version, "Applied schema migration.");
     }
     Ok(())
+}
+
+/// One column as `PRAGMA table_info` reports it: name, declared type, not null, default, and
+/// position in the primary key.
+type Column = (String, String, bool, Option<String>, i64);
+
+/// Our tables that exist in a database, with their columns (the name as the file spells it).
+type Tables = BTreeMap<&'static str, (String, Vec<Column>)>;
+
+/// Like [`Tables`], with `None` for a view.
+type Found = BTreeMap<&'static str, (String, Option<Vec<Column>>)>;
+
+/// Checks, reading only, that the gateway may create or migrate its tables in this file, and
+/// returns the schema version recorded there (0 for a file without any table of ours).
+pub(crate) fn check(conn: &Connection, path: &Path) -> Result<i64> {
+    let incompatible = |reason: String| StoreError::Incompatible {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let err = |e: rusqlite::Error| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase) => {
+            incompatible(format!("not an SQLite database: {e}"))
+        }
+        _ => StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source: e,
+        },
+    };
+    let found = own_tables(conn).map_err(err)?;
+    if found.is_empty() {
+        return Ok(0);
+    }
+    if let Some((name, _)) = found.values().find(|(_, columns)| columns.is_none()) {
+        return Err(incompatible(format!(
+            "{name} is a view, not the gateway's table"
+        )));
+    }
+    let found: BTreeMap<_, _> = found
+        .into_iter()
+        .map(|(own, (name, columns))| (own, (name, columns.unwrap_or_default())))
+        .collect();
+    let Some((_, columns)) = found.get("gateway_migrations") else {
+        let names: Vec<&str> = found.values().map(|(name, _)| name.as_str()).collect();
+        return Err(incompatible(format!(
+            "table {} exists but gateway_migrations does not: not created by the gateway (the \
+             gateway creates its tables only in a file that has none of {})",
+            names.join(", "),
+            OWN_TABLES.join(", ")
+        )));
+    };
+    let schema = expected();
+    if let Some(diff) = difference(&schema[0]["gateway_migrations"].1, columns) {
+        return Err(incompatible(format!(
+            "table gateway_migrations is not the gateway's: {diff}"
+        )));
+    }
+    let current = current_version(conn).map_err(err)?;
+    if current > LATEST {
+        return Err(incompatible(format!(
+            "schema version {current} is newer than this gateway understands ({LATEST})"
+        )));
+    }
+    if current < 0 {
+        return Err(incompatible(format!(
+            "gateway_migrations records version {current}"
+        )));
+    }
+    let want = &schema[current as usize];
+    for table in OWN_TABLES {
+        match (want.get(table), found.get(table)) {
+            (None, None) => {}
+            (Some(_), None) => {
+                return Err(incompatible(format!(
+                    "table {table} is missing (schema version {current} has it)"
+                )));
+            }
+            (None, Some((name, _))) => {
+                return Err(incompatible(format!(
+                    "table {name} exists but schema version {current} does not create it: not \
+                     created by the gateway"
+                )));
+            }
+            (Some((_, wanted)), Some((name, actual))) => {
+                if let Some(diff) = difference(wanted, actual) {
+                    return Err(incompatible(format!(
+                        "table {name} does not have the columns of the gateway's schema version \
+                         {current}: {diff}"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(current)
+}
+
+/// Tables and views named like ours (names are case-insensitive in SQLite), with the columns
+/// of each table.
+fn own_tables(conn: &Connection) -> rusqlite::Result<Found> {
+    let mut found = BTreeMap::new();
+    let mut stmt =
+        conn.prepare("SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view')")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    for row in rows {
+        let (name, kind) = row?;
+        let Some(own) = OWN_TABLES.iter().find(|t| t.eq_ignore_ascii_case(&name)) else {
+            continue;
+        };
+        let columns = if kind == "table" {
+            Some(columns(conn, &name)?)
+        } else {
+            None
+        };
+        found.insert(*own, (name, columns));
+    }
+    Ok(found)
+}
+
+fn columns(conn: &Connection, table: &str) -> rusqlite::Result<Vec<Column>> {
+    let mut stmt = conn.prepare(
+        "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?1) ORDER BY cid",
+    )?;
+    let rows = stmt.query_map([table], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    })?;
+    rows.collect()
+}
+
+/// What differs between the expected and the actual columns, or `None` when they match (names
+/// and types compared without regard to case, order ignored).
+fn difference(expected: &[Column], actual: &[Column]) -> Option<String> {
+    let key = |c: &Column| c.0.to_ascii_lowercase();
+    let shape = |c: &Column| {
+        let mut s = c.1.clone();
+        if c.2 {
+            s.push_str(" NOT NULL");
+        }
+        if let Some(d) = &c.3 {
+            s.push_str(&format!(" DEFAULT {d}"));
+        }
+        if c.4 > 0 {
+            s.push_str(" PRIMARY KEY");
+        }
+        s
+    };
+    let same = |a: &Column, b: &Column| {
+        a.1.eq_ignore_ascii_case(&b.1) && a.2 == b.2 && a.3 == b.3 && a.4 == b.4
+    };
+    let mut parts = Vec::new();
+    let missing: Vec<&str> = expected
+        .iter()
+        .filter(|e| !actual.iter().any(|a| key(a) == key(e)))
+        .map(|e| e.0.as_str())
+        .collect();
+    if !missing.is_empty() {
+        parts.push(format!("missing {}", missing.join(", ")));
+    }
+    let unexpected: Vec<&str> = actual
+        .iter()
+        .filter(|a| !expected.iter().any(|e| key(a) == key(e)))
+        .map(|a| a.0.as_str())
+        .collect();
+    if !unexpected.is_empty() {
+        parts.push(format!("unexpected {}", unexpected.join(", ")));
+    }
+    for e in expected {
+        if let Some(a) = actual.iter().find(|a| key(a) == key(e))
+            && !same(e, a)
+        {
+            parts.push(format!("{} is {} (expected {})", a.0, shape(a), shape(e)));
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// Our tables and their columns after each version (index 0: only `gateway_migrations`), read
+/// back from the migrations applied to an in-memory database.
+fn expected() -> &'static [Tables] {
+    static EXPECTED: OnceLock<Vec<Tables>> = OnceLock::new();
+    EXPECTED.get_or_init(|| {
+        let build = || -> rusqlite::Result<Vec<Tables>> {
+            let conn = Connection::open_in_memory()?;
+            conn.execute_batch(CREATE_MIGRATIONS_TABLE)?;
+            let tables = |conn: &Connection| -> rusqlite::Result<Tables> {
+                Ok(own_tables(conn)?
+                    .into_iter()
+                    .map(|(own, (name, columns))| (own, (name, columns.unwrap_or_default())))
+                    .collect())
+            };
+            let mut out = vec![tables(&conn)?];
+            for sql in MIGRATIONS {
+                conn.execute_batch(sql)?;
+                out.push(tables(&conn)?);
+            }
+            Ok(out)
+        };
+        build().expect("the gateway's own migrations apply to an empty in-memory database")
+    })
 }
 
 /// A migration that fails for a reason that can clear (a lock, a full or read-only disk) is
@@ -288,6 +498,7 @@ fn migration_error(path: &Path, version: i64, e: rusqlite::Error) -> StoreError 
     }
 }
 
+/// The newest version recorded in `gateway_migrations` (the table must exist).
 pub(crate) fn current_version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row(
         "SELECT COALESCE(MAX(version), 0) FROM gateway_migrations",

@@ -1,4 +1,5 @@
-//! The write path: one transaction per batch, cached prepared statements.
+//! The write path: one transaction per batch, cached prepared statements, and the presence
+//! check the span exporter uses before writing a batch again into another file.
 
 use crate::{MetricRow, Result, SpanRow, Store, TraceRow};
 use rusqlite::params;
@@ -46,10 +47,31 @@ const UPSERT_TRACE: &str = "INSERT INTO traces (trace_id, start_time_unix_nano, 
 /// trigger instead).
 const TRACE_EXISTS: &str = "SELECT 1 FROM traces WHERE trace_id = ?1";
 
+/// Whether a span is stored (by the `spans_trace` index).
+const SPAN_EXISTS: &str = "SELECT 1 FROM spans WHERE trace_id = ?1 AND span_id = ?2";
+
 const INSERT_METRIC: &str = "INSERT INTO metric_snapshots (trace_id, metric, value, threshold,
     breached, model, created_at_unix_nano) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 
 impl Store {
+    /// Whether the span `span_id` of `trace_id` is stored. A batch is one transaction, so one
+    /// span of it tells whether the whole batch is in this file.
+    pub fn contains_span(&self, trace_id: &str, span_id: &str) -> Result<bool> {
+        self.conn
+            .prepare_cached(SPAN_EXISTS)
+            .and_then(|mut stmt| stmt.exists([trace_id, span_id]))
+            .map_err(|e| self.err(e))
+    }
+
+    /// Copies what the WAL holds into the database file as far as readers allow, without
+    /// waiting for them (`PRAGMA wal_checkpoint(PASSIVE)`). The span exporter calls it before
+    /// letting go of a file that was moved away, so the moved file holds what was written.
+    pub fn checkpoint(&self) -> Result<()> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            .map_err(|e| self.err(e))
+    }
+
     /// Writes spans and trace summaries in one transaction. On error nothing of the batch is kept.
     pub fn write_batch(&mut self, spans: &[SpanRow], traces: &[TraceRow]) -> Result<()> {
         self.write_all(spans, traces, &[])

@@ -1,12 +1,24 @@
-//! The `SpanExporter` that writes to SQLite, and keeps trying while the file cannot be written.
+//! The `SpanExporter` that writes to SQLite, keeps trying while the file cannot be written, and
+//! follows the path when the file is deleted, moved or replaced.
 //!
 //! A database that is read-only, on a full or read-only file system, or briefly impossible to
 //! open must not stop the gateway: batches that cannot be written fail (the processor drops and
 //! counts them), and the file is opened again at most once per [`REOPEN_EVERY`] until writing
-//! works. Only a file that is not ours to write (another schema) is refused at start.
+//! works. Only a file that is not ours to write (another schema) is refused at start; met later
+//! (a foreign file moved over the path), it is retried like an unwritable one.
+//!
+//! The file itself is checked too ([`crate::identity`]): after every commit one `stat` tells
+//! whether the path still names the file the batch went into, and before a batch when the last
+//! check is older than [`CHECK_EVERY`] (an idle writer). When it does not, the old connection is
+//! retired (a passive checkpoint into the old file, its `-wal` and `-shm` removed from the
+//! path), the path is opened at once (a missing file is created and migrated), and a batch that
+//! went into the old file is written again into the new one unless it is already there. A batch
+//! that cannot be is lost: the error says so, and the processor counts it as
+//! [`dropped_file_replaced`](crate::ExportStats::dropped_file_replaced). Each step is logged.
 
 use crate::convert::{metric_rows, span_row, trace_row};
-use gateway_store::{Store, StoreOptions};
+use crate::identity::{AtPath, Identity};
+use gateway_store::{MetricRow, SpanRow, Store, StoreOptions, TraceRow};
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use std::path::{Path, PathBuf};
@@ -16,6 +28,18 @@ use std::time::{Duration, Instant};
 
 /// Shortest time between two attempts to open a database that could not be written.
 pub const REOPEN_EVERY: Duration = Duration::from_secs(1);
+
+/// Longest time without checking that the path still names the open file, when idle (every
+/// commit is checked anyway).
+pub const CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// How the error of a batch lost to a replaced file begins (see [`is_file_replaced`]).
+const FILE_REPLACED: &str = "the database file was deleted, moved or replaced: ";
+
+/// Whether `error` is a batch lost because it went into a file no longer at the path.
+pub(crate) fn is_file_replaced(error: &OTelSdkError) -> bool {
+    matches!(error, OTelSdkError::InternalFailure(m) if m.starts_with(FILE_REPLACED))
+}
 
 /// Writes span batches (and trace summary rows) into the gateway database.
 ///
@@ -27,18 +51,38 @@ pub struct SqliteSpanExporter {
     is_shutdown: AtomicBool,
 }
 
+/// An open store and the file it opened.
+#[derive(Debug)]
+struct Open {
+    store: Store,
+    id: Identity,
+}
+
 #[derive(Debug)]
 struct State {
-    store: Option<Store>,
+    open: Option<Open>,
     path: PathBuf,
     opts: StoreOptions,
     last_attempt: Instant,
+    last_check: Instant,
+}
+
+/// The rows of one batch.
+struct Rows {
+    spans: Vec<SpanRow>,
+    traces: Vec<TraceRow>,
+    metrics: Vec<MetricRow>,
 }
 
 impl SqliteSpanExporter {
     /// Opens (and migrates) the database at `path`; any failure is an error.
     pub fn open(path: impl AsRef<Path>, opts: &StoreOptions) -> gateway_store::Result<Self> {
-        Ok(Self::new(Store::open(path, opts)?))
+        let store = Store::open(&path, opts)?;
+        Ok(Self::with_state(State::new(
+            path.as_ref(),
+            opts,
+            Some(store),
+        )))
     }
 
     /// Opens the database at `path` if it can; when the failure may clear (read-only, locked,
@@ -48,35 +92,25 @@ impl SqliteSpanExporter {
         path: impl AsRef<Path>,
         opts: &StoreOptions,
     ) -> gateway_store::Result<Self> {
-        let opened = Store::open(&path, opts);
-        let state = |store| State {
-            store,
-            path: path.as_ref().to_path_buf(),
-            opts: opts.clone(),
-            last_attempt: Instant::now(),
-        };
-        match opened {
-            Ok(store) => Ok(Self::with_state(state(Some(store)))),
+        let store = match Store::open(&path, opts) {
+            Ok(store) => Some(store),
             Err(error) if error.is_transient() => {
                 tracing::error!(
                     %error,
                     "The database cannot be written now. Requests still flow; their spans are \
                      dropped and counted until it can, and opening is retried every second."
                 );
-                Ok(Self::with_state(state(None)))
+                None
             }
-            Err(error) => Err(error),
-        }
+            Err(error) => return Err(error),
+        };
+        Ok(Self::with_state(State::new(path.as_ref(), opts, store)))
     }
 
     /// Wraps an open store (opened again with default options if it is ever lost).
     pub fn new(store: Store) -> Self {
-        Self::with_state(State {
-            path: store.path().to_path_buf(),
-            store: Some(store),
-            opts: StoreOptions::default(),
-            last_attempt: Instant::now(),
-        })
+        let path = store.path().to_path_buf();
+        Self::with_state(State::new(&path, &StoreOptions::default(), Some(store)))
     }
 
     fn with_state(state: State) -> Self {
@@ -91,31 +125,154 @@ impl SqliteSpanExporter {
         if self.is_shutdown.load(Ordering::Acquire) {
             return Err(OTelSdkError::AlreadyShutdown);
         }
-        let spans: Vec<_> = batch.iter().map(span_row).collect();
-        let traces: Vec<_> = batch.iter().filter_map(trace_row).collect();
-        let mut metrics = Vec::new();
+        let mut rows = Rows {
+            spans: batch.iter().map(span_row).collect(),
+            traces: batch.iter().filter_map(trace_row).collect(),
+            metrics: Vec::new(),
+        };
         for span in batch {
-            metric_rows(span, &mut metrics);
+            metric_rows(span, &mut rows.metrics);
         }
-        let mut state = self
-            .state
+        self.state
             .lock()
-            .map_err(|_| OTelSdkError::InternalFailure("store mutex poisoned".into()))?;
-        let store = state.store()?;
-        let result = store.write_all(&spans, &traces, &metrics);
-        result.map_err(|e| {
-            if e.needs_reopen() {
-                state.store = None;
-            }
-            OTelSdkError::InternalFailure(e.to_string())
-        })
+            .map_err(|_| OTelSdkError::InternalFailure("store mutex poisoned".into()))?
+            .write(&rows)
+    }
+}
+
+impl Open {
+    fn new(store: Store) -> Self {
+        let id = Identity::record(store.path());
+        Self { store, id }
+    }
+
+    /// Lets go of a file that is no longer at the path: what its log holds goes into it (so a
+    /// moved file is whole), and its `-wal` and `-shm` leave the path before the path is opened
+    /// again.
+    fn retire(self, what: &str) {
+        let checkpoint = self.store.checkpoint().err().map(|e| e.to_string());
+        let removed = self.id.remove_stale_companions();
+        tracing::error!(
+            path = %self.store.path().display(),
+            ?removed,
+            ?checkpoint,
+            "The database file was {what} while the gateway wrote to it. The path is opened \
+             again (a missing file is created); a batch written into the old file is written \
+             again into the new one, or counted as dropped (reason file_replaced)."
+        );
     }
 }
 
 impl State {
+    fn new(path: &Path, opts: &StoreOptions, store: Option<Store>) -> Self {
+        Self {
+            open: store.map(Open::new),
+            path: path.to_path_buf(),
+            opts: opts.clone(),
+            last_attempt: Instant::now(),
+            last_check: Instant::now(),
+        }
+    }
+
+    /// Writes a batch and makes sure it is in the file the path names.
+    fn write(&mut self, rows: &Rows) -> OTelSdkResult {
+        if self.last_check.elapsed() >= CHECK_EVERY {
+            let _ = self.follow_path();
+        }
+        self.write_once(rows)?;
+        let lost = |reason: String| {
+            OTelSdkError::InternalFailure(format!(
+                "{FILE_REPLACED}{} spans went into the old file and cannot be written into the \
+                 file now at the path: {reason}",
+                rows.spans.len()
+            ))
+        };
+        match self.follow_path() {
+            Ok(true) => Ok(()),
+            Ok(false) => self.write_again(rows).map_err(lost),
+            Err(reason) => Err(lost(reason)),
+        }
+    }
+
+    fn write_once(&mut self, rows: &Rows) -> OTelSdkResult {
+        let result = self
+            .store()?
+            .write_all(&rows.spans, &rows.traces, &rows.metrics);
+        result.map_err(|e| {
+            if e.needs_reopen() {
+                self.open = None;
+            }
+            OTelSdkError::InternalFailure(e.to_string())
+        })
+    }
+
+    /// Writes a batch that went into the old file into the new one, unless it is there already
+    /// (a copy of the old file taken after the batch, moved over the path).
+    fn write_again(&mut self, rows: &Rows) -> Result<(), String> {
+        let Some(open) = self.open.as_mut() else {
+            return Err("no file is open".into());
+        };
+        if let Some(first) = rows.spans.first()
+            && open
+                .store
+                .contains_span(&first.trace_id, &first.span_id)
+                .map_err(|e| e.to_string())?
+        {
+            return Ok(());
+        }
+        let written = open
+            .store
+            .write_all(&rows.spans, &rows.traces, &rows.metrics);
+        if let Err(e) = written {
+            if e.needs_reopen() {
+                self.open = None;
+            }
+            return Err(e.to_string());
+        }
+        match self.follow_path() {
+            Ok(true) => Ok(()),
+            _ => Err("the file at the path changed again".into()),
+        }
+    }
+
+    /// Checks that the path still names the open file (one `stat`). When it does not, retires
+    /// the connection and opens the path at once: `Ok(true)` when nothing changed (or nothing
+    /// is open), `Ok(false)` when the path was opened again, `Err` with the reason when the file
+    /// now at the path cannot be used (opening is then retried every [`REOPEN_EVERY`]).
+    fn follow_path(&mut self) -> Result<bool, String> {
+        self.last_check = Instant::now();
+        let what = match self.open.as_ref().map(|o| o.id.at_path()) {
+            None | Some(AtPath::Same) => return Ok(true),
+            Some(AtPath::Deleted) => "deleted or moved away",
+            Some(AtPath::Replaced) => "replaced by another file",
+        };
+        if let Some(old) = self.open.take() {
+            old.retire(what);
+        }
+        self.last_attempt = Instant::now();
+        match Store::open(&self.path, &self.opts) {
+            Ok(store) => {
+                tracing::warn!(
+                    path = %self.path.display(),
+                    "Spans are now written to the database file at the path."
+                );
+                self.open = Some(Open::new(store));
+                Ok(false)
+            }
+            Err(error) => {
+                tracing::error!(
+                    %error,
+                    "The file now at the database path cannot be used. Spans are dropped and \
+                     counted, and opening is retried every second."
+                );
+                Err(error.to_string())
+            }
+        }
+    }
+
     /// The open store, opening it again when it was lost and the last attempt is old enough.
     fn store(&mut self) -> Result<&mut Store, OTelSdkError> {
-        if self.store.is_none() {
+        if self.open.is_none() {
             if self.last_attempt.elapsed() < REOPEN_EVERY {
                 return Err(OTelSdkError::InternalFailure(format!(
                     "database {} is not writable; retrying",
@@ -126,13 +283,15 @@ impl State {
             match Store::open(&self.path, &self.opts) {
                 Ok(store) => {
                     tracing::info!(path = %self.path.display(), "The database is writable again.");
-                    self.store = Some(store);
+                    self.open = Some(Open::new(store));
+                    self.last_check = Instant::now();
                 }
                 Err(e) => return Err(OTelSdkError::InternalFailure(format!("{e}; retrying"))),
             }
         }
-        self.store
+        self.open
             .as_mut()
+            .map(|o| &mut o.store)
             .ok_or_else(|| OTelSdkError::InternalFailure("no store".into()))
     }
 }
@@ -149,3 +308,7 @@ impl SpanExporter for SqliteSpanExporter {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "exporter_tests.rs"]
+mod tests;

@@ -6,15 +6,22 @@
 //!   gateway root span);
 //! - [`BoundedBatchProcessor`], a span processor with a bounded queue and one writer thread. A full
 //!   queue drops the span and counts it: the request path never waits on the disk.
+//!
+//! [`ExportStats`] counts every span as exported or dropped (by reason) and tells whether the
+//! pipeline is healthy. The exporter notices a database file deleted, moved or replaced under it
+//! (see `identity.rs`) and follows the path.
 
 mod convert;
 mod exporter;
+mod identity;
 mod priority;
 mod processor;
+mod stats;
 
 pub use convert::{METRIC_EVENT, attributes_json, metric_rows, span_row, trace_row};
-pub use exporter::{REOPEN_EVERY, SqliteSpanExporter};
-pub use processor::{BatchConfig, BoundedBatchProcessor, ExportStats};
+pub use exporter::{CHECK_EVERY, REOPEN_EVERY, SqliteSpanExporter};
+pub use processor::{BatchConfig, BoundedBatchProcessor};
+pub use stats::{ExportStats, RECENT_DROPS};
 
 /// The SQLite persistence plugin as it appears among the span plugins.
 ///

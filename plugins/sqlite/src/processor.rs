@@ -4,18 +4,22 @@
 //! span and bumps [`ExportStats::dropped_queue_full`]. The writer thread takes the first waiting
 //! span, lingers briefly for more, and hands the batch to the exporter. Under load batches grow
 //! on their own; when idle a span is written within `linger` of its end. The writer runs at
-//! background priority while it keeps up (see [`crate::priority`]).
+//! background priority while it keeps up (see [`crate::priority`]). A failed batch is counted
+//! under [`ExportStats::dropped_file_replaced`] when it went into a database file no longer at
+//! its path, under [`ExportStats::dropped_export_error`] otherwise.
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 use opentelemetry::Context;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::exporter::is_file_replaced;
 use crate::priority::Priority;
+pub use crate::stats::ExportStats;
 
 /// Queue depth (spans) that moves a background writer to normal priority, at most: about 0.1 s of
 /// traffic at 5,000 requests/s, so a backlog never costs much memory.
@@ -46,37 +50,6 @@ impl Default for BatchConfig {
             name: "span-writer".into(),
             background: true,
         }
-    }
-}
-
-/// Counters shared with the metrics endpoint.
-#[derive(Debug, Default)]
-pub struct ExportStats {
-    /// Spans written successfully.
-    pub exported: AtomicU64,
-    /// Spans dropped because the queue was full.
-    pub dropped_queue_full: AtomicU64,
-    /// Spans lost because the exporter failed (database locked, full, read-only...).
-    pub dropped_export_error: AtomicU64,
-    /// Batches that failed.
-    pub export_errors: AtomicU64,
-    /// Batches written.
-    pub batches: AtomicU64,
-    /// Times a backlog moved the writer from background to normal priority.
-    pub priority_boosts: AtomicU64,
-    depth: AtomicU64,
-}
-
-impl ExportStats {
-    /// Spans waiting in the queue now.
-    pub fn queue_depth(&self) -> u64 {
-        self.depth.load(Ordering::Relaxed)
-    }
-
-    /// All spans lost so far, whatever the reason.
-    pub fn dropped(&self) -> u64 {
-        self.dropped_queue_full.load(Ordering::Relaxed)
-            + self.dropped_export_error.load(Ordering::Relaxed)
     }
 }
 
@@ -163,6 +136,7 @@ impl SpanProcessor for BoundedBatchProcessor {
                 self.stats
                     .dropped_queue_full
                     .fetch_add(1, Ordering::Relaxed);
+                self.stats.note_drop();
             }
         }
     }
@@ -285,18 +259,26 @@ impl<E: SpanExporter> Writer<E> {
             Ok(()) => {
                 self.stats.exported.fetch_add(n, Ordering::Relaxed);
                 self.stats.batches.fetch_add(1, Ordering::Relaxed);
+                self.stats.note_batch(true);
                 if self.last_error_log.take().is_some() {
                     tracing::info!(writer = %self.cfg.name, "Span export recovered.");
                 }
             }
             Err(error) => {
-                self.stats
-                    .dropped_export_error
-                    .fetch_add(n, Ordering::Relaxed);
+                let replaced = is_file_replaced(&error);
+                let counter = if replaced {
+                    &self.stats.dropped_file_replaced
+                } else {
+                    &self.stats.dropped_export_error
+                };
+                counter.fetch_add(n, Ordering::Relaxed);
                 self.stats.export_errors.fetch_add(1, Ordering::Relaxed);
-                let due = self
-                    .last_error_log
-                    .is_none_or(|t| t.elapsed() >= Duration::from_secs(10));
+                self.stats.note_batch(false);
+                // A batch lost to a replaced file is rare and always logged.
+                let due = replaced
+                    || self
+                        .last_error_log
+                        .is_none_or(|t| t.elapsed() >= Duration::from_secs(10));
                 if due {
                     self.last_error_log = Some(Instant::now());
                     tracing::error!(

@@ -1,0 +1,136 @@
+//! Which file the database path names, by device and inode: how the writer notices that the
+//! file it has open was deleted, moved away or replaced (SQLite keeps writing into an unlinked
+//! file without a word).
+//!
+//! [`Identity`] records the database file and its `-wal` and `-shm` companions right after the
+//! store is opened; [`Identity::at_path`] is one `stat` of the path. When the file changed, the
+//! companions still at the path belong to the old file: [`Identity::remove_stale_companions`]
+//! removes them before the path is opened again, because SQLite would otherwise pair them with
+//! the next file at the path (replaying the old log into it, or sharing the old index).
+//!
+//! Identity is the device and inode number: a file overwritten in place (`cp new gateway.db`)
+//! keeps both and is not noticed; a rename over the path (`mv`, as atomic replacements do) is.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Device and inode of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileId {
+    /// The identity of the file `path` names now (one `stat`).
+    #[cfg(unix)]
+    pub(crate) fn of(path: &Path) -> io::Result<Self> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path)?;
+        Ok(Self {
+            dev: m.dev(),
+            ino: m.ino(),
+        })
+    }
+
+    /// Not available here: the check is skipped.
+    #[cfg(not(unix))]
+    pub(crate) fn of(_path: &Path) -> io::Result<Self> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+}
+
+/// What the path names now, compared with the open file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AtPath {
+    /// The open file (or it cannot be told: the path cannot be examined).
+    Same,
+    /// Nothing: the file was deleted or moved away.
+    Deleted,
+    /// Another file.
+    Replaced,
+}
+
+/// The database file a store has open, and its companions as they were then.
+#[derive(Debug)]
+pub(crate) struct Identity {
+    path: PathBuf,
+    db: Option<FileId>,
+    wal: Option<FileId>,
+    shm: Option<FileId>,
+}
+
+fn companion(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+impl Identity {
+    /// Records what `path` and its companions name now; call right after opening the store.
+    pub(crate) fn record(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            db: FileId::of(path).ok(),
+            wal: FileId::of(&companion(path, "-wal")).ok(),
+            shm: FileId::of(&companion(path, "-shm")).ok(),
+        }
+    }
+
+    /// Whether the path still names the recorded file (one `stat`).
+    pub(crate) fn at_path(&self) -> AtPath {
+        let Some(db) = self.db else {
+            return AtPath::Same;
+        };
+        match FileId::of(&self.path) {
+            Ok(id) if id == db => AtPath::Same,
+            Ok(_) => AtPath::Replaced,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => AtPath::Deleted,
+            Err(_) => AtPath::Same,
+        }
+    }
+
+    /// Removes the `-wal` and `-shm` files at the path that are still those recorded with the
+    /// old database, and returns them. Call while the old connection is open, so that their
+    /// inode numbers cannot have been reused by new files.
+    pub(crate) fn remove_stale_companions(&self) -> Vec<PathBuf> {
+        [("-wal", self.wal), ("-shm", self.shm)]
+            .into_iter()
+            .filter_map(|(suffix, recorded)| {
+                let path = companion(&self.path, suffix);
+                let stale = recorded.is_some() && FileId::of(&path).ok() == recorded;
+                (stale && std::fs::remove_file(&path).is_ok()).then_some(path)
+            })
+            .collect()
+    }
+}
+
+#[cfg(all(test, unix))]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tells_same_deleted_and_replaced_and_removes_only_stale_companions() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("g.db");
+        let wal = companion(&db, "-wal");
+        std::fs::write(&db, b"a").unwrap();
+        std::fs::write(&wal, b"w").unwrap();
+        // Held open like the old connection holds it, so its inode number is not reused.
+        let _old_wal = std::fs::File::open(&wal).unwrap();
+        let id = Identity::record(&db);
+        assert_eq!(id.at_path(), AtPath::Same);
+        std::fs::rename(&db, dir.path().join("moved.db")).unwrap();
+        assert_eq!(id.at_path(), AtPath::Deleted);
+        std::fs::write(dir.path().join("other.db"), b"b").unwrap();
+        std::fs::rename(dir.path().join("other.db"), &db).unwrap();
+        assert_eq!(id.at_path(), AtPath::Replaced);
+        assert_eq!(id.remove_stale_companions(), vec![wal.clone()]);
+        assert!(!wal.exists());
+        // A companion that is not the recorded one is left alone.
+        std::fs::write(&wal, b"new").unwrap();
+        assert!(id.remove_stale_companions().is_empty());
+        assert!(wal.exists());
+    }
+}
