@@ -28,6 +28,18 @@ pub enum AppError {
     /// The bearer token is missing or wrong.
     #[error("missing or invalid bearer token")]
     Unauthorized,
+    /// A page of another origin called the API (the `Origin` header is shown).
+    #[error(
+        "cross-origin request from {0:?} refused; to let pages of this origin use the API, add \
+         {0:?} to [api] allowed_origins"
+    )]
+    ForbiddenOrigin(String),
+    /// The `Host` header names no address of this API (DNS rebinding); the value is shown.
+    #[error(
+        "Host {0:?} is not an address of this API (DNS rebinding protection); to serve the API \
+         under this name, add {0:?} to [api] allowed_hosts"
+    )]
+    MisdirectedHost(String),
     /// Nothing at this address.
     #[error("{0}")]
     NotFound(String),
@@ -59,6 +71,8 @@ impl AppError {
         match self {
             Self::BadParam { .. } | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::ForbiddenOrigin(_) => StatusCode::FORBIDDEN,
+            Self::MisdirectedHost(_) => StatusCode::MISDIRECTED_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,

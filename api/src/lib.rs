@@ -19,12 +19,17 @@
 //! | `GET /metrics` | Prometheus metrics |
 //! | `GET /healthz` | 200 or 503 |
 //!
-//! See `docs/api.md` for the contract, the percentile method and the benchmarks.
+//! Every route, the dashboard included, first passes the Host and Origin checks of `guard`
+//! (421 / 403), then the token check of [`auth`] (401).
+//!
+//! See `docs/api.md` for the contract, the percentile method and the benchmarks, and
+//! `docs/security.md` for the threat model.
 
 pub mod auth;
 mod dashboard;
 mod db;
 pub mod error;
+mod guard;
 pub mod live;
 pub mod openapi;
 pub mod params;
@@ -44,7 +49,8 @@ use axum::routing::get;
 use std::future::Future;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-/// The router of every route, with auth, logging and (if configured) CORS.
+/// The router of every route, with Host/Origin checks, auth, logging and (for
+/// `allowed_origins`) CORS. Outermost first: logging, Host/Origin, CORS, auth.
 pub fn app(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/api/traces", get(routes::traces::list))
@@ -62,13 +68,13 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
-        ))
-        .layer(middleware::from_fn(auth::log_requests));
+        ));
+    // Only the listed origins, never a reflected one.
     let origins: Vec<HeaderValue> = state
         .inner
         .cors_origins
         .iter()
-        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok())
         .collect();
     if !origins.is_empty() {
         router = router.layer(
@@ -78,16 +84,31 @@ pub fn app(state: AppState) -> Router {
                 .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]),
         );
     }
-    router.with_state(state)
+    router
+        .layer(middleware::from_fn_with_state(state.clone(), guard::check))
+        .layer(middleware::from_fn(auth::log_requests))
+        .with_state(state)
 }
 
 /// Serves [`app`] on `listener` until `shutdown` completes, then closes WebSockets and waits
-/// for in-flight requests. Starts the live tailer, so `/metrics` counts from now on.
+/// for in-flight requests. Starts the live tailer, so `/metrics` counts from now on. The
+/// listener's address is the one the Host check accepts; a non-loopback address without a
+/// token is logged as a warning (the configuration allowed it with `allow_unauthenticated`).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let bound = listener.local_addr()?;
+    let _ = state.inner.listen.set(bound);
+    if state.inner.token.is_none() && !bound.ip().to_canonical().is_loopback() {
+        tracing::warn!(
+            %bound,
+            "SECURITY: the API listens on a non-loopback address WITHOUT a token \
+             ([api] allow_unauthenticated = true): anyone who can reach this port can read every \
+             trace (users, sessions, models, cost). Set [api] token or listen on 127.0.0.1."
+        );
+    }
     live::ensure_started(&state);
     let closing = state.inner.closing.clone();
     axum::serve(listener, app(state))

@@ -7,14 +7,16 @@
 //!
 //! Loads the gateway's config through the same crate as the gateway (`gateway-config`: one set
 //! of defaults, one validation, the same `--config` / `--check` flags), uses `[storage] path` and
-//! `[api] listen`, `token`, prints
+//! `[api] listen`, `token`, `allowed_hosts`, `allowed_origins`, `allow_unauthenticated`
+//! (`--listen` gets the same rule as `[api] listen`: a non-loopback address needs a token or
+//! `allow_unauthenticated = true`), prints
 //! `api listening on http://ADDR` once bound, and stops on Ctrl-C or SIGTERM. `--openapi`
 //! prints the OpenAPI document (the one served at `/api/openapi.json`) and exits.
 
 use anyhow::Context;
 use clap::Parser;
 use gateway_api::{ApiOptions, AppState};
-use gateway_config::Config;
+use gateway_config::{Config, ConfigError};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -63,15 +65,19 @@ async fn main() -> anyhow::Result<()> {
     let addr = args
         .listen
         .unwrap_or_else(|| config.standalone_api_listen());
+    config
+        .api
+        .check_exposure(addr)
+        .map_err(|message| ConfigError::Invalid {
+            key: "api.token",
+            message,
+        })?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let bound = listener.local_addr()?;
     let db_path = config.storage.path.clone();
-    let mut opts = ApiOptions::new(&db_path);
-    if !config.api.token.is_empty() {
-        opts = opts.token(config.api.token.clone());
-    }
+    let opts = ApiOptions::from_config(&config);
     if !db_path.is_file() {
         tracing::warn!(path = %db_path.display(), "Database does not exist yet; answering 503 until it does.");
     }

@@ -1,10 +1,13 @@
-//! The shared state of every handler: the read pool, the token, the live hub and metrics.
+//! The shared state of every handler: the read pool, the token, the Host/Origin allow-lists,
+//! the live hub and metrics.
 
 use crate::db::Db;
+use crate::guard::AllowLists;
 use crate::live::Live;
 use crate::prom::Prom;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// Extra Prometheus text appended to `GET /metrics`, e.g. the gateway's own counters (span
@@ -12,6 +15,12 @@ use std::time::Duration;
 pub trait ExtraMetrics: Send + Sync {
     /// Appends metric families in the Prometheus/OpenMetrics text format (no `# EOF` line).
     fn render(&self, out: &mut String);
+
+    /// Why the span pipeline is not healthy (recent drops, a writer that cannot write), when
+    /// the API runs inside the gateway; `/healthz` answers 503 with it.
+    fn health(&self) -> Option<String> {
+        None
+    }
 }
 
 /// How to build an [`AppState`]. Start from [`ApiOptions::new`] and set what differs.
@@ -27,8 +36,12 @@ pub struct ApiOptions {
     pub poll_interval: Duration,
     /// How often the live feed sends `stats`. Default 2 s.
     pub stats_interval: Duration,
-    /// Origins allowed by CORS; empty (the default) sends no CORS headers.
-    pub cors_origins: Vec<String>,
+    /// Extra `Host` values answered, `host[:port]` (`[api] allowed_hosts`); the listen
+    /// address and loopback names are always accepted. Default empty.
+    pub allowed_hosts: Vec<String>,
+    /// Other origins whose pages may call the API and get CORS headers, `scheme://host[:port]`
+    /// (`[api] allowed_origins`). Default empty: cross-origin requests get 403, no CORS headers.
+    pub allowed_origins: Vec<String>,
     /// Prometheus text appended to `/metrics`.
     pub extra_metrics: Option<Arc<dyn ExtraMetrics>>,
 }
@@ -41,7 +54,8 @@ impl std::fmt::Debug for ApiOptions {
             .field("busy_timeout", &self.busy_timeout)
             .field("poll_interval", &self.poll_interval)
             .field("stats_interval", &self.stats_interval)
-            .field("cors_origins", &self.cors_origins)
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("allowed_origins", &self.allowed_origins)
             .field("extra_metrics", &self.extra_metrics.is_some())
             .finish()
     }
@@ -56,9 +70,18 @@ impl ApiOptions {
             busy_timeout: Duration::from_secs(1),
             poll_interval: Duration::from_millis(250),
             stats_interval: Duration::from_secs(2),
-            cors_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
             extra_metrics: None,
         }
+    }
+
+    /// `[storage] path`, and `[api] token`, `allowed_hosts`, `allowed_origins` of `config`.
+    pub fn from_config(config: &gateway_config::Config) -> Self {
+        let mut opts = Self::new(config.storage.path.clone()).token(config.api.token.clone());
+        opts.allowed_hosts = config.api.allowed_hosts.clone();
+        opts.allowed_origins = config.api.allowed_origins.clone();
+        opts
     }
 
     /// Sets the bearer token (an empty string disables auth).
@@ -86,7 +109,11 @@ pub(crate) struct Inner {
     pub live: Live,
     pub prom: Prom,
     pub extra_metrics: Option<Arc<dyn ExtraMetrics>>,
+    pub allow: AllowLists,
+    /// CORS allow-list (the configured `allowed_origins`, as given).
     pub cors_origins: Vec<String>,
+    /// The bound address, set by [`crate::serve`]; the Host check uses its IP and port.
+    pub listen: OnceLock<SocketAddr>,
     pub poll_interval: Duration,
     pub stats_interval: Duration,
     /// Set to `true` when [`crate::serve`] shuts down, to close WebSockets.
@@ -113,7 +140,9 @@ impl AppState {
                 live: Live::default(),
                 prom: Prom::default(),
                 extra_metrics: opts.extra_metrics,
-                cors_origins: opts.cors_origins,
+                allow: AllowLists::new(&opts.allowed_hosts, &opts.allowed_origins),
+                cors_origins: opts.allowed_origins,
+                listen: OnceLock::new(),
                 poll_interval: opts.poll_interval,
                 stats_interval: opts.stats_interval,
                 closing: tokio::sync::watch::channel(false).0,
@@ -124,6 +153,11 @@ impl AppState {
     /// The state with default options for the database at `db_path`.
     pub fn from_path(db_path: impl Into<PathBuf>) -> Self {
         Self::new(ApiOptions::new(db_path))
+    }
+
+    /// Why the gateway's span pipeline is unhealthy, when the API runs inside the gateway.
+    pub fn pipeline_health(&self) -> Option<String> {
+        self.inner.extra_metrics.as_ref().and_then(|m| m.health())
     }
 
     /// The database file.

@@ -15,3 +15,7 @@ mod drift;
 mod live;
 // ui/openapi.json (the dashboard types' source) is the document the API serves.
 mod openapi_file;
+// Host (DNS rebinding) and Origin checks over real HTTP and WebSocket clients.
+mod security;
+// The `api` binary refuses a non-loopback listen address without a token.
+mod exposure;

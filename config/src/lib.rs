@@ -328,13 +328,23 @@ impl Config {
             });
         }
         if let Some(listen) = &self.api.listen {
-            listen
+            let addr = listen
                 .parse::<SocketAddr>()
                 .map_err(|e| ConfigError::Invalid {
                     key: "api.listen",
                     message: format!("{listen:?} is not ip:port ({e})"),
                 })?;
+            // No API reachable from other machines without a token, unless asked for.
+            self.api
+                .check_exposure(addr)
+                .map_err(|message| ConfigError::Invalid {
+                    key: "api.token",
+                    message,
+                })?;
         }
+        self.api
+            .check_allow_lists()
+            .map_err(|(key, message)| ConfigError::Invalid { key, message })?;
         // Threshold names must be metrics something emits: the built-in ones, or (only when
         // plugin libraries are configured, whose metric names are known only once loaded) any.
         if self.plugins.iter().all(|p| !p.enabled) {

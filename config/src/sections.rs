@@ -1,6 +1,7 @@
 //! The `gateway.toml` sections for plugins and the in-process API.
 
 use serde::Deserialize;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 /// `[builtins]`: switches for the built-in plugins (all on by default).
@@ -56,6 +57,92 @@ pub struct ApiConfig {
     /// When non-empty, required as `Authorization: Bearer <token>` (or `?token=` on the WebSocket).
     #[serde(default)]
     pub token: String,
+    /// Extra `Host` values the API answers to, `host[:port]` (no port: any port), e.g.
+    /// `gateway.internal:8081`. The listen address and `localhost`, `127.0.0.1`, `[::1]` with
+    /// the listen port are always accepted; any other `Host` gets 421 (DNS rebinding). Default
+    /// empty.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Other origins whose pages may call the API, `scheme://host[:port]`, e.g.
+    /// `https://grafana.example.com` (they also get CORS headers). A request with any other
+    /// `Origin` than the API's own gets 403; requests without `Origin` are unaffected. Default
+    /// empty.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Allow listening on a non-loopback address with an empty `token` (a loud warning is
+    /// logged). Default false: such a configuration is refused.
+    #[serde(default)]
+    pub allow_unauthenticated: bool,
+}
+
+impl ApiConfig {
+    /// Refuses to expose the API on `addr` (not loopback) without a token, unless
+    /// `allow_unauthenticated`; the message names the keys to set.
+    pub fn check_exposure(&self, addr: SocketAddr) -> Result<(), String> {
+        if !self.unauthenticated_exposure(addr) || self.allow_unauthenticated {
+            return Ok(());
+        }
+        Err(format!(
+            "the API would listen on {addr}, which is not a loopback address, and [api] token is \
+             empty: anyone who can reach that port could read every trace. Set [api] token (or \
+             listen on 127.0.0.1), or set [api] allow_unauthenticated = true to accept this"
+        ))
+    }
+
+    /// Whether `addr` is reachable from other machines and no token is set.
+    pub fn unauthenticated_exposure(&self, addr: SocketAddr) -> bool {
+        self.token.is_empty() && !addr.ip().to_canonical().is_loopback()
+    }
+
+    /// Checks the syntax of `allowed_hosts` and `allowed_origins`: `(key, message)` on error.
+    pub fn check_allow_lists(&self) -> Result<(), (&'static str, String)> {
+        for h in &self.allowed_hosts {
+            if !is_host_port(h) {
+                return Err((
+                    "api.allowed_hosts",
+                    format!("{h:?} is not host[:port], e.g. \"gateway.internal:8081\""),
+                ));
+            }
+        }
+        for o in &self.allowed_origins {
+            let authority = o
+                .strip_prefix("http://")
+                .or_else(|| o.strip_prefix("https://"));
+            if !authority.is_some_and(is_host_port) {
+                return Err((
+                    "api.allowed_origins",
+                    format!(
+                        "{o:?} is not an origin: write scheme://host[:port] (http or https, no \
+                         path, no wildcard), e.g. \"https://grafana.example.com\""
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `name[:port]` or `[ipv6][:port]`: no scheme, path, user info, space or wildcard.
+fn is_host_port(s: &str) -> bool {
+    let (name_ok, port) = match s.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((ip, port)) => (ip.parse::<std::net::Ipv6Addr>().is_ok(), port),
+            None => return false,
+        },
+        None => {
+            let name = s.split(':').next().unwrap_or_default();
+            let ok = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+            (ok, &s[name.len()..])
+        }
+    };
+    let port_ok = port.is_empty()
+        || port
+            .strip_prefix(':')
+            .is_some_and(|p| p.parse::<u16>().is_ok());
+    name_ok && port_ok
 }
 
 /// `[export]`: where spans and metrics go besides SQLite.

@@ -91,6 +91,11 @@ impl GatewayProxy {
             summary.output_text = payload::captured_text(&observed, rt.settings.capture_max_bytes);
         }
         let metering = summary.metering.unwrap_or(route.metering);
+        // A call whose request names no model (a GET of an interaction) is the served model's.
+        let mut info = info;
+        if info.model.is_none() && info.operation.is_some() {
+            info.model = summary.response_model.clone();
+        }
         if metering == Metering::Unknown && summary.usage.is_some() {
             crate::surfaces::count_unmetered();
         }

@@ -66,6 +66,11 @@ impl GatewayMetrics {
             "gateway_spans_dropped_total{{reason=\"export_error\"}} {}",
             load(&s.dropped_export_error)
         );
+        let _ = writeln!(
+            out,
+            "gateway_spans_dropped_total{{reason=\"file_replaced\"}} {}",
+            load(&s.dropped_file_replaced)
+        );
         metric(
             out,
             "gateway_span_export_errors_total",
@@ -250,5 +255,9 @@ impl GatewayMetrics {
 impl gateway_api::ExtraMetrics for GatewayMetrics {
     fn render(&self, out: &mut String) {
         GatewayMetrics::render(self, out);
+    }
+
+    fn health(&self) -> Option<String> {
+        self.sqlite.health_problem()
     }
 }

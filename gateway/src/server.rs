@@ -185,11 +185,7 @@ impl ApiHandle {
 }
 
 fn start_api(listen: &str, config: &Config, metrics: GatewayMetrics) -> anyhow::Result<ApiHandle> {
-    let mut opts =
-        gateway_api::ApiOptions::new(config.storage.path.clone()).extra_metrics(Arc::new(metrics));
-    if !config.api.token.is_empty() {
-        opts = opts.token(config.api.token.clone());
-    }
+    let opts = gateway_api::ApiOptions::from_config(config).extra_metrics(Arc::new(metrics));
     let state = gateway_api::AppState::new(opts);
     let std_listener = std::net::TcpListener::bind(listen)
         .map_err(|e| anyhow::anyhow!("cannot bind the API on {listen}: {e}"))?;

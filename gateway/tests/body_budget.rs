@@ -54,13 +54,14 @@ fn parse_error(gw: &Gateway, body: &str) -> Option<String> {
 #[test]
 fn stalled_uploads_cannot_hold_more_than_the_budget() {
     let fake = spawn_in_thread(FakeConfig::default());
-    // 4 MiB per request: a budget of 32 x 4 = 128 MiB.
-    let gw = Gateway::start(&fake.base_url(), "max_parse_bytes = 4194304", "");
-    // 3 MiB: more than what 36 stalled 3.5 MiB uploads leave of the 128 MiB budget.
+    // 2 MiB per request: a budget of 64 MiB (the minimum).
+    let gw = Gateway::start(&fake.base_url(), "max_parse_bytes = 2097152", "");
+    // 1.5 MiB: more than any remainder the stalled uploads below can leave (a refused upload
+    // gives back all it held, so a remainder is at most one upload plus one chunk).
     let body = format!(
         "{}{}",
         r#"{"contents":[{"parts":[{"text":"a padded prompt"}]}]}"#,
-        " ".repeat(3 * MIB)
+        " ".repeat(3 * MIB / 2)
     );
     let body = body.as_str();
     assert_eq!(
@@ -69,12 +70,12 @@ fn stalled_uploads_cannot_hold_more_than_the_budget() {
         "inspected while the budget is free"
     );
 
-    // 40 uploads of 3.5 MiB each (140 MiB) that never finish.
-    let stalled: Vec<TcpStream> = (0..40)
-        .map(|_| stalled_upload(&gw, 7 * MIB / 2, 4 * MIB))
+    // 160 uploads of 0.5 MiB each (80 MiB) that never finish.
+    let stalled: Vec<TcpStream> = (0..160)
+        .map(|_| stalled_upload(&gw, MIB / 2, 2 * MIB))
         .collect();
     // Wait (bounded) until the gateway has read enough of them to spend the budget.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let refused = loop {
         if let Some(e) = parse_error(&gw, body) {
             break e;
@@ -88,7 +89,7 @@ fn stalled_uploads_cannot_hold_more_than_the_budget() {
     assert!(refused.contains("memory budget"), "{refused}");
     let rss_mib = gw.peak_rss_kib() / 1024;
     assert!(
-        rss_mib < 128 + 160,
+        rss_mib < 64 + 160,
         "bodies held beyond the budget: peak RSS {rss_mib} MiB"
     );
 

@@ -30,10 +30,20 @@ pub struct Health {
     tag = "service",
     responses(
         (status = 200, description = "The database is readable.", body = Health),
-        (status = 503, description = "The database is missing, locked or not a gateway database.", body = Health),
+        (status = 503, description = "The database is missing, locked or not a gateway database, or (inside the gateway) the span pipeline is dropping or cannot write.", body = Health),
     )
 )]
 pub async fn healthz(State(state): State<AppState>) -> Response {
+    if let Some(problem) = state.pipeline_health() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Health {
+                status: "unavailable".into(),
+                message: Some(problem),
+            }),
+        )
+            .into_response();
+    }
     match state.db().run(|r| r.check()).await {
         Ok(()) => Json(Health {
             status: "ok".into(),

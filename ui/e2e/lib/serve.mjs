@@ -69,7 +69,8 @@ export function serveDist({ root, target, handle }) {
       const lines = [`${req.method} ${req.url} HTTP/1.1`]
       for (let i = 0; i < req.rawHeaders.length; i += 2) {
         const k = req.rawHeaders[i]
-        lines.push(`${k}: ${k.toLowerCase() === 'host' ? t.host : req.rawHeaders[i + 1]}`)
+        const v = { host: t.host, origin: t.origin }[k.toLowerCase()] ?? req.rawHeaders[i + 1]
+        lines.push(`${k}: ${v}`)
       }
       up.write(lines.join('\r\n') + '\r\n\r\n')
       if (head.length) up.write(head)

@@ -757,8 +757,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Cross-origin request: the Origin header is neither the API's own origin nor in [api] allowed_origins. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description drift_snapshots exists without the needed columns (named in the message). */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Host header names neither the listen address, a loopback name, nor an [api] allowed_hosts entry (DNS rebinding protection). */
+            421: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -807,6 +825,24 @@ export interface operations {
             };
             /** @description Missing or wrong token. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Cross-origin request: the Origin header is neither the API's own origin nor in [api] allowed_origins. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Host header names neither the listen address, a loopback name, nor an [api] allowed_hosts entry (DNS rebinding protection). */
+            421: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -867,6 +903,24 @@ export interface operations {
             };
             /** @description Missing or wrong bearer token. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Cross-origin request: the Origin header is neither the API's own origin nor in [api] allowed_origins. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Host header names neither the listen address, a loopback name, nor an [api] allowed_hosts entry (DNS rebinding protection). */
+            421: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -940,6 +994,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Cross-origin request: the Origin header is neither the API's own origin nor in [api] allowed_origins. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Host header names neither the listen address, a loopback name, nor an [api] allowed_hosts entry (DNS rebinding protection). */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The database is missing or locked. */
             503: {
                 headers: {
@@ -1001,6 +1073,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Cross-origin request: the Origin header is neither the API's own origin nor in [api] allowed_origins. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Host header names neither the listen address, a loopback name, nor an [api] allowed_hosts entry (DNS rebinding protection). */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The database is missing or locked. */
             503: {
                 headers: {
@@ -1032,6 +1122,24 @@ export interface operations {
             };
             /** @description Missing or wrong bearer token. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Cross-origin request: the Origin header is neither the API's own origin nor in [api] allowed_origins. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Host header names neither the listen address, a loopback name, nor an [api] allowed_hosts entry (DNS rebinding protection). */
+            421: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1100,6 +1208,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Cross-origin request: the Origin header is neither the API's own origin nor in [api] allowed_origins. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Host header names neither the listen address, a loopback name, nor an [api] allowed_hosts entry (DNS rebinding protection). */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The database is missing or locked. */
             503: {
                 headers: {
@@ -1150,8 +1276,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Cross-origin request: the Origin header is neither the API's own origin nor in [api] allowed_origins. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such trace. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Host header names neither the listen address, a loopback name, nor an [api] allowed_hosts entry (DNS rebinding protection). */
+            421: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1188,7 +1332,25 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
-            /** @description The database is missing, locked or not a gateway database. */
+            /** @description Cross-origin request: the Origin header is neither the API's own origin nor in [api] allowed_origins. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Host header names neither the listen address, a loopback name, nor an [api] allowed_hosts entry (DNS rebinding protection). */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is missing, locked or not a gateway database, or (inside the gateway) the span pipeline is dropping or cannot write. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1219,6 +1381,24 @@ export interface operations {
             };
             /** @description Missing or wrong bearer token. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Cross-origin request: the Origin header is neither the API's own origin nor in [api] allowed_origins. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Host header names neither the listen address, a loopback name, nor an [api] allowed_hosts entry (DNS rebinding protection). */
+            421: {
                 headers: {
                     [name: string]: unknown;
                 };
