@@ -169,17 +169,4 @@ impl RequestCtx {
     pub fn ms(from: Instant, to: Instant) -> f64 {
         to.saturating_duration_since(from).as_secs_f64() * 1e3
     }
-
-    /// Time to the first response bytes, measured from the upstream request. The spans record
-    /// it as time to first chunk for streamed calls only (GenAI semantic conventions), and not
-    /// when the upstream answered with an error status (an error body is not a first chunk).
-    pub fn ttft(&self) -> Option<Duration> {
-        if self.upstream_status.is_none_or(|s| s >= 400) {
-            return None;
-        }
-        Some(
-            self.first_chunk?
-                .saturating_duration_since(self.upstream_start?),
-        )
-    }
 }

@@ -103,6 +103,14 @@ impl GatewayProxy {
             crate::surfaces::count_decode_error();
         }
         let out = outcome(ctx, summary);
+        // Time to first chunk: the first chunk that carries generated content (thoughts
+        // included), of a streamed call answered 2xx; not the first byte or an empty frame.
+        let ttfc = observed
+            .first_content
+            .zip(ctx.upstream_start)
+            .map(|(c, u)| c.saturating_duration_since(u))
+            .filter(|_| info.stream && ctx.upstream_status.is_some_and(|s| s < 400));
+        let per_chunk = observed.time_per_output_chunk().filter(|_| ttfc.is_some());
 
         // Completion hooks: the client already has its bytes.
         if !rt.plugins.is_empty() {
@@ -118,10 +126,7 @@ impl GatewayProxy {
                 usage: out.summary.usage.as_ref(),
                 timings: Timings {
                     total_ms: RequestCtx::ms(ctx.start, llm_end.max(post_start)),
-                    ttft_ms: ctx
-                        .ttft()
-                        .filter(|_| info.stream)
-                        .map(|d| d.as_secs_f64() * 1e3),
+                    ttft_ms: ttfc.map(|d| d.as_secs_f64() * 1e3),
                     upstream_ms: ctx.upstream_start.map(|u| RequestCtx::ms(u, llm_end)),
                 },
                 finish_reasons: &out.summary.finish_reasons,
@@ -179,9 +184,15 @@ impl GatewayProxy {
         if let Some(s) = ctx.upstream_status {
             llm.push(KeyValue::new(sc::HTTP_RESPONSE_STATUS_CODE, i64::from(s)));
         }
-        if let Some(t) = ctx.ttft().filter(|_| info.stream) {
+        if let Some(t) = ttfc {
             llm.push(KeyValue::new(
                 sc::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
+                t.as_secs_f64(),
+            ));
+        }
+        if let Some(t) = per_chunk {
+            llm.push(KeyValue::new(
+                sc::GEN_AI_RESPONSE_TIME_PER_OUTPUT_CHUNK,
                 t.as_secs_f64(),
             ));
         }
@@ -268,7 +279,7 @@ impl GatewayProxy {
                 model: info.model.as_deref().unwrap_or(""),
                 error_type: out.error_type.as_deref().unwrap_or(""),
                 duration_s: RequestCtx::ms(ctx.start, llm_end) / 1e3,
-                ttft_s: ctx.ttft().filter(|_| info.stream).map(|d| d.as_secs_f64()),
+                ttft_s: ttfc.map(|d| d.as_secs_f64()),
                 tokens: out
                     .summary
                     .usage
@@ -276,7 +287,7 @@ impl GatewayProxy {
             });
         }
 
-        self.end_root(ctx, &info, &out, finished, (surface, metering));
+        self.end_root(ctx, &info, &out, finished, (surface, metering, ttfc));
     }
 
     fn child(
@@ -307,7 +318,7 @@ impl GatewayProxy {
         info: &RequestInfo,
         out: &Outcome,
         end: Instant,
-        (surface, metering): (&'static dyn Surface, Metering),
+        (surface, metering, ttfc): (&'static dyn Surface, Metering, Option<std::time::Duration>),
     ) {
         let mut a = vec![KeyValue::new(sc::GATEWAY_STATUS, out.status)];
         request_attrs(info, &mut a);
@@ -324,7 +335,7 @@ impl GatewayProxy {
         if let Some(u) = &out.summary.usage {
             usage_attrs(u, &mut a);
         }
-        if let Some(t) = ctx.ttft().filter(|_| info.stream) {
+        if let Some(t) = ttfc {
             a.push(KeyValue::new(sc::GATEWAY_TTFT_MS, t.as_secs_f64() * 1e3));
         }
         if let (Some(up), Some(done)) = (ctx.upstream_start, ctx.response_done) {

@@ -674,3 +674,41 @@ fn a_flood_of_property_headers_never_evicts_cost_or_usage() {
     assert!(root.get("gateway.property.p063").is_some());
     assert!(root.get("gateway.property.p064").is_none());
 }
+
+#[test]
+fn a_stream_answered_with_an_error_has_no_time_to_first_chunk() {
+    let fake = spawn_in_thread(FakeConfig::default());
+    let gw = Gateway::start(&fake.base_url(), "", "");
+    let r = client()
+        .post(gw.url("/v1beta/models/gemini-3.8-flash:streamGenerateContent?alt=sse"))
+        .header("x-goog-api-key", KEY)
+        .header("x-fake-status", "429")
+        .body(gemini_body("rate limited").to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    let id = trace_id(&r);
+    let ok = client()
+        .post(gw.url("/v1beta/models/gemini-3.8-flash:streamGenerateContent?alt=sse"))
+        .header("x-goog-api-key", KEY)
+        .body(gemini_body("a real stream").to_string())
+        .send()
+        .unwrap();
+    let ok_id = trace_id(&ok);
+    drop(ok.text().unwrap());
+    trace_row(&gw, &id);
+    trace_row(&gw, &ok_id);
+    let conn = Connection::open(&gw.db).unwrap();
+    let ttft = |id: &str| -> Option<f64> {
+        conn.query_row(
+            "SELECT ttft_ms FROM traces WHERE trace_id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(ttft(&id), None, "an error body is not a first chunk");
+    assert!(ttft(&ok_id).is_some_and(|t| t >= 0.0));
+    let llm = llm_span(&gw, &ok_id);
+    assert!(llm["gen_ai.response.time_to_first_chunk"].is_number());
+}

@@ -228,6 +228,11 @@ impl Framer {
         }
         if is_error_object(&payload) {
             self.out.error_event = Some(payload.clone());
+        } else if carries_content(&payload) {
+            let now = Instant::now();
+            self.out.first_content.get_or_insert(now);
+            self.out.last_content = Some(now);
+            self.out.content_events += 1;
         }
         if memmem::find(&payload, self.usage_needle).is_some() {
             self.out.usage_event = Some(payload);
@@ -236,6 +241,38 @@ impl Framer {
             self.out.last_event = Some(payload);
         }
     }
+}
+
+/// True when an event carries generated content: a non-empty `"text"` (answer or thought
+/// part; Interactions text and thought-summary deltas), a non-empty OpenAI `"content"` or
+/// `"reasoning_content"`, a function or tool call, or inline media. A role-only frame, an empty
+/// text, a thought signature alone or a usage-only frame is not content.
+pub(crate) fn carries_content(payload: &[u8]) -> bool {
+    const MARKERS: [&[u8]; 6] = [
+        b"\"functionCall\"",
+        b"\"function_call\"",
+        b"\"tool_calls\"",
+        b"\"inlineData\"",
+        b"\"inline_data\"",
+        b"\"arguments_delta\"",
+    ];
+    non_empty_string(payload, b"\"text\"")
+        || non_empty_string(payload, b"\"content\"")
+        || non_empty_string(payload, b"\"reasoning_content\"")
+        || MARKERS.iter().any(|m| memmem::find(payload, m).is_some())
+}
+
+/// Whether some `key` in `payload` is followed by `: "` and at least one character.
+fn non_empty_string(payload: &[u8], key: &[u8]) -> bool {
+    memmem::find_iter(payload, key).any(|at| {
+        let rest = payload[at + key.len()..].trim_ascii_start();
+        let Some(rest) = rest.strip_prefix(b":") else {
+            return false;
+        };
+        let rest = rest.trim_ascii_start();
+        rest.strip_prefix(b"\"")
+            .is_some_and(|r| r.first().is_some_and(|&c| c != b'"'))
+    })
 }
 
 /// True for `{"error": ...}` (possibly with whitespace), the shape of Gemini errors.
@@ -248,4 +285,35 @@ fn is_error_object(payload: &[u8]) -> bool {
 
 fn strip_cr(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::carries_content;
+
+    #[test]
+    fn content_is_text_thoughts_calls_or_media_not_empty_frames() {
+        let yes: [&[u8]; 7] = [
+            br#"{"candidates":[{"content":{"parts":[{"text":"Hi"}],"role":"model"}}]}"#,
+            br#"{"candidates":[{"content":{"parts":[{"text": "thinking...","thought":true}]}}]}"#,
+            br#"{"candidates":[{"content":{"parts":[{"functionCall":{"name":"f"}}]}}]}"#,
+            br#"{"choices":[{"delta":{"content":"Hel"}}]}"#,
+            br#"{"event_type":"step.delta","index":1,"delta":{"type":"text","text":"a"}}"#,
+            br#"{"candidates":[{"content":{"parts":[{"inlineData":{"mimeType":"image/png"}}]}}]}"#,
+            br#"{"choices":[{"delta":{"reasoning_content":"r"}}]}"#,
+        ];
+        for p in yes {
+            assert!(carries_content(p), "{}", String::from_utf8_lossy(p));
+        }
+        let no: [&[u8]; 5] = [
+            br#"{"candidates":[{"content":{"role":"model","parts":[{"text":""}]}}]}"#,
+            br#"{"choices":[{"delta":{"role":"assistant","content":""}}]}"#,
+            br#"{"usageMetadata":{"promptTokenCount":3}}"#,
+            br#"{"event_type":"step.delta","delta":{"type":"thought_signature","signature":"x"}}"#,
+            br#"{"event_type":"interaction.created","interaction":{"id":"a"}}"#,
+        ];
+        for p in no {
+            assert!(!carries_content(p), "{}", String::from_utf8_lossy(p));
+        }
+    }
 }

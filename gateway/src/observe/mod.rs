@@ -44,6 +44,22 @@ pub struct Observed {
     pub encoding: Option<&'static str>,
     /// Why decoding stopped early (corrupt data, an unsupported encoding, the size bound).
     pub decode_error: Option<String>,
+    /// When the first event carrying generated content (text, thoughts, a function call, inline
+    /// media) arrived: time to first chunk is stamped here, not at the first byte.
+    pub first_content: Option<Instant>,
+    /// When the last such event arrived.
+    pub last_content: Option<Instant>,
+    /// Events that carried generated content.
+    pub content_events: u32,
+}
+
+impl Observed {
+    /// Mean time between content-carrying events after the first (`time_per_output_chunk`).
+    pub fn time_per_output_chunk(&self) -> Option<std::time::Duration> {
+        let (first, last) = (self.first_content?, self.last_content?);
+        let gaps = self.content_events.checked_sub(1).filter(|&n| n > 0)?;
+        Some(last.saturating_duration_since(first) / gaps)
+    }
 }
 
 /// Incremental, bounded body observer.

@@ -44,6 +44,8 @@ pub const GEN_AI_RESPONSE_ID: &str = "gen_ai.response.id";
 pub const GEN_AI_RESPONSE_FINISH_REASONS: &str = "gen_ai.response.finish_reasons";
 /// Seconds from the upstream request to the first response chunk (streams).
 pub const GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: &str = "gen_ai.response.time_to_first_chunk";
+/// Mean seconds between content-carrying chunks after the first, streamed calls only.
+pub const GEN_AI_RESPONSE_TIME_PER_OUTPUT_CHUNK: &str = "gen_ai.response.time_per_output_chunk";
 /// Prompt tokens including cached and tool-use prompt tokens.
 pub const GEN_AI_USAGE_INPUT_TOKENS: &str = "gen_ai.usage.input_tokens";
 /// Output tokens including reasoning (thinking) tokens.
