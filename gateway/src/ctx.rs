@@ -11,7 +11,7 @@ pub use gateway_plugin_sdk::Attribution;
 use gateway_plugin_sdk::{PluginOutput, RequestInfo};
 use opentelemetry::Context;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 /// Per-request state. Created when the request header has been read.
 pub struct RequestCtx {
