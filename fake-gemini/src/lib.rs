@@ -20,7 +20,7 @@
 //! `GET|DELETE /{ver}/interactions/{id}`, `POST /{ver}/interactions/{id}/cancel`
 //! (or `{id}:cancel`); OpenAI compat `/{ver}/openai/chat/completions` (plain
 //! and `stream`), `/embeddings`, `GET /models[/id]`; resumable uploads
-//! `/upload/{ver}/files` and `GET|DELETE /{ver}/files[/id]`. Anything else is
+//! `/upload/{ver}/files` and `GET|DELETE /{ver}/files[/id]`; the Batch API (below). Anything else is
 //! a Gemini-shaped 404.
 //!
 //! A key is required (`x-goog-api-key`, `?key=` or `Authorization: Bearer`),
@@ -119,6 +119,29 @@
 //!   unknown ids → 404. The last 1024 stored interactions are kept
 //!   (`store: false` keeps none).
 //!
+//! # Batch API rules
+//! - `POST /{ver}/models/{m}:batchGenerateContent` with `{"batch": {"displayName",
+//!   "inputConfig": {"requests": {"requests": [{"request": {…}, "metadata":
+//!   {"key": …}}]}}}}` (snake_case too) answers the operation `{"name":
+//!   "batches/{id}", "metadata": {"@type": "….GenerateContentBatch", "model":
+//!   "models/{served}", "displayName", "state": "BATCH_STATE_PENDING",
+//!   "batchStats": {"requestCount": "n", …}, "createTime", "updateTime"}}`.
+//!   `:asyncBatchEmbedContent` (`request: {content}`) is the same with
+//!   `EmbedContentBatch`.
+//! - `GET /{ver}/batches/{id}` answers pending (`BATCH_STATE_RUNNING`) for the
+//!   first N-1 polls (N = `x-fake-polls` on the create, default 1), then
+//!   `done: true`, `BATCH_STATE_SUCCEEDED` and, in both `metadata.output` and
+//!   `response` (`@type` `…Output`), `inlinedResponses.inlinedResponses[]`:
+//!   one per request, in order, with its `metadata`, and a `response` by the
+//!   generateContent rules (its own `usageMetadata` without `serviceTier`,
+//!   `modelVersion` = served model) or an `error` `{code, message}` (e.g. no
+//!   `contents`); embeddings give `{embedding: {values}, tokenCount}`. An
+//!   input given as `inputConfig.fileName` gives `output.responsesFile =
+//!   "files/batch-{id}"` instead (no such file is served).
+//! - `POST /{ver}/batches/{id}:cancel` → `{}` (a pending job becomes
+//!   `BATCH_STATE_CANCELLED`, done, no output); `DELETE` → `{}`; unknown ids →
+//!   404. The last 1024 jobs are kept.
+//!
 //! # Control knobs (request headers)
 //! `x-fake-latency-ms`, `x-fake-chunk-gap-ms`, `x-fake-chunks` override
 //! [`FakeConfig`]; `x-fake-status: <4xx|5xx>` answers a canned Gemini error
@@ -127,11 +150,12 @@
 //! connection; `x-fake-fault: hang` never answers; `x-fake-hold: <token>`
 //! pauses a stream after its first event until [`FakeGemini::release`] or
 //! `POST /__fake/release/<token>` (204). `x-fake-tier-downgrade: 1` serves a
-//! priority request at standard; `x-fake-polls: N` (background interactions,
-//! above); `x-fake-encoding: identity|gzip|deflate|br|zstd` forces a content
+//! priority request at standard; `x-fake-polls: N` (background interactions
+//! and batch jobs, above); `x-fake-encoding: identity|gzip|deflate|br|zstd` forces a content
 //! coding. `GET /__fake/requests` lists the recorded requests as JSON,
 //! `DELETE /__fake/requests` clears them.
 
+mod batches;
 mod compress;
 mod config;
 mod errors;

@@ -18,6 +18,8 @@ pub(crate) enum Action {
     Embed,
     /// `:batchEmbedContents`.
     BatchEmbed,
+    /// `:batchGenerateContent` / `:asyncBatchEmbedContent` (a Batch API job).
+    BatchJob(crate::batches::Kind),
 }
 
 /// What a request asks for.
@@ -60,6 +62,12 @@ pub(crate) enum Route {
     CancelInteraction(String),
     /// `DELETE /{ver}/interactions/{id}`.
     DeleteInteraction(String),
+    /// `GET /{ver}/batches/{id}`.
+    GetBatch(String),
+    /// `POST /{ver}/batches/{id}:cancel`.
+    CancelBatch(String),
+    /// `DELETE /{ver}/batches/{id}`.
+    DeleteBatch(String),
     /// Anything else.
     NotFound,
 }
@@ -118,6 +126,8 @@ fn action_of(name: &str, query: Option<&str>) -> Option<Action> {
         "countTokens" => Action::CountTokens,
         "embedContent" => Action::Embed,
         "batchEmbedContents" => Action::BatchEmbed,
+        "batchGenerateContent" => Action::BatchJob(crate::batches::Kind::Generate),
+        "asyncBatchEmbedContent" => Action::BatchJob(crate::batches::Kind::Embed),
         _ => return None,
     })
 }
@@ -168,6 +178,14 @@ pub(crate) fn route(method: &str, path: &str, query: Option<&str>) -> Route {
                 (Some((id, "cancel")), _, true, _) => Route::CancelInteraction(id.to_string()),
                 (None, true, _, _) => Route::GetInteraction((*id).to_string()),
                 (None, _, _, true) => Route::DeleteInteraction((*id).to_string()),
+                _ => Route::NotFound,
+            }
+        }
+        [ver, "batches", id] if is_version(ver) && !id.is_empty() => {
+            match (id.split_once(':'), get, post, delete) {
+                (Some((id, "cancel")), _, true, _) => Route::CancelBatch(id.to_string()),
+                (None, true, _, _) => Route::GetBatch((*id).to_string()),
+                (None, _, _, true) => Route::DeleteBatch((*id).to_string()),
                 _ => Route::NotFound,
             }
         }
@@ -251,6 +269,21 @@ mod tests {
         assert_eq!(
             route("POST", "/v1beta/interactions/abc", None),
             Route::NotFound
+        );
+        assert_eq!(
+            route("POST", "/v1beta/models/m:batchGenerateContent", None),
+            Route::Model {
+                model: "m".into(),
+                action: Action::BatchJob(crate::batches::Kind::Generate)
+            }
+        );
+        assert_eq!(
+            route("GET", "/v1beta/batches/b1", None),
+            Route::GetBatch("b1".into())
+        );
+        assert_eq!(
+            route("POST", "/v1beta/batches/b1:cancel", None),
+            Route::CancelBatch("b1".into())
         );
     }
 }

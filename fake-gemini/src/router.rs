@@ -24,7 +24,7 @@ use crate::state::{SeenRequest, SeenRequestJson, Shared};
 use crate::stream::{self, Framing};
 use crate::tier::{self, Tier};
 use crate::util::query_param;
-use crate::{compress, models, openai, routing, upload};
+use crate::{batches, compress, models, openai, routing, upload};
 
 /// How long `x-fake-fault: hang` waits before giving up.
 const HANG: Duration = Duration::from_secs(3600);
@@ -206,6 +206,7 @@ async fn serve(
                 Action::CountTokens => Ok(native::count_tokens(served, &req)),
                 Action::Embed => native::embed_content(&req),
                 Action::BatchEmbed => native::batch_embed(&req),
+                Action::BatchJob(kind) => batches::create(shared, headers, &model, kind, &req),
             }
         }
         Route::ListModels => Ok(models::list_models()),
@@ -235,6 +236,9 @@ async fn serve(
         Route::GetInteraction(id) => interactions_api::get(shared, &id),
         Route::CancelInteraction(id) => interactions_api::cancel(shared, &id),
         Route::DeleteInteraction(id) => interactions_api::delete(shared, &id),
+        Route::GetBatch(id) => batches::get(shared, &id),
+        Route::CancelBatch(id) => batches::cancel(shared, &id),
+        Route::DeleteBatch(id) => batches::delete(shared, &id),
         Route::NotFound => Err(ApiError::unknown_path(
             parts.method.as_str(),
             parts.uri.path(),

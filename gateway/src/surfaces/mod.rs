@@ -7,6 +7,7 @@
 //! [`Metering::Metered`], [`Metering::Free`], [`Metering::Deferred`] or [`Metering::Unknown`].
 
 mod batches;
+mod batches_wire;
 mod count_tokens;
 mod embeddings;
 mod files;

@@ -1,0 +1,194 @@
+//! The Batch API's wire types as far as metering needs them (camelCase, as the google-genai
+//! SDK's `_BatchJob_from_mldev` reads them): the long-running operation `batches/{id}` with
+//! `metadata.{model, state, batchStats, output}` and, once done, `response`; the results as
+//! `output.inlinedResponses.inlinedResponses[].response` (a `GenerateContentResponse`, or an
+//! embedding with `tokenCount`) or a `responsesFile`. Also the job ids already metered.
+
+use crate::observe::Observed;
+use gateway_plugin_sdk::Usage;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
+use std::collections::{HashSet, VecDeque};
+use std::sync::Mutex;
+
+/// The operation `GET batches/{id}` (and the create) answers.
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct Operation {
+    pub name: Option<String>,
+    pub done: bool,
+    pub metadata: Option<BatchMeta>,
+    pub response: Option<Output>,
+}
+
+/// `metadata` of the operation (a `GenerateContentBatch` / `EmbedContentBatch`).
+#[derive(Debug, Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub struct BatchMeta {
+    pub model: Option<String>,
+    pub state: Option<String>,
+    pub batch_stats: Option<BatchStats>,
+    pub output: Option<Output>,
+}
+
+/// `batchStats` (int64 counts, sent as strings).
+#[derive(Debug, Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub struct BatchStats {
+    pub request_count: Option<serde_json::Value>,
+}
+
+/// Where the results are.
+#[derive(Debug, Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Output {
+    pub responses_file: Option<String>,
+    pub inlined_responses: Option<Inlined>,
+}
+
+/// `inlinedResponses: {inlinedResponses: [...]}`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Inlined {
+    pub inlined_responses: Vec<InlinedResponse>,
+}
+
+/// One result: its response (kept raw, parsed like a generateContent answer) or an error.
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct InlinedResponse {
+    pub response: Option<Box<RawValue>>,
+    pub error: Option<IgnoredAny>,
+}
+
+/// An embedding result's usage.
+#[derive(Debug, Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct EmbedResult {
+    token_count: Option<u64>,
+}
+
+/// The create request body: how many inlined requests, or an input file.
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct CreateRequest {
+    pub batch: Option<CreateBatch>,
+}
+
+/// `batch` of a create request.
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct CreateBatch {
+    #[serde(rename = "inputConfig", alias = "input_config")]
+    pub input_config: Option<InputConfig>,
+}
+
+/// `inputConfig`: inlined `requests.requests[]` or a `fileName`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct InputConfig {
+    pub requests: Option<Requests>,
+    #[serde(rename = "fileName", alias = "file_name")]
+    pub file_name: Option<String>,
+}
+
+/// `requests: {requests: [...]}`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct Requests {
+    pub requests: Vec<IgnoredAny>,
+}
+
+/// The sum of the results' usage, with the served model of the first that names one.
+#[derive(Debug, Default)]
+pub struct Totals {
+    pub usage: Option<Usage>,
+    pub model: Option<String>,
+    pub responses: u64,
+    pub failed: u64,
+}
+
+fn add(sum: &mut Usage, u: &Usage) {
+    let pairs = [
+        (&mut sum.prompt_tokens, u.prompt_tokens),
+        (&mut sum.cached_tokens, u.cached_tokens),
+        (&mut sum.candidates_tokens, u.candidates_tokens),
+        (&mut sum.thoughts_tokens, u.thoughts_tokens),
+        (&mut sum.tool_use_prompt_tokens, u.tool_use_prompt_tokens),
+        (&mut sum.total_tokens, u.total_tokens),
+        (&mut sum.prompt_audio_tokens, u.prompt_audio_tokens),
+        (&mut sum.cached_audio_tokens, u.cached_audio_tokens),
+        (&mut sum.output_image_tokens, u.output_image_tokens),
+        (&mut sum.output_audio_tokens, u.output_audio_tokens),
+        (&mut sum.search_queries, u.search_queries),
+    ];
+    for (s, v) in pairs {
+        *s = s.saturating_add(v);
+    }
+    sum.grounded |= u.grounded;
+}
+
+/// Sums the usage of every inlined response: each is a separately billed call. A response is
+/// read exactly as a generateContent answer (usage, modalities, grounding, `modelVersion`).
+pub fn sum_inlined(inlined: &Inlined) -> Totals {
+    let mut t = Totals::default();
+    for r in &inlined.inlined_responses {
+        t.responses += 1;
+        let Some(raw) = &r.response else {
+            t.failed += u64::from(r.error.is_some());
+            continue;
+        };
+        let observed = Observed {
+            usage_event: Some(raw.get().as_bytes().to_vec()),
+            ..Observed::default()
+        };
+        let mut s = crate::payload::summarize(&observed);
+        crate::payload::apply_grounding(&observed, &mut s);
+        let usage = s.usage.or_else(|| {
+            let e: EmbedResult = serde_json::from_str(raw.get()).ok()?;
+            e.token_count.map(|n| Usage {
+                prompt_tokens: n,
+                total_tokens: n,
+                ..Usage::default()
+            })
+        });
+        if let Some(u) = usage {
+            add(t.usage.get_or_insert_with(Usage::default), &u);
+        }
+        if t.model.is_none() {
+            t.model = s.response_model;
+        }
+    }
+    t
+}
+
+/// Batch job ids whose usage was metered, oldest first (bounded). A copy of the Interactions
+/// surface's set: sharing it would mean editing that module.
+struct Metered {
+    ids: HashSet<String>,
+    order: VecDeque<String>,
+}
+
+const METERED_CAPACITY: usize = 100_000;
+static METERED: Mutex<Option<Metered>> = Mutex::new(None);
+
+/// Records job `id` as metered; `false` when it already was.
+pub fn first_metering(id: &str) -> bool {
+    let mut guard = METERED.lock().unwrap_or_else(|e| e.into_inner());
+    let m = guard.get_or_insert_with(|| Metered {
+        ids: HashSet::new(),
+        order: VecDeque::new(),
+    });
+    if m.ids.contains(id) {
+        return false;
+    }
+    if m.order.len() >= METERED_CAPACITY
+        && let Some(old) = m.order.pop_front()
+    {
+        m.ids.remove(&old);
+    }
+    m.ids.insert(id.to_owned());
+    m.order.push_back(id.to_owned());
+    true
+}
