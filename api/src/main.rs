@@ -77,6 +77,8 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {addr}"))?;
     let bound = listener.local_addr()?;
     let db_path = config.storage.path.clone();
+    gateway_api::routes::snapshots::configure_drift(&db_path, &config.drift)
+        .map_err(|e| anyhow::anyhow!("[drift]: {e}"))?;
     let opts = ApiOptions::from_config(&config);
     if !db_path.is_file() {
         tracing::warn!(path = %db_path.display(), "Database does not exist yet; answering 503 until it does.");

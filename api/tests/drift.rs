@@ -1,19 +1,22 @@
-//! Drift correlation: table created when absent, foreign layouts read as they are or refused
-//! with a 409 naming the missing columns, and never altered.
+//! Drift correlation: the endpoint only reads (no table: 200, empty, explained, and the file
+//! unchanged), reads a detector's own table as `[drift]` maps it (units converted, drifted flag
+//! honoured, model matched), refuses a table lacking a mapped column with a 409 naming it, and
+//! never alters the table.
 
 use crate::util::*;
 use axum::http::StatusCode;
-use gateway_store::query::seed::{NewDriftSnapshot, insert_drift_snapshots};
+use gateway_api::routes::snapshots::configure_drift;
+use gateway_config::DriftConfig;
 
-fn table_sql(db: &TestDb) -> String {
-    db.store
-        .connection()
-        .query_row(
-            "SELECT sql FROM sqlite_master WHERE name = 'drift_snapshots'",
-            [],
-            |r| r.get(0),
-        )
-        .expect("drift_snapshots exists")
+fn master(db: &TestDb) -> Vec<(String, String, Option<String>)> {
+    let c = db.store.connection();
+    let mut stmt = c
+        .prepare("SELECT type, name, sql FROM sqlite_master ORDER BY type, name")
+        .expect("prepare");
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect()
 }
 
 /// Ten traces in `[t0, t0 + 10 s)`, with durations and costs growing with `i`, one unpriced.
@@ -31,6 +34,9 @@ fn fill(db: &mut TestDb, t0: i64) {
                 Some((10 - i) as f64 / 100.0)
             };
             t.unpriced = i == 9;
+            if i == 0 {
+                t.model = Some("gemini-other".into());
+            }
             t
         })
         .collect();
@@ -40,96 +46,174 @@ fn fill(db: &mut TestDb, t0: i64) {
     db.snapshot(&tid(1), "latency_ms", 300.0, true, t0 + 60_000 * MS);
 }
 
+fn ids(c: &serde_json::Value, key: &str) -> Vec<String> {
+    c[key]
+        .as_array()
+        .expect(key)
+        .iter()
+        .map(|t| t["trace_id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
 #[tokio::test]
-async fn creates_the_table_when_absent_and_correlates() {
+async fn without_a_drift_table_answers_empty_and_creates_nothing() {
+    let mut db = TestDb::new();
+    fill(&mut db, now() - 600_000 * MS);
+    let before = master(&db);
+    let app = db.app();
+    for _ in 0..2 {
+        let (s, b) = get(&app, "/api/correlations/drift").await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(b["correlations"].as_array().map(Vec::len), Some(0));
+        assert_eq!(b["table_found"], false);
+        assert_eq!(b["table"], "drift_snapshots");
+        let why = b["explanation"].as_str().expect("explanation");
+        assert!(why.contains("[drift]") && why.contains("never"), "{why}");
+    }
+    assert_eq!(master(&db), before, "sqlite_master must not change");
+}
+
+#[tokio::test]
+async fn reads_a_detector_table_in_milliseconds_with_its_own_names() {
     let mut db = TestDb::new();
     let t0 = now() - 600_000 * MS;
     fill(&mut db, t0);
+    let (ms0, ms1) = (t0 / MS, t0 / MS + 10_000);
+    db.store
+        .connection()
+        .execute_batch(&format!(
+            "CREATE TABLE detector_runs (run_id INTEGER PRIMARY KEY, window_start_ms INTEGER,
+                 window_end_ms INTEGER, model_name TEXT, feature_name TEXT, psi REAL,
+                 drifted INTEGER);
+             INSERT INTO detector_runs VALUES
+                 (7, {ms0}, {ms1}, 'gemini-2.5-flash', 'prompt_length', 0.31, 1),
+                 (8, {ms0}, {ms1}, 'gemini-2.5-flash', 'language', 0.02, 0);"
+        ))
+        .expect("detector table");
+    let config = DriftConfig {
+        table: "detector_runs".into(),
+        window_start_column: "window_start_ms".into(),
+        window_end_column: "window_end_ms".into(),
+        time_unit: "ms".into(),
+        model_column: "model_name".into(),
+        feature_column: "feature_name".into(),
+        score_column: "psi".into(),
+        drifted_column: "drifted".into(),
+        id_column: "run_id".into(),
+        ..DriftConfig::default()
+    };
+    assert_eq!(configure_drift(&db.path, &config), Ok(true));
+    let before = master(&db);
     let app = db.app();
     let (s, b) = get(&app, "/api/correlations/drift").await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    assert_eq!(b["correlations"].as_array().map(Vec::len), Some(0));
-    let sql = table_sql(&db);
-    assert!(
-        sql.contains("feature TEXT NOT NULL")
-            && sql.contains("window_end_unix_nano INTEGER NOT NULL"),
-        "{sql}"
-    );
-
-    insert_drift_snapshots(
-        &db.store,
-        &[NewDriftSnapshot {
-            feature: "prompt_length".into(),
-            score: 0.4,
-            threshold: Some(0.2),
-            drifted: true,
-            window_start_unix_nano: t0,
-            window_end_unix_nano: t0 + 10_000 * MS,
-            created_at_unix_nano: t0 + 20_000 * MS,
-        }],
-    )
-    .expect("drift row");
-    let (s, b) = get(&app, &format!("/api/correlations/drift?since={t0}")).await;
-    assert_eq!(s, StatusCode::OK, "{b}");
-    let c = &b["correlations"][0];
+    assert_eq!(b["table_found"], true);
+    assert_eq!(b["warnings"].as_array().map(Vec::len), Some(0), "{b}");
+    let rows = b["correlations"].as_array().expect("rows");
+    assert_eq!(rows.len(), 1, "only the drifted row: {b}");
+    let c = &rows[0];
+    assert_eq!(c["drift"]["id"], 7);
     assert_eq!(c["drift"]["feature"], "prompt_length");
+    assert_eq!(c["drift"]["model"], "gemini-2.5-flash");
+    assert_eq!(c["drift"]["score"], 0.31);
     assert_eq!(c["drift"]["drifted"], true);
-    let ids = |key: &str| -> Vec<String> {
-        c[key]
-            .as_array()
-            .expect(key)
-            .iter()
-            .map(|t| t["trace_id"].as_str().expect("id").to_owned())
-            .collect()
-    };
+    assert_eq!(c["drift"]["window_start_unix_nano"], ms0 * MS);
+    assert_eq!(c["drift"]["window_end_unix_nano"], ms1 * MS);
+    // Trace 1 has another model: not in this row's correlation.
     assert_eq!(
-        ids("slowest_traces"),
+        ids(c, "slowest_traces"),
         (6..=10).rev().map(tid).collect::<Vec<_>>()
     );
     assert_eq!(
-        ids("costliest_traces"),
-        (1..=5).map(tid).collect::<Vec<_>>()
+        ids(c, "costliest_traces"),
+        (2..=6).map(tid).collect::<Vec<_>>()
     );
     let snaps = c["breached_snapshots"].as_array().expect("snaps");
     assert_eq!(snaps.len(), 1);
     assert_eq!(snaps[0]["trace_id"], tid(3).as_str());
+    // The stable row on request.
+    let (_, b) = get(&app, "/api/correlations/drift?include_stable=true").await;
+    assert_eq!(b["correlations"].as_array().map(Vec::len), Some(2));
+    // Range filters on the window.
     let (_, b) = get(
         &app,
         &format!("/api/correlations/drift?since={}", t0 + 30_000 * MS),
     )
     .await;
     assert_eq!(b["correlations"].as_array().map(Vec::len), Some(0));
+    assert_eq!(master(&db), before, "never altered");
 }
 
 #[tokio::test]
-async fn reads_an_existing_table_with_extra_columns_without_altering_it() {
+async fn iso8601_windows_and_a_view_are_read() {
+    let mut db = TestDb::new();
+    let t0 = (now() - 600_000 * MS) / 1_000_000_000 * 1_000_000_000;
+    fill(&mut db, t0);
+    let iso = |ns: i64| {
+        db.store
+            .connection()
+            .query_row(
+                "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', ?1 / 1000000000.0, 'unixepoch')",
+                [ns],
+                |r| r.get::<_, String>(0),
+            )
+            .expect("iso")
+    };
+    let (a, z) = (iso(t0), iso(t0 + 10_000 * MS));
+    db.store
+        .connection()
+        .execute_batch(&format!(
+            "CREATE TABLE raw (start TEXT, stop TEXT, f TEXT, s REAL, flag TEXT);
+             INSERT INTO raw VALUES ('{a}', '{z}', 'tone', 0.5, 'true');
+             CREATE VIEW drift_view AS SELECT * FROM raw;"
+        ))
+        .expect("view");
+    let config = DriftConfig {
+        table: "drift_view".into(),
+        window_start_column: "start".into(),
+        window_end_column: "stop".into(),
+        time_unit: "iso8601".into(),
+        feature_column: "f".into(),
+        score_column: "s".into(),
+        drifted_column: "flag".into(),
+        ..DriftConfig::default()
+    };
+    assert_eq!(configure_drift(&db.path, &config), Ok(true));
+    let (s, b) = get(&db.app(), "/api/correlations/drift").await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let c = &b["correlations"][0];
+    assert_eq!(c["drift"]["window_start_unix_nano"], t0, "{b}");
+    assert!(c["drift"]["id"].is_null(), "a view has no rowid");
+    assert_eq!(c["drift"]["drifted"], true);
+    assert_eq!(c["slowest_traces"][0]["trace_id"], tid(10).as_str());
+}
+
+#[tokio::test]
+async fn milliseconds_read_as_nanoseconds_are_flagged() {
     let mut db = TestDb::new();
     let t0 = now() - 600_000 * MS;
     fill(&mut db, t0);
     db.store
         .connection()
         .execute_batch(&format!(
-            "CREATE TABLE drift_snapshots (snapshot_uuid TEXT, feature TEXT, score REAL, drifted INTEGER,
-                window_start_unix_nano INTEGER, window_end_unix_nano INTEGER, created_at_unix_nano INTEGER,
-                detector TEXT, histogram BLOB);
-             INSERT INTO drift_snapshots VALUES ('u1', 'language', 0.9, 1, {t0}, {}, {}, 'psi', x'00');",
-            t0 + 10_000 * MS,
-            t0 + 11_000 * MS
+            "CREATE TABLE drift_snapshots (feature TEXT, score REAL, drifted INTEGER,
+                 window_start_unix_nano INTEGER, window_end_unix_nano INTEGER);
+             INSERT INTO drift_snapshots VALUES ('len', 0.9, 1, {}, {});",
+            t0 / MS,
+            t0 / MS + 10_000
         ))
-        .expect("foreign table");
-    let before = table_sql(&db);
-    let (s, b) = get(&db.app(), "/api/correlations/drift").await;
+        .expect("table");
+    let (s, b) = get(&db.app(), "/api/correlations/drift?since=0").await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    let c = &b["correlations"][0];
-    assert_eq!(c["drift"]["feature"], "language");
-    assert!(c["drift"]["threshold"].is_null());
-    assert_eq!(c["drift"]["id"], 1, "no id column: the rowid stands in");
-    assert_eq!(c["slowest_traces"][0]["trace_id"], tid(10).as_str());
-    assert_eq!(table_sql(&db), before);
+    let warning = b["warnings"][0].as_str().expect("a warning");
+    assert!(
+        warning.contains("window_start_unix_nano") && warning.contains("time_unit"),
+        "{warning}"
+    );
 }
 
 #[tokio::test]
-async fn refuses_a_table_lacking_columns_and_leaves_it_alone() {
+async fn a_table_lacking_a_mapped_column_is_refused_naming_it_and_left_alone() {
     let db = TestDb::new();
     db.store
         .connection()
@@ -138,20 +222,29 @@ async fn refuses_a_table_lacking_columns_and_leaves_it_alone() {
              INSERT INTO drift_snapshots (feature, score, ts) VALUES ('len', 0.7, 5);",
         )
         .expect("foreign table");
-    let before = table_sql(&db);
+    let before = master(&db);
     let (s, b) = get(&db.app(), "/api/correlations/drift").await;
     assert_eq!(s, StatusCode::CONFLICT, "{b}");
     let msg = message(&b);
     for col in [
-        "drifted",
-        "window_start_unix_nano",
-        "window_end_unix_nano",
-        "created_at_unix_nano",
+        "drifted ([drift] drifted_column)",
+        "window_start_unix_nano ([drift] window_start_column)",
+        "window_end_unix_nano ([drift] window_end_column)",
     ] {
         assert!(msg.contains(col), "{msg}");
     }
     assert!(!msg.contains("feature"), "{msg}");
-    assert_eq!(table_sql(&db), before);
+    // The same check at startup or reload is an error naming the column.
+    let config = DriftConfig {
+        window_start_column: "ts".into(),
+        window_end_column: "ts_end".into(),
+        drifted_column: String::new(),
+        ..DriftConfig::default()
+    };
+    let err = configure_drift(&db.path, &config).expect_err("ts_end is missing");
+    assert!(err.contains("ts_end ([drift] window_end_column)"), "{err}");
+    assert!(!err.contains("drifted"), "{err}");
+    assert_eq!(master(&db), before);
     let n: i64 = db
         .store
         .connection()

@@ -188,3 +188,63 @@ async fn costs_read_like_money_without_float_noise() {
     assert!(text.contains("\"total_usd\":0.3,"), "{text}");
     assert!(!text.contains("0.30000000000000004"), "{text}");
 }
+
+#[tokio::test]
+async fn the_alert_feed_cursor_sees_every_breached_row_once() {
+    use gateway_store::query::seed::{NewMetricSnapshot, insert_metric_snapshots};
+    let db = TestDb::new();
+    let t0 = now() - 60_000 * MS;
+    let rows: Vec<_> = (0..2_993i64)
+        .map(|i| NewMetricSnapshot {
+            trace_id: tid(i as u64 + 1),
+            metric: "latency_ms".into(),
+            value: i as f64,
+            threshold: Some(1.0),
+            // 2,500 breached rows among 2,993.
+            breached: i % 6 != 5 || i >= 2_958,
+            model: None,
+            created_at_unix_nano: t0 + i * MS,
+        })
+        .collect();
+    let breached = rows.iter().filter(|r| r.breached).count();
+    assert_eq!(breached, 2_500);
+    insert_metric_snapshots(&db.store, &rows).expect("rows");
+    let app = db.app();
+    // Without a cursor: newest first, and the answer says rows were left out.
+    let (s, b) = get(&app, "/api/metric-snapshots?breached=true&limit=5000").await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["limit"], 1000);
+    assert_eq!(b["has_more"], true);
+    assert!(b["next_after_id"].is_null());
+    // With the cursor: ascending ids, every row exactly once.
+    let mut seen: Vec<i64> = Vec::new();
+    let mut cursor = 0i64;
+    loop {
+        let (s, b) = get(
+            &app,
+            &format!("/api/metric-snapshots?breached=true&after_id={cursor}&limit=1000"),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let page: Vec<i64> = b["snapshots"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| r["id"].as_i64().expect("id"))
+            .collect();
+        assert!(page.windows(2).all(|w| w[0] < w[1]), "ascending");
+        assert!(page.iter().all(|id| *id > cursor));
+        seen.extend(&page);
+        let next = b["next_after_id"].as_i64().expect("cursor");
+        assert_eq!(next, page.last().copied().unwrap_or(cursor));
+        cursor = next;
+        if b["has_more"] == false {
+            break;
+        }
+    }
+    let unique: std::collections::BTreeSet<_> = seen.iter().collect();
+    assert_eq!(seen.len(), 2_500);
+    assert_eq!(unique.len(), 2_500);
+    let (s, b) = get(&app, "/api/metric-snapshots?after_id=-1").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+}

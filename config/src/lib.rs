@@ -11,7 +11,9 @@ mod upstream;
 
 pub use gateway_cost::PricingConfig;
 pub use gateway_snapshots::ThresholdsConfig;
-pub use sections::{ApiConfig, BuiltinsConfig, ExportConfig, OtlpConfig, PluginEntry};
+pub use sections::{
+    ApiConfig, BuiltinsConfig, DRIFT_TIME_UNITS, DriftConfig, ExportConfig, OtlpConfig, PluginEntry,
+};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -78,6 +80,9 @@ pub struct Config {
     /// `[export]`: OTLP export next to SQLite.
     #[serde(default)]
     pub export: ExportConfig,
+    /// `[drift]`: how the drift detector's table is read (never created or altered).
+    #[serde(default)]
+    pub drift: DriftConfig,
     /// `[[plugins]]`: span plugins loaded from shared libraries, in order.
     #[serde(default)]
     pub plugins: Vec<PluginEntry>,
@@ -344,6 +349,9 @@ impl Config {
         }
         self.api
             .check_allow_lists()
+            .map_err(|(key, message)| ConfigError::Invalid { key, message })?;
+        self.drift
+            .check()
             .map_err(|(key, message)| ConfigError::Invalid { key, message })?;
         // Threshold names must be metrics something emits: the built-in ones, or (only when
         // plugin libraries are configured, whose metric names are known only once loaded) any.

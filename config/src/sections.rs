@@ -186,3 +186,120 @@ const fn default_otlp_queue() -> usize {
 const fn default_otlp_interval() -> u64 {
     10_000
 }
+
+/// `[drift]`: how the drift detector's table (in the same SQLite file, owned by the detector)
+/// is read by `GET /api/correlations/drift`. The gateway only reads it, never creates or
+/// alters it. Checked against the real table at startup and on reload when it exists.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriftConfig {
+    /// The detector's table or view. Default `drift_snapshots`.
+    #[serde(default = "default_drift_table")]
+    pub table: String,
+    /// Column of the window start. Default `window_start_unix_nano`.
+    #[serde(default = "default_window_start")]
+    pub window_start_column: String,
+    /// Column of the window end (exclusive). Default `window_end_unix_nano`.
+    #[serde(default = "default_window_end")]
+    pub window_end_column: String,
+    /// Unit of both window columns: `s`, `ms`, `us`, `ns` (numbers since 1970) or `iso8601`
+    /// (text). Default `ns`.
+    #[serde(default = "default_time_unit")]
+    pub time_unit: String,
+    /// Column naming the drifted feature. Default `feature`.
+    #[serde(default = "default_feature")]
+    pub feature_column: String,
+    /// Column of the drift score. Default `score`.
+    #[serde(default = "default_score")]
+    pub score_column: String,
+    /// Column of the model a row is about; a row is then correlated only with that model's
+    /// traffic. Default `""` (none).
+    #[serde(default)]
+    pub model_column: String,
+    /// Column of the drifted flag; only flagged rows are correlated unless the request asks
+    /// for all. `""`: no flag, every row counts. Default `drifted`.
+    #[serde(default = "default_drifted")]
+    pub drifted_column: String,
+    /// Column of the score's threshold. Default `""`: `threshold` when the table has it.
+    #[serde(default)]
+    pub threshold_column: String,
+    /// Column of the row id. Default `""`: `id` when the table has it, else the rowid.
+    #[serde(default)]
+    pub id_column: String,
+}
+
+/// Units accepted by `[drift] time_unit`.
+pub const DRIFT_TIME_UNITS: [&str; 5] = ["s", "ms", "us", "ns", "iso8601"];
+
+fn default_drift_table() -> String {
+    "drift_snapshots".into()
+}
+fn default_window_start() -> String {
+    "window_start_unix_nano".into()
+}
+fn default_window_end() -> String {
+    "window_end_unix_nano".into()
+}
+fn default_time_unit() -> String {
+    "ns".into()
+}
+fn default_feature() -> String {
+    "feature".into()
+}
+fn default_score() -> String {
+    "score".into()
+}
+fn default_drifted() -> String {
+    "drifted".into()
+}
+
+impl Default for DriftConfig {
+    fn default() -> Self {
+        Self {
+            table: default_drift_table(),
+            window_start_column: default_window_start(),
+            window_end_column: default_window_end(),
+            time_unit: default_time_unit(),
+            feature_column: default_feature(),
+            score_column: default_score(),
+            model_column: String::new(),
+            drifted_column: default_drifted(),
+            threshold_column: String::new(),
+            id_column: String::new(),
+        }
+    }
+}
+
+impl DriftConfig {
+    /// Checks values types cannot express: `(key, message)` on error.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if !DRIFT_TIME_UNITS.contains(&self.time_unit.as_str()) {
+            return Err((
+                "drift.time_unit",
+                format!(
+                    "{:?} is not a time unit: use one of {}",
+                    self.time_unit,
+                    DRIFT_TIME_UNITS.join(", ")
+                ),
+            ));
+        }
+        let required = [
+            ("drift.table", &self.table),
+            ("drift.window_start_column", &self.window_start_column),
+            ("drift.window_end_column", &self.window_end_column),
+            ("drift.feature_column", &self.feature_column),
+            ("drift.score_column", &self.score_column),
+        ];
+        for (key, v) in required {
+            if v.trim().is_empty() {
+                return Err((key, "must not be empty".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// An optional column: `None` for `""`.
+    pub fn optional(column: &str) -> Option<String> {
+        Some(column.trim().to_owned()).filter(|c| !c.is_empty())
+    }
+}

@@ -15,6 +15,9 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{ErrorSource, ErrorType};
 use std::time::Instant;
 
+/// How long an idle keep-alive client connection is held between requests.
+pub const IDLE_KEEPALIVE_SECONDS: u64 = 60;
+
 #[async_trait]
 impl ProxyHttp for GatewayProxy {
     type CTX = RequestCtx;
@@ -27,6 +30,11 @@ impl ProxyHttp for GatewayProxy {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         self.begin(session.req_header(), ctx);
+        // HTTP/1.1 keeps an idle connection open forever by default; an idle client may hold
+        // one for IDLE_KEEPALIVE_SECONDS between requests, then it is closed.
+        if session.get_keepalive() == Some(0) {
+            session.set_keepalive(Some(IDLE_KEEPALIVE_SECONDS));
+        }
         Ok(false)
     }
 

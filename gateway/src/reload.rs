@@ -39,6 +39,12 @@ pub fn reload(path: &Path, last: &mut Config, runtime: &ArcSwap<Runtime>) -> boo
             return false;
         }
     };
+    if let Err(error) =
+        gateway_api::routes::snapshots::configure_drift(&config.storage.path, &config.drift)
+    {
+        tracing::error!(%error, "Configuration reload rejected ([drift]); the running configuration stays.");
+        return false;
+    }
     let current = runtime.load_full();
     let next = match crate::plugins::runtime(&config, Some(&current)) {
         Ok(rt) => rt,

@@ -185,6 +185,8 @@ impl ApiHandle {
 }
 
 fn start_api(listen: &str, config: &Config, metrics: GatewayMetrics) -> anyhow::Result<ApiHandle> {
+    gateway_api::routes::snapshots::configure_drift(&config.storage.path, &config.drift)
+        .map_err(|e| anyhow::anyhow!("[drift]: {e}"))?;
     let opts = gateway_api::ApiOptions::from_config(config).extra_metrics(Arc::new(metrics));
     let state = gateway_api::AppState::new(opts);
     let std_listener = std::net::TcpListener::bind(listen)

@@ -3,6 +3,12 @@
 //! otherwise) and full (a small tmpfs filled up; root only). Requests keep flowing, the lost
 //! spans are counted on `/metrics` and in the log, and writing resumes once the fault clears.
 //! A database locked by another writer is in `faults.rs`. Nothing here asserts a timing.
+//!
+//! Skips are never silent. The file-mode case runs everywhere (as root, the gateway runs as
+//! `nobody` under `setpriv`, since root ignores file modes). The mount cases need root and
+//! `CAP_SYS_ADMIN`: they are `#[ignore]`d, so a plain `cargo test` counts them as ignored in its
+//! summary, and CI (root) runs them with `cargo test -- --include-ignored`; run without what they
+//! need, they fail naming it, they never pass without running.
 
 #![allow(clippy::unwrap_used)]
 
@@ -42,33 +48,37 @@ struct Fault {
 }
 
 impl Fault {
-    /// `None` when root cannot mount (a container without `CAP_SYS_ADMIN`): the test says so.
-    fn new(dir: &Path) -> Option<Self> {
-        Self::with_size(dir, "64m")
+    /// The plain directory, made read-only by file modes (the gateway must not run as root).
+    fn file_modes(dir: &Path) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        Self {
+            dir: dir.to_path_buf(),
+            mounted: false,
+        }
     }
 
-    /// A tmpfs of `size` when root, the plain directory otherwise.
-    fn with_size(dir: &Path, size: &str) -> Option<Self> {
+    /// A tmpfs of `size` mounted at `dir`. Panics, naming what is missing, when this process
+    /// cannot mount: the caller is an `#[ignore]`d test someone asked to run.
+    fn mount(dir: &Path, size: &str) -> Self {
         std::fs::create_dir_all(dir).unwrap();
-        let mounted = is_root();
-        if mounted {
-            let out = Command::new("mount")
-                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-                .arg(dir)
-                .output()
-                .unwrap();
-            if !out.status.success() {
-                eprintln!(
-                    "skipped: root cannot mount a tmpfs here: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                return None;
-            }
-        }
-        Some(Self {
+        assert!(
+            is_root(),
+            "this test needs root to mount a tmpfs (CI runs it as root with --include-ignored)"
+        );
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "this test needs to mount a tmpfs (CAP_SYS_ADMIN), which failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self {
             dir: dir.to_path_buf(),
-            mounted,
-        })
+            mounted: true,
+        }
     }
 
     fn set_read_only(&self, ro: bool) {
@@ -174,31 +184,90 @@ fn has_trace(db: &Path, id: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// As root (who ignores file modes), the gateway runs as `nobody` and the directories it uses
+/// are made its own or readable; otherwise as this user.
+const NOBODY: u32 = 65534;
+const AS_NOBODY: &[&str] = &[
+    "setpriv",
+    "--reuid=65534",
+    "--regid=65534",
+    "--clear-groups",
+];
+
+fn wrapper() -> &'static [&'static str] {
+    if is_root() { AS_NOBODY } else { &[] }
+}
+
+/// A directory for the gateway's config and log that `nobody` can read when root.
+fn gateway_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    if is_root() {
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    dir
+}
+
+/// Like `start_with_api`, as `nobody` when root.
+fn start_with_api_as(db: &Path, upstream: &str, wrap: &[&str]) -> (Gateway, String) {
+    let api_port = free_port();
+    let gw = Gateway::start_wrapped(
+        gateway_dir(),
+        db.to_path_buf(),
+        upstream,
+        "",
+        "linger_ms = 5",
+        &format!("[api]\nlisten = \"127.0.0.1:{api_port}\"\n"),
+        wrap,
+    );
+    (gw, format!("http://127.0.0.1:{api_port}"))
+}
+
 #[test]
 fn a_read_only_database_never_blocks_requests_and_writing_resumes() {
-    let fake = spawn_in_thread(FakeConfig::default());
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("data");
-    let Some(fault) = Fault::new(&data) else {
-        return;
-    };
-    let db = data.join("gateway.db");
+    let fault = Fault::file_modes(&data);
+    let wrap = wrapper();
+    if is_root() {
+        // `setpriv` is part of util-linux; without it this test cannot run and says so.
+        assert!(
+            Command::new("setpriv").arg("--version").output().is_ok(),
+            "as root this test runs the gateway as nobody with setpriv (util-linux), which is missing"
+        );
+        std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::chown(&data, Some(NOBODY), Some(NOBODY)).unwrap();
+    }
+    read_only_scenario(&fault, wrap);
+}
+
+#[test]
+#[ignore = "needs root and CAP_SYS_ADMIN (a read-only tmpfs mount); CI runs it: cargo test -- --include-ignored"]
+fn a_read_only_mount_never_blocks_requests_and_writing_resumes() {
+    let root = tempfile::tempdir().unwrap();
+    let fault = Fault::mount(&root.path().join("data"), "64m");
+    read_only_scenario(&fault, &[]);
+}
+
+fn read_only_scenario(fault: &Fault, wrap: &[&str]) {
+    let fake = spawn_in_thread(FakeConfig::default());
+    let db = fault.dir.join("gateway.db");
 
     // A first run creates the file and writes one trace.
-    let mut first = Gateway::start_at(
-        tempfile::tempdir().unwrap(),
+    let mut first = Gateway::start_wrapped(
+        gateway_dir(),
         db.clone(),
         &fake.base_url(),
         "",
         "linger_ms = 5",
         "",
+        wrap,
     );
     let before = send(&first);
     first.wait_traces(1);
     first.stop();
 
     fault.set_read_only(true);
-    let (mut gw, api) = start_with_api(&db, &fake.base_url());
+    let (mut gw, api) = start_with_api_as(&db, &fake.base_url(), wrap);
     assert!(
         gw.log_text().contains("cannot be written now"),
         "{}",
@@ -230,18 +299,12 @@ fn a_read_only_database_never_blocks_requests_and_writing_resumes() {
 }
 
 #[test]
+#[ignore = "needs root and CAP_SYS_ADMIN (a small tmpfs filled up); CI runs it: cargo test -- --include-ignored"]
 fn a_full_disk_never_blocks_requests_and_writing_resumes() {
-    if !is_root() {
-        eprintln!("skipped: filling a file system needs a tmpfs mount, which needs root");
-        return;
-    }
-    let fake = spawn_in_thread(FakeConfig::default());
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("data");
-    let Some(fault) = Fault::with_size(&data, "4m") else {
-        return;
-    };
-    assert!(fault.mounted);
+    let _mounted = Fault::mount(&data, "4m"); // unmounted on drop, at the end
+    let fake = spawn_in_thread(FakeConfig::default());
     let db = data.join("gateway.db");
     let (mut gw, api) = start_with_api(&db, &fake.base_url());
     let before = send(&gw);

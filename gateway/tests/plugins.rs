@@ -300,46 +300,173 @@ fn loader_errors_name_the_file_and_versions() {
     );
 }
 
+/// The source of a plugin whose first completion hook blocks until the test lets it go: it
+/// creates the directory `entered` (so the test knows the hook runs), then waits for the file
+/// `release` to exist. Every later call returns at once.
+const GATE_PLUGIN: &str = r#"
+use gateway_plugin_sdk::prelude::*;
+use std::path::PathBuf;
+
+pub struct Gate {
+    entered: PathBuf,
+    release: PathBuf,
+}
+
+impl Gate {
+    pub fn from_config(config_json: &str) -> Result<Self, String> {
+        let v: serde_json::Value = serde_json::from_str(config_json).map_err(|e| e.to_string())?;
+        let path = |k: &str| v[k].as_str().map(PathBuf::from).ok_or(format!("{k} missing"));
+        Ok(Self { entered: path("entered")?, release: path("release")? })
+    }
+}
+
+impl SpanPlugin for Gate {
+    fn name(&self) -> &str {
+        "gate"
+    }
+
+    fn on_complete(&self, _call: &CompletedCall<'_>, out: &mut PluginOutput) {
+        if std::fs::create_dir(&self.entered).is_err() {
+            return; // not the first call
+        }
+        // Bounded, so a test that died never leaves a gateway blocked for good.
+        for _ in 0..120_000 {
+            if self.release.exists() {
+                out.attr(Step::PostProcessing, "gate.released", true);
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+}
+
+gateway_plugin_sdk::export_plugin!(Gate::from_config);
+"#;
+
+/// Builds [`GATE_PLUGIN`] as a throwaway crate (the workspace's target directory, `--offline`, as
+/// `plugin_abi.rs` does) and returns its library.
+fn gate_plugin(dir: &std::path::Path) -> PathBuf {
+    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(dir.join("src/lib.rs"), GATE_PLUGIN).unwrap();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"gate-probe\"\nversion = \"0.1.0\"\nedition = \"2024\"\npublish = false\n\
+             [lib]\ncrate-type = [\"cdylib\"]\n\
+             [dependencies]\ngateway-plugin-sdk = {{ path = \"{}\" }}\n[workspace]\n",
+            root.join("plugins/sdk").display()
+        ),
+    )
+    .unwrap();
+    // The example's lock pins what the workspace pins, so `--offline` finds every crate.
+    std::fs::copy(
+        root.join("examples/plugin-out-of-tree/Cargo.lock"),
+        dir.join("Cargo.lock"),
+    )
+    .unwrap();
+    let out =
+        std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .args(["build", "--offline", "--quiet", "--manifest-path"])
+            .arg(dir.join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&target)
+            .output()
+            .unwrap();
+    assert!(
+        out.status.success(),
+        "building the gate plugin failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    target.join("debug").join("libgate_probe.so")
+}
+
+/// Whether the traces table has a row for `trace`.
+fn has_trace(gw: &Gateway, trace: &str) -> bool {
+    rusqlite::Connection::open(&gw.db)
+        .and_then(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM traces WHERE trace_id = ?1",
+                [trace],
+                |r| r.get::<_, i64>(0),
+            )
+        })
+        .is_ok_and(|n| n == 1)
+}
+
 #[test]
 fn a_slow_completion_hook_never_holds_a_proxy_worker() {
     let fake = spawn_in_thread(FakeConfig::default());
-    let so = lib("pii_tagger");
-    // One proxy worker, and a plugin that sleeps 2 s in every completion hook.
+    let scratch = tempfile::tempdir().unwrap();
+    let so = gate_plugin(&scratch.path().join("crate"));
+    let entered = scratch.path().join("entered");
+    let release = scratch.path().join("release");
+    // One proxy worker, and a plugin whose first completion hook blocks until `release` exists.
     let mut gw = Gateway::start(
         &fake.base_url(),
         "threads = 1",
         &format!(
-            "[[plugins]]\npath = \"{}\"\n[plugins.config]\ncomplete_sleep_ms = 2000\n",
-            so.display()
+            "[[plugins]]\npath = \"{}\"\n[plugins.config]\nentered = \"{}\"\nrelease = \"{}\"\n",
+            so.display(),
+            entered.display(),
+            release.display()
         ),
     );
     let path = "/v1beta/models/gemini-2.0-flash:generateContent";
     let (first, _) = post(&gw, path, "first");
+    // The first request's hook is running, and cannot return before the test creates `release`
+    // (the deadline only bounds the wait).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !entered.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the hook never ran; log:\n{}",
+            gw.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // So this answer, on the same single proxy worker, came while the first hook still ran.
     let (second, _) = post(&gw, path, "second");
-    let second_answered = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as i64;
+    assert!(
+        !has_trace(&gw, &first),
+        "the first trace is written only after its hook returns"
+    );
+    std::fs::write(&release, b"").unwrap();
     let conn = gw.wait_traces(2);
     gw.stop();
-    let (start, end): (i64, i64) = conn
-        .query_row(
+    let first_spans = spans_of(&conn, &first);
+    assert_eq!(
+        step(&first_spans, "post_processing")["gate.released"],
+        true,
+        "the hook returned after the release, inside post_processing"
+    );
+    // The hook's time is in post_processing: the first request's span (stamped by the gateway's
+    // clock, like the other) encloses the second request's upstream call, which began after the
+    // hook was entered and ended before it was released.
+    let times = |trace: &str, step: &str| -> (i64, i64) {
+        conn.query_row(
             "SELECT start_time_unix_nano, end_time_unix_nano FROM spans
-             WHERE trace_id = ?1 AND name = 'post_processing'",
-            [&first],
+             WHERE trace_id = ?1 AND json_extract(attributes, '$.\"gateway.step\"') = ?2",
+            [trace, step],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .unwrap();
+        .unwrap()
+    };
+    let (post_start, post_end) = times(&first, "post_processing");
+    let (call_start, call_end) = times(&second, "llm_call");
     assert!(
-        end - start >= 2_000_000_000,
-        "the hook's time is recorded in post_processing"
-    );
-    assert!(
-        second_answered < end,
-        "the second request was answered while the first one's hook still ran"
+        post_start < call_start && call_end < post_end,
+        "the first post_processing span covers the blocked hook"
     );
     let spans = spans_of(&conn, &second);
     assert!(step(&spans, "post_processing")["gateway.completion.wait_ms"].is_number());
+    assert!(
+        step(&spans, "post_processing")["gate.released"].is_null(),
+        "only the first call blocked"
+    );
 }
 
 #[test]

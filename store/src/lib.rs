@@ -15,6 +15,8 @@ mod rows;
 mod write;
 
 pub use migrations::OWN_TABLES;
+/// The schema version this build creates and migrates to.
+pub const LATEST_SCHEMA: i64 = migrations::LATEST;
 pub use retention::{RetentionPolicy, RetentionReport};
 pub use rows::{MetricRow, SpanRow, TraceRow};
 

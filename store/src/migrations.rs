@@ -250,6 +250,37 @@ const MIGRATIONS: &[&str] = &[
     r#"
     DROP TRIGGER IF EXISTS traces_aggregate_insert;
     "#,
+    // 5: `metric_snapshots` is the alert feed read with an id cursor, so its ids are never
+    // reused (AUTOINCREMENT: an emptied table does not restart at 1), and each row names the
+    // span that carried it (`span_id`, the trace's `post_processing` span; its sibling with
+    // `gateway.step = 'llm_call'` is the LLM span). A table rebuild keeps rows, ids and indexes;
+    // `legacy_alter_table` keeps the rename from rewriting or checking a sibling's views on
+    // `metric_snapshots`, which go on reading the table by name.
+    r#"
+    PRAGMA legacy_alter_table = ON;
+    CREATE TABLE metric_snapshots_v5 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        trace_id TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        value REAL NOT NULL,
+        threshold REAL,
+        breached INTEGER NOT NULL,
+        model TEXT,
+        created_at_unix_nano INTEGER NOT NULL,
+        span_id TEXT
+    );
+    INSERT INTO metric_snapshots_v5 (id, trace_id, metric, value, threshold, breached, model,
+        created_at_unix_nano)
+    SELECT id, trace_id, metric, value, threshold, breached, model, created_at_unix_nano
+    FROM metric_snapshots ORDER BY id;
+    DROP TABLE metric_snapshots;
+    ALTER TABLE metric_snapshots_v5 RENAME TO metric_snapshots;
+    PRAGMA legacy_alter_table = OFF;
+    CREATE INDEX IF NOT EXISTS metric_snapshots_breached
+        ON metric_snapshots(breached, created_at_unix_nano);
+    CREATE INDEX IF NOT EXISTS metric_snapshots_trace ON metric_snapshots(trace_id);
+    CREATE INDEX IF NOT EXISTS metric_snapshots_breached_id ON metric_snapshots(breached, id);
+    "#,
 ];
 
 /// The newest schema version this build knows.

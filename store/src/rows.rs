@@ -95,4 +95,7 @@ pub struct MetricRow {
     pub model: Option<String>,
     /// When the value was taken, nanoseconds since the Unix epoch.
     pub created_at_unix_nano: i64,
+    /// The span that carried the value (16 lowercase hex digits): the gateway's
+    /// `post_processing` span, whose sibling with `gateway.step = "llm_call"` is the LLM span.
+    pub span_id: Option<String>,
 }

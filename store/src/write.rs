@@ -51,7 +51,7 @@ const TRACE_EXISTS: &str = "SELECT 1 FROM traces WHERE trace_id = ?1";
 const SPAN_EXISTS: &str = "SELECT 1 FROM spans WHERE trace_id = ?1 AND span_id = ?2";
 
 const INSERT_METRIC: &str = "INSERT INTO metric_snapshots (trace_id, metric, value, threshold,
-    breached, model, created_at_unix_nano) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    breached, model, created_at_unix_nano, span_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 
 impl Store {
     /// Whether the span `span_id` of `trace_id` is stored. A batch is one transaction, so one
@@ -151,6 +151,7 @@ impl Store {
                     m.breached,
                     m.model,
                     m.created_at_unix_nano,
+                    m.span_id,
                 ])
                 .map_err(err)?;
             }

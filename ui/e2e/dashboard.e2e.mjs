@@ -30,6 +30,11 @@ const mode = process.env.UI_E2E_MODE === 'standalone' ? 'standalone' : 'gateway'
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const XSS_USER = '<img src=x onerror=window.__xss=1>'
 const BODY = JSON.stringify({ contents: [{ parts: [{ text: 'hello' }] }] })
+// Exactly one request breaches, by cost, never by how long anything took: the fake counts one
+// prompt token per word, so 5000 words to gemini-2.5-pro cost about $0.006, and every other
+// request of this test (one-word prompts, at most about $0.0001) stays far below the threshold.
+const COST_THRESHOLD = 0.001
+const COSTLY_BODY = JSON.stringify({ contents: [{ parts: [{ text: 'costly '.repeat(5000) }] }] })
 
 // The dashboard's own formatting and layout constants, so the test compares like with like.
 const load = async (f) => (await runnerImport(path.join(uiDir, 'src', 'lib', f), { configFile: false, logLevel: 'silent' })).module
@@ -43,15 +48,29 @@ let page
 const pageErrors = []
 let profileDir
 
-async function send(model, { stream = false, headers = {} } = {}) {
+async function send(model, { stream = false, headers = {}, body = BODY } = {}) {
   const url = `${stack.proxy}/v1beta/models/${model}:${stream ? 'streamGenerateContent?alt=sse' : 'generateContent'}`
   const r = await fetch(url, {
     method: 'POST',
     headers: { 'x-goog-api-key': 'test', 'content-type': 'application/json', ...headers },
-    body: BODY,
+    body,
   })
   await r.text()
   if (!r.ok) throw new Error(`${url} → ${r.status}`)
+}
+
+/** Replaces the stack's latency threshold with a cost threshold (the config file is watched)
+ *  and waits until the gateway's log says it reloaded. */
+async function useCostThreshold() {
+  const config = path.join(stack.tmp, 'gateway.toml')
+  const reloads = () => (logsOf('gateway').match(/Configuration reloaded/g) ?? []).length
+  const before = reloads()
+  const text = fs.readFileSync(config, 'utf8')
+  assert(/^latency_ms = \d+$/m.test(text), `a latency threshold in the stack's config:\n${text}`)
+  fs.writeFileSync(config, text.replace(/^latency_ms = \d+$/m, `cost_usd = ${COST_THRESHOLD}`))
+  await waitFor('the gateway reloads its thresholds', async () => reloads() > before, { timeoutMs: 30000 }).catch((e) => {
+    throw new Error(`${e.message}\n${logsOf('gateway').split('\n').slice(-20).join('\n')}`)
+  })
 }
 
 async function api(p) {
@@ -179,6 +198,7 @@ async function main() {
   let xssId
 
   await check('dashboard loads and the live feed connects', async () => {
+    await useCostThreshold()
     await page.goto(`${stack.base}/#/traces`)
     await page.waitForSelector('[data-testid=live-status][data-state=live]', { timeout: 15000 })
     await page.evaluate(() => {
@@ -190,7 +210,7 @@ async function main() {
   await check('traces appear live without a reload, once each', async () => {
     for (let i = 0; i < 4; i++) await send('gemini-2.5-flash')
     for (let i = 0; i < 3; i++) await send('gemini-2.5-flash', { stream: true, headers: { 'x-gateway-session-id': 'e2e-session' } })
-    await send('gemini-2.5-pro', { headers: { 'x-fake-latency-ms': '300', 'x-gateway-user-id': 'slow-user' } })
+    await send('gemini-2.5-pro', { body: COSTLY_BODY, headers: { 'x-fake-latency-ms': '300', 'x-gateway-user-id': 'slow-user' } })
     await send('my-unpriced-model', { headers: { 'x-gateway-user-id': 'unpriced-user' } })
     await send('gemini-2.5-flash', { headers: { 'x-gateway-user-id': XSS_USER } })
     sent = 10
@@ -212,10 +232,15 @@ async function main() {
     assertEq(await page.locator('img[src="x"]').count(), 0, 'injected <img> elements')
   })
 
-  await check('the slow trace is flagged as breaching the latency threshold', async () => {
-    await waitFor('breach badge', async () => (await page.locator(`[data-trace-id="${slowId}"] .badge-bad`).count()) === 1, { timeoutMs: 10000 })
+  await check('the costly trace, and only it, is flagged as breaching the cost threshold', async () => {
+    // Which trace breached is the API's answer, checked against the costs it reports.
+    const all = (await api('/api/traces?limit=100')).traces
+    const over = all.filter((t) => t.cost_usd != null && t.cost_usd > COST_THRESHOLD).map((t) => t.trace_id)
+    assertEq(over.join(), slowId, `traces costing more than $${COST_THRESHOLD}`)
     const breached = (await api('/api/traces?breached=true')).traces.map((t) => t.trace_id)
     assertEq(breached.join(), slowId, 'API breached traces')
+    await waitFor('breach badge', async () => (await page.locator(`[data-trace-id="${slowId}"] .badge-bad`).count()) === 1, { timeoutMs: 15000 })
+    assertEq(await page.locator('[data-testid=trace-row] .badge-bad').count(), 1, 'rows with a breach badge')
   })
 
   await check('unpriced cost shows a warning badge, not $0', async () => {
@@ -227,6 +252,8 @@ async function main() {
   })
 
   await check('no duplicates across a WebSocket reconnect', async () => {
+    // After a reconnect the page re-reads the newest page of traces (the "head refresh").
+    const headRefresh = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/traces' && r.request().method() === 'GET', { timeout: 30000 })
     await page.evaluate(() => window.__gatewayLive.drop())
     await page.waitForSelector('[data-testid=live-status][data-state=reconnecting]', { timeout: 5000 })
     await page.waitForSelector('[data-testid=live-status][data-state=live]', { timeout: 15000 })
@@ -234,7 +261,9 @@ async function main() {
     await send('gemini-2.5-flash', { stream: true })
     sent += 2
     await expectRows(sent, `${sent} rows after the reconnect`)
-    await page.waitForTimeout(1500) // let the post-reconnect head refresh land too
+    // The head refresh has landed (its response, then two frames for the page to apply it).
+    await (await headRefresh).finished()
+    await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))))
     await expectRows(sent, 'still no duplicates after the head refresh')
     assertEq(await page.evaluate(() => window.__e2eMarker), 'same-document', 'the page was reloaded')
   })
@@ -459,7 +488,7 @@ async function main() {
   await check('overview lists the breached snapshot, linking to its trace', async () => {
     const link = page.locator(`[data-testid=breached-list] a[href="#/traces/${slowId}"]`)
     await link.first().waitFor({ timeout: 10000 })
-    assert((await page.textContent('[data-testid=breached-list]')).includes('latency_ms'), 'metric name shown')
+    assert((await page.textContent('[data-testid=breached-list]')).includes('cost_usd'), 'metric name shown')
   })
 
   const firstStart = Math.min(...(await api('/api/traces?limit=100')).traces.map((t) => t.start_time_unix_nano))
@@ -474,7 +503,7 @@ async function main() {
       await item.waitFor({ timeout: 20000 })
       const text = await item.textContent()
       assert(text.includes('prompt_length') && text.includes('drifted'), `drift item text: ${text.slice(0, 200)}`)
-      assert(text.includes('latency_ms'), 'breached snapshot listed')
+      assert(text.includes('cost_usd'), 'breached snapshot listed')
       assert((await item.locator(`a[href="#/traces/${slowId}"]`).count()) >= 1, 'slowest trace linked')
       await page.screenshot({ path: path.join(shots, 'drift.png'), fullPage: true })
       await item.locator(`a[href="#/traces/${slowId}"]`).first().click()

@@ -210,8 +210,11 @@ pub fn trace_row(span: &SpanData) -> Option<TraceRow> {
 /// Name of the span event that carries a metric snapshot.
 pub const METRIC_EVENT: &str = "gateway.metric";
 
-/// The `metric_snapshots` rows carried by a span's `gateway.metric` events.
+/// The `metric_snapshots` rows carried by a span's `gateway.metric` events. Each row records
+/// the id of that span (the gateway puts the events on its `post_processing` span; the LLM span
+/// is its sibling with `gateway.step = "llm_call"`, see docs/schema.md).
 pub fn metric_rows(span: &SpanData, out: &mut Vec<MetricRow>) {
+    let span_id = span.span_context.span_id().to_string();
     for e in span.events.iter().filter(|e| e.name == METRIC_EVENT) {
         let a = &e.attributes;
         let (Some(metric), Some(value)) = (string(a, "metric"), float(a, "value")) else {
@@ -226,6 +229,7 @@ pub fn metric_rows(span: &SpanData, out: &mut Vec<MetricRow>) {
             breached: threshold.is_some_and(|t| value > t),
             model: string(a, "model"),
             created_at_unix_nano: unix_nano(e.timestamp),
+            span_id: Some(span_id.clone()),
         });
     }
 }

@@ -1,9 +1,9 @@
 //! The read side: every query the API runs, on a [`Reader`] connection.
 //!
 //! A [`Reader`] never creates the database file and runs with `PRAGMA query_only`, so it can sit
-//! next to the gateway's writer on the same WAL file without ever blocking it. The one exception
-//! is [`Reader::drift_report`], which creates the `drift_snapshots` table when it is absent (an
-//! existing table is never altered).
+//! next to the gateway's writer on the same WAL file without ever blocking it. It never
+//! creates, alters or counts a table the gateway does not own (the drift detector's table is
+//! only read, through the `[drift]` mapping).
 //!
 //! Result types derive `serde::Serialize` (and `utoipa::ToSchema` with the `openapi` feature) so
 //! the API can return them as they are. Percentiles are exact, by the nearest-rank method: the

@@ -1,4 +1,9 @@
 //! Rows of `metric_snapshots`: the feed of the alerting engine.
+//!
+//! Ids are never reused (the table is `AUTOINCREMENT`, schema version 5), and the gateway's
+//! writer is the table's only writer, so committed ids only grow: a reader that asks for
+//! `id > N` in ascending id order and remembers the last id it saw sees every row exactly
+//! once, whatever retention deletes meanwhile.
 
 use super::{QueryResult, Reader};
 use rusqlite::Row;
@@ -6,7 +11,7 @@ use rusqlite::types::Value;
 use serde::Serialize;
 
 const COLUMNS: &str =
-    "id, trace_id, metric, value, threshold, breached, model, created_at_unix_nano";
+    "id, trace_id, metric, value, threshold, breached, model, created_at_unix_nano, span_id";
 
 /// One metric value a plugin emitted for a trace, with its threshold.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -28,6 +33,10 @@ pub struct MetricSnapshot {
     pub model: Option<String>,
     /// When the snapshot was taken, unix nanos.
     pub created_at_unix_nano: i64,
+    /// The span that carried the value: the trace's `post_processing` span. The LLM span is
+    /// its sibling (same parent) with `gateway.step = "llm_call"`. Null for rows written before
+    /// schema version 5.
+    pub span_id: Option<String>,
 }
 
 pub(crate) fn snapshot_at(r: &Row<'_>, o: usize) -> rusqlite::Result<MetricSnapshot> {
@@ -40,6 +49,7 @@ pub(crate) fn snapshot_at(r: &Row<'_>, o: usize) -> rusqlite::Result<MetricSnaps
         breached: r.get::<_, i64>(o + 5)? != 0,
         model: r.get(o + 6)?,
         created_at_unix_nano: r.get(o + 7)?,
+        span_id: r.get(o + 8)?,
     })
 }
 
@@ -56,12 +66,15 @@ pub struct SnapshotFilter {
     pub metric: Option<String>,
     /// Exact trace id.
     pub trace_id: Option<String>,
+    /// Cursor of the alert feed: only rows with a greater id, returned in ascending id order
+    /// (without it: newest first).
+    pub after_id: Option<i64>,
     /// Most rows returned.
     pub limit: u32,
 }
 
 impl Reader {
-    /// Snapshots matching `f`, newest first.
+    /// Snapshots matching `f`: newest first, or in ascending id order after `f.after_id`.
     pub fn metric_snapshots(&self, f: &SnapshotFilter) -> QueryResult<Vec<MetricSnapshot>> {
         let mut sql = format!("SELECT {COLUMNS} FROM metric_snapshots WHERE 1");
         let mut args: Vec<Value> = Vec::new();
@@ -84,10 +97,14 @@ impl Reader {
         if let Some(v) = &f.trace_id {
             push(" AND trace_id = ?", Value::Text(v.clone()));
         }
-        push(
-            " ORDER BY created_at_unix_nano DESC, id DESC LIMIT ?",
-            Value::Integer(i64::from(f.limit)),
-        );
+        let order = match f.after_id {
+            Some(after) => {
+                push(" AND id > ?", Value::Integer(after));
+                " ORDER BY id LIMIT ?"
+            }
+            None => " ORDER BY created_at_unix_nano DESC, id DESC LIMIT ?",
+        };
+        push(order, Value::Integer(i64::from(f.limit)));
         let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map(rusqlite::params_from_iter(args), |r| snapshot_at(r, 0))

@@ -12,8 +12,9 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Each drift row with the breached snapshots and the 5 slowest and 5 costliest traces of its
-         *     window.
+         * Each drift row (of the detector's table as `[drift]` maps it) with the breached snapshots and
+         *     the 5 slowest and 5 costliest traces of its window. Reads only: without the table the answer
+         *     is 200 with no rows, `table_found: false` and an `explanation`.
          */
         get: operations["drift"];
         put?: never;
@@ -48,7 +49,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Rows of `metric_snapshots`, newest first. */
+        /**
+         * Rows of `metric_snapshots`: newest first, or, with `after_id`, the alert feed in ascending
+         *     id order (ids are never reused, so the cursor never skips or repeats a row).
+         */
         get: operations["list_metric_snapshots"];
         put?: never;
         post?: never;
@@ -282,25 +286,30 @@ export interface components {
         };
         /** @description The correlation of every drift row in range. */
         DriftReport: {
-            /** @description Drift rows, newest first. */
+            /** @description Drift rows, newest window first. */
             correlations: components["schemas"]["DriftCorrelation"][];
+            /** @description Why the report is empty when it cannot be otherwise (no table), and how to connect one. */
+            explanation?: string | null;
+            /** @description The detector's table that was read (`[drift] table`). */
+            table: string;
+            /** @description Whether that table (or view) exists in the database. */
+            table_found: boolean;
+            /** @description Doubts about the data, e.g. window values that do not look like `[drift] time_unit`. */
+            warnings: string[];
         };
-        /** @description One row of `drift_snapshots`. */
+        /** @description One row of the detector's table, times converted to unix nanoseconds. */
         DriftSnapshot: {
-            /**
-             * Format: int64
-             * @description When the detector wrote the row, unix nanos.
-             */
-            created_at_unix_nano?: number | null;
-            /** @description The score crossed the threshold. */
-            drifted: boolean;
+            /** @description The drifted flag; null when `[drift] drifted_column` is not set. */
+            drifted?: boolean | null;
             /** @description The feature that drifted. */
             feature?: string | null;
             /**
              * Format: int64
-             * @description Row id (the rowid when the table has no `id`).
+             * @description Row id (the id column, else the rowid; null for a view without an id column).
              */
-            id: number;
+            id?: number | null;
+            /** @description The model the row is about, when `[drift] model_column` is set. */
+            model?: string | null;
             /**
              * Format: double
              * @description Drift score.
@@ -313,12 +322,12 @@ export interface components {
             threshold?: number | null;
             /**
              * Format: int64
-             * @description End of the compared window, unix nanos.
+             * @description End of the window (exclusive), unix nanos.
              */
             window_end_unix_nano?: number | null;
             /**
              * Format: int64
-             * @description Start of the compared window, unix nanos.
+             * @description Start of the window, unix nanos (converted from `[drift] time_unit`).
              */
             window_start_unix_nano?: number | null;
         };
@@ -526,6 +535,12 @@ export interface components {
             /** @description Model of the trace. */
             model?: string | null;
             /**
+             * @description The span that carried the value: the trace's `post_processing` span. The LLM span is
+             *     its sibling (same parent) with `gateway.step = "llm_call"`. Null for rows written before
+             *     schema version 5.
+             */
+            span_id?: string | null;
+            /**
              * Format: double
              * @description The threshold, if any.
              */
@@ -538,8 +553,21 @@ export interface components {
              */
             value: number;
         };
-        /** @description Metric snapshots, newest first. */
+        /** @description Metric snapshots: newest first, or in ascending id order after `after_id`. */
         SnapshotList: {
+            /** @description More rows match than were returned: ask again (with `after_id = next_after_id`). */
+            has_more: boolean;
+            /**
+             * Format: int32
+             * @description The row limit that applied (the requested one, capped to 1000).
+             */
+            limit: number;
+            /**
+             * Format: int64
+             * @description With `after_id`: the cursor of the next poll, the id of the last row returned (the
+             *     given `after_id` when no row was). Null without `after_id`.
+             */
+            next_after_id?: number | null;
             /** @description The rows. */
             snapshots: components["schemas"]["MetricSnapshot"][];
         };
@@ -717,10 +745,12 @@ export interface operations {
     drift: {
         parameters: {
             query?: {
-                /** @description Drift rows created at or after. Default: the beginning. */
+                /** @description Drift rows whose window ends after this. Default: the beginning. */
                 since?: number;
-                /** @description Drift rows created before. Default: no end. */
+                /** @description Drift rows whose window starts before this. Default: no end. */
                 until?: number;
+                /** @description Also rows whose drifted flag is not set (`[drift] drifted_column`). Default false. */
+                include_stable?: boolean;
                 /** @description Most drift rows: default 50, values above 500 are capped to 500. */
                 limit?: number;
             };
@@ -730,7 +760,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Drift rows, newest first, with what happened in each window. */
+            /** @description Drift rows, newest window first, with what happened in each window; empty with an explanation when the detector's table does not exist. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -766,7 +796,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description drift_snapshots exists without the needed columns (named in the message). */
+            /** @description The detector's table lacks a column [drift] maps (the message names it and its key). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -874,7 +904,15 @@ export interface operations {
                 metric?: string;
                 /** @description Exact trace id. */
                 trace_id?: string;
-                /** @description Most rows: default 100, values above 1000 are capped to 1000. */
+                /**
+                 * @description Alert-feed cursor: only rows with a greater id, in ascending id order. Start with 0,
+                 *     then pass the `next_after_id` of the previous answer. Without it: newest first.
+                 */
+                after_id?: number;
+                /**
+                 * @description Most rows: default 100, values above 1000 are capped to 1000 (the answer's `limit`
+                 *     says which applied; `has_more` says whether rows were left out).
+                 */
                 limit?: number;
             };
             header?: never;
@@ -883,7 +921,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Snapshots, newest first. */
+            /** @description Snapshots, newest first (ascending ids with after_id), with the limit applied, has_more and the next cursor. */
             200: {
                 headers: {
                     [name: string]: unknown;

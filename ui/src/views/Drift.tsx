@@ -12,17 +12,45 @@ import { Cost, StatusBadge } from '../components/Cost'
 export function Drift() {
   const drift = usePoll((signal) => getJson('/api/correlations/drift', { signal }), 15_000, 'drift')
   const items = drift.data?.correlations ?? []
+  const table = drift.data?.table ?? 'drift_snapshots'
   return (
     <div className="drift">
       <h2>Drift</h2>
       <p className="muted">
-        Drift snapshots (written by a drift detector into <span className="mono">drift_snapshots</span>), each with what
-        happened in its window.
+        Drifted rows of a drift detector&apos;s table (<span className="mono">{table}</span>, read only, mapped by{' '}
+        <span className="mono">[drift]</span> in gateway.toml), each with what happened in its window.
       </p>
       <ErrorNote error={drift.error} onRetry={drift.reload} />
-      {drift.data && items.length === 0 && <p className="muted">No drift snapshots recorded.</p>}
-      {items.map((item) => (
-        <DriftCard key={item.drift.id} item={item} />
+      {drift.data && !drift.data.table_found && (
+        <div className="panel" data-testid="drift-not-connected">
+          <h3>No drift detector connected</h3>
+          <p>{drift.data.explanation}</p>
+          <p className="muted small">
+            To connect one, let the detector write its table into the gateway&apos;s SQLite file and describe it in{' '}
+            <span className="mono">gateway.toml</span>, e.g.:
+          </p>
+          <pre className="mono small">{`[drift]
+table = "drift_snapshots"
+window_start_column = "window_start_ms"
+window_end_column = "window_end_ms"
+time_unit = "ms"          # s | ms | us | ns | iso8601
+feature_column = "feature_name"
+score_column = "psi"
+model_column = "model_name"   # optional
+drifted_column = "drifted"    # optional`}</pre>
+          <p className="muted small">The gateway never creates or alters that table. See docs/schema.md.</p>
+        </div>
+      )}
+      {drift.data?.warnings.map((w) => (
+        <p key={w} className="muted" data-testid="drift-warning">
+          ⚠ {w}
+        </p>
+      ))}
+      {drift.data && drift.data.table_found && items.length === 0 && (
+        <p className="muted">No drifted rows recorded.</p>
+      )}
+      {items.map((item, i) => (
+        <DriftCard key={item.drift.id ?? `row-${i}`} item={item} />
       ))}
     </div>
   )
@@ -33,8 +61,15 @@ function DriftCard({ item }: { item: DriftCorrelation }) {
   return (
     <section className="panel" data-testid="drift-item">
       <h3>
-        {s.feature ?? '(feature)'}{' '}
-        {s.drifted ? <span className="badge badge-bad">drifted</span> : <span className="badge">stable</span>}
+        {s.feature ?? '(feature)'}
+        {s.model != null && <span className="muted"> · {s.model}</span>}{' '}
+        {s.drifted == null ? (
+          <span className="badge">no flag</span>
+        ) : s.drifted ? (
+          <span className="badge badge-bad">drifted</span>
+        ) : (
+          <span className="badge">stable</span>
+        )}
       </h3>
       <p>
         score <strong>{s.score ?? '—'}</strong>
