@@ -21,20 +21,6 @@ use gateway_plugin_sdk::Metering;
 use gateway_plugin_sdk::semconv as sc;
 use opentelemetry::KeyValue;
 
-/// Job id (`batches/{id}`).
-pub const BATCH_ID: &str = "gateway.batch.id";
-/// Requests in the job (on the create).
-pub const BATCH_REQUESTS: &str = "gateway.batch.requests";
-/// `BATCH_STATE_*` as the operation says.
-pub const BATCH_STATE: &str = "gateway.batch.state";
-/// Inlined responses in the finished job.
-pub const BATCH_RESPONSES: &str = "gateway.batch.responses";
-/// Inlined responses that were errors.
-pub const BATCH_FAILED: &str = "gateway.batch.failed";
-/// A later poll of a job already metered.
-pub const BATCH_ALREADY_METERED: &str = "gateway.batch.already_metered";
-/// The results file (to fetch through the files API; not metered here).
-pub const BATCH_RESPONSES_FILE: &str = "gateway.batch.responses_file";
 /// The tier a batch job is priced at.
 const TIER_BATCH: &str = "batch";
 
@@ -136,10 +122,12 @@ impl Surface for Batches {
         let meta = op.metadata.unwrap_or_default();
         s.response_model = meta.model.as_deref().map(strip_models);
         if let Some(id) = &op.name {
-            s.llm_attrs.push(KeyValue::new(BATCH_ID, id.clone()));
+            s.llm_attrs
+                .push(KeyValue::new(sc::GATEWAY_BATCH_ID, id.clone()));
         }
         if let Some(st) = &meta.state {
-            s.llm_attrs.push(KeyValue::new(BATCH_STATE, st.clone()));
+            s.llm_attrs
+                .push(KeyValue::new(sc::GATEWAY_BATCH_STATE, st.clone()));
         }
         if act == "create" {
             let req: CreateRequest = serde_json::from_slice(answer.body).unwrap_or_default();
@@ -153,8 +141,10 @@ impl Surface for Batches {
                 });
             let inlined = input.requests.map(|r| r.requests.len() as u64);
             if let Some(n) = inlined.filter(|n| *n > 0).or(stated) {
-                s.llm_attrs
-                    .push(KeyValue::new(BATCH_REQUESTS, n.min(i64::MAX as u64) as i64));
+                s.llm_attrs.push(KeyValue::new(
+                    sc::GATEWAY_BATCH_REQUESTS,
+                    n.min(i64::MAX as u64) as i64,
+                ));
             }
             s.metering = Some(Metering::Deferred);
             return s;
@@ -166,11 +156,15 @@ impl Surface for Batches {
         s.metering = Some(if let Some(inlined) = inlined {
             let totals = sum_inlined(inlined);
             s.response_model = totals.model.or(s.response_model.take());
-            s.llm_attrs
-                .push(KeyValue::new(BATCH_RESPONSES, totals.responses as i64));
+            s.llm_attrs.push(KeyValue::new(
+                sc::GATEWAY_BATCH_RESPONSES,
+                totals.responses as i64,
+            ));
             if totals.failed > 0 {
-                s.llm_attrs
-                    .push(KeyValue::new(BATCH_FAILED, totals.failed as i64));
+                s.llm_attrs.push(KeyValue::new(
+                    sc::GATEWAY_BATCH_FAILED,
+                    totals.failed as i64,
+                ));
             }
             match (&op.name, totals.usage) {
                 (_, None) if totals.failed == totals.responses => Metering::Free,
@@ -179,7 +173,8 @@ impl Surface for Batches {
                     Metering::Metered
                 }
                 (Some(_), _) => {
-                    s.llm_attrs.push(KeyValue::new(BATCH_ALREADY_METERED, true));
+                    s.llm_attrs
+                        .push(KeyValue::new(sc::GATEWAY_BATCH_ALREADY_METERED, true));
                     Metering::Free
                 }
                 (None, usage) => {
@@ -188,7 +183,8 @@ impl Surface for Batches {
                 }
             }
         } else if let Some(f) = file {
-            s.llm_attrs.push(KeyValue::new(BATCH_RESPONSES_FILE, f));
+            s.llm_attrs
+                .push(KeyValue::new(sc::GATEWAY_BATCH_RESPONSES_FILE, f));
             Metering::Deferred
         } else if s.parse_error.is_some() {
             Metering::Metered // Unreadable: priced as unknown usage (flagged unpriced).

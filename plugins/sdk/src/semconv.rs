@@ -207,6 +207,20 @@ pub const GATEWAY_COMPLETION_WAIT_MS: &str = "gateway.completion.wait_ms";
 pub const GATEWAY_PLUGIN_SKIPPED: &str = "gateway.plugin.skipped";
 /// `x-gateway-property-*` headers past the per-request cap, counted and not kept.
 pub const GATEWAY_PROPERTY_DROPPED: &str = "gateway.property.dropped";
+/// Job id (`batches/{id}`).
+pub const GATEWAY_BATCH_ID: &str = "gateway.batch.id";
+/// Requests in the job (on the create).
+pub const GATEWAY_BATCH_REQUESTS: &str = "gateway.batch.requests";
+/// `BATCH_STATE_*` as the operation says.
+pub const GATEWAY_BATCH_STATE: &str = "gateway.batch.state";
+/// Inlined responses in the finished job.
+pub const GATEWAY_BATCH_RESPONSES: &str = "gateway.batch.responses";
+/// Inlined responses that were errors.
+pub const GATEWAY_BATCH_FAILED: &str = "gateway.batch.failed";
+/// A later poll of a job already metered.
+pub const GATEWAY_BATCH_ALREADY_METERED: &str = "gateway.batch.already_metered";
+/// The results file (to fetch through the files API; not metered here).
+pub const GATEWAY_BATCH_RESPONSES_FILE: &str = "gateway.batch.responses_file";
 /// Response header in which Gemini names the service tier that served the call.
 pub const HEADER_GEMINI_SERVICE_TIER: &str = "x-gemini-service-tier";
 /// Response header that carries the trace id to the client.
