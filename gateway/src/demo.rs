@@ -7,7 +7,8 @@ use fake_gemini::{FakeConfig, FakeGemini};
 use rand::Rng;
 use rand::seq::IndexedRandom;
 use serde_json::{Value, json};
-use std::time::Duration;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Keeps the demo's upstream alive.
 pub struct Demo {
@@ -48,6 +49,7 @@ pub fn start(config: &mut Config) -> anyhow::Result<Demo> {
     std::thread::Builder::new()
         .name("demo-traffic".into())
         .spawn(move || traffic(&gateway))?;
+    start_drift_detector(config)?;
     Ok(Demo {
         _upstream: upstream,
     })
@@ -191,4 +193,134 @@ fn background(call: &Caller<'_>, mut interaction: Value) -> reqwest::Result<u64>
         call.send(&format!("/v1beta/interactions/{id}"), None, &[])?;
     }
     Ok(3)
+}
+
+/// The demo drift detector's own table: its names and units (milliseconds), not the gateway's.
+const DRIFT_TABLE: &str = "demo_drift";
+const DRIFT_DDL: &str = "CREATE TABLE IF NOT EXISTS demo_drift (
+    id INTEGER PRIMARY KEY,
+    window_start_ms INTEGER NOT NULL,
+    window_end_ms INTEGER NOT NULL,
+    model_name TEXT NOT NULL,
+    feature_name TEXT NOT NULL,
+    psi REAL NOT NULL,
+    psi_threshold REAL NOT NULL,
+    drifted INTEGER NOT NULL)";
+/// Length of one window; one window per feature is written at the end of each.
+const DRIFT_WINDOW: Duration = Duration::from_secs(10);
+const DRIFT_PSI_THRESHOLD: f64 = 0.2;
+const DRIFT_FEATURES: &[&str] = &["prompt_length", "output_tokens"];
+const DRIFT_MODELS: &[&str] = &[
+    "gemini-3.8-flash",
+    "gemini-3.5-flash-lite",
+    "gemini-3.1-pro-preview",
+];
+/// Windows older than this are deleted by the detector itself (its table, its retention).
+const DRIFT_KEEP_MS: i64 = 24 * 3600 * 1000;
+
+/// Plays a sibling drift detector: creates its own table in the demo's database when absent
+/// (before the gateway checks `[drift]` against it at startup), points `config.drift` at it, and
+/// writes a few windows over the demo's traffic every [`DRIFT_WINDOW`] from its own connection,
+/// as docs/integration.md tells a sibling to: busy timeout, short `BEGIN IMMEDIATE` transactions,
+/// only its own table.
+fn start_drift_detector(config: &mut Config) -> anyhow::Result<()> {
+    let path = config.storage.path.clone();
+    let busy = Duration::from_millis(config.storage.busy_timeout_ms.max(1000));
+    let store = open_detector(&path, busy)?;
+    store.connection().execute_batch(DRIFT_DDL)?;
+    drop(store);
+    config.drift = crate::config::DriftConfig {
+        table: DRIFT_TABLE.into(),
+        window_start_column: "window_start_ms".into(),
+        window_end_column: "window_end_ms".into(),
+        time_unit: "ms".into(),
+        feature_column: "feature_name".into(),
+        score_column: "psi".into(),
+        model_column: "model_name".into(),
+        drifted_column: "drifted".into(),
+        threshold_column: "psi_threshold".into(),
+        id_column: "id".into(),
+    };
+    tracing::info!(
+        table = DRIFT_TABLE,
+        "Demo: drift detector writes windows to its own table."
+    );
+    std::thread::Builder::new()
+        .name("demo-drift".into())
+        .spawn(move || drift_detector(&path, busy))?;
+    Ok(())
+}
+
+/// The detector's connection to the shared file (the gateway's schema is already in place, or
+/// created as the gateway would), with a busy timeout so it waits for the gateway's writer.
+fn open_detector(path: &Path, busy: Duration) -> anyhow::Result<gateway_store::Store> {
+    let store =
+        gateway_store::Store::open(path, &gateway_store::StoreOptions { busy_timeout: busy })?;
+    Ok(store)
+}
+
+fn drift_detector(path: &Path, busy: Duration) {
+    let mut rng = rand::rng();
+    loop {
+        std::thread::sleep(DRIFT_WINDOW);
+        let end_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let start_ms = end_ms - i64::try_from(DRIFT_WINDOW.as_millis()).unwrap_or(10_000);
+        let model = DRIFT_MODELS
+            .choose(&mut rng)
+            .copied()
+            .unwrap_or("gemini-3.8-flash");
+        let rows: Vec<(&str, f64)> = DRIFT_FEATURES
+            .iter()
+            .map(|f| (*f, rng.random_range(0.02..0.45)))
+            .collect();
+        // A fresh connection per window: nothing is held between writes.
+        let written = open_detector(path, busy)
+            .and_then(|store| write_window(&store, start_ms, end_ms, model, &rows));
+        if let Err(error) = written {
+            tracing::warn!(%error, "Demo: drift window not written; the next one will be.");
+        }
+    }
+}
+
+/// One short write transaction: the window's rows, and the detector's own retention.
+fn write_window(
+    store: &gateway_store::Store,
+    start_ms: i64,
+    end_ms: i64,
+    model: &str,
+    rows: &[(&str, f64)],
+) -> anyhow::Result<()> {
+    let conn = store.connection();
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let body = || -> anyhow::Result<()> {
+        for (feature, psi) in rows {
+            conn.execute(
+                "INSERT INTO demo_drift (window_start_ms, window_end_ms, model_name, feature_name, \
+                 psi, psi_threshold, drifted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                (
+                    start_ms,
+                    end_ms,
+                    model,
+                    *feature,
+                    *psi,
+                    DRIFT_PSI_THRESHOLD,
+                    i64::from(*psi > DRIFT_PSI_THRESHOLD),
+                ),
+            )?;
+        }
+        conn.execute(
+            "DELETE FROM demo_drift WHERE window_end_ms < ?1",
+            (end_ms - DRIFT_KEEP_MS,),
+        )?;
+        Ok(())
+    };
+    match body() {
+        Ok(()) => Ok(conn.execute_batch("COMMIT")?),
+        Err(error) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(error)
+        }
+    }
 }
