@@ -4,28 +4,11 @@
 use crate::config::Config;
 use anyhow::Context;
 use gateway_cost::render_table;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 /// `YYYY-MM-DD` (UTC midnight) as a time.
 fn parse_date(s: &str) -> anyhow::Result<SystemTime> {
-    let mut it = s.splitn(3, '-').map(str::parse::<i64>);
-    let (Some(Ok(y)), Some(Ok(m)), Some(Ok(d))) = (it.next(), it.next(), it.next()) else {
-        anyhow::bail!("--at {s:?} is not YYYY-MM-DD");
-    };
-    anyhow::ensure!(
-        (1..=12).contains(&m) && (1..=31).contains(&d),
-        "--at {s:?} is not a date"
-    );
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = u64::try_from(days * 86_400).context("dates before 1970 are not priced")?;
-    Ok(UNIX_EPOCH + Duration::from_secs(secs))
+    gateway_cost::start_of_day(s).map_err(|e| anyhow::anyhow!("--at: {e}"))
 }
 
 /// Prints the table and the unpriced models seen in `config.storage.path`.
@@ -69,6 +52,7 @@ pub fn print(config: &Config, at: Option<&str>) -> anyhow::Result<()> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn dates_parse_to_utc_midnight() {

@@ -9,8 +9,6 @@ use gateway_plugin_sdk::Usage;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
-use std::collections::{HashSet, VecDeque};
-use std::sync::Mutex;
 
 /// The operation `GET batches/{id}` (and the create) answers.
 #[derive(Debug, Deserialize, Default)]
@@ -163,32 +161,10 @@ pub fn sum_inlined(inlined: &Inlined) -> Totals {
     t
 }
 
-/// Batch job ids whose usage was metered, oldest first (bounded). A copy of the Interactions
-/// surface's set: sharing it would mean editing that module.
-struct Metered {
-    ids: HashSet<String>,
-    order: VecDeque<String>,
-}
+/// Ids whose usage was metered (see `once`).
+static METERED: super::once::MeteredOnce = super::once::MeteredOnce::new();
 
-const METERED_CAPACITY: usize = 100_000;
-static METERED: Mutex<Option<Metered>> = Mutex::new(None);
-
-/// Records job `id` as metered; `false` when it already was.
+/// Records `id` as metered; `false` when it already was.
 pub fn first_metering(id: &str) -> bool {
-    let mut guard = METERED.lock().unwrap_or_else(|e| e.into_inner());
-    let m = guard.get_or_insert_with(|| Metered {
-        ids: HashSet::new(),
-        order: VecDeque::new(),
-    });
-    if m.ids.contains(id) {
-        return false;
-    }
-    if m.order.len() >= METERED_CAPACITY
-        && let Some(old) = m.order.pop_front()
-    {
-        m.ids.remove(&old);
-    }
-    m.ids.insert(id.to_owned());
-    m.order.push_back(id.to_owned());
-    true
+    METERED.first(id)
 }

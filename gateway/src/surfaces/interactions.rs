@@ -20,8 +20,6 @@ use crate::route::Route;
 use gateway_plugin_sdk::semconv as sc;
 use gateway_plugin_sdk::{GenerationParams, Metering, RequestInfo};
 use opentelemetry::KeyValue;
-use std::collections::{HashSet, VecDeque};
-use std::sync::Mutex;
 use std::time::SystemTime;
 
 /// The Interactions surface.
@@ -40,33 +38,12 @@ pub struct StepSpan {
     pub attributes: Vec<KeyValue>,
 }
 
-/// Interaction ids whose usage was metered, oldest first (bounded).
-struct Metered {
-    ids: HashSet<String>,
-    order: VecDeque<String>,
-}
-
-const METERED_CAPACITY: usize = 200_000;
-static METERED: Mutex<Option<Metered>> = Mutex::new(None);
+/// Ids whose usage was metered (see `once`).
+static METERED: super::once::MeteredOnce = super::once::MeteredOnce::new();
 
 /// Records `id` as metered; `false` when it already was.
 fn first_metering(id: &str) -> bool {
-    let mut guard = METERED.lock().unwrap_or_else(|e| e.into_inner());
-    let m = guard.get_or_insert_with(|| Metered {
-        ids: HashSet::new(),
-        order: VecDeque::new(),
-    });
-    if m.ids.contains(id) {
-        return false;
-    }
-    if m.order.len() >= METERED_CAPACITY
-        && let Some(old) = m.order.pop_front()
-    {
-        m.ids.remove(&old);
-    }
-    m.ids.insert(id.to_owned());
-    m.order.push_back(id.to_owned());
-    true
+    METERED.first(id)
 }
 
 /// What kind of interactions request a route is, kept in its template.

@@ -15,6 +15,7 @@ mod generate_content;
 mod interactions;
 mod interactions_steps;
 mod interactions_wire;
+mod once;
 mod openai_compat;
 mod unknown;
 

@@ -82,6 +82,15 @@ pub(crate) fn format_day(z: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// Midnight (UTC) of a strict `YYYY-MM-DD`, for pricing at a chosen day (`gateway pricing --at`).
+pub fn start_of_day(s: &str) -> Result<SystemTime, String> {
+    let days = parse_date(s).map_err(|e| e.replace("effective_from", "date"))?;
+    let secs = u64::try_from(days)
+        .map_err(|_| format!("date {s:?} is before 1970"))?
+        .saturating_mul(SECS_PER_DAY);
+    Ok(UNIX_EPOCH + std::time::Duration::from_secs(secs))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -68,6 +68,7 @@ mod row;
 pub use book::{PriceBook, Resolved};
 pub use compute::{Cost, MAX_TOKENS, compute};
 pub use config::PricingConfig;
+pub use date::start_of_day;
 pub use plugin::TokenCostPlugin;
 pub use render::render_table;
 pub use resolve::resolve;
