@@ -8,68 +8,11 @@
 mod util;
 
 use fake_gemini::{FakeConfig, spawn_in_thread};
-use rusqlite::{Connection, OptionalExtension};
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
-use util::{Gateway, client, spans_of};
+use util::{Gateway, client, llm_span, trace_id, trace_row};
 
 const KEY: &str = "test-key";
 const CREATE: &str = "/v1beta/models/gemini-3.8-flash:batchGenerateContent";
-
-/// The trace row of `trace_id`: (model, input, output, cost, unpriced), waiting for the writer.
-fn trace_row(
-    gw: &Gateway,
-    trace_id: &str,
-) -> (Option<String>, Option<i64>, Option<i64>, Option<f64>, bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(conn) = Connection::open(&gw.db) {
-            let row = conn
-                .query_row(
-                    "SELECT model, input_tokens, output_tokens, cost_usd, unpriced FROM traces
-                     WHERE trace_id = ?1",
-                    [trace_id],
-                    |r| {
-                        Ok((
-                            r.get(0)?,
-                            r.get(1)?,
-                            r.get(2)?,
-                            r.get(3)?,
-                            r.get::<_, i64>(4)? != 0,
-                        ))
-                    },
-                )
-                .optional()
-                .unwrap_or(None);
-            if let Some(row) = row {
-                return row;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no trace {trace_id}; log:\n{}",
-            gw.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn llm_span(gw: &Gateway, trace_id: &str) -> Value {
-    trace_row(gw, trace_id); // the spans land in the same transaction as the row
-    let conn = Connection::open(&gw.db).unwrap();
-    spans_of(&conn, trace_id)
-        .into_iter()
-        .find(|s| s.2["gateway.step"] == "llm_call")
-        .unwrap()
-        .2
-}
-
-fn trace_id(r: &reqwest::blocking::Response) -> String {
-    r.headers()["x-gateway-trace-id"]
-        .to_str()
-        .unwrap()
-        .to_owned()
-}
 
 fn create(gw: &Gateway, body: &Value) -> (String, String) {
     let r = client()

@@ -331,3 +331,62 @@ pub fn file_contains(path: &Path, needle: &[u8]) -> bool {
         .map(|b| b.windows(needle.len()).any(|w| w == needle))
         .unwrap_or(false)
 }
+
+/// The trace row of `trace_id` — (model, input, output, cost, unpriced) — waiting (bounded)
+/// for the asynchronous writer.
+pub fn trace_row(
+    gw: &Gateway,
+    trace_id: &str,
+) -> (Option<String>, Option<i64>, Option<i64>, Option<f64>, bool) {
+    use rusqlite::OptionalExtension;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(conn) = Connection::open(&gw.db) {
+            let row = conn
+                .query_row(
+                    "SELECT model, input_tokens, output_tokens, cost_usd, unpriced FROM traces
+                     WHERE trace_id = ?1",
+                    [trace_id],
+                    |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get::<_, i64>(4)? != 0,
+                        ))
+                    },
+                )
+                .optional()
+                .unwrap_or(None);
+            if let Some(row) = row {
+                return row;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no trace {trace_id}; log:\n{}",
+            gw.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The attributes of the LLM-call span of `trace_id` (after its row is written).
+pub fn llm_span(gw: &Gateway, trace_id: &str) -> serde_json::Value {
+    trace_row(gw, trace_id); // the spans land in the same transaction as the row
+    let conn = Connection::open(&gw.db).unwrap();
+    spans_of(&conn, trace_id)
+        .into_iter()
+        .find(|s| s.2["gateway.step"] == "llm_call")
+        .unwrap()
+        .2
+}
+
+/// The `x-gateway-trace-id` of a response.
+pub fn trace_id(r: &reqwest::blocking::Response) -> String {
+    r.headers()["x-gateway-trace-id"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
