@@ -123,13 +123,17 @@ mod tests {
         unsafe { libc::sched_getscheduler(tid) }
     }
 
+    /// Needs CAP_SYS_NICE (root in CI): `#[ignore]`d so a plain `cargo test` counts it as
+    /// ignored; `scripts/test.sh` runs it with `--include-ignored`, where it fails, never
+    /// passes, if the capability is missing.
     #[test]
+    #[ignore = "needs CAP_SYS_NICE (run by scripts/test.sh with --include-ignored)"]
     fn backlog_promotes_and_drain_demotes() {
         let p = std::sync::Arc::new(Priority::new(true, 8));
-        if !p.enabled() {
-            eprintln!("skipped: this process may not leave SCHED_IDLE (no CAP_SYS_NICE)");
-            return;
-        }
+        assert!(
+            p.enabled(),
+            "this process may not leave SCHED_IDLE (no CAP_SYS_NICE): run as root"
+        );
         let (tx, rx) = std::sync::mpsc::channel();
         let (go_tx, go_rx) = std::sync::mpsc::channel::<u64>();
         let writer = {
