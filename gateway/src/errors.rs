@@ -24,9 +24,10 @@ impl ProxyFailure {
         use ErrorType::*;
         match (e.esource(), e.etype()) {
             (ErrorSource::Downstream, _) => Self::ClientGone,
-            (_, ConnectTimedout | ReadTimedout | WriteTimedout | TLSHandshakeTimedout) => {
-                Self::Timeout
-            }
+            // Never connected: the upstream could not be reached (502, as documented); a
+            // timeout once connected is the upstream being slow (504).
+            (_, ConnectTimedout | TLSHandshakeTimedout) => Self::Unreachable,
+            (_, ReadTimedout | WriteTimedout) => Self::Timeout,
             (ErrorSource::Upstream, _) if response_started => Self::Reset,
             (
                 ErrorSource::Upstream,
@@ -82,6 +83,14 @@ pub fn gemini_error_body(code: u16, message: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connect_timeout_is_unreachable_and_a_read_timeout_a_timeout() {
+        let connect = pingora::Error::new(ErrorType::ConnectTimedout);
+        assert_eq!(ProxyFailure::classify(&connect, false).status(), 502);
+        let read = pingora::Error::new(ErrorType::ReadTimedout);
+        assert_eq!(ProxyFailure::classify(&read, false).status(), 504);
+    }
 
     #[test]
     fn error_body_is_gemini_shaped() {
