@@ -522,3 +522,34 @@ fn a_full_completion_queue_skips_library_hooks_and_counts_them_never_the_spans()
     assert_eq!(priced, 300, "cost and spans are never skipped");
     assert_eq!(ids.len(), 300);
 }
+
+#[test]
+fn overwriting_a_loaded_plugin_file_changes_nothing_under_the_running_gateway() {
+    let fake = spawn_in_thread(FakeConfig::default());
+    // The configured file is a copy the test owns and then overwrites in place (same inode),
+    // as a rebuild or a careless deploy would.
+    let dir = tempfile::tempdir().unwrap();
+    let so = dir.path().join("libpii_tagger.so");
+    std::fs::copy(lib("pii_tagger"), &so).unwrap();
+    let mut gw = Gateway::start(
+        &fake.base_url(),
+        "",
+        &format!("[[plugins]]\npath = \"{}\"\n", so.display()),
+    );
+    let path = "/v1beta/models/gemini-3.8-flash:generateContent";
+    let (before, _) = post(&gw, path, "mail ana@example.com please");
+    let mut f = std::fs::OpenOptions::new().write(true).open(&so).unwrap();
+    std::io::Write::write_all(&mut f, &vec![0xCC; 1 << 20]).unwrap();
+    drop(f);
+    let (after, _) = post(&gw, path, "mail bob@example.org please");
+    let conn = gw.wait_traces(2);
+    gw.stop();
+    for t in [&before, &after] {
+        let spans = spans_of(&conn, t);
+        assert_eq!(
+            step(&spans, "prompt_construction")["pii.emails"].as_i64(),
+            Some(1),
+            "the plugin still runs from its private copy"
+        );
+    }
+}

@@ -198,15 +198,41 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     msg
 }
 
+/// A copy of `path` in the temporary directory, private to this process; `None` (and a
+/// warning) when it cannot be made, in which case the file itself is loaded.
+fn private_copy(path: &Path) -> Option<std::path::PathBuf> {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = path.file_name()?.to_string_lossy().into_owned();
+    let copy =
+        std::env::temp_dir().join(format!("gateway-plugin-{}-{n}-{name}", std::process::id()));
+    match std::fs::copy(path, &copy) {
+        Ok(_) => Some(copy),
+        Err(error) => {
+            tracing::warn!(%error, path = %path.display(), "Cannot copy the plugin; loading the file in place (overwriting it while loaded would crash the gateway).");
+            None
+        }
+    }
+}
+
 /// Loads the plugin at `path`, checks it, and builds it with `config_json`.
 pub fn load(path: &Path, config_json: &str) -> Result<LoadedPlugin, LoadError> {
     let path_buf = path.to_path_buf();
     if !path.exists() {
         return Err(LoadError::NotFound { path: path_buf });
     }
+    // The library is mapped from a private copy, so overwriting the configured file while the
+    // gateway runs (a rebuild, a deploy) cannot change the code under the running process
+    // (SIGBUS). The copy is unlinked once loaded: the mapping keeps it alive, nothing is left.
+    let private = private_copy(path);
+    let open_path = private.as_deref().unwrap_or(path);
     // SAFETY: loading a library runs its initialisers. The operator named this file in the
     // configuration as a gateway plugin; that is the trust boundary, as for any native plugin.
-    let library = unsafe { Library::new(path) }.map_err(|e| LoadError::Open {
+    let opened = unsafe { Library::new(open_path) };
+    if let Some(copy) = &private {
+        let _ = std::fs::remove_file(copy);
+    }
+    let library = opened.map_err(|e| LoadError::Open {
         path: path_buf.clone(),
         reason: error_chain(&e),
     })?;
