@@ -490,14 +490,15 @@ fn usage_on_an_unknown_path_is_flagged_and_counted() {
 
 #[test]
 fn a_gateway_whose_clock_is_past_2027_uses_the_new_rate() {
-    // libfaketime moves the gateway's wall clock (not its monotonic clock) to 2027-01-02.
-    assert!(
-        std::process::Command::new("faketime")
-            .arg("--version")
-            .output()
-            .is_ok(),
-        "faketime is required (scripts/setup.sh installs it)"
-    );
+    // libfaketime moves the gateway's wall clock (not its monotonic clock) to 2027-01-02. It is
+    // preloaded through `env`, which execs the gateway in place: the process the test stops is
+    // the gateway itself (the `faketime` wrapper would fork it and leave it running).
+    let lib = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"]
+        .into_iter()
+        .chain(["/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1"])
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("libfaketime is required (scripts/setup.sh installs the faketime package)");
+    let preload = format!("LD_PRELOAD={lib}");
     let fake = spawn_in_thread(FakeConfig::default());
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("gateway.db");
@@ -510,9 +511,9 @@ fn a_gateway_whose_clock_is_past_2027_uses_the_new_rate() {
         "",
         &[
             "env",
+            &preload,
+            "FAKETIME=@2027-01-02 00:00:00",
             "FAKETIME_DONT_FAKE_MONOTONIC=1",
-            "faketime",
-            "2027-01-02 00:00:00",
         ],
     );
     let r = post(
