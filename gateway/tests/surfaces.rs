@@ -463,23 +463,11 @@ fn tiers_routing_embeddings_and_grounding_are_priced_by_what_served() {
 
 #[test]
 fn usage_on_an_unknown_path_is_flagged_and_counted() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(1) {
-            let mut s = stream.unwrap();
-            let mut buf = [0u8; 65536];
-            let _ = s.read(&mut buf);
-            let body = r#"{"result":"ok","usageMetadata":{"promptTokenCount":12,"candidatesTokenCount":3,"totalTokenCount":15}}"#;
-            let head = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                body.len()
-            );
-            s.write_all(head.as_bytes()).unwrap();
-            s.write_all(body.as_bytes()).unwrap();
-        }
-    });
-    let gw = Gateway::start(&format!("http://{addr}"), "", "");
+    let upstream = canned_upstream(
+        r#"{"result":"ok","usageMetadata":{"promptTokenCount":12,"candidatesTokenCount":3,"totalTokenCount":15}}"#,
+        1,
+    );
+    let gw = Gateway::start(&upstream, "", "");
     let r = post(&gw, "/v1beta/newSurface:doSomething", &json!({}));
     assert_eq!(r.status(), 200);
     let id = trace_id(&r);

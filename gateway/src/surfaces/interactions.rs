@@ -155,9 +155,12 @@ impl Surface for Interactions {
         for (at, ev) in &observed.kept {
             state.apply_event((at, ev));
         }
+        // The final events are usually kept already (and applied above): parse them once.
+        let last_kept = observed.kept.last().map(|(_, k)| k);
         for ev in [&observed.usage_event, &observed.last_event]
             .into_iter()
             .flatten()
+            .filter(|ev| Some(*ev) != last_kept)
         {
             match serde_json::from_slice::<Event>(ev) {
                 Ok(e) => state.apply(e),
@@ -229,13 +232,5 @@ impl Surface for Interactions {
         });
         s.steps = state.spans(answer);
         s
-    }
-
-    fn llm_span_name(&self, info: &RequestInfo, route: &Route) -> String {
-        match (&info.operation, &info.model) {
-            (Some(op), Some(m)) => format!("{op} {m}"),
-            (Some(op), None) => op.clone(),
-            _ => route.template.clone(),
-        }
     }
 }
