@@ -116,7 +116,9 @@ impl Acc {
     }
 
     fn group(&self, key: Option<String>) -> CostGroup {
-        let all_unpriced = self.requests > 0 && self.priced == 0 && self.unpriced > 0;
+        // Null only when every trace is unpriced: a free call (no cost, not an LLM operation,
+        // e.g. countTokens) is a known $0, so it keeps a group priced.
+        let all_unpriced = self.requests > 0 && self.unpriced >= self.requests;
         CostGroup {
             key: key.filter(|k| !k.is_empty()),
             usd: (!all_unpriced).then_some(self.usd.max(0.0)),
