@@ -3,6 +3,7 @@
 //! ```text
 //! api --config gateway.toml [--listen 127.0.0.1:8081]
 //! api --openapi > ui/openapi.json
+//! api --config gateway.toml --drift-sql
 //! ```
 //!
 //! Loads the gateway's config through the same crate as the gateway (`gateway-config`: one set
@@ -11,7 +12,10 @@
 //! (`--listen` gets the same rule as `[api] listen`: a non-loopback address needs a token or
 //! `allow_unauthenticated = true`), prints
 //! `api listening on http://ADDR` once bound, and stops on Ctrl-C or SIGTERM. `--openapi`
-//! prints the OpenAPI document (the one served at `/api/openapi.json`) and exits.
+//! prints the OpenAPI document (the one served at `/api/openapi.json`) and exits. `--drift-sql`
+//! prints the SQL of the drift correlation generated from `[drift]` (the query
+//! `GET /api/correlations/drift` runs, checked against the detector's table when the database
+//! has it) and exits.
 
 use anyhow::Context;
 use clap::Parser;
@@ -40,6 +44,9 @@ struct Args {
     /// Print the OpenAPI document as JSON and exit (reads no config).
     #[arg(long)]
     openapi: bool,
+    /// Print the drift correlation SQL generated from `[drift]` and exit.
+    #[arg(long)]
+    drift_sql: bool,
 }
 
 #[tokio::main]
@@ -60,6 +67,14 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::load(&args.config)?;
     if args.check {
         println!("config {} is valid", args.config.display());
+        return Ok(());
+    }
+    if args.drift_sql {
+        let sql = gateway_api::routes::snapshots::drift_sql(&config.storage.path, &config.drift)
+            .map_err(|e| anyhow::anyhow!("[drift]: {e}"))?;
+        let mut out = std::io::stdout().lock();
+        out.write_all(sql.as_bytes())?;
+        out.flush()?;
         return Ok(());
     }
     let addr = args

@@ -11,6 +11,8 @@ mod metrics;
 mod errors;
 // Drift correlation with and without a drift_snapshots table.
 mod drift;
+// A detector's own table: ms, generated columns, a view, wrong units, a missing column.
+mod drift_contract;
 // The WebSocket feed over a real socket, and the client loop with a slow client.
 mod live;
 // ui/openapi.json (the dashboard types' source) is the document the API serves.

@@ -89,6 +89,15 @@ impl StoreError {
         !matches!(self, Self::Incompatible { .. })
     }
 
+    /// Whether another connection held the lock for longer than the busy timeout
+    /// (`SQLITE_BUSY` or `SQLITE_LOCKED`): the statement's transaction was rolled back, nothing
+    /// of it is in the file, and doing it again later can succeed.
+    pub fn is_busy(&self) -> bool {
+        use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+        matches!(self, Self::Sqlite { source, .. }
+            if matches!(source.sqlite_error_code(), Some(DatabaseBusy | DatabaseLocked)))
+    }
+
     /// Whether the connection should be closed and opened again before the next write: the
     /// file became unwritable, or disappeared from under it.
     pub fn needs_reopen(&self) -> bool {

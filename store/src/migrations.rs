@@ -281,6 +281,14 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX IF NOT EXISTS metric_snapshots_trace ON metric_snapshots(trace_id);
     CREATE INDEX IF NOT EXISTS metric_snapshots_breached_id ON metric_snapshots(breached, id);
     "#,
+    // 6: each row names the LLM call it measures (`llm_span_id`) and the request's position in
+    // its trace (`request_index`, 1 for the first gateway request folded into the trace, 2 for
+    // the next... when a client's `traceparent` joins several). Added columns only: rows, ids
+    // and a sibling's views are untouched; older rows read NULL.
+    r#"
+    ALTER TABLE metric_snapshots ADD COLUMN llm_span_id TEXT;
+    ALTER TABLE metric_snapshots ADD COLUMN request_index INTEGER;
+    "#,
 ];
 
 /// The newest schema version this build knows.

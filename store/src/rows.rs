@@ -79,7 +79,7 @@ impl TraceRow {
 }
 
 /// One `metric_snapshots` row: a metric value of a trace against its threshold.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct MetricRow {
     /// 32 lowercase hex digits.
     pub trace_id: String,
@@ -98,4 +98,9 @@ pub struct MetricRow {
     /// The span that carried the value (16 lowercase hex digits): the gateway's
     /// `post_processing` span, whose sibling with `gateway.step = "llm_call"` is the LLM span.
     pub span_id: Option<String>,
+    /// The LLM call the value measures (16 lowercase hex digits), when the request made one.
+    pub llm_span_id: Option<String>,
+    /// The request's own root (SERVER) span, the parent of `span_id`. Not stored: the writer
+    /// derives `request_index`, the request's position in its trace, from it.
+    pub request_span_id: Option<String>,
 }

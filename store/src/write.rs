@@ -50,8 +50,19 @@ const TRACE_EXISTS: &str = "SELECT 1 FROM traces WHERE trace_id = ?1";
 /// Whether a span is stored (by the `spans_trace` index).
 const SPAN_EXISTS: &str = "SELECT 1 FROM spans WHERE trace_id = ?1 AND span_id = ?2";
 
+/// Inserts a metric row. `request_index` is the position of the request's root span (`?10`)
+/// among the trace's gateway root spans in the order they were written (the order in which
+/// their summaries were folded into the `traces` row); a root not written yet (it ends after
+/// the span carrying the metrics, and may reach the next batch) comes next.
 const INSERT_METRIC: &str = "INSERT INTO metric_snapshots (trace_id, metric, value, threshold,
-    breached, model, created_at_unix_nano, span_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    breached, model, created_at_unix_nano, span_id, llm_span_id, request_index)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, CASE WHEN ?10 IS NULL THEN NULL ELSE (
+        SELECT CASE WHEN root.id IS NULL THEN (SELECT COUNT(*) + 1 FROM spans
+                WHERE trace_id = ?1 AND kind = 'server')
+            ELSE (SELECT COUNT(*) FROM spans WHERE trace_id = ?1 AND kind = 'server'
+                AND id <= root.id) END
+        FROM (SELECT MAX(id) AS id FROM spans WHERE trace_id = ?1 AND span_id = ?10) AS root)
+    END)";
 
 impl Store {
     /// Whether the span `span_id` of `trace_id` is stored. A batch is one transaction, so one
@@ -152,6 +163,8 @@ impl Store {
                     m.model,
                     m.created_at_unix_nano,
                     m.span_id,
+                    m.llm_span_id,
+                    m.request_span_id,
                 ])
                 .map_err(err)?;
             }

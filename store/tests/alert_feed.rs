@@ -1,6 +1,8 @@
 //! `metric_snapshots` as an alert feed: ids are never reused (schema version 5 rebuilds the
-//! table as AUTOINCREMENT, keeping rows, ids and indexes), rows carry their span id, and an id
-//! cursor sees every row exactly once. Also: the drift correlation only reads.
+//! table as AUTOINCREMENT, keeping rows, ids and indexes), rows carry their span id, the LLM
+//! call and the request's position in a merged trace (version 6), and an id cursor sees every
+//! row exactly once, also while a writer keeps writing and retention empties the table. Also:
+//! the drift correlation only reads.
 
 #![allow(clippy::unwrap_used)]
 
@@ -20,6 +22,7 @@ fn metric(i: i64, breached: bool) -> MetricRow {
         model: Some("gemini-2.5-flash".into()),
         created_at_unix_nano: 1_000 + i,
         span_id: Some(format!("{i:016x}")),
+        ..MetricRow::default()
     }
 }
 
@@ -194,14 +197,17 @@ fn migration_5_keeps_rows_ids_indexes_and_sibling_views() {
          ALTER TABLE old RENAME TO metric_snapshots;
          CREATE INDEX metric_snapshots_breached ON metric_snapshots(breached, created_at_unix_nano);
          CREATE INDEX metric_snapshots_trace ON metric_snapshots(trace_id);
-         DELETE FROM gateway_migrations WHERE version = 5;
+         DELETE FROM gateway_migrations WHERE version >= 5;
          DELETE FROM sqlite_sequence;
          CREATE VIEW alerts AS SELECT id, trace_id FROM metric_snapshots WHERE breached = 1;",
     )
     .unwrap();
     drop(c);
     let mut store = open(&path);
-    assert_eq!(store.schema_version().unwrap(), 5);
+    assert_eq!(
+        store.schema_version().unwrap(),
+        gateway_store::LATEST_SCHEMA
+    );
     assert_eq!(ids(&store), vec![3, 4, 5], "rows and ids kept");
     let objs = objects(&path);
     let sql = |name: &str| {
@@ -212,6 +218,10 @@ fn migration_5_keeps_rows_ids_indexes_and_sibling_views() {
     };
     assert!(sql("metric_snapshots").contains("AUTOINCREMENT"));
     assert!(sql("metric_snapshots").contains("span_id"));
+    assert!(
+        sql("metric_snapshots").contains("request_index"),
+        "migration 6 ran too"
+    );
     for index in [
         "metric_snapshots_breached",
         "metric_snapshots_trace",
@@ -266,4 +276,246 @@ fn the_drift_report_never_creates_a_table() {
         "{report:?}"
     );
     assert_eq!(objects(&path), before);
+}
+
+fn span(trace: &str, id: &str, parent: Option<&str>, kind: &'static str) -> gateway_store::SpanRow {
+    gateway_store::SpanRow {
+        span_id: id.into(),
+        trace_id: trace.into(),
+        parent_span_id: parent.map(Into::into),
+        name: kind.into(),
+        kind,
+        start_time_unix_nano: 1,
+        end_time_unix_nano: 2,
+        status_code: "unset",
+        status_message: None,
+        attributes_json: "{}".into(),
+        events_json: "[]".into(),
+    }
+}
+
+/// The metric row of request `root` (post_processing span `post`, LLM span `llm`).
+fn request_metric(trace: &str, root: &str, post: &str, llm: &str) -> MetricRow {
+    MetricRow {
+        trace_id: trace.into(),
+        metric: "latency_ms".into(),
+        value: 5.0,
+        threshold: Some(1.0),
+        breached: true,
+        created_at_unix_nano: 1,
+        span_id: Some(post.into()),
+        llm_span_id: Some(llm.into()),
+        request_span_id: Some(root.into()),
+        ..MetricRow::default()
+    }
+}
+
+#[test]
+fn rows_name_the_llm_call_and_the_requests_position_in_a_merged_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.db");
+    let mut store = open(&path);
+    let t = "0af7651916cd43dd8448eb211c80319c";
+    let summary = TraceRow {
+        trace_id: t.into(),
+        status: "ok".into(),
+        ..TraceRow::default()
+    };
+    // Requests 1 and 2 of the trace in one batch, each root before its metrics.
+    store
+        .write_all(
+            &[
+                span(t, "00000000000000a1", Some("cccccccccccccccc"), "server"),
+                span(t, "00000000000000a2", Some("00000000000000a1"), "client"),
+                span(t, "00000000000000b1", Some("cccccccccccccccc"), "server"),
+            ],
+            &[summary.clone(), summary.clone()],
+            &[
+                request_metric(
+                    t,
+                    "00000000000000b1",
+                    "00000000000000b3",
+                    "00000000000000b2",
+                ),
+                request_metric(
+                    t,
+                    "00000000000000a1",
+                    "00000000000000a3",
+                    "00000000000000a2",
+                ),
+            ],
+        )
+        .unwrap();
+    // Request 3's metrics reach the store before its root span (the next batch).
+    store
+        .write_all(
+            &[],
+            &[],
+            &[request_metric(
+                t,
+                "00000000000000c1",
+                "00000000000000c3",
+                "00000000000000c2",
+            )],
+        )
+        .unwrap();
+    store
+        .write_all(
+            &[span(
+                t,
+                "00000000000000c1",
+                Some("cccccccccccccccc"),
+                "server",
+            )],
+            std::slice::from_ref(&summary),
+            &[],
+        )
+        .unwrap();
+    // A row without a request root (written by a caller that does not know it) has no position.
+    store.write_all(&[], &[], &[metric(1, true)]).unwrap();
+    let rows = reader(&path)
+        .metric_snapshots(&SnapshotFilter {
+            after_id: Some(0),
+            limit: 10,
+            ..SnapshotFilter::default()
+        })
+        .unwrap();
+    let got: Vec<_> = rows
+        .iter()
+        .map(|r| (r.llm_span_id.as_deref(), r.request_index))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Some("00000000000000b2"), Some(2)),
+            (Some("00000000000000a2"), Some(1)),
+            (Some("00000000000000c2"), Some(3)),
+            (None, None),
+        ]
+    );
+    let requests: i64 = store
+        .connection()
+        .query_row(
+            "SELECT request_count FROM traces WHERE trace_id = ?1",
+            [t],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        requests, 3,
+        "positions follow the trace row's request count"
+    );
+}
+
+#[test]
+fn the_cursor_sees_every_breached_row_once_under_load_and_across_emptying_retention() {
+    use std::sync::mpsc;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.db");
+    let mut writer = open(&path);
+    let mut retention = open(&path);
+    const ROUNDS: i64 = 3;
+    const BATCHES: i64 = 40;
+    const PER_BATCH: i64 = 25;
+    let (round_done, round_done_rx) = mpsc::channel::<i64>();
+    let (resume, resume_rx) = mpsc::channel::<()>();
+    // The load: batches written as fast as the writer goes, while the consumer polls and
+    // retention deletes what the consumer has passed.
+    let load = std::thread::spawn(move || {
+        let mut written = BTreeSet::new();
+        for round in 0..ROUNDS {
+            for b in 0..BATCHES {
+                let rows: Vec<_> = (0..PER_BATCH)
+                    .map(|j| {
+                        let i = (round * BATCHES + b) * PER_BATCH + j;
+                        metric(i, i % 4 != 3)
+                    })
+                    .collect();
+                written.extend(
+                    rows.iter()
+                        .filter(|m| m.breached)
+                        .map(|m| m.trace_id.clone()),
+                );
+                writer.write_all(&[], &[], &rows).unwrap();
+            }
+            let last = (round + 1) * BATCHES * PER_BATCH - 1;
+            round_done.send(last).unwrap();
+            if resume_rx.recv().is_err() {
+                break;
+            }
+        }
+        written
+    });
+    let r = reader(&path);
+    let poll = |cursor: i64| {
+        r.metric_snapshots(&SnapshotFilter {
+            breached: Some(true),
+            after_id: Some(cursor),
+            limit: 101,
+            ..SnapshotFilter::default()
+        })
+        .unwrap()
+    };
+    let (mut cursor, mut seen, mut seen_ids) = (0, Vec::new(), Vec::new());
+    let mut emptied = 0;
+    let mut round_end: Option<i64> = None;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while emptied < ROUNDS {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the consumer never caught up"
+        );
+        let page = poll(cursor);
+        assert!(page.windows(2).all(|w| w[0].id < w[1].id), "ascending ids");
+        if let Some(last) = page.last() {
+            cursor = last.id;
+            seen_ids.extend(page.iter().map(|s| s.id));
+            seen.extend(page.iter().map(|s| s.trace_id.clone()));
+            // Retention, concurrently with the writer, deletes only rows already read.
+            retention
+                .enforce_retention(&RetentionPolicy {
+                    traces_before_unix_nano: None,
+                    metrics_before_unix_nano: Some(last.created_at_unix_nano),
+                    max_size_bytes: None,
+                    batch: 50,
+                })
+                .unwrap();
+        }
+        if round_end.is_none() {
+            round_end = round_done_rx.try_recv().ok();
+        }
+        // The round is written and read: a retention pass empties the table, then the load
+        // goes on.
+        if let Some(last) = round_end
+            && page.is_empty()
+            && seen.last() >= Some(&format!("{:032x}", last - 1))
+        {
+            retention
+                .enforce_retention(&RetentionPolicy {
+                    traces_before_unix_nano: None,
+                    metrics_before_unix_nano: Some(i64::MAX),
+                    max_size_bytes: None,
+                    batch: 50,
+                })
+                .unwrap();
+            let left: i64 = retention
+                .connection()
+                .query_row("SELECT COUNT(*) FROM metric_snapshots", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(left, 0, "the pass emptied the table");
+            emptied += 1;
+            round_end = None;
+            let _ = resume.send(());
+        }
+    }
+    drop(resume);
+    let written = load.join().unwrap();
+    let unique: BTreeSet<_> = seen.iter().cloned().collect();
+    assert_eq!(unique.len(), seen.len(), "no row twice");
+    assert_eq!(unique, written, "every breached row, once");
+    assert_eq!(written.len() as i64, ROUNDS * BATCHES * PER_BATCH * 3 / 4);
+    assert!(
+        seen_ids.windows(2).all(|w| w[0] < w[1]),
+        "ids keep growing across the emptied table"
+    );
 }

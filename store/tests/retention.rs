@@ -44,7 +44,7 @@ fn fill(store: &mut Store, n: i64, start: i64) {
             breached: false,
             model: None,
             created_at_unix_nano: t,
-            span_id: None,
+            ..MetricRow::default()
         });
     }
     store.write_all(&spans, &traces, &metrics).unwrap();

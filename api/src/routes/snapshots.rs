@@ -72,6 +72,30 @@ pub fn configure_drift(db_path: &Path, config: &DriftConfig) -> Result<bool, Str
     Ok(found)
 }
 
+/// The correlation SQL of `[drift]` for the database at `db_path`, as the drift endpoint runs
+/// it, with a header naming its parameters (what `api --drift-sql` prints). Reads only; without
+/// the database or the table, the id and threshold columns are as configured (unset: the rowid
+/// and null). Errors name an invalid key or a mapped column the table lacks.
+pub fn drift_sql(db_path: &Path, config: &DriftConfig) -> Result<String, String> {
+    config
+        .check()
+        .map_err(|(key, message)| format!("invalid config: {key}: {message}"))?;
+    let q = drift_query(config);
+    let sql = match Reader::open(db_path, Duration::from_secs(5)) {
+        Ok(reader) => reader
+            .drift_sql(&q)
+            .map_err(|e| format!("[drift] does not fit the database's table: {e}"))?,
+        _ => q.correlation_sql(),
+    };
+    Ok(format!(
+        "-- The drift correlation of [drift] (table {table}): each drift row with the breached\n\
+         -- metric_snapshots and the slowest and costliest traces of its window.\n\
+         -- ?1: windows ending after (unix ns), ?2: windows starting before (unix ns),\n\
+         -- ?3: traces per ranking, ?4: most drift rows.\n{sql};\n",
+        table = q.table
+    ))
+}
+
 /// The mapping in force for `db_path` (the defaults when none was configured).
 fn mapping_of(db_path: &Path) -> DriftQuery {
     mappings()

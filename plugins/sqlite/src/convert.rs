@@ -177,6 +177,12 @@ fn boolean(attrs: &[KeyValue], key: &str) -> bool {
     matches!(find(attrs, key), Some(Value::Bool(true)))
 }
 
+/// Whether `span` is a gateway root span (a SERVER span with `gateway.status`), the carrier of
+/// one request's trace summary.
+pub(crate) fn is_trace_root(span: &SpanData) -> bool {
+    span.span_kind == SpanKind::Server && find(&span.attributes, sc::GATEWAY_STATUS).is_some()
+}
+
 /// The trace summary carried by a gateway root span (a SERVER span with `gateway.status`), if
 /// this is one.
 pub fn trace_row(span: &SpanData) -> Option<TraceRow> {
@@ -210,11 +216,19 @@ pub fn trace_row(span: &SpanData) -> Option<TraceRow> {
 /// Name of the span event that carries a metric snapshot.
 pub const METRIC_EVENT: &str = "gateway.metric";
 
+/// Attribute of a [`METRIC_EVENT`]: the span id (hex) of the LLM call the value measures.
+pub const METRIC_LLM_SPAN_ID: &str = "llm_span_id";
+
 /// The `metric_snapshots` rows carried by a span's `gateway.metric` events. Each row records
-/// the id of that span (the gateway puts the events on its `post_processing` span; the LLM span
-/// is its sibling with `gateway.step = "llm_call"`, see docs/schema.md).
+/// the id of that span (the gateway puts the events on its `post_processing` span), the LLM
+/// call the value measures (the event's [`METRIC_LLM_SPAN_ID`], a 16-digit hex id; anything
+/// else is left out) and the request's root span (the carrying span's parent), from which the
+/// writer derives the request's position in a merged trace (see docs/schema.md).
 pub fn metric_rows(span: &SpanData, out: &mut Vec<MetricRow>) {
     let span_id = span.span_context.span_id().to_string();
+    let parent = span.parent_span_id;
+    let request_span_id =
+        (parent != opentelemetry::trace::SpanId::INVALID).then(|| parent.to_string());
     for e in span.events.iter().filter(|e| e.name == METRIC_EVENT) {
         let a = &e.attributes;
         let (Some(metric), Some(value)) = (string(a, "metric"), float(a, "value")) else {
@@ -230,9 +244,24 @@ pub fn metric_rows(span: &SpanData, out: &mut Vec<MetricRow>) {
             model: string(a, "model"),
             created_at_unix_nano: unix_nano(e.timestamp),
             span_id: Some(span_id.clone()),
+            llm_span_id: string(a, METRIC_LLM_SPAN_ID).filter(|id| is_span_id(id)),
+            request_span_id: request_span_id.clone(),
         });
     }
 }
+
+/// 16 lowercase hex digits, not all zero (a valid W3C span id).
+fn is_span_id(id: &str) -> bool {
+    id.len() == 16
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && id.bytes().any(|b| b != b'0')
+}
+
+#[cfg(test)]
+#[path = "convert_tests.rs"]
+mod span_tests;
 
 #[cfg(test)]
 mod tests {

@@ -36,9 +36,20 @@ pub const CHECK_EVERY: Duration = Duration::from_secs(1);
 /// How the error of a batch lost to a replaced file begins (see [`is_file_replaced`]).
 const FILE_REPLACED: &str = "the database file was deleted, moved or replaced: ";
 
+/// How the error of a batch refused because another connection held the write lock begins
+/// (see [`is_busy`]).
+const BUSY: &str = "the database is locked by another connection (past the busy timeout): ";
+
 /// Whether `error` is a batch lost because it went into a file no longer at the path.
 pub(crate) fn is_file_replaced(error: &OTelSdkError) -> bool {
     matches!(error, OTelSdkError::InternalFailure(m) if m.starts_with(FILE_REPLACED))
+}
+
+/// Whether `error` is a batch refused, with nothing of it written, because another connection
+/// held the database's write lock for longer than the busy timeout: writing it again later
+/// can succeed.
+pub(crate) fn is_busy(error: &OTelSdkError) -> bool {
+    matches!(error, OTelSdkError::InternalFailure(m) if m.starts_with(BUSY))
 }
 
 /// Writes span batches (and trace summary rows) into the gateway database.
@@ -201,6 +212,9 @@ impl State {
         result.map_err(|e| {
             if e.needs_reopen() {
                 self.open = None;
+            }
+            if e.is_busy() {
+                return OTelSdkError::InternalFailure(format!("{BUSY}{e}"));
             }
             OTelSdkError::InternalFailure(e.to_string())
         })

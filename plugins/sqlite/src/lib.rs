@@ -18,7 +18,9 @@ mod priority;
 mod processor;
 mod stats;
 
-pub use convert::{METRIC_EVENT, attributes_json, metric_rows, span_row, trace_row};
+pub use convert::{
+    METRIC_EVENT, METRIC_LLM_SPAN_ID, attributes_json, metric_rows, span_row, trace_row,
+};
 pub use exporter::{CHECK_EVERY, REOPEN_EVERY, SqliteSpanExporter};
 pub use processor::{BatchConfig, BoundedBatchProcessor};
 pub use stats::{ExportStats, RECENT_DROPS};

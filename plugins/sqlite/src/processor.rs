@@ -6,20 +6,33 @@
 //! on their own; when idle a span is written within `linger` of its end. The writer runs at
 //! background priority while it keeps up (see [`crate::priority`]). A failed batch is counted
 //! under [`ExportStats::dropped_file_replaced`] when it went into a database file no longer at
-//! its path, under [`ExportStats::dropped_export_error`] otherwise.
+//! its path, under [`ExportStats::dropped_export_error`] otherwise, and the traces and
+//! `metric_snapshots` rows its spans carried are counted with it.
+//!
+//! A [`SqliteSpanExporter`] is written by reference: a batch the database refused because
+//! another connection (a sibling system sharing the file) held the write lock past the busy
+//! timeout is kept and written again until it goes in, while new spans wait in the bounded
+//! queue (when that is full they are dropped and counted at the door, as always). Only shutdown
+//! ends the retries: the batch then gets one more attempt before it is counted as lost.
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 use opentelemetry::Context;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
-use std::sync::atomic::Ordering;
+use std::any::Any;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::exporter::is_file_replaced;
+use crate::SqliteSpanExporter;
+use crate::exporter::{is_busy, is_file_replaced};
 use crate::priority::Priority;
 pub use crate::stats::ExportStats;
+
+/// Pause between two attempts at a batch the locked database refused (each attempt itself waits
+/// up to the busy timeout inside SQLite).
+const RETRY_PAUSE: Duration = Duration::from_millis(50);
 
 /// Queue depth (spans) that moves a background writer to normal priority, at most: about 0.1 s of
 /// traffic at 5,000 requests/s, so a backlog never costs much memory.
@@ -65,6 +78,7 @@ pub struct BoundedBatchProcessor {
     tx: Sender<Msg>,
     stats: Arc<ExportStats>,
     priority: Arc<Priority>,
+    stopping: Arc<AtomicBool>,
     worker: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -83,13 +97,21 @@ impl BoundedBatchProcessor {
         let high = (cfg.queue_capacity / 8).clamp(1, PROMOTE_AT) as u64;
         let priority = Arc::new(Priority::new(cfg.background, high));
         let worker_priority = priority.clone();
+        let stopping = Arc::new(AtomicBool::new(false));
+        let worker_stopping = stopping.clone();
+        let sink = Sink::of(exporter);
         let worker = std::thread::Builder::new()
             .name(cfg.name.clone())
-            .spawn(move || Writer::new(exporter, rx, worker_stats, worker_priority, cfg).run())?;
+            .spawn(move || {
+                Writer::new(sink, rx, worker_stats, worker_priority, cfg)
+                    .stopping(worker_stopping)
+                    .run()
+            })?;
         Ok(Self {
             tx,
             stats,
             priority,
+            stopping,
             worker: Mutex::new(Some(worker)),
         })
     }
@@ -131,11 +153,14 @@ impl SpanProcessor for BoundedBatchProcessor {
                     self.stats.priority_boosts.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+            Err(TrySendError::Full(msg)) | Err(TrySendError::Disconnected(msg)) => {
                 self.stats.depth.fetch_sub(1, Ordering::Relaxed);
                 self.stats
                     .dropped_queue_full
                     .fetch_add(1, Ordering::Relaxed);
+                if let Msg::Span(span) = msg {
+                    self.stats.count_loss(std::slice::from_ref(&*span));
+                }
                 self.stats.note_drop();
             }
         }
@@ -146,6 +171,9 @@ impl SpanProcessor for BoundedBatchProcessor {
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        // Ends the retries of a batch the locked database refuses, so the writer gets to the
+        // message.
+        self.stopping.store(true, Ordering::Release);
         let res = self.control(Msg::Shutdown, timeout);
         if let Some(worker) = self.worker.lock().ok().and_then(|mut w| w.take())
             && res.is_ok()
@@ -156,8 +184,48 @@ impl SpanProcessor for BoundedBatchProcessor {
     }
 }
 
+/// Where the writer's batches go: the SQLite exporter, written by reference (so that a batch
+/// the locked database refused can be written again, and a lost one's traces and metric rows
+/// counted), or any other exporter (OTLP), which takes the batch. Exactly one is set.
+struct Sink<E> {
+    sqlite: Option<SqliteSpanExporter>,
+    other: Option<E>,
+}
+
+impl<E: SpanExporter + 'static> Sink<E> {
+    fn of(exporter: E) -> Self {
+        let mut slot = Some(exporter);
+        let sqlite = (&mut slot as &mut dyn Any)
+            .downcast_mut::<Option<SqliteSpanExporter>>()
+            .and_then(Option::take);
+        Self {
+            sqlite,
+            other: slot,
+        }
+    }
+
+    /// Writes `batch`. The SQLite exporter leaves it in place (the caller clears it); another
+    /// exporter takes it.
+    fn write(&self, batch: &mut Vec<SpanData>) -> OTelSdkResult {
+        match (&self.sqlite, &self.other) {
+            (Some(sqlite), _) => sqlite.write(batch),
+            (None, Some(other)) => futures::executor::block_on(other.export(std::mem::take(batch))),
+            (None, None) => Err(OTelSdkError::AlreadyShutdown),
+        }
+    }
+
+    fn shutdown(&self) -> OTelSdkResult {
+        match (&self.sqlite, &self.other) {
+            (Some(sqlite), _) => sqlite.shutdown(),
+            (None, Some(other)) => other.shutdown(),
+            (None, None) => Ok(()),
+        }
+    }
+}
+
 struct Writer<E> {
-    exporter: E,
+    sink: Sink<E>,
+    stopping: Arc<AtomicBool>,
     rx: Receiver<Msg>,
     stats: Arc<ExportStats>,
     priority: Arc<Priority>,
@@ -166,9 +234,9 @@ struct Writer<E> {
     last_error_log: Option<Instant>,
 }
 
-impl<E: SpanExporter> Writer<E> {
+impl<E: SpanExporter + 'static> Writer<E> {
     fn new(
-        exporter: E,
+        sink: Sink<E>,
         rx: Receiver<Msg>,
         stats: Arc<ExportStats>,
         priority: Arc<Priority>,
@@ -176,7 +244,8 @@ impl<E: SpanExporter> Writer<E> {
     ) -> Self {
         let batch = Vec::with_capacity(cfg.max_batch);
         Self {
-            exporter,
+            sink,
+            stopping: Arc::new(AtomicBool::new(false)),
             rx,
             stats,
             priority,
@@ -184,6 +253,11 @@ impl<E: SpanExporter> Writer<E> {
             batch,
             last_error_log: None,
         }
+    }
+
+    fn stopping(mut self, stopping: Arc<AtomicBool>) -> Self {
+        self.stopping = stopping;
+        self
     }
 
     fn run(mut self) {
@@ -228,7 +302,7 @@ impl<E: SpanExporter> Writer<E> {
             }
             Msg::Shutdown(ack) => {
                 self.drain();
-                let _ = self.exporter.shutdown();
+                let _ = self.sink.shutdown();
                 let _ = ack.send(());
                 false
             }
@@ -249,17 +323,55 @@ impl<E: SpanExporter> Writer<E> {
         self.export();
     }
 
+    /// Writes the batch, again and again while the database refuses it because another
+    /// connection holds the write lock (until shutdown); a batch that fails otherwise is
+    /// dropped and counted with what it carried.
     fn export(&mut self) {
         if self.batch.is_empty() {
             return;
         }
-        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(self.cfg.max_batch));
-        let n = batch.len() as u64;
-        match futures::executor::block_on(self.exporter.export(batch)) {
+        let n = self.batch.len() as u64;
+        let mut retries = 0u64;
+        let result = loop {
+            let result = self.sink.write(&mut self.batch);
+            match &result {
+                Err(error) if is_busy(error) && !self.batch.is_empty() => {
+                    if retries > 0 && self.stopping.load(Ordering::Acquire) {
+                        break result;
+                    }
+                    if retries == 0 {
+                        tracing::warn!(
+                            writer = %self.cfg.name,
+                            spans = n,
+                            queued = self.stats.queue_depth(),
+                            %error,
+                            "Another connection holds the database's write lock past the busy \
+                             timeout; the batch is kept and written again once the lock is \
+                             free (new spans wait in the queue)."
+                        );
+                    }
+                    retries += 1;
+                    self.stats.busy_retries.fetch_add(1, Ordering::Relaxed);
+                    self.stats.note_waiting(true);
+                    std::thread::sleep(RETRY_PAUSE);
+                }
+                _ => break result,
+            }
+        };
+        self.stats.note_waiting(false);
+        match result {
             Ok(()) => {
                 self.stats.exported.fetch_add(n, Ordering::Relaxed);
                 self.stats.batches.fetch_add(1, Ordering::Relaxed);
                 self.stats.note_batch(true);
+                if retries > 0 {
+                    tracing::info!(
+                        writer = %self.cfg.name,
+                        spans = n,
+                        retries,
+                        "The batch the locked database refused is written; nothing was lost."
+                    );
+                }
                 if self.last_error_log.take().is_some() {
                     tracing::info!(writer = %self.cfg.name, "Span export recovered.");
                 }
@@ -272,6 +384,8 @@ impl<E: SpanExporter> Writer<E> {
                     &self.stats.dropped_export_error
                 };
                 counter.fetch_add(n, Ordering::Relaxed);
+                // Left in place by the SQLite exporter; another exporter took it.
+                self.stats.count_loss(&self.batch);
                 self.stats.export_errors.fetch_add(1, Ordering::Relaxed);
                 self.stats.note_batch(false);
                 // A batch lost to a replaced file is rare and always logged.
@@ -285,11 +399,13 @@ impl<E: SpanExporter> Writer<E> {
                         writer = %self.cfg.name,
                         lost = n,
                         dropped_total = self.stats.dropped(),
+                        loss = %self.stats.loss_summary(),
                         %error,
                         "Span export failed; the batch is dropped and counted."
                     );
                 }
             }
         }
+        self.batch.clear();
     }
 }

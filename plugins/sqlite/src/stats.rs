@@ -2,10 +2,17 @@
 //! `/metrics`, the drop warnings and the health check.
 //!
 //! Every span ends up in exactly one of `exported` or the three `dropped_*` counters, and
-//! [`ExportStats::dropped`] sums the drops whatever their reason. [`ExportStats::health_problem`]
-//! says why the pipeline is not healthy: its last batch failed (the writer cannot write now), or
-//! spans were dropped within [`RECENT_DROPS`].
+//! [`ExportStats::dropped`] sums the drops whatever their reason. What the lost spans carried is
+//! counted too: the gateway requests whose trace summary was lost
+//! ([`ExportStats::dropped_traces`]) and the `metric_snapshots` rows, the alert feed, that were
+//! never written ([`ExportStats::dropped_metric_rows`], breached ones in
+//! [`ExportStats::dropped_breached_rows`]). [`ExportStats::health_problem`] says why the pipeline
+//! is not healthy: its last batch failed (the writer cannot write now), it is waiting for a write
+//! lock another connection holds, or spans were dropped within [`RECENT_DROPS`].
 
+use crate::convert::{METRIC_EVENT, is_trace_root};
+use opentelemetry::Value;
+use opentelemetry_sdk::trace::SpanData;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -25,6 +32,17 @@ pub struct ExportStats {
     /// path (deleted, moved or replaced), which could not be written again into the file now
     /// there.
     pub dropped_file_replaced: AtomicU64,
+    /// Gateway requests whose trace summary (the root span) was lost, whatever the reason: the
+    /// `traces` row of the request was never written or merged.
+    pub dropped_traces: AtomicU64,
+    /// `metric_snapshots` rows (the alert feed) lost with their span, whatever the reason.
+    pub dropped_metric_rows: AtomicU64,
+    /// Of [`ExportStats::dropped_metric_rows`], the breached ones: alerts that never reached
+    /// the feed.
+    pub dropped_breached_rows: AtomicU64,
+    /// Times a batch was written again because another connection held the database's write
+    /// lock past the busy timeout (the batch is kept, not dropped).
+    pub busy_retries: AtomicU64,
     /// Batches that failed.
     pub export_errors: AtomicU64,
     /// Batches written.
@@ -34,6 +52,8 @@ pub struct ExportStats {
     pub(crate) depth: AtomicU64,
     /// Whether the last batch failed.
     failing: AtomicBool,
+    /// Whether the writer holds a batch it is retrying because the database is locked.
+    waiting: AtomicBool,
     /// Milliseconds from `epoch` to the last drop, plus one; 0: never.
     last_drop: AtomicU64,
     epoch: Instant,
@@ -46,11 +66,16 @@ impl Default for ExportStats {
             dropped_queue_full: AtomicU64::new(0),
             dropped_export_error: AtomicU64::new(0),
             dropped_file_replaced: AtomicU64::new(0),
+            dropped_traces: AtomicU64::new(0),
+            dropped_metric_rows: AtomicU64::new(0),
+            dropped_breached_rows: AtomicU64::new(0),
+            busy_retries: AtomicU64::new(0),
             export_errors: AtomicU64::new(0),
             batches: AtomicU64::new(0),
             priority_boosts: AtomicU64::new(0),
             depth: AtomicU64::new(0),
             failing: AtomicBool::new(false),
+            waiting: AtomicBool::new(false),
             last_drop: AtomicU64::new(0),
             epoch: Instant::now(),
         }
@@ -76,13 +101,34 @@ impl ExportStats {
         self.health_problem_within(RECENT_DROPS)
     }
 
+    /// What was lost so far, in words: spans, and the traces and alert rows they carried.
+    pub fn loss_summary(&self) -> String {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        format!(
+            "{} spans dropped so far ({} traces, {} metric_snapshots rows of which {} breached)",
+            self.dropped(),
+            load(&self.dropped_traces),
+            load(&self.dropped_metric_rows),
+            load(&self.dropped_breached_rows)
+        )
+    }
+
     /// Why the pipeline is not healthy, or `None`: the last batch failed (the writer cannot
-    /// write now), or spans were dropped within `window`.
+    /// write now), the writer waits for a write lock held by another connection, or spans were
+    /// dropped within `window`.
     pub fn health_problem_within(&self, window: Duration) -> Option<String> {
-        let dropped = self.dropped();
+        let lost = self.loss_summary();
         if self.failing.load(Ordering::Relaxed) {
             return Some(format!(
-                "the span writer cannot write: its last batch failed ({dropped} spans dropped so far)"
+                "the span writer cannot write: its last batch failed; {lost}"
+            ));
+        }
+        if self.waiting.load(Ordering::Relaxed) {
+            return Some(format!(
+                "the span writer waits for the database's write lock, held by another \
+                 connection past the busy timeout: its batch is kept and retried, {} spans \
+                 queued; {lost}",
+                self.queue_depth()
             ));
         }
         let last = self.last_drop.load(Ordering::Relaxed).checked_sub(1)?;
@@ -90,12 +136,24 @@ impl ExportStats {
             .epoch
             .elapsed()
             .saturating_sub(Duration::from_millis(last));
-        (ago < window).then(|| {
-            format!(
-                "{dropped} spans dropped so far, the last {} s ago",
-                ago.as_secs()
-            )
-        })
+        (ago < window).then(|| format!("{lost}, the last {} s ago", ago.as_secs()))
+    }
+
+    /// Counts what lost spans carried (traces, metric rows); the spans themselves are counted
+    /// by the caller under their reason.
+    pub(crate) fn count_loss(&self, spans: &[SpanData]) {
+        let loss = Loss::of(spans);
+        self.dropped_traces
+            .fetch_add(loss.traces, Ordering::Relaxed);
+        self.dropped_metric_rows
+            .fetch_add(loss.metric_rows, Ordering::Relaxed);
+        self.dropped_breached_rows
+            .fetch_add(loss.breached_rows, Ordering::Relaxed);
+    }
+
+    /// Records whether the writer is retrying a batch the locked database refused.
+    pub(crate) fn note_waiting(&self, waiting: bool) {
+        self.waiting.store(waiting, Ordering::Relaxed);
     }
 
     /// Records that spans were just dropped.
@@ -113,6 +171,46 @@ impl ExportStats {
     }
 }
 
+/// What a set of spans carries besides itself.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Loss {
+    /// Gateway root spans (each one request's trace summary).
+    pub traces: u64,
+    /// `gateway.metric` events with a metric and a value (each one `metric_snapshots` row).
+    pub metric_rows: u64,
+    /// Of those, the breached ones (value above a threshold).
+    pub breached_rows: u64,
+}
+
+impl Loss {
+    pub(crate) fn of(spans: &[SpanData]) -> Self {
+        let mut loss = Self::default();
+        for span in spans {
+            loss.traces += u64::from(is_trace_root(span));
+            for e in span.events.iter().filter(|e| e.name == METRIC_EVENT) {
+                let num = |key: &str| {
+                    e.attributes
+                        .iter()
+                        .rev()
+                        .find(|kv| kv.key.as_str() == key)
+                        .and_then(|kv| match &kv.value {
+                            Value::F64(f) => Some(*f),
+                            Value::I64(i) => Some(*i as f64),
+                            _ => None,
+                        })
+                };
+                let has_metric = e.attributes.iter().any(|kv| kv.key.as_str() == "metric");
+                let Some(value) = num("value").filter(|_| has_metric) else {
+                    continue;
+                };
+                loss.metric_rows += 1;
+                loss.breached_rows += u64::from(num("threshold").is_some_and(|t| value > t));
+            }
+        }
+        loss
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,9 +221,15 @@ mod tests {
         assert_eq!(s.health_problem(), None);
         s.dropped_queue_full.fetch_add(3, Ordering::Relaxed);
         s.note_drop();
+        s.dropped_traces.fetch_add(1, Ordering::Relaxed);
+        s.dropped_metric_rows.fetch_add(2, Ordering::Relaxed);
+        s.dropped_breached_rows.fetch_add(1, Ordering::Relaxed);
+        let problem = s.health_problem().unwrap_or_default();
         assert!(
-            s.health_problem()
-                .is_some_and(|p| p.contains("3 spans dropped"))
+            problem.contains("3 spans dropped")
+                && problem.contains("1 traces")
+                && problem.contains("2 metric_snapshots rows of which 1 breached"),
+            "{problem}"
         );
         assert_eq!(
             s.health_problem_within(Duration::ZERO),
@@ -138,6 +242,11 @@ mod tests {
         let failing = s.health_problem_within(Duration::ZERO);
         assert!(failing.is_some_and(|p| p.contains("cannot write")));
         s.note_batch(true);
+        assert_eq!(s.health_problem_within(Duration::ZERO), None);
+        s.note_waiting(true);
+        let waiting = s.health_problem_within(Duration::ZERO);
+        assert!(waiting.is_some_and(|p| p.contains("write lock")));
+        s.note_waiting(false);
         assert_eq!(s.health_problem_within(Duration::ZERO), None);
     }
 }

@@ -1,5 +1,6 @@
-//! The bounded processor and the SQLite exporter against real files: drops are counted, a
-//! locked database loses batches visibly and recovers, shutdown flushes everything.
+//! The bounded processor and the SQLite exporter against real files: drops are counted (with
+//! the traces they carried), a locked database delays batches without losing them (only a
+//! shutdown under a lock that never ends loses one, counted), shutdown flushes everything.
 
 #![allow(clippy::unwrap_used)]
 
@@ -69,12 +70,33 @@ fn shutdown_writes_every_queued_span() {
     assert_eq!(stats.dropped(), 0);
 }
 
+/// A writer stuck until the test opens its gate (an event, not a speed).
+#[derive(Debug, Default)]
+struct Gate {
+    open: std::sync::Mutex<bool>,
+    opened: std::sync::Condvar,
+}
+
+impl Gate {
+    fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.opened.notify_all();
+    }
+
+    fn wait(&self) {
+        let mut open = self.open.lock().unwrap();
+        while !*open {
+            open = self.opened.wait(open).unwrap();
+        }
+    }
+}
+
 #[derive(Debug)]
-struct Slow(Arc<std::sync::atomic::AtomicU64>);
+struct Slow(Arc<std::sync::atomic::AtomicU64>, Arc<Gate>);
 
 impl SpanExporter for Slow {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        std::thread::sleep(Duration::from_millis(50));
+        self.1.wait();
         self.0.fetch_add(batch.len() as u64, Ordering::Relaxed);
         Ok(())
     }
@@ -83,8 +105,9 @@ impl SpanExporter for Slow {
 #[test]
 fn a_full_queue_drops_and_counts_never_blocks() {
     let written = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let gate = Arc::new(Gate::default());
     let processor = BoundedBatchProcessor::new(
-        Slow(written.clone()),
+        Slow(written.clone(), gate.clone()),
         BatchConfig {
             queue_capacity: 16,
             max_batch: 4,
@@ -95,12 +118,20 @@ fn a_full_queue_drops_and_counts_never_blocks() {
     .unwrap();
     let stats = processor.stats();
     let p = provider(processor);
+    // The writer is stuck on its first batch while all 1000 spans arrive: at most the queue
+    // (16) and the batch in hand fit, the rest must be dropped.
     emit(&p, 1_000);
+    gate.open();
     p.shutdown().unwrap();
     let dropped = stats.dropped_queue_full.load(Ordering::Relaxed);
+    assert_eq!(
+        stats.dropped_traces.load(Ordering::Relaxed),
+        dropped,
+        "every span here is a request's root: each drop loses a trace"
+    );
     assert!(
         dropped > 0,
-        "1000 spans into a queue of 16 behind a slow writer must drop some"
+        "1000 spans into a queue of 16 behind a stuck writer must drop some"
     );
     assert_eq!(
         written.load(Ordering::Relaxed) + dropped,
@@ -109,8 +140,17 @@ fn a_full_queue_drops_and_counts_never_blocks() {
     );
 }
 
+/// Waits (a bound on the wait only) until `done` holds.
+fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "waited for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
-fn a_locked_database_loses_batches_visibly_and_recovers() {
+fn a_locked_database_keeps_the_batch_and_writes_it_once_the_lock_is_gone() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("locked.db");
     let exporter = SqliteSpanExporter::open(
@@ -134,19 +174,67 @@ fn a_locked_database_loses_batches_visibly_and_recovers() {
     let locker = Connection::open(&path).unwrap();
     locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
     emit(&p, 10);
-    p.force_flush().unwrap();
-    assert_eq!(stats.dropped_export_error.load(Ordering::Relaxed), 10);
-    assert!(stats.export_errors.load(Ordering::Relaxed) >= 1);
-    locker.execute_batch("COMMIT").unwrap();
-
+    wait_until("a refused write", || {
+        stats.busy_retries.load(Ordering::Relaxed) >= 2
+    });
+    assert_eq!(count(&path, "spans"), 0, "nothing written while locked");
     emit(&p, 7);
-    p.shutdown().unwrap();
+    locker.execute_batch("COMMIT").unwrap();
+    p.force_flush().unwrap();
     assert_eq!(
         count(&path, "spans"),
-        7,
-        "writing resumes once the lock is gone"
+        17,
+        "the kept batch and the queued spans"
     );
-    assert_eq!(stats.exported.load(Ordering::Relaxed), 7);
+    assert_eq!(count(&path, "traces"), 17);
+    assert_eq!(stats.exported.load(Ordering::Relaxed), 17);
+    assert_eq!(stats.dropped(), 0);
+    assert_eq!(stats.dropped_traces.load(Ordering::Relaxed), 0);
+    assert_eq!(stats.export_errors.load(Ordering::Relaxed), 0);
+    p.shutdown().unwrap();
+}
+
+#[test]
+fn shutdown_under_a_lock_that_never_ends_counts_the_batch_and_its_traces() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("held.db");
+    let exporter = SqliteSpanExporter::open(
+        &path,
+        &StoreOptions {
+            busy_timeout: Duration::from_millis(50),
+        },
+    )
+    .unwrap();
+    let processor = BoundedBatchProcessor::new(
+        exporter,
+        BatchConfig {
+            linger: Duration::ZERO,
+            ..BatchConfig::default()
+        },
+    )
+    .unwrap();
+    let stats = processor.stats();
+    let p = provider(processor);
+    let locker = Connection::open(&path).unwrap();
+    locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    emit(&p, 10);
+    wait_until("a refused write", || {
+        stats.busy_retries.load(Ordering::Relaxed) >= 1
+    });
+    p.shutdown().unwrap();
+    locker.execute_batch("COMMIT").unwrap();
+    assert_eq!(count(&path, "spans"), 0);
+    assert_eq!(stats.dropped_export_error.load(Ordering::Relaxed), 10);
+    assert_eq!(
+        stats.dropped_traces.load(Ordering::Relaxed),
+        10,
+        "each lost root span is a lost trace"
+    );
+    assert!(
+        stats
+            .health_problem()
+            .is_some_and(|h| h.contains("10 traces"))
+    );
 }
 
 #[test]

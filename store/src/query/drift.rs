@@ -10,6 +10,7 @@
 //! [`QueryError::Incompatible`] naming the column and its `[drift]` key; an absent table gives an
 //! empty report with an explanation.
 
+use super::drift_units::to_ns;
 use super::{MetricSnapshot, QueryError, QueryResult, Reader};
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
@@ -159,6 +160,8 @@ struct SnapshotJson {
     model: Option<String>,
     created_at_unix_nano: i64,
     span_id: Option<String>,
+    llm_span_id: Option<String>,
+    request_index: Option<i64>,
 }
 
 /// The explanation of an empty report without a detector table.
@@ -173,28 +176,8 @@ pub fn no_table_explanation(table: &str) -> String {
 }
 
 /// An SQL identifier, quoted.
-fn ident(name: &str) -> String {
+pub(super) fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// `expr` (of `unit`) as integer unix nanoseconds.
-fn to_ns(expr: &str, unit: &str) -> Option<String> {
-    let scaled = |factor: &str| {
-        format!(
-            "(CASE WHEN typeof({expr}) = 'integer' THEN {expr} * {factor} \
-             ELSE CAST(ROUND({expr} * {factor}.0) AS INTEGER) END)"
-        )
-    };
-    Some(match unit {
-        "s" => scaled("1000000000"),
-        "ms" => scaled("1000000"),
-        "us" => scaled("1000"),
-        "ns" => format!("CAST({expr} AS INTEGER)"),
-        "iso8601" => format!(
-            "(CAST(ROUND((julianday({expr}) - 2440587.5) * 86400000.0) AS INTEGER) * 1000000)"
-        ),
-        _ => return None,
-    })
 }
 
 /// `expr` as 0/1 (null stays null): 0, 0.0, '0', 'false', 'f', 'no', 'n' and '' are false.
@@ -256,7 +239,8 @@ SELECT d.id, d.feature, d.model, d.score, d.threshold, d.drifted,
     d.window_start_unix_nano, d.window_end_unix_nano,
     (SELECT json_group_array(json_object('id', m.id, 'trace_id', m.trace_id, 'metric', m.metric,
             'value', m.value, 'threshold', m.threshold, 'breached', m.breached, 'model', m.model,
-            'created_at_unix_nano', m.created_at_unix_nano, 'span_id', m.span_id))
+            'created_at_unix_nano', m.created_at_unix_nano, 'span_id', m.span_id,
+            'llm_span_id', m.llm_span_id, 'request_index', m.request_index))
        FROM (SELECT * FROM metric_snapshots
              WHERE breached = 1 AND created_at_unix_nano >= d.window_start_unix_nano
                AND created_at_unix_nano < d.window_end_unix_nano{by_model}
@@ -310,9 +294,11 @@ impl Reader {
         let Some(kind) = kind else {
             return Ok(None);
         };
+        // `table_xinfo`, not `table_info`: generated columns (virtual or stored) are columns a
+        // detector may map; for a view both list the view's columns.
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT name FROM pragma_table_info(?1)")
+            .prepare_cached("SELECT name FROM pragma_table_xinfo(?1)")
             .map_err(|e| self.err(e))?;
         let cols = stmt
             .query_map([table], |r| r.get::<_, String>(0))
@@ -381,6 +367,18 @@ impl Reader {
         Ok(Some(Resolved { id, threshold }))
     }
 
+    /// The correlation SQL of `q` as [`Reader::drift_report`] runs it on this database: the id
+    /// and threshold columns resolved against the detector's table when it exists (else as
+    /// configured, see [`DriftQuery::correlation_sql`]). Parameters: `?1` since, `?2` until,
+    /// `?3` traces per ranking, `?4` most drift rows. A table lacking a mapped column is
+    /// [`QueryError::Incompatible`].
+    pub fn drift_sql(&self, q: &DriftQuery) -> QueryResult<String> {
+        Ok(match self.resolve_drift(q)? {
+            Some(resolved) => q.sql(&resolved),
+            None => q.correlation_sql(),
+        })
+    }
+
     /// Drift rows in range, each with the breached snapshots and worst traces of its window.
     /// Reads only: without the detector's table the report is empty, with an explanation.
     pub fn drift_report(&self, q: &DriftQuery) -> QueryResult<DriftReport> {
@@ -428,6 +426,8 @@ impl Reader {
                     model: s.model,
                     created_at_unix_nano: s.created_at_unix_nano,
                     span_id: s.span_id,
+                    llm_span_id: s.llm_span_id,
+                    request_index: s.request_index,
                 })
                 .collect();
             let mut slowest_traces = parse::<WorstTrace>(slow);
@@ -445,43 +445,9 @@ impl Reader {
                 costliest_traces,
             });
         }
-        report.warnings = unit_warnings(q, &report.correlations);
+        report.warnings = self.drift_unit_warnings(q)?;
         Ok(report)
     }
-}
-
-/// 2000-01-01 and 2200-01-01, unix nanos: window times outside are a wrong `time_unit`.
-const PLAUSIBLE_NS: (i64, i64) = (946_684_800_000_000_000, 7_258_118_400_000_000_000);
-
-fn unit_warnings(q: &DriftQuery, rows: &[DriftCorrelation]) -> Vec<String> {
-    let mut out = Vec::new();
-    let starts: Vec<Option<i64>> = rows
-        .iter()
-        .map(|c| c.drift.window_start_unix_nano)
-        .collect();
-    let ends: Vec<Option<i64>> = rows.iter().map(|c| c.drift.window_end_unix_nano).collect();
-    for (column, values) in [
-        (&q.window_start_column, starts),
-        (&q.window_end_column, ends),
-    ] {
-        if let Some(bad) = values
-            .into_iter()
-            .find(|v| v.is_none_or(|v| v < PLAUSIBLE_NS.0 || v > PLAUSIBLE_NS.1))
-        {
-            out.push(match bad {
-                None => format!(
-                    "{column} has values that cannot be read as [drift] time_unit = {:?}",
-                    q.time_unit
-                ),
-                Some(ns) => format!(
-                    "{column} has values that, read as [drift] time_unit = {:?}, are {ns} ns \
-                     since 1970 (not between the years 2000 and 2200): check time_unit",
-                    q.time_unit
-                ),
-            });
-        }
-    }
-    out
 }
 
 fn text(v: rusqlite::types::ValueRef<'_>) -> Option<String> {
@@ -520,7 +486,8 @@ SELECT d.id, d.feature, d.model, d.score, d.threshold, d.drifted,
     d.window_start_unix_nano, d.window_end_unix_nano,
     (SELECT json_group_array(json_object('id', m.id, 'trace_id', m.trace_id, 'metric', m.metric,
             'value', m.value, 'threshold', m.threshold, 'breached', m.breached, 'model', m.model,
-            'created_at_unix_nano', m.created_at_unix_nano, 'span_id', m.span_id))
+            'created_at_unix_nano', m.created_at_unix_nano, 'span_id', m.span_id,
+            'llm_span_id', m.llm_span_id, 'request_index', m.request_index))
        FROM (SELECT * FROM metric_snapshots
              WHERE breached = 1 AND created_at_unix_nano >= d.window_start_unix_nano
                AND created_at_unix_nano < d.window_end_unix_nano
@@ -563,5 +530,14 @@ mod sql_tests {
             println!("{sql}");
         }
         assert_eq!(CORRELATION_SQL, sql);
+    }
+
+    #[test]
+    fn the_schema_doc_shows_the_published_query() {
+        let doc = include_str!("../../../docs/schema.md");
+        assert!(
+            doc.contains(CORRELATION_SQL),
+            "docs/schema.md must show the output of `api --drift-sql` for the default mapping"
+        );
     }
 }

@@ -12,6 +12,7 @@
 pub(crate) mod buckets;
 mod cost;
 mod drift;
+mod drift_units;
 mod latency;
 mod live;
 mod models;

@@ -10,8 +10,8 @@ use rusqlite::Row;
 use rusqlite::types::Value;
 use serde::Serialize;
 
-const COLUMNS: &str =
-    "id, trace_id, metric, value, threshold, breached, model, created_at_unix_nano, span_id";
+const COLUMNS: &str = "id, trace_id, metric, value, threshold, breached, model, \
+    created_at_unix_nano, span_id, llm_span_id, request_index";
 
 /// One metric value a plugin emitted for a trace, with its threshold.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -37,6 +37,13 @@ pub struct MetricSnapshot {
     /// its sibling (same parent) with `gateway.step = "llm_call"`. Null for rows written before
     /// schema version 5.
     pub span_id: Option<String>,
+    /// The LLM call (span) the value measures. Null for rows written before schema version 6
+    /// and for requests without an LLM call.
+    pub llm_span_id: Option<String>,
+    /// The request's position in its trace: 1 for the first gateway request folded into the
+    /// trace, 2 for the next (several requests share a trace when the client sent one
+    /// `traceparent`). Null for rows written before schema version 6.
+    pub request_index: Option<i64>,
 }
 
 pub(crate) fn snapshot_at(r: &Row<'_>, o: usize) -> rusqlite::Result<MetricSnapshot> {
@@ -50,6 +57,8 @@ pub(crate) fn snapshot_at(r: &Row<'_>, o: usize) -> rusqlite::Result<MetricSnaps
         model: r.get(o + 6)?,
         created_at_unix_nano: r.get(o + 7)?,
         span_id: r.get(o + 8)?,
+        llm_span_id: r.get(o + 9)?,
+        request_index: r.get(o + 10)?,
     })
 }
 

@@ -530,10 +530,22 @@ export interface components {
              * @description Row id.
              */
             id: number;
+            /**
+             * @description The LLM call (span) the value measures. Null for rows written before schema version 6
+             *     and for requests without an LLM call.
+             */
+            llm_span_id?: string | null;
             /** @description Metric name. */
             metric: string;
             /** @description Model of the trace. */
             model?: string | null;
+            /**
+             * Format: int64
+             * @description The request's position in its trace: 1 for the first gateway request folded into the
+             *     trace, 2 for the next (several requests share a trace when the client sent one
+             *     `traceparent`). Null for rows written before schema version 6.
+             */
+            request_index?: number | null;
             /**
              * @description The span that carried the value: the trace's `post_processing` span. The LLM span is
              *     its sibling (same parent) with `gateway.step = "llm_call"`. Null for rows written before

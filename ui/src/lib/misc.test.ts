@@ -59,8 +59,15 @@ describe('prometheus', () => {
       'gateway_unpriced_calls_total 0',
       'gateway_response_decode_errors_total 1',
       'gateway_metric_label_overflow_total 5',
+      'gateway_traces_dropped_total 4',
+      'gateway_metric_snapshots_dropped_total 9',
+      'gateway_breached_snapshots_dropped_total 3',
     ].join('\n')
     expect(gatewayHealth(text).counters).toEqual({
+      gateway_traces_dropped_total: 4,
+      gateway_metric_snapshots_dropped_total: 9,
+      gateway_breached_snapshots_dropped_total: 3,
+      gateway_span_write_retries_total: null,
       gateway_unmetered_usage_total: 2,
       gateway_unpriced_calls_total: 0,
       gateway_service_tier_downgrades_total: null,

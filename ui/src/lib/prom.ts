@@ -1,5 +1,7 @@
 // Reads the few gateway health metrics the dashboard shows out of Prometheus/OpenMetrics text:
-// the span writer's figures and the loss and metering counters (COUNTERS says what each means).
+// the span writer's figures and the loss and metering counters (COUNTERS says what each means):
+// traces and alert-feed rows lost with dropped spans, write retries behind a sibling's lock,
+// unmetered usage, unpriced calls, tier downgrades, decode errors, label overflow.
 
 export interface GatewayHealth {
   droppedQueueFull: number | null
@@ -12,6 +14,26 @@ export interface GatewayHealth {
 
 /** The gateway's loss and metering counters, each with a one-line explanation. */
 export const COUNTERS = [
+  {
+    name: 'gateway_traces_dropped_total',
+    label: 'Traces lost',
+    explain: 'Requests whose trace summary was never written (their spans were dropped): missing from traces, cost and latency.',
+  },
+  {
+    name: 'gateway_metric_snapshots_dropped_total',
+    label: 'Alert-feed rows lost',
+    explain: 'metric_snapshots rows lost with their spans: the alert feed never had them.',
+  },
+  {
+    name: 'gateway_breached_snapshots_dropped_total',
+    label: 'Alerts lost',
+    explain: 'Breached metric_snapshots rows among them: alerts an alerting engine will never see.',
+  },
+  {
+    name: 'gateway_span_write_retries_total',
+    label: 'Write retries',
+    explain: 'Batches written again because another program held the database write lock past busy_timeout_ms (kept, not lost).',
+  },
   {
     name: 'gateway_unmetered_usage_total',
     label: 'Unmetered usage',
