@@ -19,13 +19,14 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 /// The tables the gateway owns, and the only ones it creates, alters or counts.
-pub const OWN_TABLES: [&str; 6] = [
+pub const OWN_TABLES: [&str; 7] = [
     "gateway_migrations",
     "traces",
     "spans",
     "metric_snapshots",
     "latency_hist",
     "cost_hourly",
+    "cache_storage",
 ];
 
 const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS gateway_migrations (
@@ -288,6 +289,87 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE metric_snapshots ADD COLUMN llm_span_id TEXT;
     ALTER TABLE metric_snapshots ADD COLUMN request_index INTEGER;
+    "#,
+    // 7: context-cache storage. One row per interval a cache was stored at one TTL: a create
+    // opens one that ends at its `expireTime`, a PATCH closes it (at `updateTime`, `ended_by =
+    // 'ttl_update'`) and opens the next, a DELETE closes it (`'delete'`); an open row past its
+    // end expired. Kept by a trigger from the LLM spans that carry `gateway.cache.event`, so the
+    // span writer stays the only writer. A PATCH or DELETE of a cache with no row here (its
+    // create was never seen) adds a row with `create_seen = 0`: a PATCH's row covers the time
+    // from the answer's `createTime`, priced; a DELETE's is empty and unpriced (tokens unknown).
+    // Cost is computed when read: tokens x hours x `usd_per_mtok_hour` / 1e6.
+    r#"
+    CREATE TABLE IF NOT EXISTS cache_storage (
+        id INTEGER PRIMARY KEY,
+        cache_name TEXT NOT NULL,
+        model TEXT,
+        tokens INTEGER,
+        start_unix_nano INTEGER NOT NULL,
+        end_unix_nano INTEGER,
+        ended_by TEXT,
+        usd_per_mtok_hour REAL,
+        create_seen INTEGER NOT NULL,
+        unpriced_reason TEXT,
+        trace_id TEXT NOT NULL,
+        closed_trace_id TEXT
+    );
+    CREATE INDEX IF NOT EXISTS cache_storage_name ON cache_storage(cache_name);
+    CREATE INDEX IF NOT EXISTS cache_storage_start ON cache_storage(start_unix_nano);
+    CREATE TRIGGER IF NOT EXISTS spans_cache_storage AFTER INSERT ON spans
+    WHEN NEW.kind = 'client' AND instr(NEW.attributes, '"gateway.cache.event"') > 0 BEGIN
+        INSERT INTO cache_storage (cache_name, model, tokens, start_unix_nano, end_unix_nano,
+            ended_by, usd_per_mtok_hour, create_seen, unpriced_reason, trace_id, closed_trace_id)
+        SELECT e.name, e.model, CASE WHEN e.event = 'update' THEN e.tokens END,
+            CASE WHEN e.event = 'update' THEN COALESCE(MIN(e.created, e.at), e.at) ELSE e.at END,
+            e.at, CASE WHEN e.event = 'delete' THEN 'delete' ELSE 'ttl_update' END,
+            CASE WHEN e.event = 'update' THEN e.rate END, 0,
+            CASE WHEN e.event = 'delete'
+                THEN 'DELETE of a cache whose create the gateway never saw: tokens and life unknown'
+                WHEN e.created IS NULL THEN 'PATCH of a cache whose create the gateway never saw: no createTime'
+                ELSE e.reason END,
+            NEW.trace_id, NEW.trace_id
+        FROM (SELECT json_extract(NEW.attributes, '$."gateway.cache.event"') AS event,
+                json_extract(NEW.attributes, '$."gateway.cache.name"') AS name,
+                json_extract(NEW.attributes, '$."gen_ai.response.model"') AS model,
+                json_extract(NEW.attributes, '$."gateway.cache.tokens"') AS tokens,
+                json_extract(NEW.attributes, '$."gateway.cache.at_unix_nano"') AS at,
+                json_extract(NEW.attributes, '$."gateway.cache.create_unix_nano"') AS created,
+                json_extract(NEW.attributes, '$."gateway.cache.storage_usd_per_mtok_hour"') AS rate,
+                json_extract(NEW.attributes, '$."gateway.cache.unpriced_reason"') AS reason) AS e
+        WHERE e.event IN ('update', 'delete') AND e.name IS NOT NULL AND e.at IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM cache_storage WHERE cache_name = e.name);
+        UPDATE cache_storage SET
+            end_unix_nano = MAX(start_unix_nano,
+                json_extract(NEW.attributes, '$."gateway.cache.at_unix_nano"')),
+            ended_by = CASE json_extract(NEW.attributes, '$."gateway.cache.event"')
+                WHEN 'delete' THEN 'delete' ELSE 'ttl_update' END,
+            unpriced_reason = CASE WHEN tokens IS NOT NULL AND usd_per_mtok_hour IS NOT NULL
+                THEN NULL ELSE unpriced_reason END,
+            closed_trace_id = NEW.trace_id
+        WHERE cache_name = json_extract(NEW.attributes, '$."gateway.cache.name"')
+            AND json_extract(NEW.attributes, '$."gateway.cache.event"') IN ('update', 'delete')
+            AND ended_by IS NULL
+            AND (end_unix_nano IS NULL OR end_unix_nano >
+                json_extract(NEW.attributes, '$."gateway.cache.at_unix_nano"'));
+        INSERT INTO cache_storage (cache_name, model, tokens, start_unix_nano, end_unix_nano,
+            ended_by, usd_per_mtok_hour, create_seen, unpriced_reason, trace_id)
+        SELECT e.name, e.model, e.tokens, e.at, e.expire, NULL, e.rate,
+            CASE WHEN e.event = 'create' THEN 1 ELSE COALESCE((SELECT MAX(create_seen)
+                FROM cache_storage WHERE cache_name = e.name), 0) END,
+            COALESCE(e.reason, CASE WHEN e.rate IS NULL THEN 'no storage rate'
+                WHEN e.tokens IS NULL THEN 'no token count'
+                WHEN e.expire IS NULL THEN 'no expireTime' END),
+            NEW.trace_id
+        FROM (SELECT json_extract(NEW.attributes, '$."gateway.cache.event"') AS event,
+                json_extract(NEW.attributes, '$."gateway.cache.name"') AS name,
+                json_extract(NEW.attributes, '$."gen_ai.response.model"') AS model,
+                json_extract(NEW.attributes, '$."gateway.cache.tokens"') AS tokens,
+                json_extract(NEW.attributes, '$."gateway.cache.at_unix_nano"') AS at,
+                json_extract(NEW.attributes, '$."gateway.cache.expire_unix_nano"') AS expire,
+                json_extract(NEW.attributes, '$."gateway.cache.storage_usd_per_mtok_hour"') AS rate,
+                json_extract(NEW.attributes, '$."gateway.cache.unpriced_reason"') AS reason) AS e
+        WHERE e.event IN ('create', 'update') AND e.name IS NOT NULL AND e.at IS NOT NULL;
+    END;
     "#,
 ];
 

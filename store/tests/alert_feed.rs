@@ -198,6 +198,7 @@ fn migration_5_keeps_rows_ids_indexes_and_sibling_views() {
          CREATE INDEX metric_snapshots_breached ON metric_snapshots(breached, created_at_unix_nano);
          CREATE INDEX metric_snapshots_trace ON metric_snapshots(trace_id);
          DELETE FROM gateway_migrations WHERE version >= 5;
+         DROP TABLE cache_storage;
          DELETE FROM sqlite_sequence;
          CREATE VIEW alerts AS SELECT id, trace_id FROM metric_snapshots WHERE breached = 1;",
     )
