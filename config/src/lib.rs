@@ -119,6 +119,20 @@ pub struct ProxyConfig {
     /// Seconds in-flight requests get to finish after SIGTERM. Default 10.
     #[serde(default = "default_grace")]
     pub shutdown_grace_seconds: u64,
+    /// PEM file of CA certificates trusted for the upstream's TLS certificate, in addition to
+    /// the system's roots (e.g. a corporate proxy's or a local test CA). Relative paths are read
+    /// from the config file's directory. Read at startup (a restart applies a change). Default:
+    /// none, the system's roots only.
+    #[serde(default)]
+    pub upstream_ca_file: Option<PathBuf>,
+    /// PEM certificate chain of the proxy's own listener. With `tls_key`, `listen` speaks TLS
+    /// only (HTTP/1.1 and h2 chosen by ALPN). Relative to the config file's directory. Read at
+    /// startup. Default: none, plain HTTP.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) matching `tls_cert`. Default: none.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `[storage]`.
@@ -224,6 +238,9 @@ impl Default for ProxyConfig {
             read_timeout_ms: default_read_timeout_ms(),
             max_parse_bytes: default_max_parse_bytes(),
             shutdown_grace_seconds: default_grace(),
+            upstream_ca_file: None,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -305,6 +322,7 @@ impl Config {
             key: "proxy.upstream",
             message,
         })?;
+        self.check_tls_files()?;
         let positive = [
             ("proxy.threads", self.proxy.threads as u64),
             ("proxy.connect_timeout_ms", self.proxy.connect_timeout_ms),
@@ -403,12 +421,66 @@ impl Config {
             })
     }
 
-    /// The parsed upstream (valid after [`Config::validate`]).
+    /// `path` as read at startup: relative paths are taken from the config file's directory.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base_dir.join(path)
+        }
+    }
+
+    /// `tls_cert` and `tls_key` come together, and every configured TLS file can be opened
+    /// (their contents are checked by the gateway at startup).
+    fn check_tls_files(&self) -> Result<(), ConfigError> {
+        let p = &self.proxy;
+        match (&p.tls_cert, &p.tls_key) {
+            (Some(_), None) => {
+                return Err(ConfigError::Invalid {
+                    key: "proxy.tls_key",
+                    message: "tls_cert is set but tls_key is not: set both (PEM paths) or neither"
+                        .into(),
+                });
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    key: "proxy.tls_cert",
+                    message: "tls_key is set but tls_cert is not: set both (PEM paths) or neither"
+                        .into(),
+                });
+            }
+            _ => {}
+        }
+        let files = [
+            ("proxy.upstream_ca_file", &p.upstream_ca_file),
+            ("proxy.tls_cert", &p.tls_cert),
+            ("proxy.tls_key", &p.tls_key),
+        ];
+        for (key, path) in files {
+            if let Some(path) = path {
+                let full = self.resolve(path);
+                std::fs::File::open(&full).map_err(|e| ConfigError::Invalid {
+                    key,
+                    message: format!("cannot read {}: {e}", full.display()),
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The parsed upstream (valid after [`Config::validate`]), with its CA file resolved.
     pub fn upstream(&self) -> Upstream {
-        Upstream::parse(&self.proxy.upstream).unwrap_or(Upstream {
+        let mut upstream = Upstream::parse(&self.proxy.upstream).unwrap_or(Upstream {
             host: "generativelanguage.googleapis.com".into(),
             port: 443,
             tls: true,
-        })
+            ca_file: None,
+        });
+        upstream.ca_file = self
+            .proxy
+            .upstream_ca_file
+            .as_deref()
+            .map(|p| self.resolve(p));
+        upstream
     }
 }

@@ -9,6 +9,8 @@ pub struct Upstream {
     pub port: u16,
     /// Whether to use TLS.
     pub tls: bool,
+    /// `[proxy] upstream_ca_file`, resolved: CA certificates trusted besides the system's.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Upstream {
@@ -37,7 +39,12 @@ impl Upstream {
         if host.is_empty() {
             return Err(format!("{url:?} has no host"));
         }
-        Ok(Self { host, port, tls })
+        Ok(Self {
+            host,
+            port,
+            tls,
+            ca_file: None,
+        })
     }
 
     /// The value for the `Host` header.

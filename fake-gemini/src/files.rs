@@ -117,15 +117,16 @@ impl FileStore {
     }
 }
 
-/// `http://<Host header or bound address>` of the current request.
-pub(crate) fn request_base(headers: &HeaderMap, fallback: std::net::SocketAddr) -> String {
+/// `http(s)://<Host header or bound address>` of the current request.
+pub(crate) fn request_base(headers: &HeaderMap, shared: &crate::state::Shared) -> String {
+    let scheme = if shared.https { "https" } else { "http" };
     let host = headers
         .get(axum::http::header::HOST)
         .and_then(|h| h.to_str().ok())
         .filter(|h| !h.is_empty());
     match host {
-        Some(h) => format!("http://{h}"),
-        None => format!("http://{fallback}"),
+        Some(h) => format!("{scheme}://{h}"),
+        None => format!("{scheme}://{}", shared.addr),
     }
 }
 

@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use crate::config::FakeConfig;
 use crate::router;
 use crate::state::{SeenRequest, Shared};
+use crate::tls::{FakeTls, TlsConnection, TlsLog};
 
 /// How long [`FakeGemini::shutdown`] waits for open connections to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -29,6 +30,7 @@ pub struct FakeGemini {
     stop: Arc<Notify>,
     task: Option<JoinHandle<()>>,
     runtime_guard: Option<oneshot::Sender<()>>,
+    tls: Option<Arc<TlsLog>>,
 }
 
 impl fmt::Debug for FakeGemini {
@@ -76,7 +78,51 @@ impl FakeGemini {
             stop,
             task: Some(task),
             runtime_guard: None,
+            tls: None,
         })
+    }
+
+    /// Bind `127.0.0.1:0` and serve TLS on the current tokio runtime.
+    pub async fn start_tls(cfg: FakeConfig, tls: FakeTls) -> std::io::Result<FakeGemini> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        FakeGemini::serve_tls(listener, cfg, tls).await
+    }
+
+    /// Serve TLS (HTTP/2 and HTTP/1.1 by ALPN) on an already bound listener. A certificate or
+    /// key that cannot be read, or a key that does not match, is an error naming the file.
+    pub async fn serve_tls(
+        listener: TcpListener,
+        cfg: FakeConfig,
+        tls: FakeTls,
+    ) -> std::io::Result<FakeGemini> {
+        let config = crate::tls::server_config(&tls)?;
+        let addr = listener.local_addr()?;
+        let mut shared = Shared::new(cfg, addr);
+        shared.https = true;
+        let shared = Arc::new(shared);
+        let stop = Arc::new(Notify::new());
+        let log = Arc::new(TlsLog::default());
+        let app = router::app(shared.clone());
+        let task = tokio::spawn(crate::tls::serve(
+            listener,
+            config,
+            app,
+            log.clone(),
+            stop.clone(),
+        ));
+        Ok(FakeGemini {
+            shared,
+            addr,
+            stop,
+            task: Some(task),
+            runtime_guard: None,
+            tls: Some(log),
+        })
+    }
+
+    /// The TLS connections accepted so far, oldest first (empty for a plain-HTTP fake).
+    pub fn tls_connections(&self) -> Vec<TlsConnection> {
+        self.tls.as_ref().map(|l| l.all()).unwrap_or_default()
     }
 
     /// The bound address.
@@ -84,14 +130,23 @@ impl FakeGemini {
         self.addr
     }
 
-    /// `http://IP:PORT` (an unspecified bind address is shown as loopback).
+    /// `http://IP:PORT` (an unspecified bind address is shown as loopback); `https://` for a
+    /// TLS fake, whose certificate may name a host rather than the IP (see [`Self::url_for`]).
     pub fn base_url(&self) -> String {
         let ip = match self.addr.ip() {
             IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
             IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
             ip => ip,
         };
-        format!("http://{}", SocketAddr::new(ip, self.addr.port()))
+        let scheme = if self.shared.https { "https" } else { "http" };
+        format!("{scheme}://{}", SocketAddr::new(ip, self.addr.port()))
+    }
+
+    /// `scheme://HOST:PORT` with `host` in place of the IP, e.g. `https://localhost:PORT`
+    /// for a certificate issued to `localhost`.
+    pub fn url_for(&self, host: &str) -> String {
+        let scheme = if self.shared.https { "https" } else { "http" };
+        format!("{scheme}://{host}:{}", self.addr.port())
     }
 
     /// Every request received so far, in arrival order (`/__fake/…` excluded).
@@ -131,6 +186,18 @@ impl FakeGemini {
 /// # Panics
 /// If the thread, the runtime or the listener cannot be created.
 pub fn spawn_in_thread(cfg: FakeConfig) -> FakeGemini {
+    spawn_with(cfg, None)
+}
+
+/// Like [`spawn_in_thread`], serving TLS with `tls`.
+///
+/// # Panics
+/// If the thread, the runtime or the listener cannot be created, or `tls` cannot be used.
+pub fn spawn_tls_in_thread(cfg: FakeConfig, tls: FakeTls) -> FakeGemini {
+    spawn_with(cfg, Some(tls))
+}
+
+fn spawn_with(cfg: FakeConfig, tls: Option<FakeTls>) -> FakeGemini {
     let (tx, rx) = std::sync::mpsc::channel::<std::io::Result<FakeGemini>>();
     std::thread::Builder::new()
         .name("fake-gemini".into())
@@ -147,7 +214,11 @@ pub fn spawn_in_thread(cfg: FakeConfig) -> FakeGemini {
                 }
             };
             rt.block_on(async move {
-                match FakeGemini::start(cfg).await {
+                let started = match tls {
+                    Some(tls) => FakeGemini::start_tls(cfg, tls).await,
+                    None => FakeGemini::start(cfg).await,
+                };
+                match started {
                     Ok(mut fake) => {
                         let (guard, stopped) = oneshot::channel();
                         fake.runtime_guard = Some(guard);

@@ -154,6 +154,12 @@
 //! and batch jobs, above); `x-fake-encoding: identity|gzip|deflate|br|zstd` forces a content
 //! coding. `GET /__fake/requests` lists the recorded requests as JSON,
 //! `DELETE /__fake/requests` clears them.
+//!
+//! # TLS
+//! [`FakeGemini::start_tls`] (and `fake-gemini --tls-cert --tls-key`) serves the same API over
+//! TLS, HTTP/2 and HTTP/1.1 by ALPN ([`Alpn`]); each connection's SNI name and ALPN protocol
+//! are recorded ([`FakeGemini::tls_connections`], `GET /__fake/tls`) and echoed in the
+//! `x-fake-tls-sni` / `x-fake-tls-alpn` response headers.
 
 mod batches;
 mod compress;
@@ -172,10 +178,12 @@ mod routing;
 mod state;
 mod stream;
 mod tier;
+mod tls;
 mod tokens;
 mod upload;
 mod util;
 
 pub use config::FakeConfig;
-pub use handle::{FakeGemini, spawn_in_thread};
+pub use handle::{FakeGemini, spawn_in_thread, spawn_tls_in_thread};
+pub use tls::{Alpn, FakeTls, TlsConnection};
 pub use state::SeenRequest;

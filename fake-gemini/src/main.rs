@@ -4,7 +4,7 @@ use std::io::Write;
 
 use anyhow::Context;
 use clap::Parser;
-use fake_gemini::{FakeConfig, FakeGemini};
+use fake_gemini::{Alpn, FakeConfig, FakeGemini, FakeTls};
 use tracing_subscriber::EnvFilter;
 
 /// A fake of the Gemini REST API for tests, demos and benchmarks.
@@ -23,6 +23,15 @@ struct Args {
     /// Number of events in streamed answers.
     #[arg(long, default_value_t = 4)]
     chunks: usize,
+    /// Serve TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// Offer only http/1.1 by ALPN (default: h2 and http/1.1).
+    #[arg(long, requires = "tls_cert")]
+    tls_http1_only: bool,
 }
 
 #[tokio::main]
@@ -43,10 +52,22 @@ async fn main() -> anyhow::Result<()> {
         chunk_gap_ms: args.chunk_gap_ms,
         chunks: args.chunks.max(1),
     };
-    let fake = FakeGemini::serve(listener, cfg.clone()).await?;
+    let fake = match (args.tls_cert, args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let alpn = if args.tls_http1_only {
+                Alpn::Http11Only
+            } else {
+                Alpn::H2AndHttp11
+            };
+            FakeGemini::serve_tls(listener, cfg.clone(), FakeTls { cert, key, alpn })
+                .await
+                .context("cannot serve TLS")?
+        }
+        _ => FakeGemini::serve(listener, cfg.clone()).await?,
+    };
     {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "fake-gemini listening on http://{}", fake.addr())?;
+        writeln!(out, "fake-gemini listening on {}", fake.base_url())?;
         out.flush()?;
     }
     tracing::info!(addr = %fake.addr(), ?cfg, "fake-gemini started");

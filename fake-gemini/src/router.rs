@@ -181,7 +181,7 @@ async fn serve(
     if !matches!(route, Route::UploadChunk(_) | Route::NotFound) {
         check_key(headers, query)?;
     }
-    let base = || request_base(headers, shared.addr);
+    let base = || request_base(headers, shared);
     match route {
         Route::Model { model, action } => {
             let req = parse_body(&bytes)?;

@@ -82,6 +82,8 @@ pub(crate) struct Shared {
     pub cfg: FakeConfig,
     /// Bound address (used when a request carries no `Host`).
     pub addr: SocketAddr,
+    /// Whether the fake serves TLS (URLs it hands out are then `https://`).
+    pub https: bool,
     seen: Mutex<Vec<SeenRequest>>,
     holds: Mutex<HashMap<String, watch::Sender<bool>>>,
     /// Uploaded files and upload sessions.
@@ -102,6 +104,7 @@ impl Shared {
         Shared {
             cfg,
             addr,
+            https: false,
             seen: Mutex::new(Vec::new()),
             holds: Mutex::new(HashMap::new()),
             files: FileStore::default(),

@@ -95,7 +95,7 @@ pub(crate) fn start(
     )?;
     let url = format!(
         "{}/upload/{ver}/files?upload_id={upload_id}&upload_protocol=resumable",
-        request_base(headers, shared.addr)
+        request_base(headers, shared)
     );
     let resp = (StatusCode::OK, "").into_response();
     Ok(with_upload_headers(
@@ -129,7 +129,7 @@ pub(crate) async fn chunk(
         .files
         .by_session(upload_id)
         .ok_or_else(|| ApiError::new(404, format!("Upload session {upload_id} not found.")))?;
-    let base = request_base(headers, shared.addr);
+    let base = request_base(headers, shared);
     if has("cancel") {
         shared.files.cancel(upload_id);
         let resp = (StatusCode::OK, "").into_response();

@@ -36,8 +36,10 @@ const PROMPTS: &[&str] = &[
     "Translate the release notes into French",
 ];
 
-/// Starts the simulated upstream, points `config` at it, and starts the traffic thread.
-pub fn start(config: &mut Config) -> anyhow::Result<Demo> {
+/// Starts the simulated upstream, points `config` at it, and starts the traffic thread. With
+/// `tls`, the proxy listens with a generated demo certificate ([`crate::demo_tls`]) and the
+/// traffic goes over HTTPS.
+pub fn start(config: &mut Config, tls: bool) -> anyhow::Result<Demo> {
     let upstream = fake_gemini::spawn_in_thread(FakeConfig {
         latency_ms: 120,
         chunk_gap_ms: 60,
@@ -45,17 +47,26 @@ pub fn start(config: &mut Config) -> anyhow::Result<Demo> {
     });
     config.proxy.upstream = upstream.base_url();
     let gateway = format!("http://{}", config.proxy.listen);
+    let tls_client = if tls {
+        let files = crate::demo_tls::enable(config)?;
+        Some(crate::demo_tls::TlsClient::new(
+            &files.ca,
+            &config.proxy.listen,
+        )?)
+    } else {
+        None
+    };
     tracing::info!(upstream = %config.proxy.upstream, "Demo: simulated Gemini upstream started.");
     std::thread::Builder::new()
         .name("demo-traffic".into())
-        .spawn(move || traffic(&gateway))?;
+        .spawn(move || traffic(&gateway, tls_client.as_ref()))?;
     start_drift_detector(config)?;
     Ok(Demo {
         _upstream: upstream,
     })
 }
 
-fn traffic(gateway: &str) {
+fn traffic(gateway: &str, tls: Option<&crate::demo_tls::TlsClient>) {
     let client = match reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -74,6 +85,7 @@ fn traffic(gateway: &str) {
         let session = format!("{user}-session-{}", rng.random_range(1..4));
         let call = Caller {
             client: &client,
+            tls,
             gateway,
             user,
             session: &session,
@@ -93,6 +105,8 @@ fn traffic(gateway: &str) {
 /// Who sends the demo's requests, and whether this one gets an injected 429.
 struct Caller<'a> {
     client: &'a reqwest::blocking::Client,
+    /// Set with `--demo-tls`: requests go over HTTPS with the demo CA.
+    tls: Option<&'a crate::demo_tls::TlsClient>,
     gateway: &'a str,
     user: &'a str,
     session: &'a str,
@@ -106,7 +120,23 @@ impl Caller<'_> {
         path: &str,
         body: Option<&Value>,
         extra: &[(&str, &str)],
-    ) -> reqwest::Result<Bytes> {
+    ) -> anyhow::Result<Bytes> {
+        if let Some(tls) = self.tls {
+            let mut headers = vec![
+                ("x-goog-api-key", "demo-key"),
+                ("x-gateway-user-id", self.user),
+                ("x-gateway-session-id", self.session),
+                ("x-gateway-property-env", "demo"),
+            ];
+            if self.fail {
+                headers.push(("x-fake-status", "429"));
+            }
+            headers.extend_from_slice(extra);
+            return match body {
+                Some(b) => tls.send("POST", path, &headers, b.to_string().as_bytes()),
+                None => tls.send("GET", path, &headers, b""),
+            };
+        }
         let url = format!("{}{path}", self.gateway);
         let mut req = match body {
             Some(body) => self.client.post(url).body(body.to_string()),
@@ -123,13 +153,13 @@ impl Caller<'_> {
         for (k, v) in extra {
             req = req.header(*k, *v);
         }
-        req.send().and_then(|r| r.bytes())
+        Ok(req.send().and_then(|r| r.bytes())?)
     }
 }
 
 /// One synthetic scenario (a generate call in one of its shapes, embeddings, grounding, or an
 /// Interactions call); returns how many requests it sent.
-fn one_call(call: &Caller<'_>, rng: &mut impl Rng) -> reqwest::Result<u64> {
+fn one_call(call: &Caller<'_>, rng: &mut impl Rng) -> anyhow::Result<u64> {
     let model = MODELS.choose(rng).copied().unwrap_or("gemini-3.8-flash");
     let prompt = PROMPTS.choose(rng).copied().unwrap_or("hello");
     let mut body = json!({
@@ -175,7 +205,7 @@ fn one_call(call: &Caller<'_>, rng: &mut impl Rng) -> reqwest::Result<u64> {
 }
 
 /// A background interaction: create it, then poll twice (the fake completes it on the second GET).
-fn background(call: &Caller<'_>, mut interaction: Value) -> reqwest::Result<u64> {
+fn background(call: &Caller<'_>, mut interaction: Value) -> anyhow::Result<u64> {
     interaction["background"] = json!(true);
     let created = call.send(
         "/v1beta/interactions",

@@ -23,6 +23,10 @@ struct Cli {
     /// send synthetic traffic from several models, users and sessions.
     #[arg(long)]
     demo: bool,
+    /// With --demo: listen with TLS (h2 and HTTP/1.1), using a demo CA and server certificate
+    /// generated into the database's directory (`demo-tls/`), and print how to trust the CA.
+    #[arg(long, requires = "demo")]
+    demo_tls: bool,
     /// Check the configuration and exit.
     #[arg(long)]
     check: bool,
@@ -38,6 +42,13 @@ enum Command {
         /// The date to price at (`YYYY-MM-DD`, UTC); default: now.
         #[arg(long)]
         at: Option<String>,
+    },
+    /// Write a demo CA and a server certificate for localhost, 127.0.0.1 and ::1 into DIR
+    /// (`ca.pem`, `server.pem`, `server-key.pem`; kept when present), the pair `--demo-tls`
+    /// uses, for `[proxy] tls_cert` / `tls_key`; clients trust `ca.pem`.
+    DemoCert {
+        /// Where to write the files.
+        dir: PathBuf,
     },
 }
 
@@ -61,6 +72,23 @@ fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
+    if let Some(Command::DemoCert { dir }) = &cli.command {
+        return match gemini_gateway::demo_tls::generate(dir) {
+            Ok(t) => {
+                println!(
+                    "ca {}\ncert {}\nkey {}",
+                    t.ca.display(),
+                    t.cert.display(),
+                    t.key.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let mut config = match Config::load(&cli.config) {
         Ok(c) => c,
         Err(error) => {
@@ -82,7 +110,7 @@ fn main() -> ExitCode {
         };
     }
     let _demo = if cli.demo {
-        match gemini_gateway::demo::start(&mut config) {
+        match gemini_gateway::demo::start(&mut config, cli.demo_tls) {
             Ok(d) => Some(d),
             Err(error) => {
                 eprintln!("error: cannot start demo: {error:#}");

@@ -163,12 +163,19 @@ impl ProxyHttp for GatewayProxy {
         ctx.failure_message = Some(e.to_string());
         let mut code = failure.status();
         if code > 0 && ctx.response_header.is_none() {
-            let message = match failure {
-                ProxyFailure::Timeout => "The gateway timed out waiting for the Gemini API.",
-                ProxyFailure::Unreachable => "The gateway could not reach the Gemini API.",
-                _ => "The gateway could not complete the request.",
+            let message = match (failure, &refusal) {
+                (ProxyFailure::Unreachable, Some(why)) => {
+                    format!("The gateway could not reach the Gemini API: {why}.")
+                }
+                (ProxyFailure::Timeout, _) => {
+                    "The gateway timed out waiting for the Gemini API.".to_owned()
+                }
+                (ProxyFailure::Unreachable, None) => {
+                    "The gateway could not reach the Gemini API.".to_owned()
+                }
+                _ => "The gateway could not complete the request.".to_owned(),
             };
-            let body = gemini_error_body(code, message);
+            let body = gemini_error_body(code, &message);
             if let Ok(mut resp) = ResponseHeader::build(code, Some(4)) {
                 let _ = resp.insert_header(
                     http::header::CONTENT_TYPE,
@@ -179,6 +186,11 @@ impl ProxyHttp for GatewayProxy {
                 if let Err(error) = session.write_error_response(resp, Bytes::from(body)).await {
                     tracing::debug!(%error, "Could not send the error response.");
                 }
+        // A refused upstream certificate says why, to the client and in the log.
+        let refusal = crate::upstream::tls_refusal(e);
+        if let Some(why) = &refusal {
+            tracing::warn!(reason = %why, error = %e, "Upstream TLS handshake refused.");
+        }
             }
         } else if ctx.response_header.is_some() {
             code = ctx.upstream_status.unwrap_or(code);

@@ -24,6 +24,12 @@ fn restart_only(c: &Config) -> Vec<(&'static str, String)> {
             c.proxy.connect_timeout_ms.to_string(),
         ),
         ("proxy.read_timeout_ms", c.proxy.read_timeout_ms.to_string()),
+        (
+            "proxy.upstream_ca_file",
+            format!("{:?}", c.proxy.upstream_ca_file),
+        ),
+        ("proxy.tls_cert", format!("{:?}", c.proxy.tls_cert)),
+        ("proxy.tls_key", format!("{:?}", c.proxy.tls_key)),
         ("storage", format!("{:?}", c.storage)),
         ("api", format!("{:?}", c.api.listen)),
         ("builtins.sqlite", c.builtins.sqlite.to_string()),

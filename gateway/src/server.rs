@@ -58,7 +58,7 @@ pub fn run(config: Config, config_path: Option<&std::path::Path>) -> anyhow::Res
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
     let mut service = pingora::proxy::http_proxy_service(&server.configuration, proxy);
-    service.add_tcp(&config.proxy.listen);
+    crate::listener::add(&mut service, &config)?;
     server.add_service(service);
     watch_drops(telemetry.sqlite_stats.clone());
     if config.builtins.sqlite {

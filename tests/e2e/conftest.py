@@ -84,6 +84,62 @@ class Stack:
         return sqlite3.connect(self.db)
 
 
+class TlsStack:
+    """TLS on both sides: fake-gemini serving https (h2 and http/1.1 by ALPN) as `localhost`,
+    and a gateway whose own listener speaks TLS and which trusts the CA for its upstream.
+
+    One CA and server certificate (for localhost, 127.0.0.1 and ::1) are generated at start by
+    `gateway demo-cert` (rcgen); clients trust `self.ca`.
+    """
+
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        pki = tmp / "pki"
+        subprocess.run([str(TARGET / "gateway"), "demo-cert", str(pki)], check=True,
+                       stdout=subprocess.DEVNULL)
+        self.ca, cert, key = pki / "ca.pem", pki / "server.pem", pki / "server-key.pem"
+        self.fake_log = tmp / "fake.log"
+        self.fake = subprocess.Popen(
+            [str(TARGET / "fake-gemini"), "--listen", "127.0.0.1:0", "--chunks", "4",
+             "--tls-cert", str(cert), "--tls-key", str(key)],
+            stdout=subprocess.PIPE,
+            stderr=open(self.fake_log, "w"),
+            text=True,
+        )
+        line = self.fake.stdout.readline()
+        m = re.search(r"https://[\d.]+:(\d+)", line)
+        assert m, f"fake-gemini did not announce a TLS address: {line!r}"
+        self.upstream = f"https://localhost:{m.group(1)}"
+        self.port = free_port()
+        self.db = tmp / "gateway.db"
+        self.log = tmp / "gateway.log"
+        config = tmp / "gateway.toml"
+        config.write_text(
+            f'[proxy]\nlisten = "127.0.0.1:{self.port}"\nupstream = "{self.upstream}"\n'
+            f'upstream_ca_file = "{self.ca}"\ntls_cert = "{cert}"\ntls_key = "{key}"\n'
+            f"shutdown_grace_seconds = 1\n[storage]\npath = \"{self.db}\"\nlinger_ms = 5\n"
+        )
+        self.gateway = subprocess.Popen(
+            [str(TARGET / "gateway"), "--config", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.log, "w"),
+            env={**os.environ, "RUST_LOG": "info"},
+        )
+        wait_port(self.port, self.gateway, self.log)
+        self.base_url = f"https://127.0.0.1:{self.port}"
+
+    stop_gateway = Stack.stop_gateway
+    close = Stack.close
+    db_conn = Stack.db_conn
+
+
+@pytest.fixture(scope="module")
+def tls_stack(tmp_path_factory):
+    s = TlsStack(tmp_path_factory.mktemp("tls-stack"))
+    yield s
+    s.close()
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     s = Stack(tmp_path_factory.mktemp("stack"))
