@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{client, fake, json, post, prompt};
 use serde_json::json;
@@ -213,10 +213,13 @@ async fn openai_compat_and_models() {
     assert_eq!(v["object"], "list");
 }
 
-#[tokio::test]
+/// On tokio's paused clock, which jumps to the next timer only when no task can run and no
+/// socket is ready: the latency is the fake's own timer, and a hang is a request that nothing
+/// but the client's timeout can end. No wall-clock time is measured.
+#[tokio::test(start_paused = true)]
 async fn latency_and_hang_knobs() {
     let fake = fake().await;
-    let start = Instant::now();
+    let start = tokio::time::Instant::now();
     let resp = post(&fake, GEN, &prompt("x"), &[("x-fake-latency-ms", "200")]).await;
     assert_eq!(resp.status(), 200);
     assert!(start.elapsed() >= Duration::from_millis(200));

@@ -92,7 +92,9 @@ async fn json_array_stream_parses_as_array() {
     assert_eq!(arr[2]["candidates"][0]["finishReason"], "STOP");
 }
 
-#[tokio::test]
+/// On tokio's paused clock (see `api.rs` `latency_and_hang_knobs`): the timeout below fires
+/// only once no task can run and no socket is ready, so nothing was on its way.
+#[tokio::test(start_paused = true)]
 async fn hold_pauses_after_first_event_until_release() {
     let fake = fake().await;
     let resp = post(&fake, SSE, &prompt("hold me"), &[("x-fake-hold", "tok-1")]).await;
