@@ -1,17 +1,82 @@
 //! Fault suite against the real binary: signals under load, kill -9, upstream failures, a
-//! locked database, hostile input. Nothing here asserts a timing.
+//! locked database, a panicking plugin, hostile input. After a fault, the counters the docs
+//! promise on `/metrics` are read and checked against exact values derived from what the test
+//! did and the rows in the database. Nothing here asserts a timing.
 
 #![allow(clippy::unwrap_used)]
 
 mod util;
 
 use fake_gemini::{FakeConfig, spawn_in_thread};
+use std::collections::BTreeMap;
 use std::io::Read;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use util::{Gateway, client, generate};
 
 const BODY: &str = r#"{"contents":[{"parts":[{"text":"fault suite"}]}]}"#;
+
+/// `[api] listen` on a free port, so `/metrics` is served by the gateway itself.
+fn api_section() -> (String, String) {
+    let port = util::free_port();
+    (
+        format!("[api]\nlisten = \"127.0.0.1:{port}\"\n"),
+        format!("http://127.0.0.1:{port}/metrics"),
+    )
+}
+
+/// Every sample of a Prometheus text page: (name, labels sorted) -> value.
+fn samples(text: &str) -> BTreeMap<(String, BTreeMap<String, String>), f64> {
+    let mut out = BTreeMap::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        let (name, labels) = match series.split_once('{') {
+            Some((n, rest)) => (n, rest.trim_end_matches('}')),
+            None => (series, ""),
+        };
+        let labels: BTreeMap<String, String> = labels
+            .split("\",")
+            .filter(|kv| !kv.is_empty())
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap();
+                (k.to_owned(), v.trim_matches('"').to_owned())
+            })
+            .collect();
+        out.insert((name.to_owned(), labels), value.parse().unwrap());
+    }
+    out
+}
+
+/// The value of `name{labels}` on `/metrics` (absent is `None`).
+fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let labels = labels
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    samples(text).get(&(name.to_owned(), labels)).copied()
+}
+
+/// Polls `/metrics` until `name{labels}` equals `want` (the deadline only bounds the wait; the
+/// tailer counts traces asynchronously); fails with the page when it never does.
+fn wait_metric(url: &str, name: &str, labels: &[(&str, &str)], want: f64) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let text = client().get(url).send().unwrap().text().unwrap();
+        if sample(&text, name, labels) == Some(want) {
+            return text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name}{labels:?} is {:?}, expected {want}:\n{text}",
+            sample(&text, name, labels)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
 
 fn load(gw_url: String, stop: Arc<AtomicBool>, ok: Arc<AtomicU64>) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
@@ -143,7 +208,8 @@ fn kill_9_during_load_leaves_a_sound_database() {
 #[test]
 fn upstream_5xx_pass_through_unchanged() {
     let fake = spawn_in_thread(FakeConfig::default());
-    let mut gw = Gateway::start(&fake.base_url(), "", "");
+    let (api, metrics) = api_section();
+    let mut gw = Gateway::start(&fake.base_url(), "", &api);
     for code in [500u16, 503] {
         let direct = client()
             .post(format!(
@@ -171,6 +237,40 @@ fn upstream_5xx_pass_through_unchanged() {
         );
     }
     let conn = gw.wait_traces(2);
+    // docs/api.md: gateway_requests_total{status, model} counts the traces by status.
+    let text = wait_metric(
+        &metrics,
+        "gateway_requests_total",
+        &[("status", "error"), ("model", "gemini-2.0-flash")],
+        2.0,
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "gateway_requests_total",
+            &[("status", "ok"), ("model", "gemini-2.0-flash")]
+        ),
+        None,
+        "no successful request was made:\n{text}"
+    );
+    for (name, reason) in [
+        ("gateway_spans_dropped_total", "queue_full"),
+        ("gateway_spans_dropped_total", "export_error"),
+    ] {
+        assert_eq!(
+            sample(&text, name, &[("reason", reason)]),
+            Some(0.0),
+            "{text}"
+        );
+    }
+    let exported: i64 = conn
+        .query_row("SELECT COUNT(*) FROM spans", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        sample(&text, "gateway_spans_exported_total", &[]),
+        Some(exported as f64),
+        "every stored span is counted as exported:\n{text}"
+    );
     gw.stop();
     let statuses: Vec<i64> = conn
         .prepare(
@@ -288,6 +388,111 @@ fn hostile_input_is_forwarded_or_refused_cleanly() {
         deep.len(),
         "parsed without blowing the stack"
     );
+}
+
+fn plugin_lib(name: &str) -> PathBuf {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")));
+    let path = dir.join("debug").join(format!("lib{name}.so"));
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace first (cargo build --workspace)",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn a_panicking_plugin_is_isolated_and_every_panic_counted_per_hook() {
+    let fake = spawn_in_thread(FakeConfig::default());
+    let (api, metrics) = api_section();
+    let mut gw = Gateway::start(
+        &fake.base_url(),
+        "",
+        &format!(
+            "{api}[[plugins]]\npath = \"{}\"\n[plugins.config]\npanic = true\n",
+            plugin_lib("pii_tagger").display()
+        ),
+    );
+    const N: usize = 3;
+    let direct = client()
+        .post(format!(
+            "{}/v1beta/models/gemini-2.0-flash:generateContent",
+            fake.base_url()
+        ))
+        .header("x-goog-api-key", "k")
+        .body(BODY)
+        .send()
+        .unwrap()
+        .json::<serde_json::Value>()
+        .unwrap();
+    let ids: Vec<String> = (0..N).map(|_| generate(&gw, BODY)).collect();
+    let conn = gw.wait_traces(N as i64);
+    // docs/faults.md: answers unchanged, the error on the span, errors counted per hook.
+    let labels = |hook| {
+        [
+            ("plugin", "pii_tagger"),
+            ("kind", "library"),
+            ("hook", hook),
+        ]
+    };
+    let text = wait_metric(
+        &metrics,
+        "gateway_plugin_errors_total",
+        &labels("on_complete"),
+        N as f64,
+    );
+    for hook in ["on_request", "on_complete"] {
+        for name in [
+            "gateway_plugin_errors_total",
+            "gateway_plugin_hook_calls_total",
+        ] {
+            assert_eq!(
+                sample(&text, name, &labels(hook)),
+                Some(N as f64),
+                "{name} {hook}:\n{text}"
+            );
+        }
+    }
+    // The built-in plugins ran on every request and never failed.
+    let builtins: Vec<_> = samples(&text)
+        .into_iter()
+        .filter(|((name, l), _)| {
+            name == "gateway_plugin_errors_total"
+                && l.get("plugin").is_some_and(|p| p != "pii_tagger")
+        })
+        .collect();
+    assert!(!builtins.is_empty(), "{text}");
+    assert!(builtins.iter().all(|(_, v)| *v == 0.0), "{builtins:?}");
+    gw.stop();
+    for id in &ids {
+        let spans = util::spans_of(&conn, id);
+        for step in ["prompt_construction", "post_processing"] {
+            let err = util::step(&spans, step)["gateway.plugin.error"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no plugin error on {step}"))
+                .to_owned();
+            let hook = if step == "prompt_construction" {
+                "pii_tagger.on_request"
+            } else {
+                "pii_tagger.on_complete"
+            };
+            assert!(
+                err.contains(hook) && err.contains("configured to panic"),
+                "{step}: {err}"
+            );
+        }
+        let (model, input, output, cost, unpriced) = util::trace_row(&gw, id);
+        let usage = &direct["usageMetadata"];
+        assert_eq!(model.as_deref(), Some("gemini-2.0-flash"));
+        assert_eq!(input, usage["promptTokenCount"].as_i64());
+        assert_eq!(output, usage["candidatesTokenCount"].as_i64());
+        assert!(
+            cost.is_some_and(|c| c > 0.0) && !unpriced,
+            "other plugins still priced it"
+        );
+    }
 }
 
 /// A reader producing `n` bytes without holding them.
