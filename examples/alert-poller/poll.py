@@ -10,7 +10,10 @@ breached row is printed once, also across restarts. Never use time as the cursor
 
 Each alert is one tab-separated line:
 
-    metric  value  threshold  model  trace_id  span_id
+    metric  value  threshold  model  trace_id  llm_span_id  request_index
+
+`llm_span_id` is the LLM call the value measures and `request_index` the request's position in
+its trace (both `null` for rows written before the gateway's schema version 6).
 """
 
 import argparse
@@ -64,8 +67,16 @@ def catch_up(args):
             if s["breached"]:  # the query asks for breached rows only; be explicit anyway
                 print(
                     "\t".join(
-                        fmt(s[k])
-                        for k in ("metric", "value", "threshold", "model", "trace_id", "span_id")
+                        fmt(s.get(k))
+                        for k in (
+                            "metric",
+                            "value",
+                            "threshold",
+                            "model",
+                            "trace_id",
+                            "llm_span_id",
+                            "request_index",
+                        )
                     ),
                     flush=True,
                 )

@@ -71,6 +71,31 @@ impl GatewayMetrics {
             "gateway_spans_dropped_total{{reason=\"file_replaced\"}} {}",
             load(&s.dropped_file_replaced)
         );
+        for (name, help, value) in [
+            (
+                "gateway_traces_dropped_total",
+                "Gateway requests whose trace summary (traces row) was lost with its spans, any reason.",
+                &s.dropped_traces,
+            ),
+            (
+                "gateway_metric_snapshots_dropped_total",
+                "metric_snapshots rows (the alert feed) lost with their spans, any reason.",
+                &s.dropped_metric_rows,
+            ),
+            (
+                "gateway_breached_snapshots_dropped_total",
+                "Breached metric_snapshots rows (alerts) lost with their spans, any reason.",
+                &s.dropped_breached_rows,
+            ),
+            (
+                "gateway_span_write_retries_total",
+                "Batches written again because another connection held the write lock past busy_timeout_ms.",
+                &s.busy_retries,
+            ),
+        ] {
+            metric(out, name, "counter", help);
+            let _ = writeln!(out, "{name} {}", load(value));
+        }
         metric(
             out,
             "gateway_span_export_errors_total",

@@ -121,11 +121,12 @@ def test_poller_prints_each_alert_once(gw, tmp_path):
     lines = poll_once(gw, cursor)  # limit 3: three pages for 7 rows
     assert len(lines) == 7, lines
     assert sorted(f[4] for f in lines) == sorted(first)  # each trace exactly once
-    for metric, value, threshold, model, trace_id, span_id in lines:
+    for metric, value, threshold, model, trace_id, llm_span_id, request_index in lines:
         assert metric == "latency_ms"
         assert float(value) > 0 and float(threshold) == 0.0
         assert model == MODEL
-        assert re.fullmatch(r"[0-9a-f]{16}", span_id), span_id
+        assert re.fullmatch(r"[0-9a-f]{16}", llm_span_id), llm_span_id
+        assert request_index == "1", request_index
     assert int(cursor.read_text()) > 0
 
     assert poll_once(gw, cursor) == []
