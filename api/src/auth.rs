@@ -1,5 +1,6 @@
 //! Bearer-token check for `/api/*` and `/metrics`, and request logging.
 //!
+//! `POST /v1/traces` (the OTLP receiver) is guarded like `/api/*`.
 //! With a token configured, requests must send `Authorization: Bearer <token>`; the WebSocket
 //! (`/api/live`) may pass `?token=` instead, since browsers cannot set headers on it.
 //! `/healthz` is always open.
@@ -24,7 +25,7 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn guarded(path: &str) -> bool {
-    path == "/metrics" || path == "/api" || path.starts_with("/api/")
+    path == "/metrics" || path == "/v1/traces" || path == "/api" || path.starts_with("/api/")
 }
 
 /// Rejects guarded requests without the right token with 401.

@@ -18,6 +18,7 @@
 //! | `GET /api/openapi.json` | the OpenAPI document |
 //! | `GET /metrics` | Prometheus metrics |
 //! | `GET /healthz` | 200 or 503 |
+//! | `POST /v1/traces` | OTLP/HTTP receiver for the application's own spans ([`otlp`]) |
 //!
 //! Every route, the dashboard included, first passes the Host and Origin checks of `guard`
 //! (421 / 403), then the token check of [`auth`] (401).
@@ -32,6 +33,7 @@ pub mod error;
 mod guard;
 pub mod live;
 pub mod openapi;
+pub mod otlp;
 pub mod params;
 mod prom;
 pub mod routes;
@@ -63,6 +65,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/openapi.json", get(openapi::openapi_json))
         .route("/metrics", get(routes::health::metrics))
         .route("/healthz", get(routes::health::healthz))
+        .route("/v1/traces", axum::routing::post(otlp::receive))
         .fallback(dashboard::serve)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(middleware::from_fn_with_state(

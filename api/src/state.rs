@@ -44,6 +44,8 @@ pub struct ApiOptions {
     pub allowed_origins: Vec<String>,
     /// Prometheus text appended to `/metrics`.
     pub extra_metrics: Option<Arc<dyn ExtraMetrics>>,
+    /// Bounds of the OTLP receiver (`[telemetry]`).
+    pub otlp: crate::otlp::Limits,
 }
 
 impl std::fmt::Debug for ApiOptions {
@@ -73,6 +75,7 @@ impl ApiOptions {
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
             extra_metrics: None,
+            otlp: crate::otlp::Limits::default(),
         }
     }
 
@@ -81,6 +84,7 @@ impl ApiOptions {
         let mut opts = Self::new(config.storage.path.clone()).token(config.api.token.clone());
         opts.allowed_hosts = config.api.allowed_hosts.clone();
         opts.allowed_origins = config.api.allowed_origins.clone();
+        opts.otlp = crate::otlp::Limits::from(&config.telemetry);
         opts
     }
 
@@ -109,6 +113,7 @@ pub(crate) struct Inner {
     pub live: Live,
     pub prom: Prom,
     pub extra_metrics: Option<Arc<dyn ExtraMetrics>>,
+    pub otlp: crate::otlp::Limits,
     pub allow: AllowLists,
     /// CORS allow-list (the configured `allowed_origins`, as given).
     pub cors_origins: Vec<String>,
@@ -140,6 +145,7 @@ impl AppState {
                 live: Live::default(),
                 prom: Prom::default(),
                 extra_metrics: opts.extra_metrics,
+                otlp: opts.otlp,
                 allow: AllowLists::new(&opts.allowed_hosts, &opts.allowed_origins),
                 cors_origins: opts.allowed_origins,
                 listen: OnceLock::new(),

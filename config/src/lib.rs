@@ -7,6 +7,7 @@
 //! the repository root documents every field.
 
 mod sections;
+mod telemetry;
 mod upstream;
 
 pub use gateway_cost::PricingConfig;
@@ -17,6 +18,7 @@ pub use sections::{
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+pub use telemetry::{Semconv, TelemetryConfig};
 pub use upstream::Upstream;
 
 /// Where the standalone `api` listens when `[api] listen` is absent.
@@ -83,6 +85,9 @@ pub struct Config {
     /// `[drift]`: how the drift detector's table is read (never created or altered).
     #[serde(default)]
     pub drift: DriftConfig,
+    /// `[telemetry]`: GenAI naming generation and the OTLP receiver's bounds.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
     /// `[[plugins]]`: span plugins loaded from shared libraries, in order.
     #[serde(default)]
     pub plugins: Vec<PluginEntry>,

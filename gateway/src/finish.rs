@@ -9,8 +9,8 @@ use crate::errors::ProxyFailure;
 use crate::payload::{self, ResponseSummary};
 use crate::proxy::GatewayProxy;
 use crate::span_attrs::{
-    attr_kv, plugin_attrs, plugin_errors, post_attrs, prompt_attrs, request_attrs, response_attrs,
-    surface_attrs, usage_attrs,
+    attr_kv, conversation_attrs, plugin_attrs, plugin_errors, post_attrs, prompt_attrs,
+    request_attrs, request_params, response_attrs, surface_attrs, usage_attrs,
 };
 use crate::surfaces::{AnswerCtx, Surface};
 use gateway_plugin_sdk::semconv as sc;
@@ -178,8 +178,10 @@ impl GatewayProxy {
             KeyValue::new(sc::SERVER_PORT, i64::from(self.target.upstream.port)),
         ];
         request_attrs(&info, &mut llm);
+        request_params(&info, &mut llm);
+        conversation_attrs(ctx, &mut llm);
         surface_attrs(surface, metering, &out.summary, &info, &mut llm);
-        response_attrs(&out.summary, &mut llm);
+        response_attrs(&out.summary, &info, metering, &mut llm);
         llm.extend(out.summary.llm_attrs.iter().cloned());
         if let Some(s) = ctx.upstream_status {
             llm.push(KeyValue::new(sc::HTTP_RESPONSE_STATUS_CODE, i64::from(s)));
@@ -217,7 +219,6 @@ impl GatewayProxy {
         let llm_cx = ctx
             .root
             .with_remote_span_context(span.span_context().clone());
-        let llm_span_id = span.span_context().span_id().to_string();
         end(span, ctx, llm_end);
         // Steps of the call (Interactions), as children of the LLM span.
         for step in &out.summary.steps {
@@ -264,7 +265,6 @@ impl GatewayProxy {
                     KeyValue::new("value", m.value),
                     KeyValue::new("breached", m.threshold.is_some_and(|t| m.value > t)),
                     KeyValue::new("model", model.clone()),
-                    KeyValue::new(gateway_sqlite::METRIC_LLM_SPAN_ID, llm_span_id.clone()),
                 ];
                 if let Some(t) = m.threshold {
                     a.push(KeyValue::new("threshold", t));
@@ -282,10 +282,8 @@ impl GatewayProxy {
                 error_type: out.error_type.as_deref().unwrap_or(""),
                 duration_s: RequestCtx::ms(ctx.start, llm_end) / 1e3,
                 ttft_s: ttfc.map(|d| d.as_secs_f64()),
-                tokens: out
-                    .summary
-                    .usage
-                    .map(|u| (u.input_tokens(), u.output_tokens())),
+                per_chunk_s: per_chunk.map(|d| d.as_secs_f64()),
+                usage: out.summary.usage.as_ref(),
             });
         }
 

@@ -1,16 +1,28 @@
-//! The GenAI client metrics (`gen_ai.client.token.usage`, `gen_ai.client.operation.duration`,
-//! `gen_ai.client.operation.time_to_first_chunk`), recorded once per model call into
-//! OpenTelemetry histograms (exported over OTLP when configured) and into Prometheus histograms
-//! of the same names (rendered on `/metrics`).
+//! The GenAI client metrics, recorded once per model call into OpenTelemetry instruments
+//! (exported over OTLP when configured) and into Prometheus families of the same names
+//! (rendered on `/metrics`), under the generation(s) of `[telemetry] semconv`:
 //!
-//! Label values come from clients (the model in the URL) and the upstream (error types), so
-//! they are bounded: at most [`MAX_LABEL_VALUES`] distinct values per label, each at most
-//! [`MAX_LABEL_LEN`] bytes of `[A-Za-z0-9._:/@-]`; anything else is recorded as `_OTHER` and
-//! counted in `gateway_metric_label_overflow_total`.
+//! - v1.41: `gen_ai.client.operation.duration`, `gen_ai.client.operation.time_to_first_chunk`,
+//!   `gen_ai.client.operation.time_per_output_chunk` and the `gen_ai.client.token.usage`
+//!   histogram by `gen_ai.token.type`;
+//! - latest (the GenAI repository's `main`): `gen_ai.client.inference.duration` and
+//!   `gen_ai.client.inference.{time_to_first_chunk,time_per_output_chunk}` for inference calls
+//!   (other operations keep `gen_ai.client.operation.duration`), and the counters
+//!   `gen_ai.client.inference.usage.*` by `gen_ai.token.modality` (a failed call records 0 with
+//!   modality `unknown`).
+//!
+//! Every name comes from the SDK's `semconv` table. Label values come from clients (the model in
+//! the URL) and the upstream (error types), so they are bounded: at most [`MAX_LABEL_VALUES`]
+//! distinct values per label, each at most [`MAX_LABEL_LEN`] bytes of `[A-Za-z0-9._:/@-]`;
+//! anything else is recorded as `_OTHER` and counted in `gateway_metric_label_overflow_total`.
 
+use crate::span_attrs::{MODALITIES, Modalities};
+use gateway_plugin_sdk::Usage;
+use gateway_plugin_sdk::semconv as sc;
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::{Histogram, Meter};
+use opentelemetry::metrics::{Counter, Histogram, Meter};
 use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter as PromCounter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram as PromHistogram;
 use prometheus_client::registry::Registry;
@@ -74,6 +86,14 @@ struct TokenLabels {
     gen_ai_token_type: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModalityLabels {
+    gen_ai_operation_name: String,
+    gen_ai_provider_name: String,
+    gen_ai_request_model: String,
+    gen_ai_token_modality: String,
+}
+
 /// One finished model call, as the metrics see it.
 #[derive(Debug, Clone, Copy)]
 pub struct CallSample<'a> {
@@ -87,73 +107,194 @@ pub struct CallSample<'a> {
     pub duration_s: f64,
     /// Time to first chunk, seconds (streams).
     pub ttft_s: Option<f64>,
-    /// Billable input and output tokens, when reported.
-    pub tokens: Option<(u64, u64)>,
+    /// Mean time between content chunks after the first, seconds (streams).
+    pub per_chunk_s: Option<f64>,
+    /// Usage, when reported.
+    pub usage: Option<&'a Usage>,
+}
+
+type Hist = Family<Labels, PromHistogram>;
+
+/// A family of duration histograms (seconds).
+fn hist() -> Hist {
+    Family::new_with_constructor(|| PromHistogram::new(DURATION_BUCKETS))
+}
+
+/// The five `gen_ai.client.inference.usage.*` counters, in [`USAGE_COUNTERS`] order.
+const USAGE_COUNTERS: [&str; 5] = [
+    sc::LATEST_METRIC_USAGE_INPUT_TOKENS,
+    sc::LATEST_METRIC_USAGE_OUTPUT_TOKENS,
+    sc::LATEST_METRIC_USAGE_CACHE_READ_INPUT_TOKENS,
+    sc::LATEST_METRIC_USAGE_CACHE_WRITE_INPUT_TOKENS,
+    sc::LATEST_METRIC_USAGE_REASONING_OUTPUT_TOKENS,
+];
+
+/// `(modality, tokens)` records of each usage counter for one call: the broken-down modalities
+/// with their counts, the rest as `unknown`; a call without usage records 0 as `unknown`.
+fn usage_records(u: Option<&Usage>) -> [Vec<(&'static str, u64)>; 5] {
+    let Some(u) = u else {
+        return std::array::from_fn(|_| vec![(sc::MODALITY_UNKNOWN, 0)]);
+    };
+    let m = Modalities::of(u);
+    let split = |parts: [u64; 3], total: u64| {
+        let mut v: Vec<(&'static str, u64)> = MODALITIES
+            .iter()
+            .zip(parts)
+            .filter(|(_, n)| *n > 0)
+            .map(|(k, n)| (*k, n))
+            .collect();
+        let known: u64 = parts.iter().sum();
+        if total > known || v.is_empty() {
+            v.push((sc::MODALITY_UNKNOWN, total - known.min(total)));
+        }
+        v
+    };
+    [
+        split(m.input, u.input_tokens()),
+        split(m.output, u.output_tokens()),
+        split(m.cache_read, u.cached_tokens),
+        vec![(sc::MODALITY_UNKNOWN, 0)],
+        // Thinking is text.
+        vec![("text", u.thoughts_tokens)],
+    ]
+}
+
+struct Otel {
+    duration_v141: Histogram<f64>,
+    duration_latest: Histogram<f64>,
+    ttfc: Vec<Histogram<f64>>,
+    tpoc: Vec<Histogram<f64>>,
+    tokens: Histogram<u64>,
+    usage: Vec<Counter<u64>>,
 }
 
 /// Both sets of instruments.
 pub struct GenAiMetrics {
-    otel: Option<(Histogram<f64>, Histogram<f64>, Histogram<u64>)>,
-    duration: Family<Labels, PromHistogram>,
-    ttft: Family<Labels, PromHistogram>,
+    mode: gateway_config::Semconv,
+    otel: Option<Otel>,
+    op_duration: Hist,
+    inference_duration: Hist,
+    ttfc: [Hist; 2],
+    tpoc: [Hist; 2],
     tokens: Family<TokenLabels, PromHistogram>,
+    usage: Vec<Family<ModalityLabels, PromCounter>>,
     registry: Registry,
     models: LabelGuard,
     errors: LabelGuard,
     overflow: std::sync::atomic::AtomicU64,
 }
 
+/// `gen_ai.client.operation.duration` -> `gen_ai_client_operation_duration`.
+fn prom_name(name: &str) -> String {
+    name.replace('.', "_")
+}
+
 impl GenAiMetrics {
-    /// Instruments; `meter` adds the OpenTelemetry side (for OTLP).
+    /// Instruments for the generation in force (`crate::telemetry::semconv`); `meter` adds
+    /// the OpenTelemetry side (for OTLP).
     pub fn new(meter: Option<Meter>) -> Self {
-        let duration = Family::<Labels, PromHistogram>::new_with_constructor(|| {
-            PromHistogram::new(DURATION_BUCKETS)
-        });
-        let ttft = Family::<Labels, PromHistogram>::new_with_constructor(|| {
-            PromHistogram::new(DURATION_BUCKETS)
-        });
+        let mode = crate::telemetry::semconv();
+        let mut registry = Registry::default();
+        let secs = prometheus_client::registry::Unit::Seconds;
+        let op_duration = hist();
+        let inference_duration = hist();
+        let ttfc = [hist(), hist()];
+        let tpoc = [hist(), hist()];
         let tokens = Family::<TokenLabels, PromHistogram>::new_with_constructor(|| {
             PromHistogram::new(TOKEN_BUCKETS)
         });
-        let mut registry = Registry::default();
+        let usage: Vec<Family<ModalityLabels, PromCounter>> =
+            USAGE_COUNTERS.iter().map(|_| Family::default()).collect();
         registry.register_with_unit(
-            "gen_ai_client_operation_duration",
+            prom_name(sc::METRIC_OPERATION_DURATION),
             "GenAI operation duration",
-            prometheus_client::registry::Unit::Seconds,
-            duration.clone(),
+            secs.clone(),
+            op_duration.clone(),
         );
-        registry.register_with_unit(
-            "gen_ai_client_operation_time_to_first_chunk",
-            "Time to the first response chunk of streamed calls",
-            prometheus_client::registry::Unit::Seconds,
-            ttft.clone(),
-        );
-        registry.register(
-            "gen_ai_client_token_usage",
-            "Billable tokens per call, by gen_ai.token.type",
-            tokens.clone(),
-        );
+        if mode.v141() {
+            registry.register_with_unit(
+                prom_name(sc::V141_METRIC_TIME_TO_FIRST_CHUNK),
+                "Time to the first content chunk of streamed calls",
+                secs.clone(),
+                ttfc[0].clone(),
+            );
+            registry.register_with_unit(
+                prom_name(sc::V141_METRIC_TIME_PER_OUTPUT_CHUNK),
+                "Mean time between content chunks after the first, streamed calls",
+                secs.clone(),
+                tpoc[0].clone(),
+            );
+            registry.register(
+                prom_name(sc::V141_METRIC_TOKEN_USAGE),
+                "Billable tokens per call, by gen_ai.token.type",
+                tokens.clone(),
+            );
+        }
+        if mode.latest() {
+            registry.register_with_unit(
+                prom_name(sc::LATEST_METRIC_INFERENCE_DURATION),
+                "GenAI inference duration",
+                secs.clone(),
+                inference_duration.clone(),
+            );
+            registry.register_with_unit(
+                prom_name(sc::LATEST_METRIC_TIME_TO_FIRST_CHUNK),
+                "Time to the first content chunk of streamed inference calls",
+                secs.clone(),
+                ttfc[1].clone(),
+            );
+            registry.register_with_unit(
+                prom_name(sc::LATEST_METRIC_TIME_PER_OUTPUT_CHUNK),
+                "Mean time between content chunks after the first, streamed inference calls",
+                secs,
+                tpoc[1].clone(),
+            );
+            for (name, family) in USAGE_COUNTERS.iter().zip(&usage) {
+                registry.register(
+                    prom_name(name),
+                    "Tokens of inference calls, by gen_ai.token.modality",
+                    family.clone(),
+                );
+            }
+        }
         let otel = meter.map(|m| {
-            (
-                m.f64_histogram("gen_ai.client.operation.duration")
+            let seconds = |name: &'static str| {
+                m.f64_histogram(name)
                     .with_unit("s")
                     .with_boundaries(DURATION_BUCKETS.to_vec())
-                    .build(),
-                m.f64_histogram("gen_ai.client.operation.time_to_first_chunk")
-                    .with_unit("s")
-                    .with_boundaries(DURATION_BUCKETS.to_vec())
-                    .build(),
-                m.u64_histogram("gen_ai.client.token.usage")
+                    .build()
+            };
+            Otel {
+                duration_v141: seconds(sc::METRIC_OPERATION_DURATION),
+                duration_latest: seconds(sc::LATEST_METRIC_INFERENCE_DURATION),
+                ttfc: vec![
+                    seconds(sc::V141_METRIC_TIME_TO_FIRST_CHUNK),
+                    seconds(sc::LATEST_METRIC_TIME_TO_FIRST_CHUNK),
+                ],
+                tpoc: vec![
+                    seconds(sc::V141_METRIC_TIME_PER_OUTPUT_CHUNK),
+                    seconds(sc::LATEST_METRIC_TIME_PER_OUTPUT_CHUNK),
+                ],
+                tokens: m
+                    .u64_histogram(sc::V141_METRIC_TOKEN_USAGE)
                     .with_unit("{token}")
                     .with_boundaries(TOKEN_BUCKETS.to_vec())
                     .build(),
-            )
+                usage: USAGE_COUNTERS
+                    .iter()
+                    .map(|n| m.u64_counter(*n).with_unit("{token}").build())
+                    .collect(),
+            }
         });
         Self {
+            mode,
             otel,
-            duration,
-            ttft,
+            op_duration,
+            inference_duration,
+            ttfc,
+            tpoc,
             tokens,
+            usage,
             registry,
             models: LabelGuard::default(),
             errors: LabelGuard::default(),
@@ -179,50 +320,110 @@ impl GenAiMetrics {
             error_type: &error_type,
             ..*s
         };
+        let (v141, latest) = (self.mode.v141(), self.mode.latest());
+        let inference = crate::span_attrs::is_inference(Some(s.operation));
         let labels = Labels {
             gen_ai_operation_name: s.operation.to_owned(),
-            gen_ai_provider_name: gateway_plugin_sdk::semconv::PROVIDER_GCP_GEMINI.to_owned(),
+            gen_ai_provider_name: sc::PROVIDER_GCP_GEMINI.to_owned(),
             gen_ai_request_model: s.model.to_owned(),
             error_type: s.error_type.to_owned(),
         };
-        self.duration.get_or_create(&labels).observe(s.duration_s);
-        if let Some(t) = s.ttft_s {
-            self.ttft.get_or_create(&labels).observe(t);
+        // On `main`, `gen_ai.client.operation.duration` is "not for inference".
+        let op_duration = v141 || !inference;
+        let latest_inference = latest && inference;
+        if op_duration {
+            self.op_duration
+                .get_or_create(&labels)
+                .observe(s.duration_s);
         }
-        let token_labels = |kind: &str| TokenLabels {
-            gen_ai_operation_name: s.operation.to_owned(),
-            gen_ai_request_model: s.model.to_owned(),
-            gen_ai_token_type: kind.to_owned(),
-        };
-        if let Some((input, output)) = s.tokens {
-            self.tokens
-                .get_or_create(&token_labels("input"))
-                .observe(input as f64);
-            self.tokens
-                .get_or_create(&token_labels("output"))
-                .observe(output as f64);
+        if latest_inference {
+            self.inference_duration
+                .get_or_create(&labels)
+                .observe(s.duration_s);
         }
-        if let Some((duration, ttft, tokens)) = &self.otel {
-            use gateway_plugin_sdk::semconv as sc;
+        let gens = [v141, latest_inference];
+        for (i, on) in gens.into_iter().enumerate() {
+            if !on {
+                continue;
+            }
+            if let Some(t) = s.ttft_s {
+                self.ttfc[i].get_or_create(&labels).observe(t);
+            }
+            if let Some(t) = s.per_chunk_s {
+                self.tpoc[i].get_or_create(&labels).observe(t);
+            }
+        }
+        let tokens = s.usage.map(|u| (u.input_tokens(), u.output_tokens()));
+        if v141 && let Some((input, output)) = tokens {
+            for (kind, n) in [("input", input), ("output", output)] {
+                self.tokens
+                    .get_or_create(&TokenLabels {
+                        gen_ai_operation_name: s.operation.to_owned(),
+                        gen_ai_request_model: s.model.to_owned(),
+                        gen_ai_token_type: kind.to_owned(),
+                    })
+                    .observe(n as f64);
+            }
+        }
+        // Counters: every inference call that reported usage, and every failed one (0, unknown).
+        let counted = latest_inference && (s.usage.is_some() || !s.error_type.is_empty());
+        let records = counted.then(|| usage_records(s.usage));
+        if let Some(records) = &records {
+            for (family, recs) in self.usage.iter().zip(records) {
+                for (modality, n) in recs {
+                    family
+                        .get_or_create(&ModalityLabels {
+                            gen_ai_operation_name: s.operation.to_owned(),
+                            gen_ai_provider_name: sc::PROVIDER_GCP_GEMINI.to_owned(),
+                            gen_ai_request_model: s.model.to_owned(),
+                            gen_ai_token_modality: (*modality).to_owned(),
+                        })
+                        .inc_by(*n);
+                }
+            }
+        }
+        if let Some(o) = &self.otel {
             let mut attrs = vec![
                 KeyValue::new(sc::GEN_AI_OPERATION_NAME, s.operation.to_owned()),
                 KeyValue::new(sc::GEN_AI_PROVIDER_NAME, sc::PROVIDER_GCP_GEMINI),
                 KeyValue::new(sc::GEN_AI_REQUEST_MODEL, s.model.to_owned()),
             ];
+            let base = attrs.clone();
             if !s.error_type.is_empty() {
                 attrs.push(KeyValue::new(sc::ERROR_TYPE, s.error_type.to_owned()));
             }
-            duration.record(s.duration_s, &attrs);
-            if let Some(t) = s.ttft_s {
-                ttft.record(t, &attrs);
+            if op_duration {
+                o.duration_v141.record(s.duration_s, &attrs);
             }
-            if let Some((input, output)) = s.tokens {
-                attrs.truncate(3);
-                attrs.push(KeyValue::new(sc::GEN_AI_TOKEN_TYPE, "input"));
-                tokens.record(input, &attrs);
-                attrs.pop();
-                attrs.push(KeyValue::new(sc::GEN_AI_TOKEN_TYPE, "output"));
-                tokens.record(output, &attrs);
+            if latest_inference {
+                o.duration_latest.record(s.duration_s, &attrs);
+            }
+            for (i, on) in gens.into_iter().enumerate() {
+                if !on {
+                    continue;
+                }
+                if let Some(t) = s.ttft_s {
+                    o.ttfc[i].record(t, &attrs);
+                }
+                if let Some(t) = s.per_chunk_s {
+                    o.tpoc[i].record(t, &attrs);
+                }
+            }
+            if v141 && let Some((input, output)) = tokens {
+                for (kind, n) in [("input", input), ("output", output)] {
+                    let mut a = base.clone();
+                    a.push(KeyValue::new(sc::GEN_AI_TOKEN_TYPE, kind));
+                    o.tokens.record(n, &a);
+                }
+            }
+            if let Some(records) = &records {
+                for (counter, recs) in o.usage.iter().zip(records) {
+                    for (modality, n) in recs {
+                        let mut a = attrs.clone();
+                        a.push(KeyValue::new(sc::GEN_AI_TOKEN_MODALITY, *modality));
+                        counter.add(*n, &a);
+                    }
+                }
             }
         }
     }
@@ -246,6 +447,8 @@ impl GenAiMetrics {
 mod tests {
     use super::*;
 
+    const USAGE: Usage = gateway_plugin_sdk::testing::USAGE;
+
     fn sample(model: &str) -> CallSample<'_> {
         CallSample {
             operation: "generate_content",
@@ -253,7 +456,8 @@ mod tests {
             error_type: "",
             duration_s: 0.1,
             ttft_s: None,
-            tokens: Some((1, 1)),
+            per_chunk_s: None,
+            usage: Some(&USAGE),
         }
     }
 

@@ -135,6 +135,11 @@ impl GeminiUsage {
             total_tokens: self.total_token_count,
             prompt_audio_tokens: audio(&self.prompt_tokens_details),
             cached_audio_tokens: audio(&self.cache_tokens_details),
+            prompt_text_tokens: of(&self.prompt_tokens_details, "TEXT"),
+            prompt_image_tokens: of(&self.prompt_tokens_details, "IMAGE"),
+            cached_text_tokens: of(&self.cache_tokens_details, "TEXT"),
+            cached_image_tokens: of(&self.cache_tokens_details, "IMAGE"),
+            output_text_tokens: of(&self.candidates_tokens_details, "TEXT"),
             ..Usage::default()
         }
     }

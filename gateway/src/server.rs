@@ -17,6 +17,7 @@ use std::time::Duration;
 /// Runs the gateway until SIGTERM (graceful) or SIGINT (fast); then writes every queued span.
 /// With `config_path`, SIGHUP and edits of that file reload the reloadable settings.
 pub fn run(config: Config, config_path: Option<&std::path::Path>) -> anyhow::Result<()> {
+    crate::telemetry::set_semconv(config.telemetry.semconv);
     let runtime = Arc::new(ArcSwap::from_pointee(crate::plugins::runtime(
         &config, None,
     )?));

@@ -18,17 +18,13 @@ pub(crate) fn request_attrs(info: &RequestInfo, out: &mut Vec<KeyValue>) {
     out.push(KeyValue::new(sc::GEN_AI_REQUEST_STREAM, info.stream));
 }
 
-pub(crate) fn prompt_attrs(info: &RequestInfo, ctx: &RequestCtx) -> Vec<KeyValue> {
-    let mut a = vec![KeyValue::new(
-        sc::GATEWAY_STEP,
-        sc::STEP_PROMPT_CONSTRUCTION,
-    )];
-    request_attrs(info, &mut a);
+/// The `gen_ai.request.*` parameters of the request (and `gen_ai.output.type`), on the
+/// `prompt_construction` span and on the inference span, where GenAI backends read them.
+pub(crate) fn request_params(info: &RequestInfo, a: &mut Vec<KeyValue>) {
     let g = &info.generation;
     let f64s = [
         (sc::GEN_AI_REQUEST_TEMPERATURE, g.temperature),
         (sc::GEN_AI_REQUEST_TOP_P, g.top_p),
-        (sc::GEN_AI_REQUEST_TOP_K, g.top_k),
         (sc::GEN_AI_REQUEST_PRESENCE_PENALTY, g.presence_penalty),
         (sc::GEN_AI_REQUEST_FREQUENCY_PENALTY, g.frequency_penalty),
     ];
@@ -36,10 +32,17 @@ pub(crate) fn prompt_attrs(info: &RequestInfo, ctx: &RequestCtx) -> Vec<KeyValue
         f64s.into_iter()
             .filter_map(|(k, v)| Some(KeyValue::new(k, v?))),
     );
+    // `top_k` is a double in v1.41 and an int on `main`; "both" keeps the released type.
+    if let Some(k) = g.top_k {
+        a.push(if crate::telemetry::semconv().v141() {
+            KeyValue::new(sc::GEN_AI_REQUEST_TOP_K, k)
+        } else {
+            KeyValue::new(sc::GEN_AI_REQUEST_TOP_K, k as i64)
+        });
+    }
     let i64s = [
         (sc::GEN_AI_REQUEST_MAX_TOKENS, g.max_output_tokens),
         (sc::GEN_AI_REQUEST_SEED, g.seed),
-        (sc::GATEWAY_REQUEST_THINKING_BUDGET, g.thinking_budget),
         (
             sc::GEN_AI_REQUEST_CHOICE_COUNT,
             g.candidate_count.filter(|&n| n != 1),
@@ -57,8 +60,26 @@ pub(crate) fn prompt_attrs(info: &RequestInfo, ctx: &RequestCtx) -> Vec<KeyValue
             Value::Array(v.into()),
         ));
     }
+    if let Some(level) = &g.thinking_level {
+        a.push(KeyValue::new(
+            sc::GEN_AI_REQUEST_REASONING_LEVEL,
+            level.clone(),
+        ));
+    }
     if let Some(t) = output_type(info) {
         a.push(KeyValue::new(sc::GEN_AI_OUTPUT_TYPE, t));
+    }
+}
+
+pub(crate) fn prompt_attrs(info: &RequestInfo, ctx: &RequestCtx) -> Vec<KeyValue> {
+    let mut a = vec![KeyValue::new(
+        sc::GATEWAY_STEP,
+        sc::STEP_PROMPT_CONSTRUCTION,
+    )];
+    request_attrs(info, &mut a);
+    request_params(info, &mut a);
+    if let Some(b) = info.generation.thinking_budget {
+        a.push(KeyValue::new(sc::GATEWAY_REQUEST_THINKING_BUDGET, b));
     }
     a.push(KeyValue::new(
         sc::GATEWAY_REQUEST_CONTENTS,
@@ -108,7 +129,16 @@ pub(crate) fn output_type(info: &RequestInfo) -> Option<&'static str> {
     }
 }
 
+fn clamp(v: u64) -> i64 {
+    v.min(i64::MAX as u64) as i64
+}
+
 /// Token counts as span attributes; counts past `i64::MAX` are clamped, never wrapped negative.
+///
+/// Cache writes: Gemini bills no tokens for writing a cache on a `generateContent` call
+/// (implicit caching is free to fill; explicit caches are created by `cachedContents.create`
+/// and billed per hour of storage), so the cache-write count is 0, under the name(s) of the
+/// configured generation. Per-modality counts are subsets of the totals, set when non-zero.
 pub(crate) fn usage_attrs(u: &Usage, out: &mut Vec<KeyValue>) {
     let pairs = [
         (sc::GEN_AI_USAGE_INPUT_TOKENS, u.input_tokens()),
@@ -116,11 +146,104 @@ pub(crate) fn usage_attrs(u: &Usage, out: &mut Vec<KeyValue>) {
         (sc::GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, u.cached_tokens),
         (sc::GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, u.thoughts_tokens),
     ];
+    out.extend(pairs.into_iter().map(|(k, v)| KeyValue::new(k, clamp(v))));
+    let mode = crate::telemetry::semconv();
+    if mode.v141() {
+        out.push(KeyValue::new(
+            sc::V141_GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
+            0i64,
+        ));
+    }
+    if mode.latest() {
+        out.push(KeyValue::new(
+            sc::LATEST_GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
+            0i64,
+        ));
+    }
+    let m = Modalities::of(u);
+    let modal = [
+        (sc::GEN_AI_USAGE_TEXT_INPUT_TOKENS, m.input[0]),
+        (sc::GEN_AI_USAGE_IMAGE_INPUT_TOKENS, m.input[1]),
+        (sc::GEN_AI_USAGE_AUDIO_INPUT_TOKENS, m.input[2]),
+        (sc::GEN_AI_USAGE_TEXT_OUTPUT_TOKENS, m.output[0]),
+        (sc::GEN_AI_USAGE_IMAGE_OUTPUT_TOKENS, m.output[1]),
+        (sc::GEN_AI_USAGE_AUDIO_OUTPUT_TOKENS, m.output[2]),
+        (
+            sc::GEN_AI_USAGE_TEXT_CACHE_READ_INPUT_TOKENS,
+            m.cache_read[0],
+        ),
+        (
+            sc::GEN_AI_USAGE_IMAGE_CACHE_READ_INPUT_TOKENS,
+            m.cache_read[1],
+        ),
+        (
+            sc::GEN_AI_USAGE_AUDIO_CACHE_READ_INPUT_TOKENS,
+            m.cache_read[2],
+        ),
+    ];
     out.extend(
-        pairs
+        modal
             .into_iter()
-            .map(|(k, v)| KeyValue::new(k, v.min(i64::MAX as u64) as i64)),
+            .filter(|(_, v)| *v > 0)
+            .map(|(k, v)| KeyValue::new(k, clamp(v))),
     );
+}
+
+/// Token counts by modality (`text`, `image`, `audio`), each a subset of its total, as far as
+/// the provider broke them down; the rest of a total is of unknown modality.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Modalities {
+    /// Input tokens: text, image, audio.
+    pub input: [u64; 3],
+    /// Output tokens (reasoning included): text, image, audio.
+    pub output: [u64; 3],
+    /// Cached input tokens: text, image, audio.
+    pub cache_read: [u64; 3],
+}
+
+/// The modality values of [`Modalities`]' arrays, in order.
+pub(crate) const MODALITIES: [&str; 3] = ["text", "image", "audio"];
+
+impl Modalities {
+    pub(crate) fn of(u: &Usage) -> Self {
+        let input = u.input_tokens();
+        let output = u.output_tokens();
+        let clip = |v: [u64; 3], total: u64| {
+            let mut left = total;
+            v.map(|x| {
+                let x = x.min(left);
+                left -= x;
+                x
+            })
+        };
+        Self {
+            input: clip(
+                [
+                    u.prompt_text_tokens,
+                    u.prompt_image_tokens,
+                    u.prompt_audio_tokens,
+                ],
+                input,
+            ),
+            // Thinking is text.
+            output: clip(
+                [
+                    u.output_text_tokens.saturating_add(u.thoughts_tokens),
+                    u.output_image_tokens,
+                    u.output_audio_tokens,
+                ],
+                output,
+            ),
+            cache_read: clip(
+                [
+                    u.cached_text_tokens,
+                    u.cached_image_tokens,
+                    u.cached_audio_tokens,
+                ],
+                u.cached_tokens,
+            ),
+        }
+    }
 }
 
 pub(crate) fn attr_kv(key: &str, value: &AttrValue) -> KeyValue {
@@ -247,15 +370,33 @@ pub(crate) fn surface_attrs(
     }
 }
 
+/// Whether `operation` is an inference (a model generating an answer), whose span reports a
+/// finish reason.
+pub(crate) fn is_inference(operation: Option<&str>) -> bool {
+    matches!(operation, Some(sc::OP_GENERATE_CONTENT | sc::OP_CHAT))
+}
+
 /// What the answer said, on the inference (LLM) span where GenAI backends read it: usage,
-/// finish reasons, response id and model.
-pub(crate) fn response_attrs(s: &crate::payload::ResponseSummary, out: &mut Vec<KeyValue>) {
+/// finish reasons (an inference that gave none, a cut stream or an error, reports `error`),
+/// response id and model.
+pub(crate) fn response_attrs(
+    s: &crate::payload::ResponseSummary,
+    info: &RequestInfo,
+    metering: gateway_plugin_sdk::Metering,
+    out: &mut Vec<KeyValue>,
+) {
     if let Some(u) = &s.usage {
         usage_attrs(u, out);
     }
-    if !s.finish_reasons.is_empty() {
-        let v: Vec<opentelemetry::StringValue> =
-            s.finish_reasons.iter().map(|r| r.clone().into()).collect();
+    let missing = s.finish_reasons.is_empty()
+        && is_inference(info.operation.as_deref())
+        && metering != gateway_plugin_sdk::Metering::Deferred;
+    if !s.finish_reasons.is_empty() || missing {
+        let v: Vec<opentelemetry::StringValue> = if missing {
+            vec![sc::FINISH_REASON_ERROR.into()]
+        } else {
+            s.finish_reasons.iter().map(|r| r.clone().into()).collect()
+        };
         out.push(KeyValue::new(
             sc::GEN_AI_RESPONSE_FINISH_REASONS,
             Value::Array(v.into()),
@@ -266,5 +407,13 @@ pub(crate) fn response_attrs(s: &crate::payload::ResponseSummary, out: &mut Vec<
     }
     if let Some(m) = &s.response_model {
         out.push(KeyValue::new(sc::GEN_AI_RESPONSE_MODEL, m.clone()));
+    }
+}
+
+/// `gen_ai.conversation.id`, only from the client (`x-gateway-session-id`): never minted,
+/// never a trace id or a hash of content.
+pub(crate) fn conversation_attrs(ctx: &RequestCtx, out: &mut Vec<KeyValue>) {
+    if let Some(s) = &ctx.attribution.session_id {
+        out.push(KeyValue::new(sc::GEN_AI_CONVERSATION_ID, s.clone()));
     }
 }

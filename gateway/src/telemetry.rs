@@ -1,18 +1,104 @@
-//! The OpenTelemetry pipeline: tracer provider, time-ordered ids, and the SQLite processor.
+//! The OpenTelemetry pipeline: tracer provider, time-ordered ids, the SQLite processor, the
+//! GenAI naming generation in force (`[telemetry] semconv`), and the path by which the API's
+//! OTLP receiver hands the application's spans to the same SQLite writer.
 
+use gateway_config::Semconv;
+use gateway_plugin_sdk::semconv as sc;
 use gateway_sqlite::{BatchConfig, BoundedBatchProcessor, ExportStats, SqliteSpanExporter};
 use gateway_store::StoreOptions;
+use opentelemetry::InstrumentationScope;
 use opentelemetry::trace::{SpanId, TraceId, TracerProvider as _};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{IdGenerator, Sampler, SdkTracer, SdkTracerProvider};
+use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
 use rand::Rng;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::config::{OtlpConfig, StorageConfig};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::SpanExporter as _;
+
+static SEMCONV: AtomicU8 = AtomicU8::new(2);
+
+/// Sets the GenAI naming generation (`[telemetry] semconv`); call before [`Telemetry::start`].
+/// Restart-only: spans and instruments are named once.
+pub fn set_semconv(mode: Semconv) {
+    let v = match mode {
+        Semconv::V141 => 0,
+        Semconv::Latest => 1,
+        Semconv::Both => 2,
+    };
+    SEMCONV.store(v, Ordering::Relaxed);
+}
+
+/// The GenAI naming generation in force (default `both`).
+pub fn semconv() -> Semconv {
+    match SEMCONV.load(Ordering::Relaxed) {
+        0 => Semconv::V141,
+        1 => Semconv::Latest,
+        _ => Semconv::Both,
+    }
+}
+
+/// The instrumentation scope of the gateway's spans, with the schema URL of the generation
+/// in force (`both` declares v1.41, the released one its names are a superset of).
+fn scope() -> InstrumentationScope {
+    let url = if semconv().v141() {
+        sc::V141_SCHEMA_URL
+    } else {
+        sc::LATEST_SCHEMA_URL
+    };
+    InstrumentationScope::builder("gemini-gateway")
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .with_schema_url(url)
+        .build()
+}
+
+/// The SQLite processor, shared between the tracer provider and the OTLP receiver.
+#[derive(Debug, Clone)]
+struct Shared(Arc<BoundedBatchProcessor>);
+
+impl SpanProcessor for Shared {
+    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &opentelemetry::Context) {
+        self.0.on_start(span, cx);
+    }
+    fn on_end(&self, span: SpanData) {
+        self.0.on_end(span);
+    }
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.0.force_flush()
+    }
+    fn shutdown_with_timeout(&self, timeout: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+}
+
+/// The application's spans (from `POST /v1/traces`) into the gateway's SQLite writer. They may
+/// fill at most half of its queue, so the proxy's own spans always find room.
+struct Ingest {
+    processor: Arc<BoundedBatchProcessor>,
+    stats: Arc<ExportStats>,
+    limit: usize,
+}
+
+impl gateway_api::otlp::SpanSink for Ingest {
+    fn room(&self) -> usize {
+        self.limit
+            .saturating_sub(usize::try_from(self.stats.queue_depth()).unwrap_or(usize::MAX))
+    }
+
+    fn submit(&self, spans: Vec<SpanData>) -> usize {
+        let before = self.stats.dropped_queue_full.load(Ordering::Relaxed);
+        for s in spans {
+            self.processor.on_end(s);
+        }
+        let after = self.stats.dropped_queue_full.load(Ordering::Relaxed);
+        usize::try_from(after.saturating_sub(before)).unwrap_or(usize::MAX)
+    }
+}
 
 /// Trace ids whose first 48 bits are the Unix time in milliseconds (the rest random), so that
 /// ids sort by time and inserts into the `traces` primary key stay at the end of the B-tree.
@@ -72,8 +158,17 @@ impl Telemetry {
         let mut sqlite_stats = Arc::new(ExportStats::default());
         if sqlite {
             let (processor, stats) = Self::sqlite_processor(storage)?;
+            let processor = Arc::new(processor);
+            gateway_api::otlp::install(
+                &storage.path,
+                Arc::new(Ingest {
+                    processor: processor.clone(),
+                    stats: stats.clone(),
+                    limit: storage.queue_capacity / 2,
+                }),
+            );
             sqlite_stats = stats;
-            builder = builder.with_span_processor(processor);
+            builder = builder.with_span_processor(Shared(processor));
         }
         let mut otlp_stats = None;
         let mut meters = None;
@@ -89,7 +184,7 @@ impl Telemetry {
             .with_sampler(Sampler::AlwaysOn)
             .with_resource(resource())
             .build();
-        let tracer = provider.tracer("gemini-gateway");
+        let tracer = provider.tracer_with_scope(scope());
         Ok(Self {
             provider,
             tracer,

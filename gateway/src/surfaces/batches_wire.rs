@@ -119,6 +119,11 @@ fn add(sum: &mut Usage, u: &Usage) {
         (&mut sum.cached_audio_tokens, u.cached_audio_tokens),
         (&mut sum.output_image_tokens, u.output_image_tokens),
         (&mut sum.output_audio_tokens, u.output_audio_tokens),
+        (&mut sum.prompt_text_tokens, u.prompt_text_tokens),
+        (&mut sum.prompt_image_tokens, u.prompt_image_tokens),
+        (&mut sum.cached_text_tokens, u.cached_text_tokens),
+        (&mut sum.cached_image_tokens, u.cached_image_tokens),
+        (&mut sum.output_text_tokens, u.output_text_tokens),
         (&mut sum.search_queries, u.search_queries),
     ];
     for (s, v) in pairs {

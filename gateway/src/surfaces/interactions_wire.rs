@@ -63,6 +63,11 @@ impl InteractionUsage {
             cached_audio_tokens: modality(&self.cached_tokens_by_modality, "audio"),
             output_image_tokens: modality(&self.output_tokens_by_modality, "image"),
             output_audio_tokens: modality(&self.output_tokens_by_modality, "audio"),
+            prompt_text_tokens: modality(&self.input_tokens_by_modality, "text"),
+            prompt_image_tokens: modality(&self.input_tokens_by_modality, "image"),
+            cached_text_tokens: modality(&self.cached_tokens_by_modality, "text"),
+            cached_image_tokens: modality(&self.cached_tokens_by_modality, "image"),
+            output_text_tokens: modality(&self.output_tokens_by_modality, "text"),
             search_queries: searches,
             grounded: self.grounding_tool_count.iter().any(|g| g.count > 0),
         }

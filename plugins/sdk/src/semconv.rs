@@ -1,8 +1,18 @@
 //! Every attribute and span name the gateway emits, in one place.
 //!
-//! The `gen_ai.*` names follow the OpenTelemetry GenAI semantic conventions v1.41 (status: Development).
+//! The `gen_ai.*` names follow the OpenTelemetry GenAI semantic conventions (status: Development).
 //! Core names (`server.*`, `http.*`, `error.type`, `user.id`, `session.id`) come from the stable
 //! registry. Names under `gateway.*` are this project's own. No other module spells these strings.
+//!
+//! **Two generations.** Backends are split between the last release, v1.41, and the `main` branch
+//! of the GenAI conventions repository (schema `gen-ai/1.42.0`, unreleased). Names that are the
+//! same in both have one constant. Names that differ come in pairs, `V141_*` (as released) and
+//! `LATEST_*` (as on `main`); a name with only a `LATEST_*` constant has no v1.41 counterpart
+//! (a new metric), and a name new on `main` that only adds information (per-modality usage,
+//! `gen_ai.request.reasoning.level`) has a plain constant and is emitted in every mode.
+//! `[telemetry] semconv = "v1.41" | "latest" | "both"` picks which of a pair the gateway emits
+//! (`gateway/src/span_attrs.rs`, `gateway/src/genai_metrics.rs`); docs/schema.md lists the pairs.
+//! This file holds string constants only, so it stays outside the plugin ABI fingerprint.
 
 /// `gen_ai.operation.name`: `generate_content`, `embeddings`, `chat`, ...
 pub const GEN_AI_OPERATION_NAME: &str = "gen_ai.operation.name";
@@ -34,7 +44,7 @@ pub const GEN_AI_REQUEST_SEED: &str = "gen_ai.request.seed";
 pub const GEN_AI_REQUEST_CHOICE_COUNT: &str = "gen_ai.request.choice.count";
 /// `text`, `json`, `image` or `speech`, from `responseMimeType` / `responseModalities`.
 pub const GEN_AI_OUTPUT_TYPE: &str = "gen_ai.output.type";
-/// Session id mapped from the attribution header.
+/// Session id from the client (the `x-gateway-session-id` header); never minted or derived.
 pub const GEN_AI_CONVERSATION_ID: &str = "gen_ai.conversation.id";
 /// Gemini `modelVersion`.
 pub const GEN_AI_RESPONSE_MODEL: &str = "gen_ai.response.model";
@@ -56,6 +66,85 @@ pub const GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: &str = "gen_ai.usage.cache_read.
 pub const GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: &str = "gen_ai.usage.reasoning.output_tokens";
 /// `input` or `output` on `gen_ai.client.token.usage`.
 pub const GEN_AI_TOKEN_TYPE: &str = "gen_ai.token.type";
+/// `text`, `image`, `audio` or `unknown` on the `gen_ai.client.inference.usage.*` counters.
+pub const GEN_AI_TOKEN_MODALITY: &str = "gen_ai.token.modality";
+/// `thinkingConfig.thinkingLevel` exactly as sent (OpenAI compat: `reasoning_effort`).
+pub const GEN_AI_REQUEST_REASONING_LEVEL: &str = "gen_ai.request.reasoning.level";
+/// Text part of the input tokens (a subset of `gen_ai.usage.input_tokens`).
+pub const GEN_AI_USAGE_TEXT_INPUT_TOKENS: &str = "gen_ai.usage.text.input_tokens";
+/// Image part of the input tokens (a subset of `gen_ai.usage.input_tokens`).
+pub const GEN_AI_USAGE_IMAGE_INPUT_TOKENS: &str = "gen_ai.usage.image.input_tokens";
+/// Audio part of the input tokens (a subset of `gen_ai.usage.input_tokens`).
+pub const GEN_AI_USAGE_AUDIO_INPUT_TOKENS: &str = "gen_ai.usage.audio.input_tokens";
+/// Text part of the output tokens (a subset of `gen_ai.usage.output_tokens`).
+pub const GEN_AI_USAGE_TEXT_OUTPUT_TOKENS: &str = "gen_ai.usage.text.output_tokens";
+/// Image part of the output tokens (a subset of `gen_ai.usage.output_tokens`).
+pub const GEN_AI_USAGE_IMAGE_OUTPUT_TOKENS: &str = "gen_ai.usage.image.output_tokens";
+/// Audio part of the output tokens (a subset of `gen_ai.usage.output_tokens`).
+pub const GEN_AI_USAGE_AUDIO_OUTPUT_TOKENS: &str = "gen_ai.usage.audio.output_tokens";
+/// Text part of the cached input tokens (a subset of `gen_ai.usage.cache_read.input_tokens`).
+pub const GEN_AI_USAGE_TEXT_CACHE_READ_INPUT_TOKENS: &str =
+    "gen_ai.usage.text.cache_read.input_tokens";
+/// Image part of the cached input tokens.
+pub const GEN_AI_USAGE_IMAGE_CACHE_READ_INPUT_TOKENS: &str =
+    "gen_ai.usage.image.cache_read.input_tokens";
+/// Audio part of the cached input tokens.
+pub const GEN_AI_USAGE_AUDIO_CACHE_READ_INPUT_TOKENS: &str =
+    "gen_ai.usage.audio.cache_read.input_tokens";
+
+// The table of names that differ between the two generations (`V141_*` as released, `LATEST_*`
+// as on the GenAI repository's `main`). Keep docs/schema.md#two-generations-of-names in step.
+
+/// Value of `[telemetry] semconv` that emits the v1.41 names.
+pub const SEMCONV_V141: &str = "v1.41";
+/// Value of `[telemetry] semconv` that emits the names of the GenAI repository's `main`.
+pub const SEMCONV_LATEST: &str = "latest";
+/// Value of `[telemetry] semconv` that emits both (where a name differs, both are set).
+pub const SEMCONV_BOTH: &str = "both";
+/// Schema URL of the instrumentation scope, v1.41.
+pub const V141_SCHEMA_URL: &str = "https://opentelemetry.io/schemas/1.41.0";
+/// Schema URL of the instrumentation scope, GenAI repository `main`.
+pub const LATEST_SCHEMA_URL: &str = "https://opentelemetry.io/schemas/gen-ai/1.42.0";
+/// Span type of the inference (LLM) span, v1.41 (a model id; not sent on the wire).
+pub const V141_SPAN_TYPE_INFERENCE: &str = "gen_ai.inference.client";
+/// Span type of the inference (LLM) span on `main` (a model id; not sent on the wire).
+pub const LATEST_SPAN_TYPE_INFERENCE: &str = "gen_ai.client.inference";
+/// Tokens written to a cache (included in input tokens), v1.41 name.
+pub const V141_GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: &str =
+    "gen_ai.usage.cache_creation.input_tokens";
+/// Tokens written to a cache (included in input tokens), `main` name.
+pub const LATEST_GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: &str =
+    "gen_ai.usage.cache_write.input_tokens";
+/// Duration histogram (s) of an inference call, v1.41 (every operation).
+pub const V141_METRIC_INFERENCE_DURATION: &str = "gen_ai.client.operation.duration";
+/// Duration histogram (s) of an inference call on `main`.
+pub const LATEST_METRIC_INFERENCE_DURATION: &str = "gen_ai.client.inference.duration";
+/// Duration histogram (s) of a non-inference operation (embeddings, ...): same name in both.
+pub const METRIC_OPERATION_DURATION: &str = "gen_ai.client.operation.duration";
+/// Time to first chunk histogram (s), v1.41.
+pub const V141_METRIC_TIME_TO_FIRST_CHUNK: &str = "gen_ai.client.operation.time_to_first_chunk";
+/// Time to first chunk histogram (s), `main`.
+pub const LATEST_METRIC_TIME_TO_FIRST_CHUNK: &str = "gen_ai.client.inference.time_to_first_chunk";
+/// Time per output chunk histogram (s), v1.41.
+pub const V141_METRIC_TIME_PER_OUTPUT_CHUNK: &str = "gen_ai.client.operation.time_per_output_chunk";
+/// Time per output chunk histogram (s), `main`.
+pub const LATEST_METRIC_TIME_PER_OUTPUT_CHUNK: &str =
+    "gen_ai.client.inference.time_per_output_chunk";
+/// Token histogram with `gen_ai.token.type`, v1.41 only (replaced by the counters on `main`).
+pub const V141_METRIC_TOKEN_USAGE: &str = "gen_ai.client.token.usage";
+/// Input token counter with `gen_ai.token.modality`, `main` only.
+pub const LATEST_METRIC_USAGE_INPUT_TOKENS: &str = "gen_ai.client.inference.usage.input_tokens";
+/// Output token counter, `main` only.
+pub const LATEST_METRIC_USAGE_OUTPUT_TOKENS: &str = "gen_ai.client.inference.usage.output_tokens";
+/// Cache-read input token counter, `main` only.
+pub const LATEST_METRIC_USAGE_CACHE_READ_INPUT_TOKENS: &str =
+    "gen_ai.client.inference.usage.cache_read.input_tokens";
+/// Cache-write input token counter, `main` only.
+pub const LATEST_METRIC_USAGE_CACHE_WRITE_INPUT_TOKENS: &str =
+    "gen_ai.client.inference.usage.cache_write.input_tokens";
+/// Reasoning output token counter, `main` only.
+pub const LATEST_METRIC_USAGE_REASONING_OUTPUT_TOKENS: &str =
+    "gen_ai.client.inference.usage.reasoning.output_tokens";
 /// Captured prompt contents (opt-in).
 pub const GEN_AI_INPUT_MESSAGES: &str = "gen_ai.input.messages";
 /// Captured answer (opt-in).
@@ -231,3 +320,16 @@ pub const HEADER_USER_ID: &str = "x-gateway-user-id";
 pub const HEADER_SESSION_ID: &str = "x-gateway-session-id";
 /// Prefix of attribution headers for custom properties.
 pub const HEADER_PROPERTY_PREFIX: &str = "x-gateway-property-";
+
+/// `service.name` of the application that sent spans to `POST /v1/traces` (from its resource).
+pub const SERVICE_NAME: &str = "service.name";
+/// `otlp` on spans received from an application on `POST /v1/traces`.
+pub const GATEWAY_SPAN_SOURCE: &str = "gateway.span.source";
+/// Value of [`GATEWAY_SPAN_SOURCE`] on received spans.
+pub const SPAN_SOURCE_OTLP: &str = "otlp";
+/// Attributes of a received span cut or left out (too long, too many, or reserved `gateway.*`).
+pub const GATEWAY_SPAN_CLIPPED: &str = "gateway.span.clipped";
+/// The token modality used when the provider did not say (and for a failed call's 0 record).
+pub const MODALITY_UNKNOWN: &str = "unknown";
+/// Finish reason reported when the answer gave none (cut stream, error).
+pub const FINISH_REASON_ERROR: &str = "error";

@@ -121,6 +121,11 @@ pub const USAGE: Usage = Usage {
     cached_audio_tokens: 0,
     output_image_tokens: 0,
     output_audio_tokens: 0,
+    prompt_text_tokens: 0,
+    prompt_image_tokens: 0,
+    cached_text_tokens: 0,
+    cached_image_tokens: 0,
+    output_text_tokens: 0,
     search_queries: 0,
     grounded: false,
 };

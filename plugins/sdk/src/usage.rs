@@ -32,6 +32,21 @@ pub struct Usage {
     /// Audio part of the output (`candidatesTokensDetails`, modality `AUDIO`).
     #[serde(default)]
     pub output_audio_tokens: u64,
+    /// Text part of the prompt (`promptTokensDetails`, modality `TEXT`).
+    #[serde(default)]
+    pub prompt_text_tokens: u64,
+    /// Image part of the prompt (`promptTokensDetails`, modality `IMAGE`).
+    #[serde(default)]
+    pub prompt_image_tokens: u64,
+    /// Text part of the cached prompt (`cacheTokensDetails`, modality `TEXT`).
+    #[serde(default)]
+    pub cached_text_tokens: u64,
+    /// Image part of the cached prompt (`cacheTokensDetails`, modality `IMAGE`).
+    #[serde(default)]
+    pub cached_image_tokens: u64,
+    /// Text part of the output, without thinking (`candidatesTokensDetails`, modality `TEXT`).
+    #[serde(default)]
+    pub output_text_tokens: u64,
     /// Executed, non-empty Google Search queries (`groundingMetadata.webSearchQueries`, or the
     /// Interactions `grounding_tool_count` of type `google_search`).
     #[serde(default)]
