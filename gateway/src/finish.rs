@@ -219,6 +219,7 @@ impl GatewayProxy {
         let llm_cx = ctx
             .root
             .with_remote_span_context(span.span_context().clone());
+        let llm_span_id = span.span_context().span_id().to_string();
         end(span, ctx, llm_end);
         // Steps of the call (Interactions), as children of the LLM span.
         for step in &out.summary.steps {
@@ -265,6 +266,7 @@ impl GatewayProxy {
                     KeyValue::new("value", m.value),
                     KeyValue::new("breached", m.threshold.is_some_and(|t| m.value > t)),
                     KeyValue::new("model", model.clone()),
+                    KeyValue::new(gateway_sqlite::METRIC_LLM_SPAN_ID, llm_span_id.clone()),
                 ];
                 if let Some(t) = m.threshold {
                     a.push(KeyValue::new("threshold", t));
