@@ -75,7 +75,12 @@ fn start(fake: &str, extra: &str) -> Gateway {
     )
 }
 
-fn post(gw: &Gateway, body: Vec<u8>, content_type: &str, gzip: bool) -> reqwest::blocking::Response {
+fn post(
+    gw: &Gateway,
+    body: Vec<u8>,
+    content_type: &str,
+    gzip: bool,
+) -> reqwest::blocking::Response {
     let mut r = client()
         .post(gw.api_url("/v1/traces"))
         .bearer_auth(TOKEN)
@@ -111,7 +116,9 @@ fn wait_spans(gw: &Gateway, trace_id: &str, n: usize) -> Vec<(String, Option<Str
     loop {
         if let Ok(conn) = rusqlite::Connection::open(&gw.db) {
             let rows: Vec<(String, Option<String>, Json)> = conn
-                .prepare("SELECT span_id, parent_span_id, attributes FROM spans WHERE trace_id = ?1")
+                .prepare(
+                    "SELECT span_id, parent_span_id, attributes FROM spans WHERE trace_id = ?1",
+                )
                 .and_then(|mut s| {
                     s.query_map([trace_id], |r| {
                         let a: String = r.get(2)?;
@@ -124,7 +131,10 @@ fn wait_spans(gw: &Gateway, trace_id: &str, n: usize) -> Vec<(String, Option<Str
                 return rows;
             }
         }
-        assert!(Instant::now() < deadline, "fewer than {n} spans for {trace_id}");
+        assert!(
+            Instant::now() < deadline,
+            "fewer than {n} spans for {trace_id}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -159,7 +169,12 @@ fn application_spans_are_parents_of_the_gateway_spans_in_one_trace() {
         span(trace, 0x1001, None, "invoke_agent planner", t0),
         span(trace, 0x1002, Some(0x1001), "plan step", t0 + 10),
     ];
-    let r = post(&gw, request(spans).encode_to_vec(), "application/x-protobuf", true);
+    let r = post(
+        &gw,
+        request(spans).encode_to_vec(),
+        "application/x-protobuf",
+        true,
+    );
     assert_eq!(r.status(), 200);
     let answer = ExportTraceServiceResponse::decode(r.bytes().unwrap()).unwrap();
     assert!(answer.partial_success.is_none(), "{answer:?}");
@@ -184,7 +199,12 @@ fn application_spans_are_parents_of_the_gateway_spans_in_one_trace() {
             "startTimeUnixNano": (t0 + 20).to_string(), "endTimeUnixNano": (t0 + 30).to_string(),
             "attributes":[{"key":"step.index","value":{"intValue":"2"}}],
             "status": {"code": 2, "message": "tool failed"}}]}]}]});
-    let r = post(&gw, step.to_string().into_bytes(), "application/json", false);
+    let r = post(
+        &gw,
+        step.to_string().into_bytes(),
+        "application/json",
+        false,
+    );
     assert_eq!(r.status(), 200);
     // 3 agent spans + 2 requests x (root, prompt, llm, post).
     let rows = wait_spans(&gw, &trace_hex, 11);
@@ -196,11 +216,22 @@ fn application_spans_are_parents_of_the_gateway_spans_in_one_trace() {
         .collect();
     assert_eq!(roots.len(), 2);
     for r in &roots {
-        assert_eq!(r.1.as_deref(), Some("0000000000001002"), "child of the agent's step");
+        assert_eq!(
+            r.1.as_deref(),
+            Some("0000000000001002"),
+            "child of the agent's step"
+        );
     }
-    let agent: Vec<_> = rows.iter().filter(|r| r.2["gateway.span.source"] == "otlp").collect();
+    let agent: Vec<_> = rows
+        .iter()
+        .filter(|r| r.2["gateway.span.source"] == "otlp")
+        .collect();
     assert_eq!(agent.len(), 3);
-    assert!(agent.iter().all(|r| r.2["service.name"] == "agent-under-test"));
+    assert!(
+        agent
+            .iter()
+            .all(|r| r.2["service.name"] == "agent-under-test")
+    );
     assert!(agent.iter().any(|r| r.2["step.index"] == 2));
     // One trace row: both calls' cost and tokens rolled up.
     let t = &detail["trace"];
@@ -213,7 +244,11 @@ fn application_spans_are_parents_of_the_gateway_spans_in_one_trace() {
         .collect();
     let sum: i64 = llm
         .iter()
-        .map(|s| s["attributes"]["gen_ai.usage.input_tokens"].as_i64().unwrap())
+        .map(|s| {
+            s["attributes"]["gen_ai.usage.input_tokens"]
+                .as_i64()
+                .unwrap()
+        })
         .sum();
     assert_eq!(t["input_tokens"].as_i64().unwrap(), sum);
     assert!(t["cost_usd"].as_f64().unwrap() > 0.0);
@@ -221,7 +256,12 @@ fn application_spans_are_parents_of_the_gateway_spans_in_one_trace() {
     let spans = detail["spans"].as_array().unwrap();
     assert_eq!(spans[0]["name"], "invoke_agent planner");
     assert_eq!(spans[0]["depth"], 0);
-    assert!(spans.iter().filter(|s| s["kind"] == "server").all(|s| s["depth"] == 2));
+    assert!(
+        spans
+            .iter()
+            .filter(|s| s["kind"] == "server")
+            .all(|s| s["depth"] == 2)
+    );
 }
 
 #[test]
@@ -237,7 +277,11 @@ fn hostile_bodies_get_a_clear_answer_or_are_clipped_and_counted() {
 
     // Guards: no token, a foreign Host, a foreign Origin.
     let body = request(vec![span(trace, 1, None, "x", t0)]).encode_to_vec();
-    let r = client().post(gw.api_url("/v1/traces")).body(body.clone()).send().unwrap();
+    let r = client()
+        .post(gw.api_url("/v1/traces"))
+        .body(body.clone())
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 401);
     let r = client()
         .post(gw.api_url("/v1/traces"))
@@ -257,10 +301,20 @@ fn hostile_bodies_get_a_clear_answer_or_are_clipped_and_counted() {
     assert_eq!(r.status(), 403);
 
     // Undecodable bodies and encodings.
-    let r = post(&gw, b"\xff\xff\xff not protobuf".to_vec(), "application/x-protobuf", false);
+    let r = post(
+        &gw,
+        b"\xff\xff\xff not protobuf".to_vec(),
+        "application/x-protobuf",
+        false,
+    );
     assert_eq!(r.status(), 400);
     assert!(r.text().unwrap().contains("invalid OTLP protobuf"));
-    let r = post(&gw, b"{\"resourceSpans\": [".to_vec(), "application/json", false);
+    let r = post(
+        &gw,
+        b"{\"resourceSpans\": [".to_vec(),
+        "application/json",
+        false,
+    );
     assert_eq!(r.status(), 400);
     let r = post(&gw, b"not gzip".to_vec(), "application/x-protobuf", false);
     assert_eq!(r.status(), 400);
@@ -283,8 +337,15 @@ fn hostile_bodies_get_a_clear_answer_or_are_clipped_and_counted() {
     assert_eq!(r.status(), 413);
     assert!(r.text().unwrap().contains("at most 100"));
     // A million spans, gzip'd: refused (past the bound as sent, or once decompressed).
-    let million: Vec<Span> = (1..=1_000_000).map(|i| span(trace, i, None, "s", t0)).collect();
-    let r = post(&gw, request(million).encode_to_vec(), "application/x-protobuf", true);
+    let million: Vec<Span> = (1..=1_000_000)
+        .map(|i| span(trace, i, None, "s", t0))
+        .collect();
+    let r = post(
+        &gw,
+        request(million).encode_to_vec(),
+        "application/x-protobuf",
+        true,
+    );
     assert_eq!(r.status(), 413);
     assert!(r.text().unwrap().contains("larger than 1048576 bytes"));
     // A gzip bomb: 64 MiB of zeros in a small body, refused once decompressed past the bound.
@@ -308,7 +369,8 @@ fn hostile_bodies_get_a_clear_answer_or_are_clipped_and_counted() {
         kv("gateway.status", "ok"),
         kv("gateway.cost.usd", "1000"),
     ];
-    huge.attributes.extend((0..200).map(|i| kv(&format!("k{i}"), "v")));
+    huge.attributes
+        .extend((0..200).map(|i| kv(&format!("k{i}"), "v")));
     let a = span(trace, 0x31, Some(0x32), "cycle a", t0);
     let b = span(trace, 0x32, Some(0x31), "cycle b", t0);
     let own = span(trace, 0x33, Some(0x33), "own parent", t0);
@@ -322,7 +384,11 @@ fn hostile_bodies_get_a_clear_answer_or_are_clipped_and_counted() {
     let answer = ExportTraceServiceResponse::decode(r.bytes().unwrap()).unwrap();
     let partial = answer.partial_success.unwrap();
     assert_eq!(partial.rejected_spans, 3);
-    assert!(partial.error_message.contains("before 2000"), "{}", partial.error_message);
+    assert!(
+        partial.error_message.contains("before 2000"),
+        "{}",
+        partial.error_message
+    );
 
     let rows = wait_spans(&gw, &trace_hex, 5);
     assert_eq!(rows.len(), 5, "1970, 2200 and the zero id are not stored");
@@ -338,7 +404,11 @@ fn hostile_bodies_get_a_clear_answer_or_are_clipped_and_counted() {
     assert_eq!(by_id(0x33).1, None);
     let conn = gw.open_db();
     let traces: i64 = conn
-        .query_row("SELECT COUNT(*) FROM traces WHERE trace_id = ?1", [&trace_hex], |r| r.get(0))
+        .query_row(
+            "SELECT COUNT(*) FROM traces WHERE trace_id = ?1",
+            [&trace_hex],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(traces, 0, "a client cannot forge a trace summary");
     let (start, end): (i64, i64) = conn
@@ -351,11 +421,32 @@ fn hostile_bodies_get_a_clear_answer_or_are_clipped_and_counted() {
     assert_eq!(start, end, "an end before the start is set to the start");
 
     assert_eq!(metric(&gw, "gateway_otlp_receiver_spans_rejected_total"), 3);
-    assert_eq!(metric(&gw, "gateway_otlp_receiver_parent_cycles_broken_total"), 2);
+    assert_eq!(
+        metric(&gw, "gateway_otlp_receiver_parent_cycles_broken_total"),
+        2
+    );
     assert!(metric(&gw, "gateway_otlp_receiver_clipped_total") >= 3 + 72);
-    assert_eq!(metric(&gw, "gateway_otlp_receiver_refused_total{reason=\"too_many_spans\"}"), 1);
-    assert_eq!(metric(&gw, "gateway_otlp_receiver_refused_total{reason=\"too_large\"}"), 3);
-    assert_eq!(metric(&gw, "gateway_otlp_receiver_refused_total{reason=\"bad_encoding\"}"), 4);
+    assert_eq!(
+        metric(
+            &gw,
+            "gateway_otlp_receiver_refused_total{reason=\"too_many_spans\"}"
+        ),
+        1
+    );
+    assert_eq!(
+        metric(
+            &gw,
+            "gateway_otlp_receiver_refused_total{reason=\"too_large\"}"
+        ),
+        3
+    );
+    assert_eq!(
+        metric(
+            &gw,
+            "gateway_otlp_receiver_refused_total{reason=\"bad_encoding\"}"
+        ),
+        4
+    );
     gw.stop();
 }
 
@@ -371,20 +462,33 @@ fn a_flood_is_refused_and_counted_and_the_proxy_keeps_its_spans() {
     );
     let trace = [0x6c; 16];
     let t0 = now_ns();
-    let flood: Vec<Span> = (1..=40).map(|i| span(trace, i, None, "flood", t0)).collect();
+    let flood: Vec<Span> = (1..=40)
+        .map(|i| span(trace, i, None, "flood", t0))
+        .collect();
     let r = post_proto(&gw, &request(flood));
     assert_eq!(r.status(), 503);
     assert_eq!(r.headers()["retry-after"], "1");
     assert_eq!(metric(&gw, "gateway_otlp_receiver_spans_dropped_total"), 40);
-    assert_eq!(metric(&gw, "gateway_otlp_receiver_refused_total{reason=\"queue_full\"}"), 1);
+    assert_eq!(
+        metric(
+            &gw,
+            "gateway_otlp_receiver_refused_total{reason=\"queue_full\"}"
+        ),
+        1
+    );
     // The proxy's own spans still go through.
     let id = util::generate(&gw, r#"{"contents":[{"parts":[{"text":"hi"}]}]}"#);
     let row = util::trace_row(&gw, &id);
     drop(row);
     // A batch that fits is taken.
-    let ok: Vec<Span> = (100..=110).map(|i| span(trace, i, None, "fits", t0)).collect();
+    let ok: Vec<Span> = (100..=110)
+        .map(|i| span(trace, i, None, "fits", t0))
+        .collect();
     assert_eq!(post_proto(&gw, &request(ok)).status(), 200);
     wait_spans(&gw, &"6c".repeat(16), 11);
-    assert_eq!(metric(&gw, "gateway_otlp_receiver_spans_accepted_total"), 11);
+    assert_eq!(
+        metric(&gw, "gateway_otlp_receiver_spans_accepted_total"),
+        11
+    );
     gw.stop();
 }
