@@ -169,6 +169,7 @@ mod extras;
 mod files;
 mod handle;
 mod interactions;
+mod live;
 mod models;
 mod native;
 mod openai;
@@ -184,6 +185,7 @@ mod upload;
 mod util;
 
 pub use config::FakeConfig;
+pub use live::{SentFrame, sent_frames};
 pub use handle::{FakeGemini, spawn_in_thread, spawn_tls_in_thread};
 pub use tls::{Alpn, FakeTls, TlsConnection};
 pub use state::SeenRequest;

@@ -31,7 +31,10 @@ const HANG: Duration = Duration::from_secs(3600);
 
 /// The axum app serving every path through [`handle`].
 pub(crate) fn app(shared: Arc<Shared>) -> Router {
-    Router::new().fallback(handle).with_state(shared)
+    Router::new()
+        .route("/ws/{method}", axum::routing::get(crate::live::upgrade))
+        .fallback(handle)
+        .with_state(shared)
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {

@@ -93,6 +93,8 @@ pub struct RequestCtx {
     pub hooks_skipped: usize,
     /// Counts this request as in flight until it is dropped (after its spans are built).
     pub in_flight: Option<InFlight>,
+    /// An upgraded Live API session, read frame by frame (`surfaces::live`).
+    pub live: Option<Box<crate::surfaces::LiveSession>>,
 }
 
 /// A request in flight: increments a shared counter when made, decrements it when dropped, so
@@ -157,6 +159,7 @@ impl RequestCtx {
             skip_library_hooks: false,
             hooks_skipped: 0,
             in_flight: None,
+            live: None,
         }
     }
 

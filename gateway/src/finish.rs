@@ -58,6 +58,9 @@ pub(crate) fn outcome(ctx: &RequestCtx, summary: ResponseSummary) -> Outcome {
 impl GatewayProxy {
     /// Builds and ends all spans of a finished request.
     pub(crate) fn finish(&self, ctx: &mut RequestCtx) {
+        if crate::surfaces::finish_live(self, ctx) {
+            return;
+        }
         // Times leave out the wait for the completion thread (see `completion`).
         let work_start = Instant::now();
         let post_start = ctx.handoff.unwrap_or(work_start).min(work_start);

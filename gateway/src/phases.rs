@@ -45,6 +45,9 @@ impl ProxyHttp for GatewayProxy {
         end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        if crate::surfaces::live_client_bytes(self, ctx, body.as_ref(), end_of_stream) {
+            return Ok(());
+        }
         self.keep_body(ctx, body);
         if end_of_stream {
             ctx.request_done = Some(Instant::now());
@@ -94,6 +97,9 @@ impl ProxyHttp for GatewayProxy {
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        if resp.status == http::StatusCode::SWITCHING_PROTOCOLS {
+            crate::surfaces::live_upgraded(ctx);
+        }
         if resp.status.is_informational() {
             return Ok(());
         }
@@ -140,6 +146,9 @@ impl ProxyHttp for GatewayProxy {
         end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<Option<std::time::Duration>> {
+        if crate::surfaces::live_server_bytes(self, ctx, body.as_ref(), end_of_stream) {
+            return Ok(None);
+        }
         if let Some(chunk) = body.as_ref().filter(|b| !b.is_empty()) {
             ctx.first_chunk.get_or_insert_with(Instant::now);
             if let Some(obs) = ctx.observer.as_mut() {

@@ -5,10 +5,12 @@
 //! only and chunk by chunk, so streams stay streams. The decoded size is bounded: past
 //! `max_parse_bytes` the decoder may produce at most [`MAX_RATIO`] bytes per compressed byte, so
 //! a decompression bomb costs a counted truncation and nothing more. The [`framer`] then splits
-//! the decoded body into events and keeps the last one that mentions usage.
+//! the decoded body into events and keeps the last one that mentions usage. An upgraded
+//! connection (the Live API) is read by the [`websocket`] frame decoder instead.
 
 mod decode;
 mod framer;
+pub mod websocket;
 
 use crate::route::Framing;
 use crate::surfaces::Surface;

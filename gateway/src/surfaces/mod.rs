@@ -15,6 +15,9 @@ mod generate_content;
 mod interactions;
 mod interactions_steps;
 mod interactions_wire;
+mod live;
+mod live_spans;
+mod live_wire;
 mod once;
 mod openai_compat;
 mod unknown;
@@ -27,6 +30,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 pub use interactions::StepSpan;
+pub use live::LiveSession;
+pub(crate) use live_spans::{
+    client_bytes as live_client_bytes, finish as finish_live, server_bytes as live_server_bytes,
+    upgraded as live_upgraded,
+};
 
 /// Name of the OpenAI-compatible surface.
 pub const OPENAI_COMPAT: &str = "openai_compat";
@@ -141,6 +149,7 @@ pub static SURFACES: &[&dyn Surface] = &[
     &interactions::Interactions,
     &openai_compat::OpenAiCompat,
     &files::Files,
+    &live::Live,
 ];
 
 /// The surface of paths nobody recognises.

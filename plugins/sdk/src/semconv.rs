@@ -310,6 +310,32 @@ pub const GATEWAY_BATCH_FAILED: &str = "gateway.batch.failed";
 pub const GATEWAY_BATCH_ALREADY_METERED: &str = "gateway.batch.already_metered";
 /// The results file (to fetch through the files API; not metered here).
 pub const GATEWAY_BATCH_RESPONSES_FILE: &str = "gateway.batch.responses_file";
+/// Live API: how the session ended (`client_close`, `server_close`, `client_gone`,
+/// `upstream_gone`, `go_away`, `error`).
+pub const GATEWAY_LIVE_END: &str = "gateway.live.end";
+/// Live API: the close code of the Close frame that ended the session, when one was seen.
+pub const GATEWAY_LIVE_CLOSE_CODE: &str = "gateway.live.close_code";
+/// Live API: the `timeLeft` of the upstream's `goAway`, when one was sent.
+pub const GATEWAY_LIVE_GO_AWAY_TIME_LEFT: &str = "gateway.live.go_away.time_left";
+/// Live API: model turns metered in the session (each an LLM span).
+pub const GATEWAY_LIVE_TURNS: &str = "gateway.live.turns";
+/// Live API: turns that ended (or were cut) without a `usageMetadata`: not metered.
+pub const GATEWAY_LIVE_TURNS_UNMETERED: &str = "gateway.live.turns.unmetered";
+/// Live API: the 1-based index of a turn in its session.
+pub const GATEWAY_LIVE_TURN_INDEX: &str = "gateway.live.turn.index";
+/// Live API: how a turn ended (`turn_complete`, `tool_call`, `interrupted`, `session_end`).
+pub const GATEWAY_LIVE_TURN_END: &str = "gateway.live.turn.end";
+/// Live API: WebSocket frames the client sent.
+pub const GATEWAY_LIVE_FRAMES_CLIENT: &str = "gateway.live.frames.client";
+/// Live API: WebSocket frames the upstream sent.
+pub const GATEWAY_LIVE_FRAMES_SERVER: &str = "gateway.live.frames.server";
+/// Live API: messages the gateway could not read (not JSON, compressed, too large, broken
+/// framing); they were forwarded untouched.
+pub const GATEWAY_LIVE_FRAMES_UNREADABLE: &str = "gateway.live.frames.unreadable";
+/// Live API: why the first unreadable message could not be read.
+pub const GATEWAY_LIVE_FRAMES_UNREADABLE_REASON: &str = "gateway.live.frames.unreadable_reason";
+/// Live API: the upstream's session id (`setupComplete.sessionId`), when it sent one.
+pub const GATEWAY_LIVE_SESSION_ID: &str = "gateway.live.session_id";
 /// Response header in which Gemini names the service tier that served the call.
 pub const HEADER_GEMINI_SERVICE_TIER: &str = "x-gemini-service-tier";
 /// Response header that carries the trace id to the client.
