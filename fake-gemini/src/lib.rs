@@ -20,7 +20,8 @@
 //! `GET|DELETE /{ver}/interactions/{id}`, `POST /{ver}/interactions/{id}/cancel`
 //! (or `{id}:cancel`); OpenAI compat `/{ver}/openai/chat/completions` (plain
 //! and `stream`), `/embeddings`, `GET /models[/id]`; resumable uploads
-//! `/upload/{ver}/files` and `GET|DELETE /{ver}/files[/id]`; the Batch API (below). Anything else is
+//! `/upload/{ver}/files` and `GET|DELETE /{ver}/files[/id]`; the Batch API and context caching
+//! (below). Anything else is
 //! a Gemini-shaped 404.
 //!
 //! A key is required (`x-goog-api-key`, `?key=` or `Authorization: Bearer`),
@@ -62,8 +63,10 @@
 //! - `thoughtsTokenCount` = 7 when the served model's name contains `2.5` or
 //!   `3`, unless `generationConfig.thinkingConfig.thinkingBudget` is 0 or
 //!   `thinkingLevel` is `minimal` (either spelling).
-//! - `cachedContentTokenCount` = `promptTokenCount / 2` when the request has
-//!   `cachedContent` / `cached_content`.
+//! - `cachedContentTokenCount`: a request naming a live cache of this fake
+//!   (`cachedContent` / `cached_content` = `cachedContents/{id}`) adds the cache's
+//!   `totalTokenCount` to `promptTokenCount` and reports it as cached; naming any
+//!   other cache reports `promptTokenCount / 2`.
 //! - `candidatesTokenCount` = words of the reply (cumulative in streams), plus
 //!   1290 for an image or 250 for audio when `generationConfig.responseModalities`
 //!   lists IMAGE or AUDIO: the last event then also carries an `inlineData`
@@ -136,8 +139,21 @@
 //!   generateContent rules (its own `usageMetadata` without `serviceTier`,
 //!   `modelVersion` = served model) or an `error` `{code, message}` (e.g. no
 //!   `contents`); embeddings give `{embedding: {values}, tokenCount}`. An
-//!   input given as `inputConfig.fileName` gives `output.responsesFile =
-//!   "files/batch-{id}"` instead (no such file is served).
+//!   input given as `inputConfig.fileName` (a JSONL file uploaded here, one
+//!   `{"key", "request"}` per line) gives `output.responsesFile =
+//!   "files/batch-{id}"` instead: one `{"key", "response" | "error"}` line per
+//!   input line, served by `GET [/download]/{ver}/files/{id}:download?alt=media`
+//!   as `application/jsonl` (uploads up to 16 MiB are kept for this).
+//!
+//! # Context caching
+//! `POST /{ver}/cachedContents` (`model` required; `ttl` as `"3600s"` or
+//! `expireTime`, default one hour) answers a `CachedContent` `{name:
+//! "cachedContents/{id}", model, createTime, updateTime, expireTime,
+//! usageMetadata: {totalTokenCount}}` (tokens: the prompt rule over `contents`
+//! and `systemInstruction`); `GET` one or the list, `PATCH` a new `ttl` /
+//! `expireTime`, `DELETE` → `{}`. A negative or unparsable `ttl`, both fields, or
+//! an expiry in the past or after year 9999 is 400; an unknown or expired cache is
+//! 403 PERMISSION_DENIED, as upstream.
 //! - `POST /{ver}/batches/{id}:cancel` → `{}` (a pending job becomes
 //!   `BATCH_STATE_CANCELLED`, done, no output); `DELETE` → `{}`; unknown ids →
 //!   404. The last 1024 jobs are kept.
@@ -162,10 +178,12 @@
 //! `x-fake-tls-sni` / `x-fake-tls-alpn` response headers.
 
 mod batches;
+mod caches;
 mod compress;
 mod config;
 mod errors;
 mod extras;
+mod file_contents;
 mod files;
 mod handle;
 mod interactions;

@@ -68,6 +68,18 @@ pub(crate) enum Route {
     CancelBatch(String),
     /// `DELETE /{ver}/batches/{id}`.
     DeleteBatch(String),
+    /// `POST /{ver}/cachedContents`.
+    CreateCache,
+    /// `GET /{ver}/cachedContents`.
+    ListCaches,
+    /// `GET /{ver}/cachedContents/{id}`.
+    GetCache(String),
+    /// `PATCH /{ver}/cachedContents/{id}`.
+    UpdateCache(String),
+    /// `DELETE /{ver}/cachedContents/{id}`.
+    DeleteCache(String),
+    /// `GET [/download]/{ver}/files/{id}:download` (`alt=media`).
+    DownloadFile(String),
     /// Anything else.
     NotFound,
 }
@@ -167,6 +179,19 @@ pub(crate) fn route(method: &str, path: &str, query: Option<&str>) -> Route {
             }
         }
         [ver, "files"] if get && is_version(ver) => Route::ListFiles,
+        ["download", ver, "files", id] | [ver, "files", id]
+            if get && is_version(ver) && id.ends_with(":download") =>
+        {
+            Route::DownloadFile(id.trim_end_matches(":download").to_string())
+        }
+        [ver, "cachedContents"] if is_version(ver) && post => Route::CreateCache,
+        [ver, "cachedContents"] if is_version(ver) && get => Route::ListCaches,
+        [ver, "cachedContents", id] if is_version(ver) && !id.is_empty() => match method {
+            "GET" => Route::GetCache((*id).to_string()),
+            "PATCH" => Route::UpdateCache((*id).to_string()),
+            "DELETE" => Route::DeleteCache((*id).to_string()),
+            _ => Route::NotFound,
+        },
         [ver, "files", id] if is_version(ver) && get => Route::GetFile((*id).to_string()),
         [ver, "files", id] if is_version(ver) && delete => Route::DeleteFile((*id).to_string()),
         [ver, "interactions"] if post && is_version(ver) => Route::CreateInteraction,
@@ -284,6 +309,22 @@ mod tests {
         assert_eq!(
             route("POST", "/v1beta/batches/b1:cancel", None),
             Route::CancelBatch("b1".into())
+        );
+        assert_eq!(
+            route("PATCH", "/v1beta/cachedContents/c1", None),
+            Route::UpdateCache("c1".into())
+        );
+        assert_eq!(
+            route(
+                "GET",
+                "/download/v1beta/files/f1:download",
+                Some("alt=media")
+            ),
+            Route::DownloadFile("f1".into())
+        );
+        assert_eq!(
+            route("GET", "/v1beta/files/f1:download", Some("alt=media")),
+            Route::DownloadFile("f1".into())
         );
     }
 }

@@ -24,7 +24,7 @@ use crate::state::{SeenRequest, SeenRequestJson, Shared};
 use crate::stream::{self, Framing};
 use crate::tier::{self, Tier};
 use crate::util::query_param;
-use crate::{batches, compress, models, openai, routing, upload};
+use crate::{batches, caches, compress, file_contents, models, openai, routing, upload};
 
 /// How long `x-fake-fault: hang` waits before giving up.
 const HANG: Duration = Duration::from_secs(3600);
@@ -242,6 +242,12 @@ async fn serve(
         Route::GetBatch(id) => batches::get(shared, &id),
         Route::CancelBatch(id) => batches::cancel(shared, &id),
         Route::DeleteBatch(id) => batches::delete(shared, &id),
+        Route::CreateCache => caches::create(shared, &parse_body(&bytes)?),
+        Route::ListCaches => Ok(caches::list()),
+        Route::GetCache(id) => caches::get(&id),
+        Route::UpdateCache(id) => caches::update(&id, &parse_body(&bytes)?),
+        Route::DeleteCache(id) => caches::delete(&id),
+        Route::DownloadFile(id) => file_contents::download(&id),
         Route::NotFound => Err(ApiError::unknown_path(
             parts.method.as_str(),
             parts.uri.path(),

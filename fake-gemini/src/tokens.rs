@@ -119,11 +119,20 @@ pub(crate) fn analyze(model: &str, req: &Value) -> Prompt {
         .map(content_text)
         .find(|t| !t.trim().is_empty())
         .unwrap_or_default();
-    let cached = field(req, "cachedContent", "cached_content")
-        .is_some_and(|c| c.as_str().is_none_or(|s| !s.is_empty()));
+    let named = field(req, "cachedContent", "cached_content");
+    let cached = named.is_some_and(|c| c.as_str().is_none_or(|s| !s.is_empty()));
+    // A live cache of this fake: its tokens join the prompt and are the cached part.
+    let stored = named
+        .and_then(Value::as_str)
+        .and_then(crate::caches::cached_tokens);
+    let (prompt_tokens, cached_tokens) = match stored {
+        Some(n) => (prompt_tokens.saturating_add(n), n),
+        None if cached => (prompt_tokens, prompt_tokens / 2),
+        None => (prompt_tokens, 0),
+    };
     Prompt {
         prompt_tokens,
-        cached_tokens: if cached { prompt_tokens / 2 } else { 0 },
+        cached_tokens,
         thoughts_tokens: thoughts_for(model, req),
         last_user_text,
         grounded: extras::wants_search(req),

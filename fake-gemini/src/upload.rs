@@ -170,6 +170,7 @@ pub(crate) async fn chunk(
         }
     }
     let (count, kept) = count_body(body).await?;
+    crate::file_contents::append(&rec.id, (kept.len() as u64 == count).then_some(&kept[..]));
     record(kept);
     let finalize = has("finalize");
     let rec = shared

@@ -102,6 +102,7 @@ impl GatewayProxy {
         if metering == Metering::Unknown && summary.usage.is_some() {
             crate::surfaces::count_unmetered();
         }
+                path: &ctx.path,
         if observed.decode_error.is_some() {
             crate::surfaces::count_decode_error();
         }

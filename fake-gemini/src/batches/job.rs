@@ -62,7 +62,7 @@ fn bad(msg: &str) -> ApiError {
 }
 
 /// One inlined generate response (or its per-request error), by the generateContent rules.
-fn generate_one(served: &str, request: &Value, seed: u64) -> Value {
+pub(super) fn generate_one(served: &str, request: &Value, seed: u64) -> Value {
     match generate_prompt(served, request, Tier::Standard) {
         Ok(prompt) => {
             let words = tokens::reply_words(&prompt.last_user_text);
@@ -87,7 +87,7 @@ fn generate_one(served: &str, request: &Value, seed: u64) -> Value {
 }
 
 /// One inlined embed response: the embedding and its `tokenCount`.
-fn embed_one(request: &Value) -> Value {
+pub(super) fn embed_one(request: &Value) -> Value {
     let content = request.get("content").cloned().unwrap_or(Value::Null);
     let dims = field(request, "outputDimensionality", "output_dimensionality")
         .and_then(as_u64)
@@ -124,7 +124,12 @@ impl Job {
             .and_then(|r| r.get("requests"))
             .and_then(Value::as_array);
         let (output, count, failed) = match (file, requests) {
-            (Some(_), _) => (Output::File(format!("files/batch-{id}")), 0, 0),
+            (Some(input), _) => {
+                let (lines, n, failed) = super::file_results::run(&served, kind, input);
+                let name = format!("files/batch-{id}");
+                crate::file_contents::put(&name, lines);
+                (Output::File(name), n, failed)
+            }
             (None, Some(reqs)) if !reqs.is_empty() => {
                 let mut out = Vec::with_capacity(reqs.len());
                 for (i, item) in reqs.iter().enumerate() {

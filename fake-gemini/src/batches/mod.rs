@@ -8,6 +8,7 @@
 //! Jobs live in a process-wide bounded store keyed by the fake's address, so
 //! several fakes in one process never see each other's jobs.
 
+mod file_results;
 mod job;
 
 use std::collections::{HashMap, VecDeque};

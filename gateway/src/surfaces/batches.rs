@@ -7,9 +7,11 @@
 //! `inlinedResponses` (each one a separately billed call, read like a generateContent answer;
 //! embeddings by `tokenCount`) at tier `batch`. Later polls are free, without usage, marked
 //! `gateway.batch.already_metered`. A pending job is deferred; a cancelled, failed or expired
-//! one (no output) is free. A job whose results are a `responsesFile` stays deferred and is not
-//! metered: `gateway.batch.responses_file` names the file to fetch through the files API.
-//! Cancel, delete and list are free.
+//! one (no output) is free. A job whose results are a `responsesFile` stays deferred, with
+//! `gateway.batch.results = "not_seen"` (never $0) and `gateway.batch.responses_file` naming
+//! the file, until that file is downloaded through the gateway (see `batch_files`): the
+//! download meters its lines once per file; later polls of the job are then free
+//! (`already_metered`). Cancel, delete and list are free.
 
 use super::batches_wire::{CreateRequest, Operation, first_metering, sum_inlined};
 use super::generate_content::path_model;
@@ -48,6 +50,9 @@ impl Surface for Batches {
     }
 
     fn classify(&self, p: &PathParts<'_>) -> Option<Route> {
+        if let Some(r) = super::batch_files::classify(p) {
+            return Some(r);
+        }
         if let Some((collection, name, method)) = p.model_method() {
             let op = match method {
                 "batchGenerateContent" => sc::OP_GENERATE_CONTENT,
@@ -97,6 +102,9 @@ impl Surface for Batches {
             error_status: base.error_status,
             ..ResponseSummary::default()
         };
+        if super::batch_files::is_download(answer.route) {
+            return super::batch_files::summarize(observed, answer, s);
+        }
         let act = action(answer.route);
         if act == "other" || s.error_status.is_some() {
             s.metering = Some(Metering::Free);
@@ -183,9 +191,22 @@ impl Surface for Batches {
                 }
             }
         } else if let Some(f) = file {
+            super::batch_files::announce(&f);
+            let seen = super::batches_wire::file_metered(&f);
             s.llm_attrs
                 .push(KeyValue::new(sc::GATEWAY_BATCH_RESPONSES_FILE, f));
-            Metering::Deferred
+            if seen {
+                // Its lines were metered when the file was downloaded.
+                s.llm_attrs
+                    .push(KeyValue::new(sc::GATEWAY_BATCH_ALREADY_METERED, true));
+                s.llm_attrs
+                    .push(KeyValue::new(sc::GATEWAY_BATCH_RESULTS, "already_metered"));
+                Metering::Free
+            } else {
+                s.llm_attrs
+                    .push(KeyValue::new(sc::GATEWAY_BATCH_RESULTS, "not_seen"));
+                Metering::Deferred
+            }
         } else if s.parse_error.is_some() {
             Metering::Metered // Unreadable: priced as unknown usage (flagged unpriced).
         } else if op.done {

@@ -2,7 +2,8 @@
 //! SDK's `_BatchJob_from_mldev` reads them): the long-running operation `batches/{id}` with
 //! `metadata.{model, state, batchStats, output}` and, once done, `response`; the results as
 //! `output.inlinedResponses.inlinedResponses[].response` (a `GenerateContentResponse`, or an
-//! embedding with `tokenCount`) or a `responsesFile`. Also the job ids already metered.
+//! embedding with `tokenCount`) or a `responsesFile` whose JSONL lines have the same shape. Also
+//! the job ids and results files already metered.
 
 use crate::observe::Observed;
 use gateway_plugin_sdk::Usage;
@@ -172,4 +173,63 @@ static METERED: super::once::MeteredOnce = super::once::MeteredOnce::new();
 /// Records `id` as metered; `false` when it already was.
 pub fn first_metering(id: &str) -> bool {
     METERED.first(id)
+}
+
+/// Results files (`files/{id}`) whose lines were metered on a download.
+static METERED_FILES: super::once::MeteredOnce = super::once::MeteredOnce::new();
+
+/// Records the results file `name` as metered; `false` when it already was.
+pub fn first_file_metering(name: &str) -> bool {
+    METERED_FILES.first(name)
+}
+
+/// Whether the results file `name` was metered on a download.
+pub fn file_metered(name: &str) -> bool {
+    METERED_FILES.contains(name)
+}
+
+/// The lines of a results file (JSONL, one `{key?, response | error}` per line): their usage
+/// summed as inlined responses are, and the lines that were not JSON (their usage is unknown).
+pub fn sum_lines(body: &[u8]) -> (Totals, u64) {
+    let mut results = Vec::new();
+    let mut bad = 0u64;
+    for line in body.split(|&b| b == b'\n') {
+        let line = line.trim_ascii();
+        if line.is_empty() {
+            continue;
+        }
+        match serde_json::from_slice::<InlinedResponse>(line) {
+            Ok(r) => results.push(r),
+            Err(_) => bad += 1,
+        }
+    }
+    let totals = sum_inlined(&Inlined {
+        inlined_responses: results,
+    });
+    (totals, bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_file_lines_are_summed_and_bad_lines_counted() {
+        let body = br#"{"key":"a","response":{"modelVersion":"gemini-3.8-flash","usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":2,"totalTokenCount":5}}}
+{"key":"b","error":{"code":400,"message":"no contents"}}
+{not json
+
+{"key":"c","response":{"usageMetadata":{"promptTokenCount":4,"candidatesTokenCount":1,"thoughtsTokenCount":7}}}
+"#;
+        let (t, bad) = sum_lines(body);
+        assert_eq!((t.responses, t.failed, bad), (3, 1, 1));
+        let u = t.usage.expect("usage");
+        assert_eq!(
+            (u.prompt_tokens, u.candidates_tokens, u.thoughts_tokens),
+            (7, 3, 7)
+        );
+        assert_eq!(t.model.as_deref(), Some("gemini-3.8-flash"));
+        let (t, bad) = sum_lines(b"garbage\n");
+        assert_eq!((t.responses, t.usage.is_none(), bad), (0, true, 1));
+    }
 }

@@ -1,4 +1,4 @@
-//! Free resources: uploads and files, models and their listings, cached contents, tuned models,
+//! Free resources: uploads and files, models and their listings, tuned models,
 //! operations, file-search stores, and the Interactions side resources (agents, environments,
 //! triggers, webhooks). None of them reports billed usage; their answers are not parsed.
 
@@ -13,7 +13,6 @@ const FREE_COLLECTIONS: &[&str] = &[
     "files",
     "models",
     "tunedModels",
-    "cachedContents",
     "operations",
     "fileSearchStores",
     "corpora",

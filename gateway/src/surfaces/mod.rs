@@ -6,8 +6,11 @@
 //! module that implements [`Surface`] and listing it here. Every route is classified
 //! [`Metering::Metered`], [`Metering::Free`], [`Metering::Deferred`] or [`Metering::Unknown`].
 
+mod batch_files;
 mod batches;
 mod batches_wire;
+mod caches;
+mod caches_wire;
 mod count_tokens;
 mod embeddings;
 mod files;
@@ -84,6 +87,8 @@ impl<'a> PathParts<'a> {
 pub struct AnswerCtx<'a> {
     /// The route as classified.
     pub route: &'a Route,
+    /// The request path, without query (ids of resources the answer does not name).
+    pub path: &'a str,
     /// The parsed request.
     pub info: &'a RequestInfo,
     /// The tier from the response header `x-gemini-service-tier`, lowercase.
@@ -146,6 +151,7 @@ pub static SURFACES: &[&dyn Surface] = &[
     &count_tokens::CountTokens,
     &embeddings::Embeddings,
     &batches::Batches,
+    &caches::Caches,
     &interactions::Interactions,
     &openai_compat::OpenAiCompat,
     &files::Files,

@@ -1,5 +1,6 @@
-//! Meter-once bookkeeping for deferred work (a background interaction, a batch job): the ids
-//! whose usage was already metered, bounded and oldest-first evicted, one set per kind.
+//! Meter-once bookkeeping for deferred work (a background interaction, a batch job, a batch
+//! results file): the ids whose usage was already metered, bounded and oldest-first evicted,
+//! one set per kind.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
@@ -38,6 +39,14 @@ impl MeteredOnce {
     }
 }
 
+impl MeteredOnce {
+    /// Whether `id` was recorded (and not forgotten since).
+    pub fn contains(&self, id: &str) -> bool {
+        let guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        guard.as_ref().is_some_and(|(ids, _)| ids.contains(id))
+    }
+}
+
 impl Default for MeteredOnce {
     fn default() -> Self {
         Self::new()
@@ -54,5 +63,6 @@ mod tests {
         assert!(s.first("a"));
         assert!(!s.first("a"));
         assert!(s.first("b"));
+        assert!(s.contains("a") && !s.contains("c"));
     }
 }

@@ -86,7 +86,26 @@ fn every_path_has_a_surface_and_a_metering_class() {
         ("POST", "/upload/v1beta/files", "files", Metering::Free),
         ("GET", "/v1beta/files/abc", "files", Metering::Free),
         ("GET", "/v1beta/models", "files", Metering::Free),
-        ("GET", "/v1beta/cachedContents", "files", Metering::Free),
+        ("GET", "/v1beta/cachedContents", "caches", Metering::Free),
+        (
+            "POST",
+            "/v1beta/cachedContents",
+            "caches",
+            Metering::Metered,
+        ),
+        (
+            "PATCH",
+            "/v1beta/cachedContents/c",
+            "caches",
+            Metering::Free,
+        ),
+        (
+            "DELETE",
+            "/v1beta/cachedContents/c",
+            "caches",
+            Metering::Free,
+        ),
+        ("GET", "/v1beta/files/f:download", "batches", Metering::Free),
         (
             "POST",
             "/v1beta/somethingNew:doIt",

@@ -91,10 +91,86 @@ pub fn start_of_day(s: &str) -> Result<SystemTime, String> {
     Ok(UNIX_EPOCH + std::time::Duration::from_secs(secs))
 }
 
+/// Nanoseconds since the epoch of an RFC 3339 timestamp as Gemini writes them
+/// (`2026-12-01T10:00:00Z`, `…:00.123456Z`, `…+05:30`); `None` when it is not one. Years up to
+/// 9999 are exact (`i128`), so a far-future `expireTime` is not mistaken for a small one.
+pub fn parse_timestamp(s: &str) -> Option<i128> {
+    let b = s.as_bytes();
+    if b.len() < 20 || !matches!(b[10], b'T' | b't') || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let day = i128::from(parse_date(s.get(..10)?).ok()?);
+    let num = |r: std::ops::Range<usize>| -> Option<i128> {
+        let t = s.get(r)?;
+        t.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| t.parse().ok())?
+    };
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut rest = s.get(19..)?;
+    let mut frac: i128 = 0;
+    if let Some(r) = rest.strip_prefix('.') {
+        let n = r.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 || n > 9 {
+            return None;
+        }
+        frac = format!("{:0<9}", &r[..n]).parse().ok()?;
+        rest = &r[n..];
+    }
+    let offset = match rest.as_bytes() {
+        b"Z" | b"z" => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let v = num(rest.len() + 19 - 5..rest.len() + 19 - 3)
+                .zip(num(rest.len() + 19 - 2..rest.len() + 19))
+                .map(|(hh, mm)| hh * 3600 + mm * 60)?;
+            if *sign == b'-' { -v } else { v }
+        }
+        _ => return None,
+    };
+    let secs = day * 86_400 + h * 3600 + mi * 60 + sec - offset;
+    Some(secs * 1_000_000_000 + frac)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn timestamps_parse_as_gemini_writes_them() {
+        assert_eq!(parse_timestamp("1970-01-01T00:00:01Z"), Some(1_000_000_000));
+        assert_eq!(
+            parse_timestamp("1970-01-01T00:00:01.25Z"),
+            Some(1_250_000_000)
+        );
+        assert_eq!(
+            parse_timestamp("1970-01-01T01:00:01+01:00"),
+            Some(1_000_000_000)
+        );
+        assert_eq!(
+            parse_timestamp("1970-01-01T00:00:01-00:30"),
+            Some(1_801_000_000_000)
+        );
+        assert_eq!(
+            parse_timestamp("2027-01-01T00:00:00.000000001Z"),
+            Some(1_798_761_600_000_000_001)
+        );
+        assert!(parse_timestamp("9999-12-31T23:59:59Z").is_some_and(|n| n > i128::from(i64::MAX)));
+        for bad in [
+            "",
+            "2027-01-01",
+            "2027-01-01T00:00:00",
+            "2027-02-30T00:00:00Z",
+            "x027-01-01T00:00:00Z",
+            "2027-01-01T24:00:00Z",
+            "2027-01-01T00:00:00.Z",
+        ] {
+            assert_eq!(parse_timestamp(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn known_dates() {

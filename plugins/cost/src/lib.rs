@@ -16,7 +16,7 @@
 //! | `output_image`, `output_audio` | image / audio output tokens (absent: the output rate) |
 //! | `long_context_threshold` | prompt tokens above which the `*_long` rates apply |
 //! | `input_long`, `output_long`, `cached_input_long` | the long-context rates |
-//! | `cache_storage_per_hour` | USD per 1M token-hours of context cache (not used per call) |
+//! | `cache_storage_per_hour` | USD per 1M token-hours of context cache (written on cache creates and TTL updates, see below) |
 //! | `search_per_1k` | 3.x: USD per 1,000 executed non-empty Google Search queries |
 //! | `grounded_prompt_per_1k` | 2.5: USD per 1,000 grounded prompts |
 //! | `source`, `note` | where the rate comes from (required in the shipped file), free text |
@@ -51,6 +51,10 @@
 //! - **Grounding**: `search_queries × search_per_1k / 1000` (3.x), or one grounded prompt at
 //!   `grounded_prompt_per_1k / 1000` (2.5). The free monthly/daily allowances are **not**
 //!   deducted: the gateway cannot see the account-wide count, so this is an upper bound.
+//! - **Context caches**: a cache create is billed as input tokens (its `totalTokenCount` at the
+//!   input rate); a create or TTL update that succeeded also gets the model's
+//!   `cache_storage_per_hour` in force that day (standard row, never halved) on its LLM span,
+//!   from which the store accounts storage over the cache's life.
 //! - countTokens, `Free` calls and failed calls (4xx/5xx) cost 0; `Deferred` calls are priced
 //!   later by the gateway. A call with no price, no usage or implausible usage (a count above
 //!   2^53, a non-finite cost) is **unpriced**: no cost, `gateway.cost.unpriced = true` and a
@@ -64,11 +68,12 @@ mod plugin;
 mod render;
 mod resolve;
 mod row;
+mod storage;
 
 pub use book::{PriceBook, Resolved};
 pub use compute::{Cost, MAX_TOKENS, compute};
 pub use config::PricingConfig;
-pub use date::start_of_day;
+pub use date::{parse_timestamp, start_of_day};
 pub use plugin::TokenCostPlugin;
 pub use render::render_table;
 pub use resolve::resolve;

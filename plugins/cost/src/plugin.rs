@@ -173,6 +173,9 @@ impl SpanPlugin for TokenCostPlugin {
     }
 
     fn on_complete(&self, call: &CompletedCall<'_>, out: &mut PluginOutput) {
+        if crate::storage::opens_interval(call) {
+            crate::storage::write_rate(&self.book, call, out);
+        }
         match call.metering {
             Metering::Deferred => return, // Metered later, when its result is fetched.
             Metering::Free => return Self::zero(out),

@@ -166,6 +166,12 @@ pub const OP_INVOKE_AGENT: &str = "invoke_agent";
 pub const OP_EXECUTE_TOOL: &str = "execute_tool";
 /// `gen_ai.operation.name` of `GET /interactions/{id}`.
 pub const OP_FETCH_RESPONSE: &str = "fetch_response";
+/// `gen_ai.operation.name` of `POST cachedContents` (not a semconv well-known value).
+pub const OP_CREATE_CACHE: &str = "create_cache";
+/// `gen_ai.operation.name` of `PATCH cachedContents/{id}` (a new TTL).
+pub const OP_UPDATE_CACHE: &str = "update_cache";
+/// `gen_ai.operation.name` of `DELETE cachedContents/{id}`.
+pub const OP_DELETE_CACHE: &str = "delete_cache";
 
 /// Upstream host.
 pub const SERVER_ADDRESS: &str = "server.address";
@@ -310,6 +316,29 @@ pub const GATEWAY_BATCH_FAILED: &str = "gateway.batch.failed";
 pub const GATEWAY_BATCH_ALREADY_METERED: &str = "gateway.batch.already_metered";
 /// The results file (to fetch through the files API; not metered here).
 pub const GATEWAY_BATCH_RESPONSES_FILE: &str = "gateway.batch.responses_file";
+/// Where a job's results stand: `not_seen` (a results file not downloaded through the
+/// gateway yet), `metered` (usage counted on this span), `already_metered`.
+pub const GATEWAY_BATCH_RESULTS: &str = "gateway.batch.results";
+/// Lines of a downloaded results file that were not JSON (their usage is not counted).
+pub const GATEWAY_BATCH_FILE_BAD_LINES: &str = "gateway.batch.file_bad_lines";
+/// Context cache event on the LLM span: `create`, `update` (a new TTL) or `delete`. The store
+/// keeps the cache's storage intervals from these spans.
+pub const GATEWAY_CACHE_EVENT: &str = "gateway.cache.event";
+/// The cache, `cachedContents/{id}`.
+pub const GATEWAY_CACHE_NAME: &str = "gateway.cache.name";
+/// Tokens the cache holds (`usageMetadata.totalTokenCount` of the CachedContent).
+pub const GATEWAY_CACHE_TOKENS: &str = "gateway.cache.tokens";
+/// When the event takes effect, unix nanos: `createTime`, `updateTime`, or the gateway's clock
+/// for a delete.
+pub const GATEWAY_CACHE_AT: &str = "gateway.cache.at_unix_nano";
+/// The cache's `createTime`, unix nanos.
+pub const GATEWAY_CACHE_CREATED: &str = "gateway.cache.create_unix_nano";
+/// The cache's `expireTime`, unix nanos (capped at the largest i64).
+pub const GATEWAY_CACHE_EXPIRE: &str = "gateway.cache.expire_unix_nano";
+/// Storage rate of the cache's model in force at the event, USD per 1M token-hours.
+pub const GATEWAY_CACHE_STORAGE_RATE: &str = "gateway.cache.storage_usd_per_mtok_hour";
+/// Why the cache's storage is not priced (no rate for the model, no token count, no expiry).
+pub const GATEWAY_CACHE_UNPRICED_REASON: &str = "gateway.cache.unpriced_reason";
 /// Live API: how the session ended (`client_close`, `server_close`, `client_gone`,
 /// `upstream_gone`, `go_away`, `error`).
 pub const GATEWAY_LIVE_END: &str = "gateway.live.end";

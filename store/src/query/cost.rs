@@ -92,6 +92,8 @@ pub struct CostReport {
     pub groups: Vec<CostGroup>,
     /// One point per bucket, oldest first, empty buckets included.
     pub series: Vec<CostPoint>,
+    /// Context-cache storage accrued in the window: a line of its own, not in `total_usd`.
+    pub cache_storage: super::CacheStorageCost,
 }
 
 /// Running totals.
@@ -232,6 +234,7 @@ impl Reader {
                 .collect(),
             Some(other) => self.cost_groups_raw(q, other)?,
         };
+        let cache_storage = self.cache_storage(q.since, q.until, q.model.as_deref())?;
         drop(tx);
         Ok(CostReport {
             total_usd: total.usd.max(0.0),
@@ -250,6 +253,7 @@ impl Reader {
                     unpriced: a.unpriced.max(0) as u64,
                 })
                 .collect(),
+            cache_storage,
         })
     }
 

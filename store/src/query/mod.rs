@@ -10,6 +10,7 @@
 //! p-th percentile of `n` values is the value of rank `ceil(p * n / 100)` in ascending order.
 
 pub(crate) mod buckets;
+mod cache_storage;
 mod cost;
 mod drift;
 mod drift_units;
@@ -27,6 +28,7 @@ mod window;
 mod tests;
 
 pub use cost::{CostGroup, CostGroupBy, CostPoint, CostQuery, CostReport};
+pub use cache_storage::{CacheStorageCost, CacheStorageModel};
 pub use drift::{
     CORRELATION_SQL as DRIFT_CORRELATION_SQL, DriftCorrelation, DriftQuery, DriftReport,
     DriftSnapshot, WorstTrace,

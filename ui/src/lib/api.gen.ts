@@ -188,6 +188,56 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description Context-cache storage in the window: not included in `total_usd`. */
+        CacheStorageCost: {
+            /**
+             * Format: int64
+             * @description Caches stored in the window.
+             */
+            caches: number;
+            /** @description Per model, costliest first. */
+            models: components["schemas"]["CacheStorageModel"][];
+            /**
+             * Format: double
+             * @description Token-hours accrued in the window.
+             */
+            token_hours: number;
+            /**
+             * Format: int64
+             * @description Storage intervals that cannot be priced (no rate, no token count or no end), not in `usd`.
+             */
+            unpriced: number;
+            /**
+             * Format: int64
+             * @description Caches updated or deleted whose create the gateway never saw.
+             */
+            unseen_creates: number;
+            /**
+             * Format: double
+             * @description Storage cost accrued in the window (token-hours at each model's storage rate), USD.
+             */
+            usd: number;
+        };
+        /** @description Storage of one model's caches in the window. */
+        CacheStorageModel: {
+            /**
+             * Format: int64
+             * @description Caches stored in the window.
+             */
+            caches: number;
+            /** @description The served model; null when unknown. */
+            model?: string | null;
+            /**
+             * Format: double
+             * @description Token-hours accrued in the window.
+             */
+            token_hours: number;
+            /**
+             * Format: double
+             * @description Storage cost accrued in the window, USD.
+             */
+            usd: number;
+        };
         /** @description Totals of one group. */
         CostGroup: {
             /**
@@ -243,6 +293,8 @@ export interface components {
         };
         /** @description Cost over a window. */
         CostReport: {
+            /** @description Context-cache storage accrued in the window: a line of its own, not in `total_usd`. */
+            cache_storage: components["schemas"]["CacheStorageCost"];
             /** @description Per-group totals, costliest first (at most 100). */
             groups: components["schemas"]["CostGroup"][];
             /**

@@ -1,4 +1,5 @@
-// Today's cost by model, by user and by session (tables; unpriced groups flagged, never $0).
+// Today's cost by model, by user and by session (tables; unpriced groups flagged, never $0), and
+// context-cache storage as a line of its own (never folded into the token cost).
 
 import { getJson } from '../../lib/api'
 import { formatCount, formatTokens } from '../../lib/format'
@@ -25,7 +26,28 @@ export function CostBreakdown({ today, since }: { today: CostReport | null; sinc
       <GroupTable title="By model" dimension="model" groups={today?.groups} />
       <GroupTable title="By user" dimension="user_id" groups={byUser.data?.groups} />
       <GroupTable title="By session" dimension="session_id" groups={bySession.data?.groups} />
+      <CacheStorageLine storage={today?.cache_storage} />
     </section>
+  )
+}
+
+function CacheStorageLine({ storage }: { storage: CostReport['cache_storage'] | undefined }) {
+  if (!storage) return null
+  return (
+    <p className="muted small" data-testid="cost-cache-storage">
+      Context-cache storage (today, not in the token cost): <Cost usd={storage.usd} /> ·{' '}
+      {formatCount(storage.caches)} cache(s) · {formatTokens(Math.round(storage.token_hours))} token-hours
+      {storage.unpriced ? (
+        <span className="badge badge-warn" title="Storage intervals without a rate, a token count or an end">
+          {storage.unpriced} unpriced
+        </span>
+      ) : null}
+      {storage.unseen_creates ? (
+        <span className="badge badge-warn" title="Caches updated or deleted whose create the gateway never saw">
+          {storage.unseen_creates} created elsewhere
+        </span>
+      ) : null}
+    </p>
   )
 }
 
