@@ -1,9 +1,15 @@
-//! The live feed: one tailer per [`AppState`] follows `traces` by rowid and fans messages out
-//! to WebSocket clients through a `tokio::sync::broadcast` channel.
+//! The live feed: one tailer per [`AppState`] follows `traces` by rowid (and `spans` by id, for
+//! Live API sessions still running) and fans messages out to WebSocket clients through a
+//! `tokio::sync::broadcast` channel.
 //!
 //! Messages are JSON text frames, serialized once by the tailer:
-//! - `{"type":"snapshot","traces":[...],"stats":{...}}` once, on connect;
+//! - `{"type":"snapshot","traces":[...],"stats":{...}}` once, on connect (with the Live
+//!   sessions running at that moment);
 //! - `{"type":"trace", ...summary}` for each new trace row, within about a second;
+//! - `{"type":"trace", ...summary, "status":"running"}` for a Live API session still open,
+//!   each time one of its turns is stored: the sum of its turns so far. The same `trace_id`
+//!   comes again with each later turn, and last with its final row when the session ends
+//!   (always after its provisional summaries);
 //! - `{"type":"stats", ...}` every `stats_interval` (2 s by default);
 //! - `{"type":"lagged","skipped":n}` when a slow client missed `n` messages (it is moved ahead).
 
@@ -17,8 +23,10 @@ pub use ws::run_client;
 use axum::extract::ws::Utf8Bytes;
 use gateway_store::query::{LiveStats, TraceSummary};
 use serde::Serialize;
+use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 
 /// Messages a client may fall behind by before it is skipped ahead.
@@ -27,12 +35,19 @@ const CHANNEL_CAPACITY: usize = 1024;
 /// Traces in the connect snapshot.
 pub const SNAPSHOT_TRACES: u32 = 50;
 
+/// A running Live session without a new turn for this long is forgotten (its gateway stopped
+/// under it, so no final row will come). Gemini ends a Live connection well before.
+pub(crate) const RUNNING_TTL: Duration = Duration::from_secs(3600);
+
 /// The fan-out hub.
 #[derive(Debug)]
 pub(crate) struct Live {
     pub tx: broadcast::Sender<Utf8Bytes>,
     pub started: AtomicBool,
     pub stats: Mutex<Option<Arc<LiveStats>>>,
+    /// Live sessions seen running and not ended yet, by trace id: their latest provisional
+    /// summary and when it was read. New clients get them in their snapshot.
+    pub running: Mutex<HashMap<String, (TraceSummary, Instant)>>,
 }
 
 impl Default for Live {
@@ -41,7 +56,22 @@ impl Default for Live {
             tx: broadcast::channel(CHANNEL_CAPACITY).0,
             started: AtomicBool::new(false),
             stats: Mutex::new(None),
+            running: Mutex::new(HashMap::new()),
         }
+    }
+}
+
+impl Live {
+    /// The running sessions not in `listed`, for a snapshot.
+    pub(crate) fn running_except(&self, listed: &[TraceSummary]) -> Vec<TraceSummary> {
+        let Ok(running) = self.running.lock() else {
+            return Vec::new();
+        };
+        running
+            .values()
+            .filter(|(t, _)| !listed.iter().any(|l| l.trace_id == t.trace_id))
+            .map(|(t, _)| t.clone())
+            .collect()
     }
 }
 

@@ -1,4 +1,5 @@
-//! `GET /api/live`: the WebSocket endpoint, and the client loop it runs.
+//! `GET /api/live`: the WebSocket endpoint, and the client loop it runs. The snapshot a client
+//! gets on connect is the newest trace rows plus the Live sessions running at that moment.
 //!
 //! [`run_client`] is generic over the sink and stream, so it can be tested without a socket.
 //! A client that cannot keep up is never waited on by others: it lags in its own broadcast
@@ -51,7 +52,15 @@ pub(crate) async fn live_handler(
         limit: SNAPSHOT_TRACES,
         ..Default::default()
     };
-    let page = state.db().run(move |r| r.list_traces(&filter)).await?;
+    let mut page = state.db().run(move |r| r.list_traces(&filter)).await?;
+    // Live sessions still running, unless their final row is already in the page.
+    let running = state.inner.live.running_except(&page.traces);
+    if !running.is_empty() {
+        page.traces.extend(running);
+        page.traces.sort_by(|a, b| {
+            (b.start_time_unix_nano, &b.trace_id).cmp(&(a.start_time_unix_nano, &a.trace_id))
+        });
+    }
     let cached = state.inner.live.stats.lock().ok().and_then(|s| s.clone());
     let stats = match cached {
         Some(s) => Some(s),

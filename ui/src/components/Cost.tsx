@@ -1,6 +1,8 @@
-// A cost value: the formatted USD amount, or an "unpriced" warning badge (never "$0").
+// A cost value: the formatted USD amount, or an "unpriced" warning badge (never "$0"); a trace's
+// status badge ("● live" for a Live session still open).
 
 import { formatMoney } from '../lib/format'
+import { RUNNING } from '../lib/live'
 
 export function Cost({ usd }: { usd: number | null | undefined }) {
   if (usd === null || usd === undefined) {
@@ -14,5 +16,16 @@ export function Cost({ usd }: { usd: number | null | undefined }) {
 }
 
 export function StatusBadge({ status }: { status: string }) {
+  if (status === RUNNING) {
+    return (
+      <span
+        className="badge badge-status-running"
+        style={{ color: 'var(--accent)', borderColor: 'var(--accent)' }}
+        title="Live session still open: tokens and cost so far"
+      >
+        ● live
+      </span>
+    )
+  }
   return <span className={`badge badge-status-${status}`}>{status}</span>
 }

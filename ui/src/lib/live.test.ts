@@ -1,6 +1,6 @@
 // Unit tests of live merging (no duplicate trace ids), message parsing and reconnect backoff.
 import { describe, expect, it } from 'vitest'
-import { backoffDelay, mergeTraces, parseLiveMessage } from './live'
+import { backoffDelay, finished, isRunning, mergeTraces, parseLiveMessage, RUNNING } from './live'
 import type { TraceSummary } from './types'
 import { liveStats, traceSummary } from './testFixtures'
 
@@ -49,6 +49,31 @@ describe('mergeTraces', () => {
     expect(new Set(ids(rows)).size).toBe(rows.length)
     expect(rows.length).toBe(10_050)
     expect(rows[0].trace_id).toBe('id10049')
+  })
+})
+
+describe('a running Live session', () => {
+  it('is replaced turn by turn, then by its final row, never duplicated', () => {
+    const other = t('a', 1)
+    let rows = mergeTraces([other], [t('s', 5, { status: RUNNING, input_tokens: 10, output_tokens: 4, cost_usd: 0.1 })])
+    expect(ids(rows)).toEqual(['s', 'a'])
+    expect(isRunning(rows[0])).toBe(true)
+    // The second turn: the same id, more input (the output may be equal).
+    rows = mergeTraces(rows, [t('s', 5, { status: RUNNING, input_tokens: 30, output_tokens: 4, cost_usd: 0.1 })])
+    expect(rows[0].input_tokens).toBe(30)
+    // The final row starts earlier (the session opened before its first turn): it moves.
+    rows = mergeTraces(rows, [t('s', 0, { status: 'ok', input_tokens: 30, output_tokens: 4, cost_usd: 0.1 })])
+    expect(ids(rows)).toEqual(['a', 's'])
+    expect(isRunning(rows[1])).toBe(false)
+  })
+  it('is left out of finished traces', () => {
+    const done = [t('b', 2), t('a', 1)]
+    expect(finished(done)).toBe(done)
+    expect(ids(finished([t('s', 3, { status: RUNNING }), ...done]))).toEqual(['b', 'a'])
+  })
+  it('arrives as a trace message', () => {
+    const m = parseLiveMessage(JSON.stringify({ type: 'trace', ...t('s', 3, { status: 'running' }) }))
+    expect(m.type === 'trace' && isRunning(m.trace)).toBe(true)
   })
 })
 

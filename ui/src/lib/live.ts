@@ -1,5 +1,6 @@
 // Live-feed logic without I/O: merging trace summaries into a newest-first list with no
-// duplicate trace_id, parsing WebSocket messages, and the reconnect backoff schedule.
+// duplicate trace_id (a running Live session's provisional summary is replaced by the next,
+// then by its final row), parsing WebSocket messages, and the reconnect backoff schedule.
 
 import type { LiveStats, TraceSummary } from './types'
 
@@ -58,13 +59,29 @@ function sameSummary(a: TraceSummary, b: TraceSummary): boolean {
     a.status === b.status &&
     a.cost_usd === b.cost_usd &&
     a.breached === b.breached &&
+    a.input_tokens === b.input_tokens &&
     a.output_tokens === b.output_tokens &&
     a.start_time_unix_nano === b.start_time_unix_nano
   )
 }
 
+/** The status of a provisional summary: a Live API session still open, the sum of its turns
+ *  so far. The feed sends it again after each turn, then the final row under the same id. */
+export const RUNNING = 'running'
+
+/** Whether `t` is a Live session still running (its numbers are provisional). */
+export function isRunning(t: Pick<TraceSummary, 'status'>): boolean {
+  return t.status === RUNNING
+}
+
+/** Traces whose numbers are final: running Live sessions left out (for latency series). */
+export function finished(traces: TraceSummary[]): TraceSummary[] {
+  return traces.some(isRunning) ? traces.filter((t) => !isRunning(t)) : traces
+}
+
 /** Messages of `/api/live` (see api/src/live): `snapshot` {traces, stats}, `trace` (a flattened
- *  TraceSummary), `stats` (a flattened LiveStats), `lagged` {skipped}. Others are `other`. */
+ *  TraceSummary; status `running` for a Live session still open), `stats` (a flattened
+ *  LiveStats), `lagged` {skipped}. Others are `other`. */
 export type LiveMessage =
   | { type: 'snapshot'; traces: TraceSummary[]; stats: LiveStats | null }
   | { type: 'trace'; trace: TraceSummary }

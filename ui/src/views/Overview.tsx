@@ -5,7 +5,7 @@ import { useCallback, useMemo, useState } from 'react'
 import { getJson, getText } from '../lib/api'
 import { formatBurnRate, formatCount, formatDuration, formatMoney, toEpochMs } from '../lib/format'
 import { gatewayHealth } from '../lib/prom'
-import { mergeTraces } from '../lib/live'
+import { finished, mergeTraces } from '../lib/live'
 import { latencySeries, type LatencySeries } from '../lib/series'
 import {
   EMPTY_HEADLINE,
@@ -80,7 +80,8 @@ export function Overview() {
   )
   const series = useMemo(() => {
     const now = Date.now()
-    const traces = mergeTraces(recent.data?.traces ?? [], live)
+    // Running Live sessions have provisional durations: only finished traces make the series.
+    const traces = finished(mergeTraces(recent.data?.traces ?? [], live))
     return {
       s: latencySeries(traces, now - HOUR_MS, now + 1, 60_000),
       ttft: latencySeries(traces, now - HOUR_MS, now + 1, 60_000, (t) => t.ttft_ms),
