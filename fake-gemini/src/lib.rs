@@ -158,6 +158,25 @@
 //!   `BATCH_STATE_CANCELLED`, done, no output); `DELETE` → `{}`; unknown ids →
 //!   404. The last 1024 jobs are kept.
 //!
+//! # Live API (WebSocket)
+//! `GET /ws/google.ai.generativelanguage.{ver}.GenerativeService.BidiGenerateContent` (a key in
+//! `x-goog-api-key` or `?key=`) and `…BidiGenerateContentConstrained` (`Authorization: Token
+//! auth_tokens/…` or `?access_token=`) upgrade to a WebSocket speaking the SDK's
+//! `LiveClientMessage` / `LiveServerMessage` JSON, sent as binary frames like the service (text
+//! with `x-fake-live-frames: text`); a missing key closes with 1008 after the upgrade. `setup`
+//! → `setupComplete {sessionId}`; a `clientContent` with `turnComplete`, a `realtimeInput` text
+//! (or audio ended by `audioStreamEnd` / `activityEnd`) or a `toolResponse` is answered by a
+//! model turn: one `serverContent.modelTurn` frame per part (a thought first on thinking
+//! models, 24 kHz PCM `inlineData` when `responseModalities` is `AUDIO`), `generationComplete`,
+//! then `turnComplete` with the turn's `usageMetadata`, whose `promptTokenCount` is the whole
+//! context so far (it grows every turn: Gemini re-bills it). With `tools` declared a user turn
+//! gets a `toolCall` of the first function instead (with its usage); the `toolResponse` naming
+//! its id continues the turn, another id closes with 1007, as does a frame that is not JSON. The
+//! google-genai SDK's `aio.live.connect`, `send_client_content`, `send_realtime_input`,
+//! `send_tool_response` and `receive()` work against it unchanged. Fault knobs
+//! (`x-fake-live-go-away-after`, `-garbage-after`, `-stall`, `-usage-apart`) are in the `live`
+//! module; [`sent_frames`] returns every data frame a session sent, for byte-for-byte checks.
+//!
 //! # Control knobs (request headers)
 //! `x-fake-latency-ms`, `x-fake-chunk-gap-ms`, `x-fake-chunks` override
 //! [`FakeConfig`]; `x-fake-status: <4xx|5xx>` answers a canned Gemini error
