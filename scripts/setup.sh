@@ -2,7 +2,8 @@
 # Installs the system packages the README's commands need, or says exactly what to run.
 #
 #   scripts/setup.sh demo   # building and running the demo: cmake (pingora builds zlib with it), a C compiler
-#   scripts/setup.sh test   # the whole test suite: the above plus curl, python3-venv, Chromium, wrk, nginx, faketime
+#   scripts/setup.sh test   # the whole test suite: the above plus curl, python3-venv, Chromium, wrk, nginx, faketime,
+#                           # sqlite3 (the dashboard test reads the database with it)
 #
 # As root it installs what is missing with apt-get; otherwise it prints the one command to run and
 # fails. Rust (cargo) and Node 20 (npm) are prerequisites it checks but does not install.
@@ -12,7 +13,7 @@ what="${1:-test}"
 # command-to-check:debian-package
 needs=(cmake:cmake cc:gcc)
 if [ "$what" = test ]; then
-  needs+=(curl:curl wrk:wrk nginx:nginx chromium:chromium faketime:faketime)
+  needs+=(curl:curl wrk:wrk nginx:nginx chromium:chromium faketime:faketime sqlite3:sqlite3)
 fi
 
 missing=()
