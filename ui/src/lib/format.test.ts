@@ -55,6 +55,11 @@ describe('formatDuration', () => {
     expect(formatDuration(850)).toBe('850 ms')
     expect(formatDuration(0.9996)).toBe('1.00 ms')
   })
+  it('keeps three significant digits where rounding crosses a power of ten', () => {
+    expect(formatDuration(9.996)).toBe('10.0 ms')
+    expect(formatDuration(99.96)).toBe('100 ms')
+    expect(formatDuration(9996)).toBe('10.0 s')
+  })
   it('uses seconds, then minutes and hours', () => {
     expect(formatDuration(1250)).toBe('1.25 s')
     expect(formatDuration(999.7)).toBe('1.00 s')

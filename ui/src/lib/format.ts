@@ -34,8 +34,9 @@ export function formatBurnRate(usdPerHour: number | null | undefined): string {
 }
 
 function sig3(v: number): string {
-  if (v >= 100) return v.toFixed(0)
-  if (v >= 10) return v.toFixed(1)
+  // Decide the decimals on the rounded value, so 9.996 gives "10.0", not "10.00".
+  if (Number(v.toFixed(1)) >= 100) return v.toFixed(0)
+  if (Number(v.toFixed(2)) >= 10) return v.toFixed(1)
   return v.toFixed(2)
 }
 
