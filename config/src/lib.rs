@@ -6,6 +6,7 @@
 //! an all-defaults configuration. Defaults are the values a first run wants; `gateway.toml` at
 //! the repository root documents every field.
 
+mod public_url;
 mod sections;
 mod telemetry;
 mod upstream;
@@ -121,6 +122,13 @@ pub struct ProxyConfig {
     /// pass through untouched; only the part beyond the cap is not inspected. Default 8 MiB.
     #[serde(default = "default_max_parse_bytes")]
     pub max_parse_bytes: usize,
+    /// The URL clients reach the gateway at, `scheme://host[:port][/prefix]`, e.g. behind a
+    /// load balancer `https://gemini-gateway.example.com`. Resumable-upload URLs from the
+    /// upstream are rewritten to it verbatim (plus the upload path). Default: none, the URL is
+    /// built from the listener's scheme (https with `tls_cert`) and the request's authority
+    /// (when it is a valid `host[:port]`, else the address the client connected to).
+    #[serde(default)]
+    pub public_url: Option<String>,
     /// Seconds in-flight requests get to finish after SIGTERM. Default 10.
     #[serde(default = "default_grace")]
     pub shutdown_grace_seconds: u64,
@@ -242,6 +250,7 @@ impl Default for ProxyConfig {
             connect_timeout_ms: default_connect_timeout_ms(),
             read_timeout_ms: default_read_timeout_ms(),
             max_parse_bytes: default_max_parse_bytes(),
+            public_url: None,
             shutdown_grace_seconds: default_grace(),
             upstream_ca_file: None,
             tls_cert: None,
@@ -315,7 +324,7 @@ impl Config {
     }
 
     /// Checks values that types cannot express.
-    pub fn validate(self) -> Result<Self, ConfigError> {
+    pub fn validate(mut self) -> Result<Self, ConfigError> {
         self.proxy
             .listen
             .parse::<SocketAddr>()
@@ -328,6 +337,15 @@ impl Config {
             message,
         })?;
         self.check_tls_files()?;
+        if let Some(url) = &self.proxy.public_url {
+            self.proxy.public_url =
+                Some(
+                    public_url::check(url).map_err(|message| ConfigError::Invalid {
+                        key: "proxy.public_url",
+                        message,
+                    })?,
+                );
+        }
         let positive = [
             ("proxy.threads", self.proxy.threads as u64),
             ("proxy.connect_timeout_ms", self.proxy.connect_timeout_ms),

@@ -123,7 +123,7 @@ impl ApiConfig {
 }
 
 /// `name[:port]` or `[ipv6][:port]`: no scheme, path, user info, space or wildcard.
-fn is_host_port(s: &str) -> bool {
+pub(crate) fn is_host_port(s: &str) -> bool {
     let (name_ok, port) = match s.strip_prefix('[') {
         Some(rest) => match rest.split_once(']') {
             Some((ip, port)) => (ip.parse::<std::net::Ipv6Addr>().is_ok(), port),

@@ -33,7 +33,8 @@ pub struct RequestCtx {
     pub path: String,
     /// Query with secrets redacted.
     pub query_redacted: Option<String>,
-    /// Inbound `Host`, used to rewrite upload URLs.
+    /// The authority clients reached the gateway at (a checked `host[:port]`), used to rewrite
+    /// upload URLs; see `headers::client_authority`.
     pub inbound_host: Option<String>,
     /// Attribution headers.
     pub attribution: Attribution,

@@ -30,11 +30,16 @@ impl ProxyHttp for GatewayProxy {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         self.begin(session.req_header(), ctx);
+        ctx.inbound_host = crate::headers::client_authority(session);
         // HTTP/1.1 keeps an idle connection open forever by default; an idle client may hold
         // one for IDLE_KEEPALIVE_SECONDS between requests, then it is closed.
         if session.get_keepalive() == Some(0) {
             session.set_keepalive(Some(IDLE_KEEPALIVE_SECONDS));
         }
+        // A client may write its next request before reading this answer (HTTP/1.1
+        // pipelining): serve them in order. Off by default in pingora, which then closes the
+        // connection after the first answer and drops the second request.
+        session.set_pipelining_enabled(true);
         Ok(false)
     }
 

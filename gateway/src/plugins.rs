@@ -78,6 +78,8 @@ pub fn runtime(
             max_parse_bytes: config.proxy.max_parse_bytes,
             capture_content: config.capture.content,
             capture_max_bytes: config.capture.max_bytes,
+            public_url: config.proxy.public_url.clone(),
+            listener_tls: config.proxy.tls_cert.is_some(),
         },
         plugins: Arc::new(host),
         snapshots: config.builtins.metric_snapshots,

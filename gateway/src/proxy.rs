@@ -34,6 +34,11 @@ pub struct ProxySettings {
     pub capture_content: bool,
     /// Bytes per captured field.
     pub capture_max_bytes: usize,
+    /// `[proxy] public_url`, checked and without a trailing `/`: the base of rewritten upload
+    /// URLs when set.
+    pub public_url: Option<String>,
+    /// The listener speaks TLS (`[proxy] tls_cert`): rewritten upload URLs say `https://`.
+    pub listener_tls: bool,
 }
 
 /// What can change at runtime (live reload). Each request takes the current one when it starts
@@ -100,11 +105,6 @@ impl GatewayProxy {
         let route = crate::surfaces::classify(&ctx.method, path, query);
         ctx.path = path.to_owned();
         ctx.query_redacted = query.map(route::redact_query);
-        ctx.inbound_host = req
-            .headers
-            .get(http::header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
         (ctx.attribution, ctx.properties_dropped) = attribution(&req.headers);
 
         let parent = self.propagator.extract(&HeaderExtractor(&req.headers));
