@@ -10,6 +10,7 @@
 //! |---|---|
 //! | `GET /api/traces` | filtered, keyset-paginated trace summaries |
 //! | `GET /api/traces/{trace_id}` | one trace, spans in waterfall order, metric snapshots |
+//! | `GET /api/sessions/{id}` | a session's traces in time order, with running totals |
 //! | `GET /api/metrics/latency` | exact p50/p95/p99 of duration and TTFT |
 //! | `GET /api/metrics/cost` | cost, unpriced counts, tokens, groups and series |
 //! | `GET /api/metric-snapshots` | rows of `metric_snapshots` |
@@ -57,6 +58,7 @@ pub fn app(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/api/traces", get(routes::traces::list))
         .route("/api/traces/{trace_id}", get(routes::traces::detail))
+        .route("/api/sessions/{id}", get(routes::sessions::get))
         .route("/api/metrics/latency", get(routes::metrics::latency))
         .route("/api/metrics/cost", get(routes::metrics::cost))
         .route("/api/metric-snapshots", get(routes::snapshots::list))

@@ -3,7 +3,7 @@
 //! that the dashboard's types are generated from (`ui/openapi.json`). Every operation also lists
 //! the 403 (Origin) and 421 (Host) refusals of the checks that run before any handler.
 
-use crate::routes::{health, metrics, snapshots, traces};
+use crate::routes::{health, metrics, sessions, snapshots, traces};
 use axum::Json;
 use axum::response::IntoResponse;
 use std::sync::OnceLock;
@@ -21,6 +21,7 @@ use utoipa::{Modify, OpenApi};
     paths(
         traces::list,
         traces::detail,
+        sessions::get,
         metrics::latency,
         metrics::cost,
         snapshots::list,

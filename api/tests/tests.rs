@@ -21,3 +21,5 @@ mod openapi_file;
 mod security;
 // The `api` binary refuses a non-loopback listen address without a token.
 mod exposure;
+// Sessions: by header, conversation and Interactions chain, with running totals.
+mod sessions;

@@ -371,6 +371,28 @@ const MIGRATIONS: &[&str] = &[
         WHERE e.event IN ('create', 'update') AND e.name IS NOT NULL AND e.at IS NOT NULL;
     END;
     "#,
+    // 8: sessions (`store/src/query/sessions.rs`): the traces of a session id, and the spans
+    // naming a conversation id, an interaction id or a previous interaction id, without reading
+    // every row. The span indexes are partial and narrow, so the writer pays nothing for most
+    // spans: an `instr` on the attribute text (no JSON parse) keeps only the application's
+    // spans (`gateway.span.source`) naming a conversation (the gateway's own
+    // `gen_ai.conversation.id` is its session id, found through `traces_session`), the
+    // Interactions LLM spans (`gateway.interaction.status`) by their interaction id, and spans
+    // naming a previous interaction. Queries repeat the `WHERE` terms to use them.
+    r#"
+    CREATE INDEX IF NOT EXISTS traces_session ON traces(session_id, start_time_unix_nano)
+        WHERE session_id IS NOT NULL;
+    CREATE INDEX IF NOT EXISTS spans_app_conversation
+        ON spans(json_extract(attributes, '$."gen_ai.conversation.id"'))
+        WHERE instr(attributes, '"gateway.span.source"') > 0
+            AND instr(attributes, '"gen_ai.conversation.id"') > 0;
+    CREATE INDEX IF NOT EXISTS spans_interaction_id
+        ON spans(json_extract(attributes, '$."gen_ai.response.id"'))
+        WHERE instr(attributes, '"gateway.interaction.status"') > 0;
+    CREATE INDEX IF NOT EXISTS spans_previous_interaction_id
+        ON spans(json_extract(attributes, '$."gen_ai.request.previous_response.id"'))
+        WHERE instr(attributes, '"gen_ai.request.previous_response.id"') > 0;
+    "#,
 ];
 
 /// The newest schema version this build knows.

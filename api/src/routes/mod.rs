@@ -3,6 +3,7 @@
 
 pub mod health;
 pub mod metrics;
+pub mod sessions;
 pub mod snapshots;
 pub mod traces;
 

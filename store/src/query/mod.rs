@@ -20,6 +20,7 @@ mod models;
 pub mod money;
 mod reader;
 pub mod seed;
+mod sessions;
 mod snapshots;
 mod traces;
 mod window;
@@ -27,8 +28,8 @@ mod window;
 #[cfg(test)]
 mod tests;
 
-pub use cost::{CostGroup, CostGroupBy, CostPoint, CostQuery, CostReport};
 pub use cache_storage::{CacheStorageCost, CacheStorageModel};
+pub use cost::{CostGroup, CostGroupBy, CostPoint, CostQuery, CostReport};
 pub use drift::{
     CORRELATION_SQL as DRIFT_CORRELATION_SQL, DriftCorrelation, DriftQuery, DriftReport,
     DriftSnapshot, WorstTrace,
@@ -36,6 +37,10 @@ pub use drift::{
 pub use latency::{LatencyGroup, LatencyQuery, LatencyReport};
 pub use live::LiveStats;
 pub use reader::{QueryError, QueryResult, Reader};
+pub use sessions::{
+    MAX_CHAIN_LOOKUPS, MAX_CHAIN_TRACES, MAX_SESSION_TRACES, SessionKind, SessionPage,
+    SessionQuery, SessionTotals, SessionTrace,
+};
 pub use snapshots::{MetricSnapshot, SnapshotFilter};
 pub use traces::{Cursor, SpanRecord, TraceFilter, TracePage, TraceSummary};
 

@@ -113,6 +113,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/sessions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One session: its traces in time order, each with the running totals up to it. */
+        get: operations["get_session"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/traces": {
         parameters: {
             query?: never;
@@ -616,6 +633,176 @@ export interface components {
              * @description The value.
              */
             value: number;
+        };
+        /**
+         * @description What the session id names.
+         * @enum {string}
+         */
+        SessionKind: "session" | "conversation" | "interaction";
+        /** @description One page of a session, oldest first. */
+        SessionPage: {
+            /**
+             * Format: int64
+             * @description Latest end of the session's traces, unix nanos (null when it has none).
+             */
+            end_time_unix_nano?: number | null;
+            /** @description The id asked for. */
+            id: string;
+            /** @description What `id` names. */
+            kind: components["schemas"]["SessionKind"];
+            /** @description Cursor of the next page (pass as `after`), null on the last page. */
+            next?: string | null;
+            /**
+             * Format: int64
+             * @description Start of the session's first trace, unix nanos (null when it has none).
+             */
+            start_time_unix_nano?: number | null;
+            /** @description Totals of the whole session (every page). */
+            totals: components["schemas"]["SessionTotals"];
+            /** @description The traces of this page. */
+            traces: components["schemas"]["SessionTrace"][];
+            /**
+             * @description The session had more traces than one answer reads (see `docs/api.md`): totals cover
+             *     the first ones only.
+             */
+            truncated: boolean;
+        };
+        /** @description Totals of a session, or of its traces up to and including one (running sums). */
+        SessionTotals: {
+            /**
+             * Format: int64
+             * @description Cached input tokens.
+             */
+            cached_tokens: number;
+            /**
+             * Format: double
+             * @description Cost of the priced traces in USD; null while no trace is priced.
+             */
+            cost_usd?: number | null;
+            /**
+             * Format: double
+             * @description Sum of the traces' durations, ms.
+             */
+            duration_ms: number;
+            /**
+             * Format: double
+             * @description From the session's first trace start to the latest end so far, ms (wall time).
+             */
+            elapsed_ms: number;
+            /**
+             * Format: int64
+             * @description Input tokens (cached included).
+             */
+            input_tokens: number;
+            /**
+             * Format: int64
+             * @description Output tokens (reasoning included).
+             */
+            output_tokens: number;
+            /**
+             * Format: int64
+             * @description Reasoning (thinking) tokens.
+             */
+            reasoning_tokens: number;
+            /**
+             * Format: int64
+             * @description Traces.
+             */
+            traces: number;
+            /**
+             * Format: int64
+             * @description Unpriced traces (not in `cost_usd`).
+             */
+            unpriced: number;
+        };
+        /** @description One trace of a session. */
+        SessionTrace: {
+            /**
+             * Format: int64
+             * @description Spans received from the application (`POST /v1/traces`, `gateway.span.source = otlp`).
+             */
+            app_span_count: number;
+            /**
+             * Format: int64
+             * @description Cached prompt tokens.
+             */
+            cached_tokens?: number | null;
+            /**
+             * Format: double
+             * @description Cost in USD; null when unpriced or unknown (never shown as 0).
+             */
+            cost_usd?: number | null;
+            /** @description Totals of the session's traces up to and including this one, in time order. */
+            cumulative: components["schemas"]["SessionTotals"];
+            /**
+             * Format: double
+             * @description Wall time in milliseconds.
+             */
+            duration_ms: number;
+            /**
+             * Format: int64
+             * @description End, unix nanos.
+             */
+            end_time_unix_nano: number;
+            /**
+             * Format: int64
+             * @description Status sent to the client.
+             */
+            http_status?: number | null;
+            /**
+             * Format: int64
+             * @description Input tokens.
+             */
+            input_tokens?: number | null;
+            /** @description Requested model (`traces.model`). */
+            model?: string | null;
+            /** @description Models of the trace's LLM calls (served model, else requested); `model` when none. */
+            models: string[];
+            /** @description `gen_ai.operation.name`. */
+            operation?: string | null;
+            /**
+             * Format: int64
+             * @description Output tokens.
+             */
+            output_tokens?: number | null;
+            /**
+             * Format: int64
+             * @description Thinking tokens.
+             */
+            reasoning_tokens?: number | null;
+            /**
+             * Format: int64
+             * @description Gateway requests merged into this trace.
+             */
+            request_count: number;
+            /** @description `x-gateway-session-id`. */
+            session_id?: string | null;
+            /**
+             * Format: int64
+             * @description Stored spans of the trace.
+             */
+            span_count: number;
+            /**
+             * Format: int64
+             * @description Latest span end (application spans included), unix nanos; null without spans.
+             */
+            spans_end_unix_nano?: number | null;
+            /**
+             * Format: int64
+             * @description Earliest span start (application spans included), unix nanos; null without spans.
+             */
+            spans_start_unix_nano?: number | null;
+            /**
+             * Format: int64
+             * @description Start, unix nanos.
+             */
+            start_time_unix_nano: number;
+            /** @description `ok`, `error` or `cancelled`. */
+            status: string;
+            /** @description 32 lowercase hex digits. */
+            trace_id: string;
+            /** @description Counted as unpriced in the running totals. */
+            unpriced: boolean;
         };
         /** @description Metric snapshots: newest first, or in ascending id order after `after_id`. */
         SnapshotList: {
@@ -1242,6 +1429,94 @@ export interface operations {
             };
             /** @description The Host header names neither the listen address, a loopback name, nor an [api] allowed_hosts entry (DNS rebinding protection). */
             421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_session: {
+        parameters: {
+            query?: {
+                /**
+                 * @description `session` (default: `x-gateway-session-id`), `conversation` (`gen_ai.conversation.id`
+                 *     on any span of the trace) or `interaction` (the `previous_interaction_id` chain through
+                 *     this interaction id, or through the interactions of this trace id).
+                 */
+                kind?: string;
+                /** @description Page size: default 100, values above 500 are capped to 500. */
+                limit?: number;
+                /** @description The `next` cursor of the previous page. */
+                after?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The session id, conversation id, or interaction (or trace) id; at most 1024 bytes. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of the session, oldest first; pass `next` as `after` for the next page. `totals` cover the whole session. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionPage"];
+                };
+            };
+            /** @description A parameter is invalid; the message names it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Cross-origin request: the Origin header is neither the API's own origin nor in [api] allowed_origins. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No trace belongs to this session. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Host header names neither the listen address, a loopback name, nor an [api] allowed_hosts entry (DNS rebinding protection). */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is missing or locked. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
