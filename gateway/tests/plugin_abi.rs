@@ -79,7 +79,8 @@ fn startup_error(lib: &Path, env: &[(&str, &str)]) -> String {
     std::fs::write(
         &config,
         format!(
-            "[proxy]\nlisten = \"127.0.0.1:0\"\n[storage]\npath = \"{}\"\n[[plugins]]\npath = \"{}\"\n",
+            "[proxy]\nlisten = \"127.0.0.1:{}\"\n[storage]\npath = \"{}\"\n[[plugins]]\npath = \"{}\"\n",
+            util::free_port(),
             dir.path().join("g.db").display(),
             lib.display()
         ),

@@ -87,11 +87,14 @@ pub fn drift_sql(db_path: &Path, config: &DriftConfig) -> Result<String, String>
             .map_err(|e| format!("[drift] does not fit the database's table: {e}"))?,
         _ => q.correlation_sql(),
     };
+    let parameters: String = DriftQuery::PARAMETERS
+        .iter()
+        .map(|(name, what)| format!("-- {name}: {what}\n"))
+        .collect();
     Ok(format!(
-        "-- The drift correlation of [drift] (table {table}): each drift row with the breached\n\
-         -- metric_snapshots and the slowest and costliest traces of its window.\n\
-         -- ?1: windows ending after (unix ns), ?2: windows starting before (unix ns),\n\
-         -- ?3: traces per ranking, ?4: most drift rows.\n{sql};\n",
+        "-- The drift correlation of [drift] (table {table}): one page of drift rows in\n\
+         -- ascending order, each with the breached LLM spans and the slowest and costliest\n\
+         -- traces of its window.\n{parameters}{sql};\n",
         table = q.table
     ))
 }
@@ -198,7 +201,16 @@ pub async fn list(
     }))
 }
 
-/// Range of drift rows to correlate. Times are unix nanoseconds or RFC 3339.
+/// Default windows per page.
+pub const DRIFT_DEFAULT_LIMIT: u32 = 50;
+/// Most windows per page; larger `limit` values are capped to it.
+pub const DRIFT_MAX_LIMIT: u32 = 500;
+/// Default breached spans listed per window.
+pub const DRIFT_DEFAULT_SPANS: u32 = 20;
+/// Most breached spans listed per window; larger `spans_limit` values are capped to it.
+pub const DRIFT_MAX_SPANS: u32 = 200;
+
+/// Range and page of drift rows to correlate. Times are unix nanoseconds or RFC 3339.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DriftParams {
@@ -211,21 +223,33 @@ pub struct DriftParams {
     /// Also rows whose drifted flag is not set (`[drift] drifted_column`). Default false.
     #[param(value_type = Option<bool>)]
     pub include_stable: Option<String>,
-    /// Most drift rows: default 50, values above 500 are capped to 500.
+    /// Windows per page: default 50, values above 500 are capped to 500 (the answer's `limit`
+    /// says which applied; `has_more` says whether more windows follow).
     #[param(value_type = Option<u32>, minimum = 1)]
     pub limit: Option<String>,
+    /// The `next` cursor of the previous page: only windows after it (ascending order).
+    /// Without it: from the first window.
+    pub after: Option<String>,
+    /// Breached spans listed per window: default 20, values above 200 are capped to 200 (the
+    /// answer's `spans_limit`; each window's `spans_total` and `spans_truncated` say what was
+    /// left out).
+    #[param(value_type = Option<u32>, minimum = 1)]
+    pub spans_limit: Option<String>,
 }
 
-/// Each drift row (of the detector's table as `[drift]` maps it) with the breached snapshots and
-/// the 5 slowest and 5 costliest traces of its window. Reads only: without the table the answer
-/// is 200 with no rows, `table_found: false` and an `explanation`.
+/// One page of drift rows (of the detector's table as `[drift]` maps it), ascending by window
+/// start, each with the LLM calls (spans) that started inside its window and on which a metric
+/// breached, and the 5 slowest and 5 costliest traces of the window. Never capped silently:
+/// `has_more` and `next` page the windows, `spans_total` and `spans_truncated` say what a
+/// window's list left out. Reads only: without the table the answer is 200 with no rows,
+/// `table_found: false` and an `explanation`.
 #[utoipa::path(
     get,
     path = "/api/correlations/drift",
     tag = "metrics",
     params(DriftParams),
     responses(
-        (status = 200, description = "Drift rows, newest window first, with what happened in each window; empty with an explanation when the detector's table does not exist.", body = DriftReport),
+        (status = 200, description = "One page of drift rows, ascending, with the breached LLM spans and worst traces of each window, the limits applied, has_more and the next cursor; empty with an explanation when the detector's table does not exist.", body = DriftReport),
         (status = 400, description = "A parameter is invalid; the message names it.", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token.", body = ErrorBody),
         (status = 409, description = "The detector's table lacks a column [drift] maps (the message names it and its key).", body = ErrorBody),
@@ -237,10 +261,30 @@ pub async fn drift(
     State(state): State<AppState>,
     ApiQuery(p): ApiQuery<DriftParams>,
 ) -> Result<Json<DriftReport>, AppError> {
+    let after = p
+        .after
+        .as_deref()
+        .map(|c| {
+            DriftQuery::parse_after(c)
+                .ok_or_else(|| AppError::param("after", "not a cursor from a previous page"))
+        })
+        .transpose()?;
     let q = DriftQuery {
         since: params::time("since", p.since.as_deref())?.unwrap_or(i64::MIN),
         until: params::time("until", p.until.as_deref())?.unwrap_or(i64::MAX),
-        limit: params::limit("limit", p.limit.as_deref(), 50, 500)?,
+        limit: params::limit(
+            "limit",
+            p.limit.as_deref(),
+            DRIFT_DEFAULT_LIMIT,
+            DRIFT_MAX_LIMIT,
+        )?,
+        spans: params::limit(
+            "spans_limit",
+            p.spans_limit.as_deref(),
+            DRIFT_DEFAULT_SPANS,
+            DRIFT_MAX_SPANS,
+        )?,
+        after,
         top: 5,
         drifted_only: !params::boolean("include_stable", p.include_stable.as_deref())?
             .unwrap_or(false),

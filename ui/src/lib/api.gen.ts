@@ -12,9 +12,12 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Each drift row (of the detector's table as `[drift]` maps it) with the breached snapshots and
-         *     the 5 slowest and 5 costliest traces of its window. Reads only: without the table the answer
-         *     is 200 with no rows, `table_found: false` and an `explanation`.
+         * One page of drift rows (of the detector's table as `[drift]` maps it), ascending by window
+         *     start, each with the LLM calls (spans) that started inside its window and on which a metric
+         *     breached, and the 5 slowest and 5 costliest traces of the window. Never capped silently:
+         *     `has_more` and `next` page the windows, `spans_total` and `spans_truncated` say what a
+         *     window's list left out. Reads only: without the table the answer is 200 with no rows,
+         *     `table_found: false` and an `explanation`.
          */
         get: operations["drift"];
         put?: never;
@@ -205,6 +208,67 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @description An LLM call (span) that started inside a drift window and on which at least one metric
+         *     breached.
+         */
+        BreachedSpan: {
+            /** @description The metrics that breached on this call, one per breached row, by row id. */
+            breaches: components["schemas"]["SpanBreach"][];
+            /**
+             * Format: int64
+             * @description `gen_ai.usage.cache_read.input_tokens`; null when not reported.
+             */
+            cached_tokens?: number | null;
+            /**
+             * Format: double
+             * @description Cost of the call in USD (`gateway.cost.usd` of its `post_processing` span); null when
+             *     unpriced, never 0 for unknown.
+             */
+            cost_usd?: number | null;
+            /**
+             * Format: double
+             * @description Duration of the call in ms.
+             */
+            duration_ms: number;
+            /**
+             * Format: int64
+             * @description `gen_ai.usage.input_tokens`; null when the call reported none.
+             */
+            input_tokens?: number | null;
+            /** @description `gen_ai.request.model` of the call (else the breached rows' model). */
+            model?: string | null;
+            /** @description Span name, e.g. `generate_content gemini-2.5-flash`. */
+            name: string;
+            /** @description `gen_ai.operation.name`, e.g. `generate_content`. */
+            operation?: string | null;
+            /**
+             * Format: int64
+             * @description `gen_ai.usage.output_tokens`; null when the call reported none.
+             */
+            output_tokens?: number | null;
+            /**
+             * Format: int64
+             * @description `gen_ai.usage.reasoning.output_tokens`; null when not reported.
+             */
+            reasoning_tokens?: number | null;
+            /**
+             * Format: int64
+             * @description The request's position in its trace (1 for the first request of a merged trace).
+             */
+            request_index?: number | null;
+            /** @description Span id (16 hex digits): the `llm_span_id` of the breached rows. */
+            span_id: string;
+            /**
+             * Format: int64
+             * @description Start of the call, unix nanos.
+             */
+            start_time_unix_nano: number;
+            /** @description Span status: `unset`, `ok` or `error`. */
+            status_code: string;
+            /** @description Trace id. */
+            trace_id: string;
+        };
         /** @description Context-cache storage in the window: not included in `total_usd`. */
         CacheStorageCost: {
             /**
@@ -344,21 +408,56 @@ export interface components {
         };
         /** @description One drift row with what happened in its window. */
         DriftCorrelation: {
-            /** @description Breached metric snapshots created inside the window (newest first, at most 100). */
-            breached_snapshots: components["schemas"]["MetricSnapshot"][];
+            /**
+             * @description LLM calls that started inside the window with at least one breached metric: one entry
+             *     per call, by start time then span id, at most the report's `spans_limit`.
+             */
+            breached_spans: components["schemas"]["BreachedSpan"][];
             /** @description Costliest priced traces that started inside the window. */
             costliest_traces: components["schemas"]["WorstTrace"][];
             /** @description The drift row. */
             drift: components["schemas"]["DriftSnapshot"];
             /** @description Slowest traces that started inside the window. */
             slowest_traces: components["schemas"]["WorstTrace"][];
+            /**
+             * Format: int64
+             * @description How many such calls the window has (all of them, listed or not).
+             */
+            spans_total: number;
+            /** @description `spans_total` exceeds the calls listed: the list stops at `spans_limit`. */
+            spans_truncated: boolean;
+            /**
+             * Format: int64
+             * @description Breached rows created inside the window that name no stored LLM call (written before
+             *     schema version 6, a request without an LLM call, or a span no longer stored): counted,
+             *     not listed.
+             */
+            unattributed_breaches: number;
         };
         /** @description The correlation of every drift row in range. */
         DriftReport: {
-            /** @description Drift rows, newest window first. */
+            /** @description Drift rows in ascending order of (window start, id, window end, feature, model). */
             correlations: components["schemas"]["DriftCorrelation"][];
             /** @description Why the report is empty when it cannot be otherwise (no table), and how to connect one. */
             explanation?: string | null;
+            /** @description More windows match after this page: ask again with `after = next`. */
+            has_more: boolean;
+            /**
+             * Format: int32
+             * @description Most windows per page that applied (the requested one, capped).
+             */
+            limit: number;
+            /**
+             * @description The cursor after the last window of this page (the given `after` when the page is
+             *     empty, null when both are): pass it as `after` for the next page, or later to see only
+             *     windows added since.
+             */
+            next?: string | null;
+            /**
+             * Format: int32
+             * @description Most breached spans listed per window that applied (the requested one, capped).
+             */
+            spans_limit: number;
             /** @description The detector's table that was read (`[drift] table`). */
             table: string;
             /** @description Whether that table (or view) exists in the database. */
@@ -822,6 +921,31 @@ export interface components {
             /** @description The rows. */
             snapshots: components["schemas"]["MetricSnapshot"][];
         };
+        /** @description A metric that breached on an LLM call: one breached `metric_snapshots` row. */
+        SpanBreach: {
+            /**
+             * Format: int64
+             * @description When the row was written (the call's end), unix nanos.
+             */
+            created_at_unix_nano: number;
+            /** @description Metric name. */
+            metric: string;
+            /**
+             * Format: int64
+             * @description The `metric_snapshots` row (`id`).
+             */
+            snapshot_id: number;
+            /**
+             * Format: double
+             * @description The threshold it crossed.
+             */
+            threshold?: number | null;
+            /**
+             * Format: double
+             * @description The value.
+             */
+            value: number;
+        };
         /** @description A trace with its spans in waterfall order and its metric snapshots. */
         TraceDetail: {
             /** @description Metric snapshots of the trace, oldest first. */
@@ -1002,8 +1126,22 @@ export interface operations {
                 until?: number;
                 /** @description Also rows whose drifted flag is not set (`[drift] drifted_column`). Default false. */
                 include_stable?: boolean;
-                /** @description Most drift rows: default 50, values above 500 are capped to 500. */
+                /**
+                 * @description Windows per page: default 50, values above 500 are capped to 500 (the answer's `limit`
+                 *     says which applied; `has_more` says whether more windows follow).
+                 */
                 limit?: number;
+                /**
+                 * @description The `next` cursor of the previous page: only windows after it (ascending order).
+                 *     Without it: from the first window.
+                 */
+                after?: string;
+                /**
+                 * @description Breached spans listed per window: default 20, values above 200 are capped to 200 (the
+                 *     answer's `spans_limit`; each window's `spans_total` and `spans_truncated` say what was
+                 *     left out).
+                 */
+                spans_limit?: number;
             };
             header?: never;
             path?: never;
@@ -1011,7 +1149,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Drift rows, newest window first, with what happened in each window; empty with an explanation when the detector's table does not exist. */
+            /** @description One page of drift rows, ascending, with the breached LLM spans and worst traces of each window, the limits applied, has_more and the next cursor; empty with an explanation when the detector's table does not exist. */
             200: {
                 headers: {
                     [name: string]: unknown;

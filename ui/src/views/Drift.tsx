@@ -1,24 +1,40 @@
-// The drift page: each drift snapshot with the metric snapshots breached in its window and the
-// slowest and costliest traces of that window (linking to the trace).
+// The drift page: the drift detector's windows, a page at a time (oldest first, as the API pages
+// them), each with the LLM calls (spans) on which a metric breached inside the window and the
+// slowest and costliest traces of that window (linking to the trace). Nothing is cut silently:
+// a window whose calls exceed the per-window cap says how many it has.
 
+import { useState } from 'react'
 import { getJson } from '../lib/api'
-import { formatDuration, formatMetric, formatTime, shortId } from '../lib/format'
+import { formatDuration, formatMetric, formatTime, formatTokens, shortId } from '../lib/format'
 import { traceHref } from '../lib/route'
 import type { DriftCorrelation, WorstTrace } from '../lib/types'
 import { usePoll } from '../hooks/usePoll'
 import { ErrorNote } from '../components/ErrorNote'
 import { Cost, StatusBadge } from '../components/Cost'
 
+/** An LLM call of a window on which at least one metric breached. */
+export type BreachedSpan = DriftCorrelation['breached_spans'][number]
+
 export function Drift() {
-  const drift = usePoll((signal) => getJson('/api/correlations/drift', { signal }), 15_000, 'drift')
+  // `after` is the cursor of the page shown (null: the first page); `back` the cursors of the
+  // pages before it, for "Previous".
+  const [after, setAfter] = useState<string | null>(null)
+  const [back, setBack] = useState<(string | null)[]>([])
+  const drift = usePoll(
+    (signal) => getJson('/api/correlations/drift', { query: { after }, signal }),
+    15_000,
+    `drift:${after ?? ''}`,
+  )
   const items = drift.data?.correlations ?? []
   const table = drift.data?.table ?? 'drift_snapshots'
+  const next = drift.data?.has_more ? (drift.data.next ?? null) : null
   return (
     <div className="drift">
       <h2>Drift</h2>
       <p className="muted">
         Drifted rows of a drift detector&apos;s table (<span className="mono">{table}</span>, read only, mapped by{' '}
-        <span className="mono">[drift]</span> in gateway.toml), each with what happened in its window.
+        <span className="mono">[drift]</span> in gateway.toml), oldest window first, each with the LLM calls that
+        breached a threshold inside its window.
       </p>
       <ErrorNote error={drift.error} onRetry={drift.reload} />
       {drift.data && !drift.data.table_found && (
@@ -47,16 +63,45 @@ drifted_column = "drifted"    # optional`}</pre>
         </p>
       ))}
       {drift.data && drift.data.table_found && items.length === 0 && (
-        <p className="muted">No drifted rows recorded.</p>
+        <p className="muted">{after === null ? 'No drifted rows recorded.' : 'No windows after the previous page.'}</p>
       )}
       {items.map((item, i) => (
         <DriftCard key={item.drift.id ?? `row-${i}`} item={item} />
       ))}
+      {drift.data?.table_found && (back.length > 0 || next !== null) && (
+        <p className="note" data-testid="drift-pager">
+          <button
+            type="button"
+            disabled={back.length === 0}
+            onClick={() => {
+              setAfter(back[back.length - 1] ?? null)
+              setBack(back.slice(0, -1))
+            }}
+          >
+            ← Previous windows
+          </button>
+          <span className="muted small">
+            page {back.length + 1} · up to {drift.data.limit} windows a page
+          </span>
+          <button
+            type="button"
+            disabled={next === null}
+            data-testid="drift-next"
+            onClick={() => {
+              if (next === null) return
+              setBack([...back, after])
+              setAfter(next)
+            }}
+          >
+            Next windows →
+          </button>
+        </p>
+      )}
     </div>
   )
 }
 
-function DriftCard({ item }: { item: DriftCorrelation }) {
+export function DriftCard({ item }: { item: DriftCorrelation }) {
   const s = item.drift
   return (
     <section className="panel" data-testid="drift-item">
@@ -77,28 +122,61 @@ function DriftCard({ item }: { item: DriftCorrelation }) {
         {formatTime(s.window_end_unix_nano)}
       </p>
       <div className="grid3">
-        <div>
-          <h4>Breached snapshots ({item.breached_snapshots.length})</h4>
-          {item.breached_snapshots.length === 0 ? (
-            <p className="muted small">None in this window.</p>
-          ) : (
-            <ul className="plain">
-              {item.breached_snapshots.map((b) => (
-                <li key={b.id}>
-                  {b.metric} = {formatMetric(b.metric, b.value)}
-                  {b.threshold != null && <> &gt; {formatMetric(b.metric, b.threshold)}</>}{' '}
-                  <a href={traceHref(b.trace_id)} className="mono">
-                    {shortId(b.trace_id)}
-                  </a>
-                </li>
-              ))}
-            </ul>
-          )}
-        </div>
+        <BreachedSpans item={item} />
         <TraceList title="Slowest traces" traces={item.slowest_traces} />
         <TraceList title="Costliest traces" traces={item.costliest_traces} />
       </div>
     </section>
+  )
+}
+
+function BreachedSpans({ item }: { item: DriftCorrelation }) {
+  const spans = item.breached_spans
+  return (
+    <div data-testid="drift-spans">
+      <h4>
+        Breached LLM calls ({item.spans_truncated ? `${spans.length} of ${item.spans_total}` : item.spans_total})
+      </h4>
+      {spans.length === 0 ? (
+        <p className="muted small">None in this window.</p>
+      ) : (
+        <ul className="plain">
+          {spans.map((sp) => (
+            <SpanItem key={sp.span_id} span={sp} />
+          ))}
+        </ul>
+      )}
+      {item.spans_truncated && (
+        <p className="muted small" data-testid="drift-spans-truncated">
+          Showing the first {spans.length} of {item.spans_total} calls (by start time).
+        </p>
+      )}
+      {item.unattributed_breaches > 0 && (
+        <p className="muted small" data-testid="drift-unattributed">
+          + {item.unattributed_breaches} breached row{item.unattributed_breaches === 1 ? '' : 's'} naming no stored LLM
+          call.
+        </p>
+      )}
+    </div>
+  )
+}
+
+function SpanItem({ span }: { span: BreachedSpan }) {
+  return (
+    <li>
+      <a href={traceHref(span.trace_id)} className="mono" title={`span ${span.span_id}`}>
+        {shortId(span.trace_id)}
+      </a>{' '}
+      {span.model ?? ''} · {formatDuration(span.duration_ms)} · {formatTokens(span.input_tokens)} in /{' '}
+      {formatTokens(span.output_tokens)} out · <Cost usd={span.cost_usd} />
+      <br />
+      {span.breaches.map((b) => (
+        <span key={b.snapshot_id} className="badge badge-bad">
+          {b.metric} = {formatMetric(b.metric, b.value)}
+          {b.threshold != null && <> &gt; {formatMetric(b.metric, b.threshold)}</>}
+        </span>
+      ))}
+    </li>
   )
 }
 
