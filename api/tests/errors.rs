@@ -178,24 +178,32 @@ async fn metrics_count_new_traces_and_append_extra_metrics() {
     let mut db = TestDb::new();
     let mut opts = ApiOptions::new(&db.path).extra_metrics(Arc::new(GatewayCounters));
     opts.poll_interval = Duration::from_millis(20);
-    let app = app(AppState::new(opts));
-    // The first scrape starts the tailer, which counts only traces written after it.
+    opts.stats_interval = Duration::from_millis(50);
+    // A trace written before the tailer starts is not counted.
+    db.write(&[trace(&tid(8), now(), 900.0)]);
+    let state = AppState::new(opts);
+    let app = app(state.clone());
     let (s, text) = get_text(&app, "/metrics", None).await;
     assert_eq!(s, StatusCode::OK);
     assert!(text.contains("gateway_spans_dropped_total 7"), "{text}");
     assert!(text.ends_with("# EOF\n"));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The tailer counts only traces written after it read the last rowid: wait for that.
+    let server = wait_tailer_started(&state).await;
     let mut t = trace(&tid(9), now(), 1500.0);
     t.ttft_ms = Some(300.0);
     db.write(&[t]);
-    let mut text = String::new();
-    for _ in 0..100 {
+    // The deadline only bounds the wait.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut text = get_text(&app, "/metrics", None).await.1;
+    while !text.contains("gateway_requests_total{") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never counted: {text}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
         text = get_text(&app, "/metrics", None).await.1;
-        if text.contains("gateway_requests_total{") {
-            break;
-        }
     }
+    server.abort();
     assert!(
         text.contains(r#"gateway_requests_total{status="ok",model="gemini-2.5-flash"} 1"#),
         "{text}"

@@ -159,3 +159,52 @@ pub fn app_with_token(db: &TestDb, token: &str) -> Router {
 pub fn message(body: &Value) -> &str {
     body["error"]["message"].as_str().unwrap_or("")
 }
+
+/// The next WebSocket text message of type `kind` (others are skipped). The deadline only
+/// bounds the wait (a hang fails instead of stalling); it is no assertion on how fast the feed is.
+pub async fn next_json<S>(ws: &mut S, kind: &str) -> Value
+where
+    S: futures::Stream<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
+    use futures::StreamExt;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {kind} message (waited at most 30 s)"))
+            .expect("stream open")
+            .expect("frame");
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
+            let v: Value = serde_json::from_str(t.as_str()).expect("json");
+            if v["type"] == kind {
+                return v;
+            }
+        }
+    }
+}
+
+/// Serves `state` on a port of its own (`127.0.0.1:0`) and waits for a `stats` message of its
+/// live feed: the tailer reads the last rowid before it first sends statistics, in the same
+/// pass, so from then on a row written is one it counts. Returns the serving task.
+pub async fn wait_tailer_started(state: &AppState) -> tokio::task::JoinHandle<()> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn({
+        let state = state.clone();
+        async move {
+            let _ = gateway_api::serve(listener, state, std::future::pending()).await;
+        }
+    });
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/api/live"))
+        .await
+        .expect("connect");
+    next_json(&mut ws, "stats").await;
+    server
+}

@@ -96,6 +96,39 @@ pub struct RequestCtx {
     pub in_flight: Option<InFlight>,
     /// An upgraded Live API session, read frame by frame (`surfaces::live`).
     pub live: Option<Box<crate::surfaces::LiveSession>>,
+    /// Set once the root span is open, taken when the request is handed to completion: a
+    /// context dropped while it is still set was never finished (see [`Drop`] below).
+    pub unfinished: Option<crate::proxy::GatewayProxy>,
+    /// The proxy stopped under this request (SIGINT, or the grace period ran out) before it
+    /// ended: it is stored as `cancelled`, `error.type` `shutdown`.
+    pub interrupted: bool,
+}
+
+/// Requests finished as interrupted because the proxy stopped under them (logged at exit).
+pub static INTERRUPTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// pingora drops a request's future without its logging phase when its runtime stops (SIGINT,
+/// or SIGTERM once the grace period is over). Such a request is finished here, as interrupted,
+/// so that it is stored like any other; shutdown waits for these drops (the request counts as
+/// in flight until its spans are built) before it flushes the span pipeline.
+impl Drop for RequestCtx {
+    fn drop(&mut self) {
+        let Some(proxy) = self.unfinished.take() else {
+            return;
+        };
+        let fresh = RequestCtx::new(self.rt.clone());
+        let mut ctx = std::mem::replace(self, fresh);
+        ctx.interrupted = true;
+        INTERRUPTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let trace_id = ctx.trace_id.clone();
+        // Never a panic out of a drop (it may run while unwinding).
+        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            proxy.complete(&mut ctx);
+        }));
+        if done.is_err() {
+            tracing::error!(%trace_id, "Finishing an interrupted request panicked.");
+        }
+    }
 }
 
 /// A request in flight: increments a shared counter when made, decrements it when dropped, so
@@ -161,6 +194,8 @@ impl RequestCtx {
             hooks_skipped: 0,
             in_flight: None,
             live: None,
+            unfinished: None,
+            interrupted: false,
         }
     }
 

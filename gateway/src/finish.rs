@@ -36,6 +36,8 @@ pub struct Outcome {
 pub(crate) fn outcome(ctx: &RequestCtx, summary: ResponseSummary) -> Outcome {
     let http_status = ctx.client_status.or(ctx.upstream_status);
     let (status, error_type) = match ctx.failure {
+        // The proxy stopped under the request: whatever it was waiting for never came.
+        _ if ctx.interrupted => ("cancelled", Some("shutdown".to_owned())),
         Some(ProxyFailure::ClientGone) => ("cancelled", Some("cancelled".to_owned())),
         Some(f) => ("error", Some(f.error_type().to_owned())),
         None => match http_status {
@@ -56,6 +58,25 @@ pub(crate) fn outcome(ctx: &RequestCtx, summary: ResponseSummary) -> Outcome {
 }
 
 impl GatewayProxy {
+    /// Hands a finished request over: to the completion thread when plugin libraries are
+    /// loaded (in place, library hooks skipped and counted, when its queue is full), else
+    /// finished in place. Called once per request, from the logging phase, or from the
+    /// context's drop when the proxy stopped under the request.
+    pub(crate) fn complete(&self, ctx: &mut RequestCtx) {
+        ctx.unfinished = None;
+        match &self.completions {
+            Some(c) if ctx.rt.plugins.has_kind(crate::plugins::LIBRARY) => {
+                if let Some(mut job) = c.submit(ctx) {
+                    // Queue full: spans and built-in plugins in place, library hooks skipped
+                    // (counted), so a slow hook never holds a proxy worker.
+                    job.skip_library_hooks = true;
+                    self.finish(&mut job);
+                }
+            }
+            _ => self.finish(ctx),
+        }
+    }
+
     /// Builds and ends all spans of a finished request.
     pub(crate) fn finish(&self, ctx: &mut RequestCtx) {
         if crate::surfaces::finish_live(self, ctx) {

@@ -30,6 +30,9 @@ impl ProxyHttp for GatewayProxy {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         self.begin(session.req_header(), ctx);
+        // From here on the request has a trace: if pingora drops it unfinished, its drop
+        // finishes it (see `RequestCtx`'s `Drop`).
+        ctx.unfinished = Some(self.clone());
         ctx.inbound_host = crate::headers::client_authority(session);
         // HTTP/1.1 keeps an idle connection open forever by default; an idle client may hold
         // one for IDLE_KEEPALIVE_SECONDS between requests, then it is closed.
@@ -226,17 +229,7 @@ impl ProxyHttp for GatewayProxy {
             ctx.failure_message = Some(e.to_string());
         }
         ctx.client_status = session.response_written().map(|r| r.status.as_u16());
-        match &self.completions {
-            Some(c) if ctx.rt.plugins.has_kind(crate::plugins::LIBRARY) => {
-                if let Some(mut job) = c.submit(ctx) {
-                    // Queue full: spans and built-in plugins in place, library hooks skipped
-                    // (counted), so a slow hook never holds a proxy worker.
-                    job.skip_library_hooks = true;
-                    self.finish(&mut job);
-                }
-            }
-            _ => self.finish(ctx),
-        }
+        self.complete(ctx);
     }
 
     fn request_summary(&self, session: &Session, _ctx: &RequestCtx) -> String {

@@ -92,6 +92,7 @@ pub fn run(config: Config, config_path: Option<&std::path::Path>) -> anyhow::Res
         api,
         completions,
         telemetry,
+        in_flight: in_flight.clone(),
     })));
     early_exit_when_drained(
         server.watch_execution_phase(),
@@ -105,12 +106,18 @@ pub fn run(config: Config, config_path: Option<&std::path::Path>) -> anyhow::Res
     Ok(())
 }
 
-/// What is left to do once the proxy stops: the API, queued completions, span flush.
+/// What is left to do once the proxy stops: the API, requests the proxy stopped under, queued
+/// completions, span flush.
 struct Finish {
     api: Option<ApiHandle>,
     completions: Arc<Completions>,
     telemetry: Telemetry,
+    /// Requests whose spans are not built yet.
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
+
+/// How long shutdown waits for the requests the proxy stopped under to be finished.
+const INTERRUPTED_WAIT: Duration = Duration::from_secs(30);
 
 impl Finish {
     /// Runs once, whoever calls first; a second caller waits for the first to be done.
@@ -121,6 +128,27 @@ impl Finish {
             api.stop();
         }
         tracing::info!("Shutting down: finishing queued requests and writing their spans.");
+        // After SIGINT (or a grace period that ran out) pingora's runtimes drop the requests
+        // still running on their own threads; each is finished as interrupted as it is dropped
+        // (see `RequestCtx`'s `Drop`). Wait for them, so their spans are in the flush below.
+        let deadline = std::time::Instant::now() + INTERRUPTED_WAIT;
+        let pending = || f.in_flight.load(std::sync::atomic::Ordering::Acquire);
+        while pending() > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        if pending() > 0 {
+            tracing::error!(
+                requests = pending(),
+                "Requests still unfinished after 30 s; their spans are lost."
+            );
+        }
+        let interrupted = crate::ctx::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed);
+        if interrupted > 0 {
+            tracing::warn!(
+                requests = interrupted,
+                "Requests cut by the shutdown were stored as cancelled (error.type shutdown)."
+            );
+        }
         if !f.completions.drain(Duration::from_secs(30)) {
             tracing::error!("Finishing queued requests took over 30 s; flushing what is done.");
         }
@@ -157,7 +185,22 @@ fn early_exit_when_drained(
                 }
             }
             let deadline = std::time::Instant::now() + grace;
-            while in_flight.load(std::sync::atomic::Ordering::Acquire) > 0 {
+            loop {
+                let idle = in_flight.load(std::sync::atomic::Ordering::Acquire) == 0;
+                // pingora announces that it stops its runtimes before it drops the requests
+                // still running (which then count as finished): past that, the grace period is
+                // over and the main thread finishes.
+                loop {
+                    match phases.try_recv() {
+                        Ok(ExecutionPhase::ShutdownRuntimes | ExecutionPhase::Terminated)
+                        | Err(tokio::sync::broadcast::error::TryRecvError::Closed) => return,
+                        Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {}
+                        Err(tokio::sync::broadcast::error::TryRecvError::Empty) => break,
+                    }
+                }
+                if idle {
+                    break;
+                }
                 if std::time::Instant::now() >= deadline {
                     return; // pingora's own grace handling takes over
                 }

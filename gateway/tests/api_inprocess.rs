@@ -13,7 +13,6 @@ use util::{Gateway, client};
 #[test]
 fn the_gateway_serves_its_api_and_metrics() {
     let fake = spawn_in_thread(FakeConfig::default());
-    let api_port = util::free_port();
     let so = std::path::PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../target/debug/libpii_tagger.so"
@@ -23,12 +22,12 @@ fn the_gateway_serves_its_api_and_metrics() {
         &fake.base_url(),
         "",
         &format!(
-            "[api]\nlisten = \"127.0.0.1:{api_port}\"\ntoken = \"s3cret\"\n\
+            "[api]\nlisten = \"127.0.0.1:0\"\ntoken = \"s3cret\"\n\
              [[plugins]]\npath = \"{}\"\n[plugins.config]\ncomplete_sleep_ms = 50\n",
             so.display()
         ),
     );
-    let api = format!("http://127.0.0.1:{api_port}");
+    let api = gw.api_url("");
     let mut ids = Vec::new();
     for _ in 0..3 {
         let r = client()

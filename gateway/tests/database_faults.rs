@@ -19,8 +19,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use util::{Gateway, client, free_port, generate};
+use util::{Gateway, client, generate};
 
+/// The API on a port of its own choosing (read back by the harness).
+const API: &str = "[api]\nlisten = \"127.0.0.1:0\"\n";
 const BODY: &str = r#"{"contents":[{"parts":[{"text":"read-only database"}]}]}"#;
 
 fn is_root() -> bool {
@@ -135,16 +137,16 @@ fn wait_for(what: &str, gw: &Gateway, mut done: impl FnMut() -> bool) {
 
 /// A gateway on `db` with the API (for `/metrics`) on; returns it and the API's base URL.
 fn start_with_api(db: &Path, upstream: &str) -> (Gateway, String) {
-    let api_port = free_port();
     let gw = Gateway::start_at(
         tempfile::tempdir().unwrap(),
         db.to_path_buf(),
         upstream,
         "",
         "linger_ms = 5",
-        &format!("[api]\nlisten = \"127.0.0.1:{api_port}\"\n"),
+        API,
     );
-    (gw, format!("http://127.0.0.1:{api_port}"))
+    let api = gw.api_url("");
+    (gw, api)
 }
 
 /// After the fault: rows from before are kept, the file is sound.
@@ -209,17 +211,17 @@ fn gateway_dir() -> tempfile::TempDir {
 
 /// Like `start_with_api`, as `nobody` when root.
 fn start_with_api_as(db: &Path, upstream: &str, wrap: &[&str]) -> (Gateway, String) {
-    let api_port = free_port();
     let gw = Gateway::start_wrapped(
         gateway_dir(),
         db.to_path_buf(),
         upstream,
         "",
         "linger_ms = 5",
-        &format!("[api]\nlisten = \"127.0.0.1:{api_port}\"\n"),
+        API,
         wrap,
     );
-    (gw, format!("http://127.0.0.1:{api_port}"))
+    let api = gw.api_url("");
+    (gw, api)
 }
 
 #[test]

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use util::{Gateway, client, free_port};
+use util::{Gateway, client};
 
 const BODY: &str = r#"{"contents":[{"parts":[{"text":"database identity"}]}]}"#;
 
@@ -140,12 +140,15 @@ fn dropped(api: &str) -> u64 {
         .sum()
 }
 
-fn start(db: &Path, upstream: &str, api: Option<u16>) -> Gateway {
-    let api = api.map_or(String::new(), |p| {
-        format!("[api]\nlisten = \"127.0.0.1:{p}\"\n")
-    });
+/// A gateway on `db`; with `api`, the API on a port of its own choosing ([`Gateway::api_url`]).
+fn start(db: &Path, upstream: &str, api: bool) -> Gateway {
+    let api = if api {
+        "[api]\nlisten = \"127.0.0.1:0\"\n"
+    } else {
+        ""
+    };
     let dir = tempfile::tempdir().unwrap();
-    Gateway::start_at(dir, db.to_path_buf(), upstream, "", "linger_ms = 5", &api)
+    Gateway::start_at(dir, db.to_path_buf(), upstream, "", "linger_ms = 5", api)
 }
 
 fn foreign(path: &Path) {
@@ -160,9 +163,8 @@ fn a_database_deleted_under_load_is_created_again_and_any_loss_counted() {
     let fake = spawn_in_thread(FakeConfig::default());
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("gateway.db");
-    let port = free_port();
-    let api = format!("http://127.0.0.1:{port}");
-    let mut gw = start(&db, &fake.base_url(), Some(port));
+    let mut gw = start(&db, &fake.base_url(), true);
+    let api = gw.api_url("");
     let load = Load::start(&gw);
     wait_for("a first trace", &gw, || {
         load.answered() > 0 && missing(&db, &load.ids.lock().unwrap()[..1]) == 0
@@ -218,7 +220,7 @@ fn a_database_replaced_under_load_receives_the_writes() {
     store.write_batch(&[], &[marker]).unwrap();
     drop(store);
 
-    let mut gw = start(&db, &fake.base_url(), None);
+    let mut gw = start(&db, &fake.base_url(), false);
     let load = Load::start(&gw);
     wait_for("a first trace", &gw, || {
         load.answered() > 0 && missing(&db, &load.ids.lock().unwrap()[..1]) == 0
@@ -257,9 +259,8 @@ fn a_foreign_traces_table_is_refused_at_start_and_left_untouched() {
     std::fs::write(
         &config,
         format!(
-            "[proxy]\nlisten = \"127.0.0.1:{}\"\nupstream = \"http://127.0.0.1:9\"\n\
+            "[proxy]\nlisten = \"127.0.0.1:0\"\nupstream = \"http://127.0.0.1:9\"\n\
              [storage]\npath = \"{}\"\n",
-            free_port(),
             db.display()
         ),
     )
@@ -305,7 +306,7 @@ fn a_foreign_file_moved_over_a_running_database_is_refused_and_every_drop_counte
     foreign(&theirs);
     let before = schema(&theirs);
 
-    let mut gw = start(&db, &fake.base_url(), None);
+    let mut gw = start(&db, &fake.base_url(), false);
     let load = Load::start(&gw);
     wait_for("a first trace", &gw, || {
         load.answered() > 0 && missing(&db, &load.ids.lock().unwrap()[..1]) == 0

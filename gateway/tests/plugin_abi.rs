@@ -79,8 +79,7 @@ fn startup_error(lib: &Path, env: &[(&str, &str)]) -> String {
     std::fs::write(
         &config,
         format!(
-            "[proxy]\nlisten = \"127.0.0.1:{}\"\n[storage]\npath = \"{}\"\n[[plugins]]\npath = \"{}\"\n",
-            util::free_port(),
+            "[proxy]\nlisten = \"127.0.0.1:0\"\n[storage]\npath = \"{}\"\n[[plugins]]\npath = \"{}\"\n",
             dir.path().join("g.db").display(),
             lib.display()
         ),

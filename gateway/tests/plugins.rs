@@ -223,8 +223,7 @@ fn startup_error(extra: &str, env: &[(&str, &str)]) -> String {
     std::fs::write(
         &config,
         format!(
-            "[proxy]\nlisten = \"127.0.0.1:{}\"\n[storage]\npath = \"{}\"\n{extra}",
-            util::free_port(),
+            "[proxy]\nlisten = \"127.0.0.1:0\"\n[storage]\npath = \"{}\"\n{extra}",
             dir.path().join("g.db").display()
         ),
     )
@@ -417,17 +416,8 @@ fn a_slow_completion_hook_never_holds_a_proxy_worker() {
     );
     let path = "/v1beta/models/gemini-2.0-flash:generateContent";
     let (first, _) = post(&gw, path, "first");
-    // The first request's hook is running, and cannot return before the test creates `release`
-    // (the deadline only bounds the wait).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !entered.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the hook never ran; log:\n{}",
-            gw.log_text()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    // The first request's hook is running, and cannot return before the test creates `release`.
+    wait_entered(&gw, &entered);
     // So this answer, on the same single proxy worker, came while the first hook still ran.
     let (second, _) = post(&gw, path, "second");
     assert!(
@@ -469,27 +459,51 @@ fn a_slow_completion_hook_never_holds_a_proxy_worker() {
     );
 }
 
+/// Waits (the deadline only bounds the wait) until the gate plugin's first hook runs.
+fn wait_entered(gw: &Gateway, entered: &std::path::Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !entered.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the hook never ran; log:\n{}",
+            gw.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn a_full_completion_queue_skips_library_hooks_and_counts_them_never_the_spans() {
+    // The completion queue holds 256 requests (`completion::INLINE_AT`).
+    const QUEUE: usize = 256;
+    const OVER: usize = 4;
     let fake = spawn_in_thread(FakeConfig::default());
-    let so = lib("pii_tagger");
-    // A hook of 50 ms drains 20 requests a second; 300 requests sent by 8 clients fill the
-    // 256-deep queue, and the rest are finished in place without the library's hook.
+    let scratch = tempfile::tempdir().unwrap();
+    let so = gate_plugin(&scratch.path().join("crate"));
+    let entered = scratch.path().join("entered");
+    let release = scratch.path().join("release");
+    // The first request's hook blocks the completion thread until the test releases it: the
+    // next 256 requests fill the queue and the 4 after them find it full, whatever the speed.
     let mut gw = Gateway::start(
         &fake.base_url(),
         "threads = 1",
         &format!(
-            "[[plugins]]\npath = \"{}\"\n[plugins.config]\ncomplete_sleep_ms = 50\n",
-            so.display()
+            "[api]\nlisten = \"127.0.0.1:0\"\n\
+             [[plugins]]\npath = \"{}\"\n[plugins.config]\nentered = \"{}\"\nrelease = \"{}\"\n",
+            so.display(),
+            entered.display(),
+            release.display()
         ),
     );
     let path = "/v1beta/models/gemini-3.8-flash:generateContent";
+    let (first, _) = post(&gw, path, "first");
+    wait_entered(&gw, &entered);
     let ids: Vec<String> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..8)
+        let workers: Vec<_> = (0..4)
             .map(|w| {
                 let gw = &gw;
                 s.spawn(move || {
-                    (0..300 / 8 + usize::from(w < 300 % 8))
+                    (0..(QUEUE + OVER) / 4)
                         .map(|i| post(gw, path, &format!("w{w} n{i}")).0)
                         .collect::<Vec<_>>()
                 })
@@ -500,18 +514,45 @@ fn a_full_completion_queue_skips_library_hooks_and_counts_them_never_the_spans()
             .flat_map(|h| h.join().unwrap())
             .collect()
     });
-    let conn = gw.wait_traces(300);
-    gw.stop();
-    let skipped: i64 = conn
-        .query_row(
-            "SELECT COUNT(*) FROM spans WHERE name = 'post_processing'
-             AND json_extract(attributes, '$.\"gateway.plugin.skipped\"') = 1",
-            [],
-            |r| r.get(0),
-        )
+    assert_eq!(ids.len(), QUEUE + OVER);
+    // While the hook blocks, exactly the requests finished in place are written.
+    let conn = gw.wait_traces(OVER as i64);
+    let metrics = client()
+        .get(gw.api_url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
         .unwrap();
-    assert!(skipped > 0, "some requests found the queue full");
-    assert!(skipped < 300, "most went through the queue");
+    assert!(
+        metrics.contains(&format!("gateway_completions_inline_total {OVER}\n")),
+        "{metrics}"
+    );
+    let written: i64 = conn
+        .query_row("SELECT COUNT(*) FROM traces", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        written, OVER as i64,
+        "the queued requests wait for the hook"
+    );
+    std::fs::write(&release, b"").unwrap();
+    let conn = gw.wait_traces((1 + QUEUE + OVER) as i64);
+    gw.stop();
+    let skipped: Vec<String> = conn
+        .prepare(
+            "SELECT trace_id FROM spans WHERE name = 'post_processing'
+             AND json_extract(attributes, '$.\"gateway.plugin.skipped\"') = 1",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        skipped.len(),
+        OVER,
+        "the requests that found the queue full"
+    );
+    assert!(!skipped.contains(&first));
     let priced: i64 = conn
         .query_row(
             "SELECT COUNT(*) FROM traces WHERE cost_usd IS NOT NULL AND unpriced = 0",
@@ -519,8 +560,11 @@ fn a_full_completion_queue_skips_library_hooks_and_counts_them_never_the_spans()
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(priced, 300, "cost and spans are never skipped");
-    assert_eq!(ids.len(), 300);
+    assert_eq!(
+        priced,
+        (1 + QUEUE + OVER) as i64,
+        "cost and spans are never skipped"
+    );
 }
 
 #[test]

@@ -333,8 +333,9 @@ fn upstream_errors_pass_through_unchanged() {
 
 #[test]
 fn upstream_down_gives_gemini_shaped_502() {
-    let dead = format!("http://127.0.0.1:{}", util::free_port());
-    let mut gw = Gateway::start(&dead, "connect_timeout_ms = 2000", "");
+    // Bound for the whole test and never listening: connections to it are refused.
+    let dead = util::DeadPort::new();
+    let mut gw = Gateway::start(&dead.url(), "connect_timeout_ms = 2000", "");
     let resp = client()
         .post(gw.url("/v1beta/models/gemini-2.0-flash:generateContent"))
         .body(gen_body("x"))
@@ -442,9 +443,10 @@ fn client_disconnect_mid_stream_is_cancelled() {
         .to_owned();
     read_until(&mut resp, b"\r\n\r\n");
     drop(resp);
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    fake.release("gone");
+    // The upstream stays held: the gateway notices the client left on its own, and the trace
+    // is written before anything else can happen to the stream.
     let conn = gw.wait_traces(1);
+    fake.release("gone");
     gw.stop();
     let status: String = conn
         .query_row("SELECT status FROM traces WHERE trace_id = ?1", [&t], |r| {

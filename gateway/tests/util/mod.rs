@@ -1,15 +1,26 @@
 //! Shared helpers: a real gateway process in front of an in-process fake Gemini.
+//!
+//! Ports are owned for the whole test. In-process servers (the fake upstream, the API in
+//! `api/tests`) listen on port 0. The gateway binary is given a port that was free a moment
+//! ago; when another test took it meanwhile (pingora logs it "in use"), the harness stops that
+//! gateway and starts it again on a new port, and it calls the gateway ready only once the
+//! gateway's own process listens on the port (read from `/proc`), never another server that
+//! holds it. An `[api] listen = "127.0.0.1:0"` is read back the same way ([`Gateway::api_url`]).
+//! A port that must refuse connections is a [`DeadPort`], held bound for the test's life.
 
 #![allow(dead_code, clippy::unwrap_used)]
 
 use rusqlite::Connection;
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-/// A free loopback port (bound then released).
+/// A loopback port that was free when asked (bound then released: another socket may take it
+/// before the caller binds it). [`Gateway`] retries on such a collision by itself; prefer
+/// `listen = "127.0.0.1:0"` with [`Gateway::api_url`] for the API, and [`DeadPort`] for a port
+/// that must refuse connections.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -18,11 +29,88 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A loopback TCP port bound but never listening, for as long as this value lives: connecting
+/// to it is refused, and no other socket (another test's server included) can take it.
+pub struct DeadPort {
+    _socket: socket2::Socket,
+    /// The port.
+    pub port: u16,
+}
+
+impl DeadPort {
+    /// Binds `127.0.0.1:0` without listening.
+    pub fn new() -> Self {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        socket
+            .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .unwrap();
+        let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+        Self {
+            _socket: socket,
+            port,
+        }
+    }
+
+    /// `http://127.0.0.1:port`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// The TCP ports `pid` itself listens on (its socket inodes matched in its `net/tcp*`).
+pub fn listening_ports(pid: u32) -> Vec<u16> {
+    let inodes: std::collections::HashSet<u64> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter_map(|l| {
+            l.to_str()?
+                .strip_prefix("socket:[")?
+                .strip_suffix(']')?
+                .parse()
+                .ok()
+        })
+        .collect();
+    let mut ports = Vec::new();
+    for table in ["tcp", "tcp6"] {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let listening = f.len() > 9 && f[3] == "0A"; // TCP_LISTEN
+            if listening
+                && f[9].parse().is_ok_and(|i: u64| inodes.contains(&i))
+                && let Some(p) = f[1]
+                    .rsplit(':')
+                    .next()
+                    .and_then(|h| u16::from_str_radix(h, 16).ok())
+            {
+                ports.push(p);
+            }
+        }
+    }
+    ports
+}
+
+/// How a gateway start ended.
+enum Started {
+    /// Its process listens on the port.
+    Listening,
+    /// Another socket held the port (or the API's): start again on a new one.
+    Collision,
+}
+
+/// Starts of one gateway on a new port after a bind collision, at most.
+const START_ATTEMPTS: usize = 8;
+
 /// A running `gateway` binary.
 pub struct Gateway {
     child: Option<Child>,
     /// Listen address.
     pub addr: SocketAddr,
+    /// Where the API listens, when `[api]` is configured.
+    pub api_addr: Option<SocketAddr>,
     /// Temporary directory holding the config, database and log.
     pub dir: tempfile::TempDir,
     /// The SQLite file.
@@ -63,7 +151,9 @@ impl Gateway {
         Self::start_wrapped(dir, db, upstream, extra_proxy, storage, extra, &[])
     }
 
-    /// Like [`Gateway::start_at`], with the binary run under `wrapper` (e.g. `faketime DATE`).
+    /// Like [`Gateway::start_at`], with the binary run under `wrapper` (e.g. `env VAR=…`; the
+    /// wrapper must exec the gateway in place). The grace period is 1 s unless `extra_proxy`
+    /// sets one.
     pub fn start_wrapped(
         dir: tempfile::TempDir,
         db: PathBuf,
@@ -73,66 +163,104 @@ impl Gateway {
         extra: &str,
         wrapper: &[&str],
     ) -> Self {
-        let port = free_port();
-        let log = dir.path().join("gateway.log");
-        let config = dir.path().join("gateway.toml");
         // Tests default to a 1 s grace; a test that sets its own keeps it.
         let grace = if extra_proxy.contains("shutdown_grace_seconds") {
-            ""
+            String::new()
         } else {
-            "shutdown_grace_seconds = 1\n"
+            "shutdown_grace_seconds = 1\n".to_owned()
         };
-        std::fs::write(
-            &config,
-            format!(
-                "[proxy]\nlisten = \"127.0.0.1:{port}\"\nupstream = \"{upstream}\"\n{grace}{extra_proxy}\n\
-                 [storage]\npath = \"{}\"\n{storage}\n{extra}\n",
-                db.display()
-            ),
-        )
-        .unwrap();
-        let mut command = match wrapper.split_first() {
-            Some((program, args)) => {
-                let mut c = Command::new(program);
-                c.args(args).arg(env!("CARGO_BIN_EXE_gateway"));
-                c
-            }
-            None => Command::new(env!("CARGO_BIN_EXE_gateway")),
-        };
-        let child = command
-            .arg("--config")
-            .arg(&config)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let gw = Self {
-            child: Some(child),
-            addr,
-            dir,
-            db,
-            log,
-        };
-        gw.wait_ready();
-        gw
+        let proxy = format!("{grace}{extra_proxy}");
+        Self::start_config(dir, db, upstream, &proxy, storage, extra, wrapper)
     }
 
-    fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if TcpStream::connect(self.addr).is_ok() {
-                return;
+    /// Like [`Gateway::start`] with the `shutdown_grace_seconds` of the shipped `gateway.toml`
+    /// instead of the tests' 1 s.
+    pub fn start_shipped_grace(upstream: &str, extra_proxy: &str, extra: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("gateway.db");
+        let proxy = format!(
+            "shutdown_grace_seconds = {}\n{extra_proxy}",
+            shipped_grace_seconds()
+        );
+        Self::start_config(dir, db, upstream, &proxy, "linger_ms = 5", extra, &[])
+    }
+
+    /// Writes the config with `[proxy]` lines `proxy` and starts the gateway, on a new port
+    /// after each bind collision.
+    fn start_config(
+        dir: tempfile::TempDir,
+        db: PathBuf,
+        upstream: &str,
+        proxy: &str,
+        storage: &str,
+        extra: &str,
+        wrapper: &[&str],
+    ) -> Self {
+        let log = dir.path().join("gateway.log");
+        let config = dir.path().join("gateway.toml");
+        for _ in 0..START_ATTEMPTS {
+            let port = free_port();
+            std::fs::write(
+                &config,
+                format!(
+                    "[proxy]\nlisten = \"127.0.0.1:{port}\"\nupstream = \"{upstream}\"\n{proxy}\n\
+                     [storage]\npath = \"{}\"\n{storage}\n{extra}\n",
+                    db.display()
+                ),
+            )
+            .unwrap();
+            let mut command = match wrapper.split_first() {
+                Some((program, args)) => {
+                    let mut c = Command::new(program);
+                    c.args(args).arg(env!("CARGO_BIN_EXE_gateway"));
+                    c
+                }
+                None => Command::new(env!("CARGO_BIN_EXE_gateway")),
+            };
+            let mut child = command
+                .arg("--config")
+                .arg(&config)
+                .env("RUST_LOG", "info")
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).unwrap())
+                .spawn()
+                .unwrap();
+            match wait_listening(&mut child, port, &log) {
+                Started::Listening => {
+                    let api_addr = listening_ports(child.id())
+                        .into_iter()
+                        .find(|p| *p != port)
+                        .map(|p| SocketAddr::from(([127, 0, 0, 1], p)));
+                    return Self {
+                        child: Some(child),
+                        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+                        api_addr,
+                        dir,
+                        db,
+                        log,
+                    };
+                }
+                Started::Collision => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
             }
-            std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("gateway did not listen; log:\n{}", self.log_text());
+        panic!(
+            "no free port in {START_ATTEMPTS} starts; last log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
     }
 
     /// `http://addr` + path.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// `http://api_addr` + path (`[api] listen = "127.0.0.1:0"` in the config).
+    pub fn api_url(&self, path: &str) -> String {
+        let api = self.api_addr.expect("the gateway serves no API");
+        format!("http://{api}{path}")
     }
 
     /// The gateway's log so far.
@@ -237,6 +365,45 @@ impl Gateway {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// Waits (at most 60 s, a bound on the wait only) until the gateway's own process listens on
+/// `port`, or its log says that port or the API's was taken.
+fn wait_listening(child: &mut Child, port: u16, log: &Path) -> Started {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let in_use = format!("{port} is in use");
+    loop {
+        if listening_ports(child.id()).contains(&port) {
+            return Started::Listening;
+        }
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        // pingora retries a taken proxy port ("… is in use, will try again"); the API's bind
+        // fails at start ("cannot bind the API on …: Address in use").
+        let api_taken = text.contains("cannot bind the API") && text.contains("in use");
+        if text.contains(&in_use) || api_taken {
+            return Started::Collision;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the gateway exited ({status}) before it listened; log:\n{text}");
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("gateway did not listen; log:\n{text}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `shutdown_grace_seconds` of the shipped `gateway.toml`.
+pub fn shipped_grace_seconds() -> u64 {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../gateway.toml")).unwrap();
+    let v: toml::Value = toml::from_str(&text).unwrap();
+    v["proxy"]["shutdown_grace_seconds"]
+        .as_integer()
+        .expect("gateway.toml sets [proxy] shutdown_grace_seconds")
+        .try_into()
+        .unwrap()
 }
 
 impl Drop for Gateway {
