@@ -12,6 +12,7 @@ import { Overview } from './views/Overview'
 import { Traces } from './views/Traces'
 import { TraceDetail } from './views/TraceDetail'
 import { Drift } from './views/Drift'
+import { Session } from './views/Session'
 
 declare global {
   interface Window {
@@ -28,7 +29,7 @@ export default function App() {
     return () => client.stop()
   }, [client])
   const route = useRoute()
-  const tab = route.view === 'trace' ? 'traces' : route.view
+  const tab = route.view === 'trace' || route.view === 'session' ? 'traces' : route.view
   // The trace list stays mounted (parked, not rendered) while a trace is open, so going back
   // keeps its loaded pages, live rows and scroll position.
   const [listParams, setListParams] = useState<URLSearchParams | null>(null)
@@ -65,6 +66,7 @@ export default function App() {
           </div>
         )}
         {route.view === 'trace' && <TraceDetail id={route.id} backHref={tracesHref(listParams ?? undefined)} />}
+        {route.view === 'session' && <Session id={route.id} kind={route.kind} />}
         {route.view === 'drift' && <Drift />}
       </main>
     </LiveContext.Provider>

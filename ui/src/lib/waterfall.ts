@@ -9,7 +9,7 @@ import { formatDuration } from './format'
  *  exactly this (and flagged `minWidth`); wider bars are exactly proportional to duration. */
 export const MIN_BAR_PCT = 0.4
 
-export type Step = 'root' | 'prompt_construction' | 'llm_call' | 'post_processing' | 'plugin' | 'other'
+export type Step = 'root' | 'prompt_construction' | 'llm_call' | 'post_processing' | 'plugin' | 'app' | 'other'
 
 export interface WaterfallRow {
   span: Span
@@ -51,14 +51,29 @@ export interface Tick {
   label: string
 }
 
-/** Classifies a span by its `gateway.step` attribute; a span without one and without a parent
- *  in the trace is the root. */
+/** A span the application sent to `POST /v1/traces` (the receiver marks them
+ *  `gateway.span.source = otlp`), not one of the gateway's own. */
+export function isAppSpan(span: Span): boolean {
+  return span.attributes?.['gateway.span.source'] === 'otlp'
+}
+
+/** The `service.name` of an application span (from its OTLP resource), if any. */
+export function appService(span: Span): string | null {
+  const s = span.attributes?.['service.name']
+  return isAppSpan(span) && typeof s === 'string' && s ? s : null
+}
+
+/** Classifies a span: the application's own spans are `app`; the gateway's by their
+ *  `gateway.step` attribute, its request span (SERVER, with `gateway.status`) is the root even
+ *  under an application span; any other span without a parent in the trace is a root. */
 export function stepOf(span: Span, isRoot: boolean): Step {
+  if (isAppSpan(span)) return 'app'
   const step = span.attributes?.['gateway.step']
   if (step === 'prompt_construction' || step === 'llm_call' || step === 'post_processing' || step === 'plugin') {
     return step
   }
   if (typeof step === 'string' && step.startsWith('plugin')) return 'plugin'
+  if (span.kind === 'server' && span.attributes?.['gateway.status'] !== undefined) return 'root'
   return isRoot ? 'root' : 'other'
 }
 

@@ -4,6 +4,7 @@
 import { useEffect, useMemo, useState } from 'react'
 import { getJson } from '../lib/api'
 import { genAiSummary } from '../lib/genai'
+import { KIND_LABELS, sessionLinksOf } from '../lib/session'
 import { formatDuration, formatMetric, formatTime } from '../lib/format'
 import { usePoll } from '../hooks/usePoll'
 import { ErrorNote } from '../components/ErrorNote'
@@ -19,6 +20,7 @@ export function TraceDetail({ id, backHref = '#/traces' }: { id: string; backHre
   const d = detail.data
   const summary = useMemo(() => (d ? genAiSummary(d.trace, d.spans) : null), [d])
   const span = d?.spans.find((s) => s.span_id === selected) ?? null
+  const sessions = useMemo(() => (d ? sessionLinksOf(d.trace, d.spans) : []), [d])
 
   return (
     <div className="trace-detail">
@@ -47,7 +49,11 @@ export function TraceDetail({ id, backHref = '#/traces' }: { id: string; backHre
                   user <span data-testid="trace-user">{d.trace.user_id}</span>
                 </span>
               )}
-              {d.trace.session_id && <span>session {d.trace.session_id}</span>}
+              {sessions.map((l) => (
+                <a key={`${l.kind}:${l.id}`} href={l.href} data-testid={`trace-${l.kind}-link`}>
+                  {KIND_LABELS[l.kind].toLowerCase()} {l.kind === 'interaction' ? '' : l.id}
+                </a>
+              ))}
             </div>
           </header>
           <GenAiPanel s={summary} />

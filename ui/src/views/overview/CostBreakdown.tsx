@@ -7,6 +7,7 @@ import type { CostGroup, CostReport } from '../../lib/types'
 import { usePoll } from '../../hooks/usePoll'
 import { Cost } from '../../components/Cost'
 import { tracesHref } from '../../lib/route'
+import { sessionHref } from '../../lib/session'
 
 const POLL_MS = 10_000
 
@@ -83,7 +84,14 @@ function GroupTable({ title, dimension, groups }: { title: string; dimension: st
                   {g.key === null || g.key === undefined ? (
                     <span className="muted">(none)</span>
                   ) : (
-                    <a href={tracesHref(new URLSearchParams({ [dimension]: g.key }))}>{g.key}</a>
+                    <>
+                      <a href={tracesHref(new URLSearchParams({ [dimension]: g.key }))}>{g.key}</a>
+                      {dimension === 'session_id' && (
+                        <a className="tag" href={sessionHref(g.key)} title="The session's timeline" data-testid="cost-session-link">
+                          timeline
+                        </a>
+                      )}
+                    </>
                   )}
                 </td>
                 <td className="num">{formatCount(g.requests)}</td>

@@ -2,7 +2,7 @@
 // Memoised on what it draws, so collapsing or selecting re-renders only the rows that change.
 
 import { memo } from 'react'
-import type { WaterfallRow } from '../../lib/waterfall'
+import { appService, type WaterfallRow } from '../../lib/waterfall'
 import { formatDuration } from '../../lib/format'
 
 interface Props {
@@ -41,6 +41,11 @@ function SpanRowImpl({ row: r, selected, onSelect, onToggle }: Props) {
         )}
         <button type="button" className="wf-name" onClick={() => onSelect(r.id)} title={r.span.name}>
           {r.span.name}
+          {r.step === 'app' && (
+            <span className="tag tag-app" data-testid="app-span" title="Sent by the application to POST /v1/traces">
+              {appService(r.span) ?? 'app'}
+            </span>
+          )}
           {r.collapsed && <span className="muted small"> (+{r.descendantCount})</span>}
         </button>
       </div>

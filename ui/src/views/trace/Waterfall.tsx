@@ -14,6 +14,7 @@ const STEP_LABELS: Record<Step, string> = {
   llm_call: 'LLM call',
   post_processing: 'Post-processing',
   plugin: 'Plugin',
+  app: 'Application (OTLP)',
   other: 'Other',
 }
 

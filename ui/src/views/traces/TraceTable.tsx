@@ -7,6 +7,7 @@ import { useVirtualizer } from '@tanstack/react-virtual'
 import type { TraceSummary } from '../../lib/types'
 import { formatDuration, formatTime, formatTokens, shortId } from '../../lib/format'
 import { traceHref } from '../../lib/route'
+import { sessionHref } from '../../lib/session'
 import { Cost, StatusBadge } from '../../components/Cost'
 
 export const ROW_HEIGHT = 34
@@ -116,7 +117,13 @@ const TraceRow = memo(function TraceRow({ t }: { t: TraceSummary }) {
         {t.user_id ?? ''}
       </td>
       <td className="ellipsis" title={t.session_id ?? undefined}>
-        {t.session_id ?? ''}
+        {t.session_id ? (
+          <a href={sessionHref(t.session_id)} onClick={(e) => e.stopPropagation()} data-testid="session-link">
+            {t.session_id}
+          </a>
+        ) : (
+          ''
+        )}
       </td>
       <td>{t.breached ? <span className="badge badge-bad">breach</span> : null}</td>
     </tr>
