@@ -17,14 +17,9 @@ use util::{Gateway, client, generate};
 
 const BODY: &str = r#"{"contents":[{"parts":[{"text":"fault suite"}]}]}"#;
 
-/// `[api] listen` on a free port, so `/metrics` is served by the gateway itself.
-fn api_section() -> (String, String) {
-    let port = util::free_port();
-    (
-        format!("[api]\nlisten = \"127.0.0.1:{port}\"\n"),
-        format!("http://127.0.0.1:{port}/metrics"),
-    )
-}
+/// `[api]` on a port of its own (port 0, read back with [`Gateway::api_url`]), so `/metrics` is
+/// served by the gateway itself.
+const API: &str = "[api]\nlisten = \"127.0.0.1:0\"\n";
 
 /// Every sample of a Prometheus text page: (name, labels sorted) -> value.
 fn samples(text: &str) -> BTreeMap<(String, BTreeMap<String, String>), f64> {
@@ -159,44 +154,26 @@ fn kill_9_during_load_leaves_a_sound_database() {
         .unwrap();
     assert!(before > 0);
     drop(conn);
-    // Restart on the same file: it serves again and keeps writing.
-    let dir = gw.dir.path();
-    let port = util::free_port();
-    std::fs::write(
-        dir.join("restart.toml"),
-        format!(
-            "[proxy]\nlisten = \"127.0.0.1:{port}\"\nupstream = \"{}\"\nshutdown_grace_seconds = 1\n[storage]\npath = \"{}\"\nlinger_ms = 5\n",
-            fake.base_url(),
-            gw.db.display()
-        ),
-    )
-    .unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
-        .args(["--config", dir.join("restart.toml").to_str().unwrap()])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    let mut served = false;
-    for _ in 0..200 {
-        if let Ok(r) = client()
-            .post(format!(
-                "{url}/v1beta/models/gemini-2.0-flash:generateContent"
-            ))
-            .header("x-goog-api-key", "k")
-            .body(BODY)
-            .send()
-        {
-            served = r.status().is_success();
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+    // Restart on the same file: it serves again and keeps writing. The harness starts it on a
+    // port of its own (again on a new one if another test took it) in the same directory.
+    let dir = std::mem::replace(&mut gw.dir, tempfile::tempdir().unwrap());
+    let mut again = Gateway::start_at(
+        dir,
+        gw.db.clone(),
+        &fake.base_url(),
+        "",
+        "linger_ms = 5",
+        "",
+    );
+    let served = client()
+        .post(again.url("/v1beta/models/gemini-2.0-flash:generateContent"))
+        .header("x-goog-api-key", "k")
+        .body(BODY)
+        .send()
+        .unwrap()
         .status()
-        .unwrap();
-    child.wait().unwrap();
+        .is_success();
+    again.stop();
     assert!(served, "the restarted gateway serves");
     let after: i64 = gw
         .open_db()
@@ -208,8 +185,8 @@ fn kill_9_during_load_leaves_a_sound_database() {
 #[test]
 fn upstream_5xx_pass_through_unchanged() {
     let fake = spawn_in_thread(FakeConfig::default());
-    let (api, metrics) = api_section();
-    let mut gw = Gateway::start(&fake.base_url(), "", &api);
+    let mut gw = Gateway::start(&fake.base_url(), "", API);
+    let metrics = gw.api_url("/metrics");
     for code in [500u16, 503] {
         let direct = client()
             .post(format!(
@@ -407,15 +384,15 @@ fn plugin_lib(name: &str) -> PathBuf {
 #[test]
 fn a_panicking_plugin_is_isolated_and_every_panic_counted_per_hook() {
     let fake = spawn_in_thread(FakeConfig::default());
-    let (api, metrics) = api_section();
     let mut gw = Gateway::start(
         &fake.base_url(),
         "",
         &format!(
-            "{api}[[plugins]]\npath = \"{}\"\n[plugins.config]\npanic = true\n",
+            "{API}[[plugins]]\npath = \"{}\"\n[plugins.config]\npanic = true\n",
             plugin_lib("pii_tagger").display()
         ),
     );
+    let metrics = gw.api_url("/metrics");
     const N: usize = 3;
     let direct = client()
         .post(format!(

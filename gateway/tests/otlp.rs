@@ -532,7 +532,9 @@ fn check_metrics(
 #[test]
 fn a_collector_that_is_down_stalls_nothing() {
     let fake = spawn_in_thread(FakeConfig::default());
-    let dead = format!("http://127.0.0.1:{}", util::free_port());
+    // Bound, never listening, held for the whole test: every export is refused.
+    let dead_port = util::DeadPort::new();
+    let dead = dead_port.url();
     let mut gw = Gateway::start(
         &fake.base_url(),
         "",

@@ -319,7 +319,6 @@ fn wait_all(what: &str, ids: &[String], mut text: impl FnMut() -> Vec<u8>) -> Ve
 fn no_credential_form_leaks_into_storage_logs_the_api_the_live_feed_or_otlp() {
     let fake = spawn_in_thread(FakeConfig::default());
     let (endpoint, otlp) = otlp_sink::receiver();
-    let api_port = util::free_port();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("gateway.db");
     // `env` overrides the helper's RUST_LOG=info for the gateway itself.
@@ -330,14 +329,14 @@ fn no_credential_form_leaks_into_storage_logs_the_api_the_live_feed_or_otlp() {
         "",
         "linger_ms = 5",
         &format!(
-            "[api]\nlisten = \"127.0.0.1:{api_port}\"\n\
+            "[api]\nlisten = \"127.0.0.1:0\"\n\
              [export.otlp]\nendpoint = \"{endpoint}\"\nmetrics_interval_ms = 300\n\
              [thresholds]\nlatency_ms = 0\n"
         ),
         &["env", "RUST_LOG=trace"],
     );
-    let api_addr = format!("127.0.0.1:{api_port}");
-    let api = format!("http://{api_addr}");
+    let api_addr = gw.api_addr.expect("the gateway serves the API").to_string();
+    let api = gw.api_url("");
     let (feed, stop_feed) = live_feed(&api_addr);
 
     let cases = cases();

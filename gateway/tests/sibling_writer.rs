@@ -19,7 +19,7 @@ use fake_gemini::{FakeConfig, spawn_in_thread};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
-use util::{Gateway, client, free_port, generate};
+use util::{Gateway, client, generate};
 
 const BODY: &str = r#"{"contents":[{"parts":[{"text":"sibling writer"}]}]}"#;
 
@@ -114,14 +114,14 @@ impl Drop for Sibling {
 
 /// A gateway whose every call breaches (`latency_ms = 0`), with the API on for `/metrics`.
 fn start(fake: &str, storage: &str) -> (Gateway, String) {
-    let api = free_port();
     let gw = Gateway::start_with_storage(
         fake,
         "",
         storage,
-        &format!("[api]\nlisten = \"127.0.0.1:{api}\"\n[thresholds]\nlatency_ms = 0\n"),
+        "[api]\nlisten = \"127.0.0.1:0\"\n[thresholds]\nlatency_ms = 0\n",
     );
-    (gw, format!("http://127.0.0.1:{api}"))
+    let api = gw.api_url("");
+    (gw, api)
 }
 
 /// Counters on `/metrics` (0 when absent).
