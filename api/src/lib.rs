@@ -10,16 +10,19 @@
 //! |---|---|
 //! | `GET /api/traces` | filtered, keyset-paginated trace summaries |
 //! | `GET /api/traces/{trace_id}` | one trace, spans in waterfall order, metric snapshots |
-//! | `GET /api/sessions/{id}` | a session's traces in time order, with running totals |
+//! | `GET /api/sessions/{id}` | a session's, conversation's or Interactions chain's traces in time order, with running totals |
 //! | `GET /api/metrics/latency` | exact p50/p95/p99 of duration and TTFT |
 //! | `GET /api/metrics/cost` | cost, unpriced counts, tokens, groups and series |
 //! | `GET /api/metric-snapshots` | rows of `metric_snapshots` |
-//! | `GET /api/correlations/drift` | drift rows with breached snapshots and worst traces |
+//! | `GET /api/correlations/drift` | a page of drift windows, each with its breached LLM spans (counted when cut) and worst traces |
 //! | `GET /api/live` | WebSocket: snapshot, then new traces and stats |
 //! | `GET /api/openapi.json` | the OpenAPI document |
 //! | `GET /metrics` | Prometheus metrics |
 //! | `GET /healthz` | 200 or 503 |
 //! | `POST /v1/traces` | OTLP/HTTP receiver for the application's own spans ([`otlp`]) |
+//! | any other path | a dashboard file (`ui/dist`, `index.html` at `/`), else 404 |
+//!
+//! A known path with another method is 405.
 //!
 //! Every route, the dashboard included, first passes the Host and Origin checks of `guard`
 //! (421 / 403), then the token check of [`auth`] (401).
