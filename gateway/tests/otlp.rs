@@ -261,9 +261,11 @@ fn every_exported_span_equals_its_sqlite_row_and_the_metrics_equal_what_was_sent
         "",
         &format!(
             "[export.otlp]\nendpoint = \"{endpoint}\"\ngzip = true\nmetrics_interval_ms = 300\nheaders = {{ \"x-tenant\" = \"t1\" }}\n\
-             [thresholds]\nlatency_ms = 0\n"
+             [thresholds]\nlatency_ms = 0\n\
+             [telemetry]\nsemconv = \"v1.41\"\n"
         ),
     );
+    // One generation of names here; tests/semconv.rs checks "latest" and "both".
     let calls = vec![
         call(&gw, "gemini-2.5-flash", true, None, 0),
         call(&gw, "gemini-2.5-flash", true, None, 1),
@@ -499,6 +501,24 @@ fn check_metrics(
                 labels(c.model, &err_label),
                 ttft_ms.expect("a streamed call has a TTFT") / 1e3,
             );
+            // Recorded when the stream carried content after its first chunk, with the value
+            // stored on the LLM span.
+            let per_chunk: Option<f64> = conn
+                .query_row(
+                    "SELECT json_extract(attributes, '$.\"gen_ai.response.time_per_output_chunk\"')
+                     FROM spans WHERE trace_id = ?1
+                     AND json_extract(attributes, '$.\"gateway.step\"') = 'llm_call'",
+                    [&c.trace_id],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            if let Some(v) = per_chunk {
+                add(
+                    "gen_ai.client.operation.time_per_output_chunk",
+                    labels(c.model, &err_label),
+                    v,
+                );
+            }
         }
         if let Some((input, output)) = c.usage {
             for (kind, n) in [("input", input), ("output", output)] {

@@ -95,8 +95,7 @@ fn counter_points(rec: &std::sync::Mutex<otlp_sink::Received>, name: &str) -> Ve
         .flat_map(|m| &m.resource_metrics)
         .flat_map(|rm| &rm.scope_metrics)
         .flat_map(|sm| &sm.metrics)
-        .filter(|m| m.name == name)
-        .last();
+        .rfind(|m| m.name == name);
     if let Some(Data::Sum(sum)) = last.and_then(|m| m.data.as_ref()) {
         for p in &sum.data_points {
             let a = attrs(&p.attributes);
@@ -154,7 +153,7 @@ fn run(mode: &str) -> Run {
         .filter_map(|l| l.strip_prefix("data: "))
         .map(|d| serde_json::from_str::<Json>(d).unwrap())
         .filter_map(|d| d.get("usageMetadata").cloned())
-        .last()
+        .next_back()
         .unwrap();
     let resp = client()
         .post(gw.url("/v1beta/models/gemini-3-flash-preview:generateContent"))

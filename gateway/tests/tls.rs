@@ -162,8 +162,7 @@ fn exercise_tls_upstream(gw: &Gateway, fake: &FakeGemini, alpn: &str) {
     let all = first + &String::from_utf8(rest).unwrap();
     assert_eq!(all.matches("data: ").count(), 4, "{all}");
     let usage: Value = all
-        .split("data: ")
-        .rev()
+        .rsplit("data: ")
         .filter_map(|e| serde_json::from_str::<Value>(e.trim()).ok())
         .find_map(|v| v.get("usageMetadata").cloned())
         .unwrap();
@@ -467,8 +466,7 @@ fn tls_listener_serves_http1_and_h2_and_streams() {
         let all = String::from_utf8(got).unwrap();
         assert_eq!(all.matches("data: ").count(), 4, "{all}");
         let usage: Value = all
-            .split("data: ")
-            .rev()
+            .rsplit("data: ")
             .filter_map(|e| serde_json::from_str::<Value>(e.trim()).ok())
             .find_map(|v| v.get("usageMetadata").cloned())
             .unwrap();
