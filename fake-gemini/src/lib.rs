@@ -222,7 +222,7 @@ mod upload;
 mod util;
 
 pub use config::FakeConfig;
-pub use live::{SentFrame, sent_frames};
 pub use handle::{FakeGemini, spawn_in_thread, spawn_tls_in_thread};
-pub use tls::{Alpn, FakeTls, TlsConnection};
+pub use live::{SentFrame, sent_frames};
 pub use state::SeenRequest;
+pub use tls::{Alpn, FakeTls, TlsConnection};
