@@ -8,6 +8,7 @@ import type { TraceSummary } from '../../lib/types'
 import { formatDuration, formatTime, formatTokens, shortId } from '../../lib/format'
 import { traceHref } from '../../lib/route'
 import { sessionHref } from '../../lib/session'
+import { isRunning } from '../../lib/live'
 import { Cost, StatusBadge } from '../../components/Cost'
 
 export const ROW_HEIGHT = 34
@@ -88,7 +89,7 @@ const TraceRow = memo(function TraceRow({ t }: { t: TraceSummary }) {
     <tr
       data-testid="trace-row"
       data-trace-id={t.trace_id}
-      className={t.status !== 'ok' ? 'row-bad' : undefined}
+      className={t.status !== 'ok' && !isRunning(t) ? 'row-bad' : undefined}
       style={{ height: ROW_HEIGHT }}
       onClick={() => open(t.trace_id)}
     >
