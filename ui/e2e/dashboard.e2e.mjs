@@ -280,8 +280,17 @@ async function untilSame(what, compare) {
 }
 
 /** The text of every cell of the rows of `table` (a locator), trimmed. */
+/** Each body row's cell texts; a cell's navigation tags (`a.tag`, e.g. "timeline") are not its value. */
 const tableRows = (table) =>
-  table.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent.trim())))
+  table.locator('tbody tr').evaluateAll((trs) =>
+    trs.map((tr) =>
+      [...tr.querySelectorAll('td')].map((td) => {
+        const copy = td.cloneNode(true)
+        copy.querySelectorAll('a.tag').forEach((a) => a.remove())
+        return copy.textContent.trim()
+      }),
+    ),
+  )
 
 async function startApi(name, { db, token }) {
   const dir = fs.mkdtempSync(path.join(stack.tmp, `${name}-`))
@@ -714,6 +723,13 @@ async function main() {
         }
         assert(want.size <= 8, `${dimension}: every group fits in the table (${want.size})`)
         const shown = (await tableRows(page.locator(`[data-testid=cost-by-${dimension}] table`))).map((r) => r.join(' | '))
+        if (dimension === 'session_id') {
+          // Every named session links to its timeline page.
+          const links = await page.locator('[data-testid=cost-by-session_id] [data-testid=cost-session-link]').evaluateAll((as) => as.map((a) => a.getAttribute('href')))
+          const named = [...want.keys()].filter((k) => k !== '(none)')
+          const wantLinks = named.map((k) => `#/sessions/${encodeURIComponent(k)}`).sort()
+          if (links.slice().sort().join('\n') !== wantLinks.join('\n')) diffs.push(`session timeline links: page ${JSON.stringify(links)}, database ${JSON.stringify(wantLinks)}`)
+        }
         const w = [...want.values()].sort()
         if (shown.slice().sort().join('\n') !== w.join('\n')) diffs.push(`cost by ${dimension}: page ${JSON.stringify(shown)}, database ${JSON.stringify(w)}`)
       }
