@@ -4,7 +4,7 @@
 //! Model labels are capped at [`MAX_MODELS`] distinct values (later ones become `other`) so a
 //! client cannot blow up the label cardinality.
 
-use gateway_store::query::{LLM_OPERATIONS, TraceSummary};
+use gateway_store::query::TraceSummary;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -139,11 +139,7 @@ impl Prom {
             Some(c) if c.is_finite() && c >= 0.0 => {
                 self.cost.get_or_create(&model).inc_by(c);
             }
-            _ if t.unpriced
-                || t.operation
-                    .as_deref()
-                    .is_some_and(|o| LLM_OPERATIONS.contains(&o)) =>
-            {
+            _ if t.unpriced => {
                 self.unpriced.get_or_create(&model).inc();
             }
             _ => {}

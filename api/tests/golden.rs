@@ -4,8 +4,8 @@
 //! with fixed timestamps go in through the writer's own call (`Store::write_all`, triggers
 //! included). The real `api` binary serves it over HTTP, and every answer is compared twice:
 //! - with values this file computes from the inserted rows by the documented rules (newest
-//!   first, nearest-rank percentiles, money rounded to 12 decimals, unpriced = flagged or an
-//!   LLM call without a cost, waterfall order), never with the API's or the store's code;
+//!   first, nearest-rank percentiles, money rounded to 12 decimals, unpriced = the row's
+//!   `unpriced` flag (a failed call without usage is not), waterfall order), never with the API's or the store's code;
 //! - with a checked-in golden file (`api/tests/golden/*.json`), so any change of shape shows in
 //!   review. `GOLDEN_REGENERATE=1 cargo test -p gateway-api --test golden` rewrites the files;
 //!   the computed checks still run and must pass first.
@@ -27,7 +27,6 @@ const T0: i64 = 1_793_577_600 * 1_000_000_000;
 /// The window every query asks for: three whole days from `T0`.
 const SINCE: i64 = T0;
 const UNTIL: i64 = T0 + 3 * DAY;
-const LLM_OPS: [&str; 4] = ["generate_content", "chat", "embeddings", "invoke_agent"];
 
 fn tid(n: u64) -> String {
     format!("{n:032x}")
@@ -366,7 +365,6 @@ fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
 
 fn is_unpriced(t: &TraceRow) -> bool {
     t.unpriced
-        || (t.cost_usd.is_none() && t.operation.as_deref().is_some_and(|o| LLM_OPS.contains(&o)))
 }
 
 fn summary(t: &TraceRow, snaps: &[Snap]) -> Value {

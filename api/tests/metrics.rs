@@ -78,9 +78,11 @@ async fn cost_counts_unpriced_apart_and_never_as_zero() {
     flagged.model = Some("mystery-model".into());
     flagged.cost_usd = None;
     flagged.unpriced = true;
+    // Usage without a cost (the cost plugin off): the writer marks it unpriced.
     let mut missing = trace(&tid(4), t0 + 30 * MS, 5.0);
     missing.model = Some("mystery-model".into());
     missing.cost_usd = None;
+    missing.unpriced = true;
     let mut free = trace(&tid(5), t0 + 40 * MS, 5.0);
     free.operation = Some("count_tokens".into());
     free.cost_usd = None;

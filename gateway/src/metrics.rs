@@ -1,5 +1,5 @@
 //! Gateway-internal counters in Prometheus text: the span writer (exported, dropped by reason,
-//! queue depth), plugins (calls, errors and time per hook) and unpriced calls. The API appends
+//! queue depth), plugins (calls, errors and time per hook) and unpriced requests. The API appends
 //! this to its `/metrics` when it runs inside the gateway.
 
 use crate::proxy::Runtime;
@@ -8,6 +8,20 @@ use gateway_sqlite::ExportStats;
 use std::fmt::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Gateway requests whose `traces` row is unpriced, by the store's one rule
+/// ([`gateway_store::is_unpriced`]): counted from each request's root span as it reaches the
+/// SQLite writer, so the counter and the dashboard's unpriced count agree (deferred, free and
+/// failed-before-usage requests are in neither). Nothing is counted with `[builtins] sqlite`
+/// off.
+pub static UNPRICED_CALLS: AtomicU64 = AtomicU64::new(0);
+
+/// Counts `span` in [`UNPRICED_CALLS`] when it is an unpriced request's root span.
+pub(crate) fn count_unpriced(span: &opentelemetry_sdk::trace::SpanData) {
+    if gateway_sqlite::is_unpriced_root(span) {
+        UNPRICED_CALLS.fetch_add(1, Ordering::Relaxed);
+    }
+}
 
 /// Everything the gateway counts about itself.
 #[derive(Clone)]
@@ -178,15 +192,17 @@ impl GatewayMetrics {
         }
         self.genai.render(out);
         let rt = self.runtime.load();
-        if let Some(u) = &rt.unpriced {
-            metric(
-                out,
-                "gateway_unpriced_calls_total",
-                "counter",
-                "Model calls without a price (cost unknown, never $0).",
-            );
-            let _ = writeln!(out, "gateway_unpriced_calls_total {}", load(u));
-        }
+        metric(
+            out,
+            "gateway_unpriced_calls_total",
+            "counter",
+            "Requests whose usage was metered but not priced (cost unknown, never $0).",
+        );
+        let _ = writeln!(
+            out,
+            "gateway_unpriced_calls_total {}",
+            load(&UNPRICED_CALLS)
+        );
         if let Some(d) = &rt.downgrades {
             metric(
                 out,

@@ -66,6 +66,7 @@ impl SpanProcessor for Shared {
         self.0.on_start(span, cx);
     }
     fn on_end(&self, span: SpanData) {
+        crate::metrics::count_unpriced(&span);
         self.0.on_end(span);
     }
     fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {

@@ -4,7 +4,8 @@
 //! Migration 3 kept them with a trigger per inserted row: five B-tree upserts per trace, the
 //! largest single cost of the writer. The writer now adds a batch's new traces up in memory and
 //! applies one upsert per distinct (hour/day, model, bucket) instead, with exactly the values the
-//! trigger computed. Merges (update) and retention (delete) keep their triggers: they are rare.
+//! triggers compute (`unpriced` counts `traces.unpriced = 1` only, as migration 9's triggers
+//! do). Merges (update) and retention (delete) keep their triggers: they are rare.
 
 use crate::TraceRow;
 use crate::query::buckets::bucket_of;
@@ -13,8 +14,6 @@ use std::collections::HashMap;
 
 const HOUR_NS: i64 = 3_600_000_000_000;
 const DAY_NS: i64 = 86_400_000_000_000;
-/// Operations whose NULL cost means "unpriced" (as in migration 3).
-const LLM_OPERATIONS: [&str; 4] = ["generate_content", "chat", "embeddings", "invoke_agent"];
 
 const UPSERT_HIST: &str = "INSERT INTO latency_hist (width, t, model, metric, bucket, n)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -66,13 +65,9 @@ impl Pending {
             .cost
             .entry((t.start_time_unix_nano / HOUR_NS, model))
             .or_default();
-        let llm = t
-            .operation
-            .as_deref()
-            .is_some_and(|op| LLM_OPERATIONS.contains(&op));
         c.requests += 1;
         c.priced += i64::from(t.cost_usd.is_some());
-        c.unpriced += i64::from(t.unpriced || (t.cost_usd.is_none() && llm));
+        c.unpriced += i64::from(t.unpriced); // Decided by the writer (`crate::unpriced`).
         c.input += t.input_tokens.unwrap_or(0);
         c.output += t.output_tokens.unwrap_or(0);
         c.usd += t.cost_usd.unwrap_or(0.0);

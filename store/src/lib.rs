@@ -12,6 +12,7 @@ mod migrations;
 pub mod query;
 mod retention;
 mod rows;
+mod unpriced;
 mod write;
 
 pub use migrations::OWN_TABLES;
@@ -19,6 +20,7 @@ pub use migrations::OWN_TABLES;
 pub const LATEST_SCHEMA: i64 = migrations::LATEST;
 pub use retention::{RetentionPolicy, RetentionReport};
 pub use rows::{MetricRow, SpanRow, TraceRow};
+pub use unpriced::{Pricing, is_unpriced};
 
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};

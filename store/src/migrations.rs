@@ -393,6 +393,112 @@ const MIGRATIONS: &[&str] = &[
         ON spans(json_extract(attributes, '$."gen_ai.request.previous_response.id"'))
         WHERE instr(attributes, '"gen_ai.request.previous_response.id"') > 0;
     "#,
+    // 9: one rule for "unpriced" (`unpriced.rs`): the writer decides it and stores it in
+    // `traces.unpriced`, and every aggregate counts `unpriced = 1` and nothing else (migration 3
+    // also counted any NULL cost of some LLM operations, which took deferred creates, calls
+    // that failed before any usage and cancelled ones for unpriced). Rows written before are
+    // brought to the rule: usage without a cost (the cost plugin was off) is unpriced unless the
+    // request was deferred or free, and a failed or cancelled request without usage is not. The
+    // update and delete triggers are recreated and `cost_hourly` is rebuilt from `traces`.
+    r#"
+    DROP TRIGGER IF EXISTS traces_aggregate_update;
+    DROP TRIGGER IF EXISTS traces_aggregate_delete;
+    UPDATE traces SET unpriced = 1
+    WHERE unpriced = 0 AND cost_usd IS NULL
+        AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL)
+        AND NOT EXISTS (SELECT 1 FROM spans AS s WHERE s.trace_id = traces.trace_id
+            AND s.kind = 'server'
+            AND json_extract(s.attributes, '$."gateway.metering"') IN ('deferred', 'free'));
+    UPDATE traces SET unpriced = 0
+    WHERE unpriced = 1 AND status <> 'ok' AND input_tokens IS NULL AND output_tokens IS NULL;
+    DELETE FROM cost_hourly;
+    INSERT INTO cost_hourly (t, model, requests, priced, unpriced, input_tokens, output_tokens, usd)
+    SELECT start_time_unix_nano / 3600000000000, COALESCE(model, ''), COUNT(*),
+        SUM(cost_usd IS NOT NULL), SUM(unpriced = 1),
+        SUM(COALESCE(input_tokens, 0)), SUM(COALESCE(output_tokens, 0)), SUM(COALESCE(cost_usd, 0.0))
+    FROM traces GROUP BY 1, 2;
+    CREATE TRIGGER traces_aggregate_update AFTER UPDATE OF start_time_unix_nano,
+        duration_ms, ttft_ms, model, operation, cost_usd, unpriced, input_tokens, output_tokens
+        ON traces BEGIN
+        INSERT INTO latency_hist (width, t, model, metric, bucket, n)
+        SELECT w.width, OLD.start_time_unix_nano / w.ns, COALESCE(OLD.model, ''), v.metric,
+            CASE WHEN v.ms < 100 THEN MAX(v.ms, 0)
+            WHEN v.ms < 1000 THEN 90 + v.ms / 10
+            WHEN v.ms < 10000 THEN 180 + v.ms / 100
+            WHEN v.ms < 100000 THEN 270 + v.ms / 1000
+            WHEN v.ms < 1000000 THEN 360 + v.ms / 10000
+            ELSE 460 END, -1
+        FROM (SELECT 0 AS width, 3600000000000 AS ns UNION ALL SELECT 1, 86400000000000) AS w,
+            (SELECT 0 AS metric, CAST(OLD.duration_ms AS INTEGER) AS ms
+             UNION ALL SELECT 1, CAST(OLD.ttft_ms AS INTEGER) WHERE OLD.ttft_ms IS NOT NULL) AS v
+        WHERE 1
+        ON CONFLICT (width, t, model, metric, bucket) DO UPDATE SET n = n + excluded.n;
+        INSERT INTO latency_hist (width, t, model, metric, bucket, n)
+        SELECT w.width, NEW.start_time_unix_nano / w.ns, COALESCE(NEW.model, ''), v.metric,
+            CASE WHEN v.ms < 100 THEN MAX(v.ms, 0)
+            WHEN v.ms < 1000 THEN 90 + v.ms / 10
+            WHEN v.ms < 10000 THEN 180 + v.ms / 100
+            WHEN v.ms < 100000 THEN 270 + v.ms / 1000
+            WHEN v.ms < 1000000 THEN 360 + v.ms / 10000
+            ELSE 460 END, 1
+        FROM (SELECT 0 AS width, 3600000000000 AS ns UNION ALL SELECT 1, 86400000000000) AS w,
+            (SELECT 0 AS metric, CAST(NEW.duration_ms AS INTEGER) AS ms
+             UNION ALL SELECT 1, CAST(NEW.ttft_ms AS INTEGER) WHERE NEW.ttft_ms IS NOT NULL) AS v
+        WHERE 1
+        ON CONFLICT (width, t, model, metric, bucket) DO UPDATE SET n = n + excluded.n;
+        INSERT INTO cost_hourly (t, model, requests, priced, unpriced, input_tokens, output_tokens, usd)
+        VALUES (OLD.start_time_unix_nano / 3600000000000, COALESCE(OLD.model, ''), -1,
+            -1 * (OLD.cost_usd IS NOT NULL), -1 * (OLD.unpriced = 1),
+            -1 * COALESCE(OLD.input_tokens, 0), -1 * COALESCE(OLD.output_tokens, 0),
+            -1 * COALESCE(OLD.cost_usd, 0.0))
+        ON CONFLICT (t, model) DO UPDATE SET requests = requests + excluded.requests,
+            priced = priced + excluded.priced, unpriced = unpriced + excluded.unpriced,
+            input_tokens = input_tokens + excluded.input_tokens,
+            output_tokens = output_tokens + excluded.output_tokens, usd = usd + excluded.usd;
+        INSERT INTO cost_hourly (t, model, requests, priced, unpriced, input_tokens, output_tokens, usd)
+        VALUES (NEW.start_time_unix_nano / 3600000000000, COALESCE(NEW.model, ''), 1,
+            1 * (NEW.cost_usd IS NOT NULL), 1 * (NEW.unpriced = 1),
+            1 * COALESCE(NEW.input_tokens, 0), 1 * COALESCE(NEW.output_tokens, 0),
+            1 * COALESCE(NEW.cost_usd, 0.0))
+        ON CONFLICT (t, model) DO UPDATE SET requests = requests + excluded.requests,
+            priced = priced + excluded.priced, unpriced = unpriced + excluded.unpriced,
+            input_tokens = input_tokens + excluded.input_tokens,
+            output_tokens = output_tokens + excluded.output_tokens, usd = usd + excluded.usd;
+    END;
+    CREATE TRIGGER traces_aggregate_delete AFTER DELETE ON traces BEGIN
+        INSERT INTO latency_hist (width, t, model, metric, bucket, n)
+        SELECT w.width, OLD.start_time_unix_nano / w.ns, COALESCE(OLD.model, ''), v.metric,
+            CASE WHEN v.ms < 100 THEN MAX(v.ms, 0)
+            WHEN v.ms < 1000 THEN 90 + v.ms / 10
+            WHEN v.ms < 10000 THEN 180 + v.ms / 100
+            WHEN v.ms < 100000 THEN 270 + v.ms / 1000
+            WHEN v.ms < 1000000 THEN 360 + v.ms / 10000
+            ELSE 460 END, -1
+        FROM (SELECT 0 AS width, 3600000000000 AS ns UNION ALL SELECT 1, 86400000000000) AS w,
+            (SELECT 0 AS metric, CAST(OLD.duration_ms AS INTEGER) AS ms
+             UNION ALL SELECT 1, CAST(OLD.ttft_ms AS INTEGER) WHERE OLD.ttft_ms IS NOT NULL) AS v
+        WHERE 1
+        ON CONFLICT (width, t, model, metric, bucket) DO UPDATE SET n = n + excluded.n;
+        INSERT INTO cost_hourly (t, model, requests, priced, unpriced, input_tokens, output_tokens, usd)
+        VALUES (OLD.start_time_unix_nano / 3600000000000, COALESCE(OLD.model, ''), -1,
+            -1 * (OLD.cost_usd IS NOT NULL), -1 * (OLD.unpriced = 1),
+            -1 * COALESCE(OLD.input_tokens, 0), -1 * COALESCE(OLD.output_tokens, 0),
+            -1 * COALESCE(OLD.cost_usd, 0.0))
+        ON CONFLICT (t, model) DO UPDATE SET requests = requests + excluded.requests,
+            priced = priced + excluded.priced, unpriced = unpriced + excluded.unpriced,
+            input_tokens = input_tokens + excluded.input_tokens,
+            output_tokens = output_tokens + excluded.output_tokens, usd = usd + excluded.usd;
+    END;
+    "#,
+    // 10: "metered once" across restarts (`query/metered.rs`): before it serves, the gateway
+    // reads back the ids its LLM spans say were metered. Interactions are found through
+    // `spans_interaction_id` (migration 8); the batch spans (job polls, results-file
+    // downloads) through this partial index on the start time of the spans whose attribute
+    // text names a `gateway.batch.*` key: one `instr`, no JSON parse, for the other spans.
+    r#"
+    CREATE INDEX IF NOT EXISTS spans_batch_start ON spans(start_time_unix_nano)
+        WHERE instr(attributes, '"gateway.batch.') > 0;
+    "#,
 ];
 
 /// The newest schema version this build knows.

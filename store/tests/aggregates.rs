@@ -42,7 +42,7 @@ const EXPECTED_HIST: &str = "
 const ACTUAL_HIST: &str = "SELECT width, t, model, metric, bucket, n FROM latency_hist WHERE n != 0 ORDER BY 1, 2, 3, 4, 5";
 const EXPECTED_COST: &str = "
     SELECT start_time_unix_nano / 3600000000000, COALESCE(model, ''), COUNT(*), SUM(cost_usd IS NOT NULL),
-        SUM(unpriced = 1 OR (cost_usd IS NULL AND COALESCE(operation IN ('generate_content', 'chat', 'embeddings'), 0))),
+        SUM(unpriced = 1),
         SUM(COALESCE(input_tokens, 0)), SUM(COALESCE(output_tokens, 0)), ROUND(SUM(COALESCE(cost_usd, 0.0)), 9)
     FROM traces GROUP BY 1, 2 ORDER BY 1, 2";
 const ACTUAL_COST: &str =

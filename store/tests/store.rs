@@ -38,14 +38,17 @@ fn opens_in_wal_mode_and_migrates_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("g.db");
     let store = Store::open(&path, &StoreOptions::default()).expect("open");
-    assert_eq!(store.schema_version().expect("version"), 8);
+    assert_eq!(
+        store.schema_version().expect("version"),
+        gateway_store::LATEST_SCHEMA
+    );
     drop(store);
     let store = Store::open(&path, &StoreOptions::default()).expect("reopen");
     let n: i64 = store
         .connection()
         .query_row("SELECT COUNT(*) FROM gateway_migrations", [], |r| r.get(0))
         .expect("count");
-    assert_eq!(n, 8, "a migration ran twice");
+    assert_eq!(n, gateway_store::LATEST_SCHEMA, "a migration ran twice");
     let mode: String = Connection::open(&path)
         .expect("raw")
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))

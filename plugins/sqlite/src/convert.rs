@@ -191,6 +191,15 @@ pub fn trace_row(span: &SpanData) -> Option<TraceRow> {
     }
     let a = &span.attributes;
     let status = string(a, sc::GATEWAY_STATUS)?;
+    let input_tokens = int(a, sc::GEN_AI_USAGE_INPUT_TOKENS);
+    let output_tokens = int(a, sc::GEN_AI_USAGE_OUTPUT_TOKENS);
+    let cost_usd = float(a, sc::GATEWAY_COST_USD);
+    let unpriced = unpriced(
+        a,
+        &status,
+        cost_usd,
+        input_tokens.or(output_tokens).is_some(),
+    );
     Some(TraceRow {
         trace_id: span.span_context.trace_id().to_string(),
         start_time_unix_nano: unix_nano(span.start_time),
@@ -201,16 +210,46 @@ pub fn trace_row(span: &SpanData) -> Option<TraceRow> {
         http_status: int(a, sc::HTTP_RESPONSE_STATUS_CODE),
         status,
         error_type: string(a, sc::ERROR_TYPE),
-        input_tokens: int(a, sc::GEN_AI_USAGE_INPUT_TOKENS),
-        output_tokens: int(a, sc::GEN_AI_USAGE_OUTPUT_TOKENS),
+        input_tokens,
+        output_tokens,
         cached_tokens: int(a, sc::GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS),
         reasoning_tokens: int(a, sc::GEN_AI_USAGE_REASONING_OUTPUT_TOKENS),
         ttft_ms: float(a, sc::GATEWAY_TTFT_MS),
-        cost_usd: float(a, sc::GATEWAY_COST_USD),
-        unpriced: boolean(a, sc::GATEWAY_COST_UNPRICED),
+        cost_usd,
+        unpriced,
         user_id: string(a, sc::USER_ID),
         session_id: string(a, sc::SESSION_ID),
     })
+}
+
+/// Whether a gateway root span is unpriced, by the store's one rule
+/// ([`gateway_store::is_unpriced`]).
+fn unpriced(a: &[KeyValue], status: &str, cost_usd: Option<f64>, has_usage: bool) -> bool {
+    let metering = match find(a, sc::GATEWAY_METERING) {
+        Some(Value::String(s)) => Some(s.as_str()),
+        _ => None,
+    };
+    gateway_store::is_unpriced(&gateway_store::Pricing {
+        flagged: boolean(a, sc::GATEWAY_COST_UNPRICED),
+        cost_usd,
+        has_usage,
+        metering,
+        status,
+    })
+}
+
+/// Whether a gateway root span (see [`trace_row`]) is unpriced: what `gateway_unpriced_calls_total`
+/// counts, by the rule its `traces` row is written with.
+pub fn is_unpriced_root(span: &SpanData) -> bool {
+    if !is_trace_root(span) {
+        return false;
+    }
+    let a = &span.attributes;
+    let status = string(a, sc::GATEWAY_STATUS).unwrap_or_default();
+    let usage = int(a, sc::GEN_AI_USAGE_INPUT_TOKENS)
+        .or(int(a, sc::GEN_AI_USAGE_OUTPUT_TOKENS))
+        .is_some();
+    unpriced(a, &status, float(a, sc::GATEWAY_COST_USD), usage)
 }
 
 /// Name of the span event that carries a metric snapshot.

@@ -19,7 +19,8 @@ mod processor;
 mod stats;
 
 pub use convert::{
-    METRIC_EVENT, METRIC_LLM_SPAN_ID, attributes_json, metric_rows, span_row, trace_row,
+    METRIC_EVENT, METRIC_LLM_SPAN_ID, attributes_json, is_unpriced_root, metric_rows, span_row,
+    trace_row,
 };
 pub use exporter::{CHECK_EVERY, REOPEN_EVERY, SqliteSpanExporter};
 pub use processor::{BatchConfig, BoundedBatchProcessor};

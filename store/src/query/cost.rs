@@ -1,14 +1,15 @@
 //! Cost and token totals over a window: per group and as a time series.
 //!
-//! A trace is *unpriced* when `traces.unpriced = 1`, or when its cost is NULL and its operation
-//! is an LLM operation ([`super::LLM_OPERATIONS`]). Unpriced traces add nothing to `usd` and are
-//! counted apart; a group made only of unpriced traces has a null `usd`, never `0`.
+//! A trace is *unpriced* when `traces.unpriced = 1`, the writer's verdict by the one rule of
+//! [`crate::is_unpriced`]; nothing else (a NULL cost of a deferred, free or failed call) counts.
+//! Unpriced traces add nothing to `usd` and are counted apart; a group made only of unpriced
+//! traces has a null `usd`, never `0`.
 //!
 //! Whole hours come from `cost_hourly` when the bucket is a whole number of hours; the partial
 //! edges, other buckets, and groups by user or session are read from `traces`.
 
 use super::window::split;
-use super::{HOUR_NS, LLM_OPERATIONS, QueryResult, Reader};
+use super::{HOUR_NS, QueryResult, Reader};
 use rusqlite::params;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -118,8 +119,8 @@ impl Acc {
     }
 
     fn group(&self, key: Option<String>) -> CostGroup {
-        // Null only when every trace is unpriced: a free call (no cost, not an LLM operation,
-        // e.g. countTokens) is a known $0, so it keeps a group priced.
+        // Null only when every trace is unpriced: a free call (countTokens, $0) or a deferred
+        // one (billed on a later trace) adds a known nothing, so it keeps a group priced.
         let all_unpriced = self.requests > 0 && self.unpriced >= self.requests;
         CostGroup {
             key: key.filter(|k| !k.is_empty()),
@@ -194,7 +195,7 @@ impl Reader {
             let mut stmt = self
                 .conn
                 .prepare_cached(
-                    "SELECT start_time_unix_nano, COALESCE(model, ''), cost_usd, unpriced, operation,
+                    "SELECT start_time_unix_nano, COALESCE(model, ''), cost_usd, unpriced,
                         input_tokens, output_tokens FROM traces
                      WHERE start_time_unix_nano >= ?1 AND start_time_unix_nano < ?2
                        AND (?3 IS NULL OR COALESCE(model, '') = ?3)",
@@ -206,16 +207,13 @@ impl Reader {
             while let Some(r) = rows.next().map_err(|e| self.err(e))? {
                 let row = (|| {
                     let cost: Option<f64> = r.get(2)?;
-                    let op: Option<String> = r.get(4)?;
-                    let unpriced = r.get::<_, i64>(3)? == 1
-                        || (cost.is_none()
-                            && op.is_some_and(|o| LLM_OPERATIONS.contains(&o.as_str())));
+                    let unpriced = r.get::<_, i64>(3)? == 1;
                     let acc = Acc {
                         requests: 1,
                         priced: i64::from(cost.is_some()),
                         unpriced: i64::from(unpriced),
-                        input: r.get::<_, Option<i64>>(5)?.unwrap_or(0),
-                        output: r.get::<_, Option<i64>>(6)?.unwrap_or(0),
+                        input: r.get::<_, Option<i64>>(4)?.unwrap_or(0),
+                        output: r.get::<_, Option<i64>>(5)?.unwrap_or(0),
                         usd: cost.unwrap_or(0.0),
                     };
                     Ok::<_, rusqlite::Error>((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, acc))
@@ -287,8 +285,7 @@ macro_rules! cost_by {
             "SELECT ",
             $col,
             ", COUNT(*), SUM(cost_usd IS NOT NULL),
-                SUM(unpriced = 1 OR (cost_usd IS NULL
-                    AND COALESCE(operation IN ('generate_content', 'chat', 'embeddings'), 0))),
+                SUM(unpriced = 1),
                 SUM(COALESCE(input_tokens, 0)), SUM(COALESCE(output_tokens, 0)),
                 SUM(COALESCE(cost_usd, 0.0))
              FROM traces

@@ -19,12 +19,12 @@
 //! gateway request in it, has no tokens or cost to show). A session is read up to
 //! [`MAX_SESSION_TRACES`] traces in time order; past that the answer is `truncated`.
 //!
-//! Running sums follow the cost rules of [`super::cost`]: an unpriced trace (`unpriced = 1`, or
-//! no cost on an LLM operation) adds nothing to the cost and is counted in `unpriced`; the
-//! running cost is null until a priced trace has been seen, never a made-up `0`.
+//! Running sums follow the cost rules of [`super::cost`]: an unpriced trace (`unpriced = 1`, the
+//! writer's verdict by [`crate::is_unpriced`]) adds nothing to the cost and is counted in
+//! `unpriced`; the running cost is null until a priced trace has been seen, never a made-up `0`.
 
 use super::traces::Cursor;
-use super::{LLM_OPERATIONS, QueryResult, Reader};
+use super::{QueryResult, Reader};
 use rusqlite::params;
 use serde::Serialize;
 use std::collections::{HashSet, VecDeque};
@@ -200,18 +200,12 @@ fn members_sql(kind: SessionKind) -> String {
         SessionKind::Conversation => BY_CONVERSATION,
         SessionKind::Interaction => "t.trace_id IN (SELECT value FROM json_each(?1))",
     };
-    let llm = LLM_OPERATIONS
-        .iter()
-        .map(|o| format!("'{o}'"))
-        .collect::<Vec<_>>()
-        .join(", ");
     format!(
         "m AS (SELECT t.trace_id, t.start_time_unix_nano AS s, t.end_time_unix_nano AS e,
             t.duration_ms, t.model, t.operation, t.status, t.http_status, t.input_tokens,
             t.output_tokens, t.cached_tokens, t.reasoning_tokens, t.cost_usd, t.session_id,
             t.request_count,
-            (t.unpriced = 1 OR (t.cost_usd IS NULL AND COALESCE(t.operation IN ({llm}), 0)))
-                AS unp
+            (t.unpriced = 1) AS unp
          FROM traces t WHERE {cond}
          ORDER BY t.start_time_unix_nano, t.trace_id LIMIT ?2)"
     )
