@@ -48,8 +48,6 @@ const COST_THRESHOLD = 0.001
 const COSTLY_BODY = JSON.stringify({ contents: [{ parts: [{ text: 'costly '.repeat(5000) }] }] })
 // Deadlines only bound waits; a loaded machine makes the test slower, never red.
 const WAIT_MS = 60_000
-// The operations docs/api.md counts as LLM calls (a NULL cost of one of them is unpriced).
-const LLM_OPERATIONS = ['generate_content', 'chat', 'embeddings', 'invoke_agent']
 // The loss and metering counters the overview lists (docs/api.md, docs/ui.md).
 const COUNTER_NAMES = [
   'gateway_traces_dropped_total',
@@ -170,8 +168,8 @@ function dbTrace(id) {
   return rows[0]
 }
 
-/** docs/api.md: unpriced when traces.unpriced = 1, or its cost is NULL and it is an LLM call. */
-const isUnpriced = (t) => t.unpriced === 1 || (t.cost_usd === null && LLM_OPERATIONS.includes(t.operation))
+/** docs/schema.md: unpriced when traces.unpriced = 1 (the writer's verdict), and only then. */
+const isUnpriced = (t) => t.unpriced === 1
 
 /** The cost report the overview shows for a set of traces: total, unpriced count, groups. */
 function costOf(traces) {

@@ -139,8 +139,14 @@ pub async fn detail(
     let found = state
         .db()
         .run(move |r| {
-            let Some(trace) = r.trace(&id)? else {
-                return Ok(None);
+            // A Live session's row is written when it ends; while it runs, its turns' spans and
+            // the provisional summary the live feed sends (status `running`) stand in for it.
+            let trace = match r.trace(&id)? {
+                Some(trace) => trace,
+                None => match r.running_live_session(&id)? {
+                    Some(running) => running,
+                    None => return Ok(None),
+                },
             };
             Ok(Some((trace, r.spans(&id)?, r.trace_snapshots(&id)?)))
         })

@@ -126,72 +126,105 @@ impl Reader {
         after: i64,
         upto: i64,
     ) -> QueryResult<Vec<super::TraceSummary>> {
-        let sql = format!(
-            "WITH touched AS (
-                SELECT DISTINCT trace_id FROM spans WHERE id > ?1 AND id <= ?2 AND {LIVE_TURN}
-            ), turns AS (
-                SELECT s.trace_id, s.start_time_unix_nano AS t0, s.end_time_unix_nano AS t1,
-                    json_extract(s.attributes, '$.\"gen_ai.request.model\"') AS model,
-                    json_extract(s.attributes, '$.\"gen_ai.usage.input_tokens\"') AS input,
-                    json_extract(s.attributes, '$.\"gen_ai.usage.output_tokens\"') AS output,
-                    json_extract(s.attributes, '$.\"gen_ai.usage.cache_read.input_tokens\"')
-                        AS cached,
-                    json_extract(s.attributes, '$.\"gen_ai.usage.reasoning.output_tokens\"')
-                        AS reasoning,
-                    json_extract(s.attributes, '$.\"gen_ai.response.time_to_first_chunk\"')
-                        AS ttfr,
-                    json_extract(s.attributes, '$.\"gateway.cost.usd\"') AS usd,
-                    COALESCE(json_extract(s.attributes, '$.\"gateway.cost.unpriced\"'), 0)
-                        AS unpriced,
-                    json_extract(s.attributes, '$.\"gateway.live.turn.index\"') AS idx,
-                    json_extract(s.attributes, '$.\"gen_ai.conversation.id\"') AS conversation
-                FROM spans s JOIN touched USING (trace_id)
-                WHERE s.{LIVE_TURN}
-                    AND NOT EXISTS (SELECT 1 FROM traces r WHERE r.trace_id = s.trace_id)
-            )
-            SELECT trace_id, MIN(t0), MAX(t1), MAX(model), SUM(input), SUM(output), SUM(cached),
-                SUM(reasoning),
-                (SELECT u.ttfr * 1000.0 FROM turns u WHERE u.trace_id = turns.trace_id
-                    AND u.input IS NOT NULL AND u.ttfr IS NOT NULL ORDER BY u.idx LIMIT 1),
-                CASE WHEN MAX(unpriced) <> 0 THEN NULL ELSE SUM(usd) END,
-                MAX(unpriced) <> 0, MAX(conversation),
-                EXISTS (SELECT 1 FROM metric_snapshots m WHERE m.trace_id = turns.trace_id
-                    AND +m.breached = 1)
-            FROM turns GROUP BY trace_id ORDER BY MIN(t0), trace_id"
+        let touched = format!(
+            "SELECT DISTINCT trace_id FROM spans WHERE id > ?1 AND id <= ?2 AND {LIVE_TURN}"
         );
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(&running_sql(&touched))
+            .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map([after, upto], |r| {
-                let start: i64 = r.get(1)?;
-                let end: i64 = r.get(2)?;
-                Ok(super::TraceSummary {
-                    trace_id: r.get(0)?,
-                    start_time_unix_nano: start,
-                    end_time_unix_nano: end,
-                    duration_ms: end.saturating_sub(start).max(0) as f64 / 1e6,
-                    model: r.get(3)?,
-                    operation: Some("generate_content".to_owned()),
-                    stream: true,
-                    status: super::TraceSummary::RUNNING.to_owned(),
-                    http_status: Some(101),
-                    error_type: None,
-                    input_tokens: r.get(4)?,
-                    output_tokens: r.get(5)?,
-                    cached_tokens: r.get(6)?,
-                    reasoning_tokens: r.get(7)?,
-                    ttft_ms: r.get(8)?,
-                    cost_usd: r.get(9)?,
-                    unpriced: r.get(10)?,
-                    user_id: None,
-                    session_id: r.get(11)?,
-                    request_count: 1,
-                    breached: r.get(12)?,
-                })
-            })
+            .query_map([after, upto], running_row)
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| self.err(e))
     }
+
+    /// The provisional summary of the Live session `trace_id` while it runs (its trace row not
+    /// written yet, at least one turn stored), as [`running_live_sessions`] sends it; `None`
+    /// when the trace has a row or no stored turn.
+    ///
+    /// [`running_live_sessions`]: Self::running_live_sessions
+    pub fn running_live_session(&self, trace_id: &str) -> QueryResult<Option<super::TraceSummary>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&running_sql("SELECT ?1 AS trace_id"))
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt
+            .query_map([trace_id], running_row)
+            .map_err(|e| self.err(e))?;
+        rows.next().transpose().map_err(|e| self.err(e))
+    }
+}
+
+/// The running sessions among the traces `touched` selects (a `SELECT` of `trace_id`s), one
+/// row each: a turn is unpriced as [`crate::is_unpriced`] says of a metered call (flagged, or
+/// usage without a cost), and so is the session once one of its turns is.
+fn running_sql(touched: &str) -> String {
+    format!(
+        "WITH touched AS ({touched}), turns AS (
+            SELECT s.trace_id, s.start_time_unix_nano AS t0, s.end_time_unix_nano AS t1,
+                json_extract(s.attributes, '$.\"gen_ai.request.model\"') AS model,
+                json_extract(s.attributes, '$.\"gen_ai.usage.input_tokens\"') AS input,
+                json_extract(s.attributes, '$.\"gen_ai.usage.output_tokens\"') AS output,
+                json_extract(s.attributes, '$.\"gen_ai.usage.cache_read.input_tokens\"')
+                    AS cached,
+                json_extract(s.attributes, '$.\"gen_ai.usage.reasoning.output_tokens\"')
+                    AS reasoning,
+                json_extract(s.attributes, '$.\"gen_ai.response.time_to_first_chunk\"')
+                    AS ttfr,
+                json_extract(s.attributes, '$.\"gateway.cost.usd\"') AS usd,
+                COALESCE(json_extract(s.attributes, '$.\"gateway.cost.unpriced\"'), 0) <> 0
+                    OR (json_extract(s.attributes, '$.\"gateway.cost.usd\"') IS NULL
+                        AND COALESCE(json_extract(s.attributes,
+                            '$.\"gen_ai.usage.input_tokens\"'), json_extract(s.attributes,
+                            '$.\"gen_ai.usage.output_tokens\"')) IS NOT NULL)
+                    AS unpriced,
+                json_extract(s.attributes, '$.\"gateway.live.turn.index\"') AS idx,
+                json_extract(s.attributes, '$.\"gen_ai.conversation.id\"') AS conversation
+            FROM spans s JOIN touched USING (trace_id)
+            WHERE s.{LIVE_TURN}
+                AND NOT EXISTS (SELECT 1 FROM traces r WHERE r.trace_id = s.trace_id)
+        )
+        SELECT trace_id, MIN(t0), MAX(t1), MAX(model), SUM(input), SUM(output), SUM(cached),
+            SUM(reasoning),
+            (SELECT u.ttfr * 1000.0 FROM turns u WHERE u.trace_id = turns.trace_id
+                AND u.input IS NOT NULL AND u.ttfr IS NOT NULL ORDER BY u.idx LIMIT 1),
+            CASE WHEN MAX(unpriced) <> 0 THEN NULL ELSE SUM(usd) END,
+            MAX(unpriced) <> 0, MAX(conversation),
+            EXISTS (SELECT 1 FROM metric_snapshots m WHERE m.trace_id = turns.trace_id
+                AND +m.breached = 1)
+        FROM turns GROUP BY trace_id ORDER BY MIN(t0), trace_id"
+    )
+}
+
+/// One row of [`running_sql`] as a provisional summary.
+fn running_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<super::TraceSummary> {
+    let start: i64 = r.get(1)?;
+    let end: i64 = r.get(2)?;
+    Ok(super::TraceSummary {
+        trace_id: r.get(0)?,
+        start_time_unix_nano: start,
+        end_time_unix_nano: end,
+        duration_ms: end.saturating_sub(start).max(0) as f64 / 1e6,
+        model: r.get(3)?,
+        operation: Some("generate_content".to_owned()),
+        stream: true,
+        status: super::TraceSummary::RUNNING.to_owned(),
+        http_status: Some(101),
+        error_type: None,
+        input_tokens: r.get(4)?,
+        output_tokens: r.get(5)?,
+        cached_tokens: r.get(6)?,
+        reasoning_tokens: r.get(7)?,
+        ttft_ms: r.get(8)?,
+        cost_usd: r.get(9)?,
+        unpriced: r.get(10)?,
+        user_id: None,
+        session_id: r.get(11)?,
+        request_count: 1,
+        breached: r.get(12)?,
+    })
 }
 
 #[cfg(test)]
@@ -299,6 +332,32 @@ mod tests {
             .expect("write");
         assert_eq!(running(&r, 0).1, vec![]);
         assert_eq!(running(&r, c3).1, vec![]);
+        assert_eq!(r.running_live_session(TRACE).expect("one"), None);
+    }
+
+    #[test]
+    fn one_running_session_by_id_is_the_feed_s_summary() {
+        let (_dir, mut store, r) = open();
+        assert_eq!(r.running_live_session(TRACE).expect("none yet"), None);
+        let t1 = json!({"gen_ai.usage.input_tokens": 7, "gen_ai.usage.output_tokens": 3,
+            "gateway.cost.usd": 0.125});
+        // The cost plugin off: usage without a cost is unpriced, as the final row will be.
+        let t2 = json!({"gen_ai.usage.input_tokens": 5, "gen_ai.usage.output_tokens": 2});
+        store
+            .write_batch(&[turn(1, t1), turn(2, t2)], &[])
+            .expect("write");
+        let feed = running(&r, 0).1;
+        let one = r
+            .running_live_session(TRACE)
+            .expect("one")
+            .expect("running");
+        assert_eq!(feed, vec![one.clone()]);
+        assert_eq!((one.input_tokens, one.output_tokens), (Some(12), Some(5)));
+        assert_eq!((one.cost_usd, one.unpriced), (None, true));
+        assert_eq!(
+            r.running_live_session(&"0".repeat(32)).expect("other"),
+            None
+        );
     }
 
     #[test]
