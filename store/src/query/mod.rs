@@ -16,6 +16,7 @@ mod drift;
 mod drift_units;
 mod latency;
 mod live;
+mod metered;
 mod models;
 pub mod money;
 mod reader;
@@ -36,6 +37,7 @@ pub use drift::{
 };
 pub use latency::{LatencyGroup, LatencyQuery, LatencyReport};
 pub use live::LiveStats;
+pub use metered::{MeteredIds, OnceKind};
 pub use reader::{QueryError, QueryResult, Reader};
 pub use sessions::{
     MAX_CHAIN_LOOKUPS, MAX_CHAIN_TRACES, MAX_SESSION_TRACES, SessionKind, SessionPage,
