@@ -92,7 +92,9 @@ function showMoney(usd) {
   return '$' + sig.toFixed(decimals).replace(/(\.\d\d\d*?)0+$/, '$1')
 }
 
-const showCost = (usd) => (usd === null ? UNPRICED : showMoney(usd))
+// "unpriced: the request was metered but no price applied; a NULL cost otherwise (deferred, free,
+// no usage) renders as —" (docs/schema.md, Unpriced).
+const showCost = (usd, unpriced = 1) => (usd === null ? (unpriced === 1 ? UNPRICED : '—') : showMoney(usd))
 
 /** Durations from ms: `850 µs`, `12.3 ms`, `1.25 s`, `2m 03s`, `1h 02m`; three significant
  *  digits below a minute; rounding never produces `1000 ms` or `60.0 s`. */
@@ -521,7 +523,7 @@ async function main() {
         duration: showDuration(t.duration_ms),
         ttft: showDuration(t.ttft_ms),
         tokens: `${showTokens(t.input_tokens)} / ${showTokens(t.output_tokens)}`,
-        cost: showCost(t.cost_usd),
+        cost: showCost(t.cost_usd, t.unpriced),
         user: t.user_id ?? '',
         session: t.session_id ?? '',
       }
@@ -613,7 +615,7 @@ async function main() {
     assertEq(await page.textContent('[data-testid=genai-input-tokens]'), showTokens(t.input_tokens), 'input tokens')
     assertEq(await page.textContent('[data-testid=genai-output-tokens]'), showTokens(t.output_tokens), 'output tokens')
     assert(t.input_tokens >= 5000, `the costly prompt's 5000 words are counted: ${t.input_tokens}`)
-    assertEq(await page.textContent('[data-testid=genai-cost]'), showCost(t.cost_usd), 'cost')
+    assertEq(await page.textContent('[data-testid=genai-cost]'), showCost(t.cost_usd, t.unpriced), 'cost')
     assertEq(await page.textContent('[data-testid=genai-ttft]'), showDuration(t.ttft_ms), 'ttft')
     // The trace's metric snapshots table: one row per metric_snapshots row.
     const snaps = sql(`SELECT metric, value, threshold, breached FROM metric_snapshots WHERE trace_id = '${slowId}'`)

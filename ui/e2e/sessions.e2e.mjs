@@ -47,9 +47,9 @@ print(json.dumps([dict(r) for r in rows]))
 }
 
 /** Sums of the rows as the session's totals are defined (docs/api.md): NULL costs are left out
- *  and counted as unpriced for LLM operations; the cost is null when nothing is priced. */
+ *  and counted as unpriced by the stored column (docs/schema.md, Unpriced); the cost is null
+ *  when nothing is priced. */
 function totalsOf(rows) {
-  const llm = new Set(['generate_content', 'chat', 'embeddings', 'invoke_agent'])
   const t = { input: 0, output: 0, cached: 0, reasoning: 0, cost: null, unpriced: 0, duration: 0 }
   for (const r of rows) {
     t.input += r.input_tokens ?? 0
@@ -57,7 +57,7 @@ function totalsOf(rows) {
     t.cached += r.cached_tokens ?? 0
     t.reasoning += r.reasoning_tokens ?? 0
     if (r.cost_usd !== null) t.cost = (t.cost ?? 0) + r.cost_usd
-    if (r.unpriced === 1 || (r.cost_usd === null && llm.has(r.operation))) t.unpriced += 1
+    if (r.unpriced === 1) t.unpriced += 1
     t.duration += r.duration_ms
   }
   return t

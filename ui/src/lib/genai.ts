@@ -99,7 +99,8 @@ export function genAiSummary(trace: TraceSummary, spans: Span[]): GenAiSummary {
     cachedTokens: trace.cached_tokens ?? first(ordered, 'gen_ai.usage.cache_read.input_tokens', asNum) ?? null,
     reasoningTokens: trace.reasoning_tokens ?? first(ordered, 'gen_ai.usage.reasoning.output_tokens', asNum) ?? null,
     costUsd: cost,
-    unpriced: cost === null || unpricedAttr === true || trace.unpriced === true,
+    // The stored rule (docs/schema.md, Unpriced); the span flag only where no trace row says.
+    unpriced: trace.unpriced ?? unpricedAttr === true,
     ttftMs: ttft ?? null,
     finishReasons: finish ?? [],
     errorType: trace.error_type ?? first(ordered, 'error.type', asStr) ?? null,

@@ -129,7 +129,9 @@ describe('genai summary', () => {
     expect(s.ttftMs).toBe(250)
     expect(s.finishReasons).toEqual(['STOP'])
     expect(s.inputTokens).toBe(7)
-    expect(s.unpriced).toBe(true)
+    // The stored column decides (docs/schema.md, Unpriced): this row says priced-or-not-applicable.
+    expect(s.unpriced).toBe(false)
+    expect(genAiSummary({ ...trace, cost_usd: null, unpriced: true }, []).unpriced).toBe(true)
     expect(s.content).toHaveLength(1)
     expect(s.content[0].text).toContain('<script>x</script>')
     expect(contentText('plain <b>')).toBe('plain <b>')

@@ -48,7 +48,7 @@ export function GenAiPanel({ s }: { s: GenAiSummary }) {
         <div>
           <dt>Cost</dt>
           <dd data-testid="genai-cost">
-            <Cost usd={s.unpriced ? null : s.costUsd} />
+            <Cost usd={s.unpriced ? null : s.costUsd} unpriced={s.unpriced} />
           </dd>
         </div>
         <div>

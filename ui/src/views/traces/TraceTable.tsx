@@ -112,7 +112,7 @@ const TraceRow = memo(function TraceRow({ t }: { t: TraceSummary }) {
         {formatTokens(t.input_tokens)} / {formatTokens(t.output_tokens)}
       </td>
       <td className="num" data-col="cost">
-        <Cost usd={t.cost_usd} />
+        <Cost usd={t.cost_usd} unpriced={t.unpriced} />
       </td>
       <td className="ellipsis" data-col="user" title={t.user_id ?? undefined}>
         {t.user_id ?? ''}
