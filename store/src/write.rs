@@ -64,6 +64,78 @@ const INSERT_METRIC: &str = "INSERT INTO metric_snapshots (trace_id, metric, val
         FROM (SELECT MAX(id) AS id FROM spans WHERE trace_id = ?1 AND span_id = ?10) AS root)
     END)";
 
+/// The `cache_storage` statements, run after the insert of each span that carries a cache event
+/// (a `client` span whose attribute text names `"gateway.cache.event"`), in this order, with
+/// `?1` its attributes and `?2` its trace id: the body of migration 7's trigger, which
+/// migration 11 replaced (see [`is_cache_event`]).
+/// A PATCH or DELETE of a cache with no row yet (its create was never seen): an interval with
+/// `create_seen = 0`.
+const CACHE_OPEN_UNSEEN: &str = r#"INSERT INTO cache_storage (cache_name, model, tokens, start_unix_nano, end_unix_nano,
+        ended_by, usd_per_mtok_hour, create_seen, unpriced_reason, trace_id, closed_trace_id)
+    SELECT e.name, e.model, CASE WHEN e.event = 'update' THEN e.tokens END,
+        CASE WHEN e.event = 'update' THEN COALESCE(MIN(e.created, e.at), e.at) ELSE e.at END,
+        e.at, CASE WHEN e.event = 'delete' THEN 'delete' ELSE 'ttl_update' END,
+        CASE WHEN e.event = 'update' THEN e.rate END, 0,
+        CASE WHEN e.event = 'delete'
+            THEN 'DELETE of a cache whose create the gateway never saw: tokens and life unknown'
+            WHEN e.created IS NULL THEN 'PATCH of a cache whose create the gateway never saw: no createTime'
+            ELSE e.reason END,
+        ?2, ?2
+    FROM (SELECT json_extract(?1, '$."gateway.cache.event"') AS event,
+            json_extract(?1, '$."gateway.cache.name"') AS name,
+            json_extract(?1, '$."gen_ai.response.model"') AS model,
+            json_extract(?1, '$."gateway.cache.tokens"') AS tokens,
+            json_extract(?1, '$."gateway.cache.at_unix_nano"') AS at,
+            json_extract(?1, '$."gateway.cache.create_unix_nano"') AS created,
+            json_extract(?1, '$."gateway.cache.storage_usd_per_mtok_hour"') AS rate,
+            json_extract(?1, '$."gateway.cache.unpriced_reason"') AS reason) AS e
+    WHERE e.event IN ('update', 'delete') AND e.name IS NOT NULL AND e.at IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM cache_storage WHERE cache_name = e.name)"#;
+
+/// A PATCH or DELETE closes the open interval of its cache.
+const CACHE_CLOSE: &str = r#"UPDATE cache_storage SET
+        end_unix_nano = MAX(start_unix_nano,
+            json_extract(?1, '$."gateway.cache.at_unix_nano"')),
+        ended_by = CASE json_extract(?1, '$."gateway.cache.event"')
+            WHEN 'delete' THEN 'delete' ELSE 'ttl_update' END,
+        unpriced_reason = CASE WHEN tokens IS NOT NULL AND usd_per_mtok_hour IS NOT NULL
+            THEN NULL ELSE unpriced_reason END,
+        closed_trace_id = ?2
+    WHERE cache_name = json_extract(?1, '$."gateway.cache.name"')
+        AND json_extract(?1, '$."gateway.cache.event"') IN ('update', 'delete')
+        AND ended_by IS NULL
+        AND (end_unix_nano IS NULL OR end_unix_nano >
+            json_extract(?1, '$."gateway.cache.at_unix_nano"'))"#;
+
+/// A create, or a PATCH, opens the next interval, up to its `expireTime`.
+const CACHE_OPEN: &str = r#"INSERT INTO cache_storage (cache_name, model, tokens, start_unix_nano, end_unix_nano,
+        ended_by, usd_per_mtok_hour, create_seen, unpriced_reason, trace_id)
+    SELECT e.name, e.model, e.tokens, e.at, e.expire, NULL, e.rate,
+        CASE WHEN e.event = 'create' THEN 1 ELSE COALESCE((SELECT MAX(create_seen)
+            FROM cache_storage WHERE cache_name = e.name), 0) END,
+        COALESCE(e.reason, CASE WHEN e.rate IS NULL THEN 'no storage rate'
+            WHEN e.tokens IS NULL THEN 'no token count'
+            WHEN e.expire IS NULL THEN 'no expireTime' END),
+        ?2
+    FROM (SELECT json_extract(?1, '$."gateway.cache.event"') AS event,
+            json_extract(?1, '$."gateway.cache.name"') AS name,
+            json_extract(?1, '$."gen_ai.response.model"') AS model,
+            json_extract(?1, '$."gateway.cache.tokens"') AS tokens,
+            json_extract(?1, '$."gateway.cache.at_unix_nano"') AS at,
+            json_extract(?1, '$."gateway.cache.expire_unix_nano"') AS expire,
+            json_extract(?1, '$."gateway.cache.storage_usd_per_mtok_hour"') AS rate,
+            json_extract(?1, '$."gateway.cache.unpriced_reason"') AS reason) AS e
+    WHERE e.event IN ('create', 'update') AND e.name IS NOT NULL AND e.at IS NOT NULL"#;
+
+/// Whether a span's insert fires the cache-storage statements: the `WHEN` of migration 7's
+/// trigger. Migration 11 moved that trigger here, because SQLite ran it for every span insert:
+/// a trigger program frame allocated and zeroed and a statement journal kept for each of the
+/// four spans of a request, for the one in many thousands that names a cache.
+fn is_cache_event(s: &SpanRow) -> bool {
+    s.kind == "client"
+        && memchr::memmem::find(s.attributes_json.as_bytes(), b"\"gateway.cache.event\"").is_some()
+}
+
 impl Store {
     /// Whether the span `span_id` of `trace_id` is stored. A batch is one transaction, so one
     /// span of it tells whether the whole batch is in this file.
@@ -115,6 +187,13 @@ impl Store {
                     s.events_json,
                 ])
                 .map_err(err)?;
+                if is_cache_event(s) {
+                    for sql in [CACHE_OPEN_UNSEEN, CACHE_CLOSE, CACHE_OPEN] {
+                        tx.prepare_cached(sql)
+                            .and_then(|mut c| c.execute(params![s.attributes_json, s.trace_id]))
+                            .map_err(err)?;
+                    }
+                }
             }
             let mut exists = tx.prepare_cached(TRACE_EXISTS).map_err(err)?;
             let mut pending = crate::aggregates::Pending::default();
