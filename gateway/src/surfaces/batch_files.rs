@@ -11,7 +11,6 @@
 //! other download (a file without such lines) is free.
 
 use super::batches_wire::{first_file_metering, sum_lines};
-use super::once::MeteredOnce;
 use super::{AnswerCtx, PathParts, route};
 use crate::observe::Observed;
 use crate::payload::ResponseSummary;
@@ -22,13 +21,9 @@ use opentelemetry::KeyValue;
 
 const SUFFIX: &str = ":download";
 
-/// Results files a job poll announced (`responsesFile`): an unreadable download of one of them
-/// is flagged, not taken for an ordinary free file.
-static ANNOUNCED: MeteredOnce = MeteredOnce::new();
-
-/// Records `name` as a job's results file.
+/// Records `name` as a job's results file (see `once::ANNOUNCED_FILES`).
 pub(super) fn announce(name: &str) {
-    ANNOUNCED.first(name);
+    super::once::ANNOUNCED_FILES.first(name);
 }
 
 /// The download route, for `GET …/files/{id}:download`.
@@ -80,7 +75,7 @@ pub(super) fn summarize(
     let Some(name) = file_name(answer.path).filter(|_| ok && s.error_status.is_none()) else {
         return s;
     };
-    let announced = ANNOUNCED.contains(&name);
+    let announced = super::once::ANNOUNCED_FILES.contains(&name);
     let doc = observed
         .usage_event
         .as_ref()

@@ -167,25 +167,19 @@ pub fn sum_inlined(inlined: &Inlined) -> Totals {
     t
 }
 
-/// Ids whose usage was metered (see `once`).
-static METERED: super::once::MeteredOnce = super::once::MeteredOnce::new();
-
-/// Records `id` as metered; `false` when it already was.
+/// Records the job `id` as metered; `false` when it already was (see `once`).
 pub fn first_metering(id: &str) -> bool {
-    METERED.first(id)
+    super::once::BATCH_JOBS.first(id)
 }
 
-/// Results files (`files/{id}`) whose lines were metered on a download.
-static METERED_FILES: super::once::MeteredOnce = super::once::MeteredOnce::new();
-
-/// Records the results file `name` as metered; `false` when it already was.
+/// Records the results file `name` (`files/{id}`) as metered; `false` when it already was.
 pub fn first_file_metering(name: &str) -> bool {
-    METERED_FILES.first(name)
+    super::once::BATCH_FILES.first(name)
 }
 
 /// Whether the results file `name` was metered on a download.
 pub fn file_metered(name: &str) -> bool {
-    METERED_FILES.contains(name)
+    super::once::BATCH_FILES.contains(name)
 }
 
 /// The lines of a results file (JSONL, one `{key?, response | error}` per line): their usage

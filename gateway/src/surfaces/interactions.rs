@@ -38,12 +38,9 @@ pub struct StepSpan {
     pub attributes: Vec<KeyValue>,
 }
 
-/// Ids whose usage was metered (see `once`).
-static METERED: super::once::MeteredOnce = super::once::MeteredOnce::new();
-
-/// Records `id` as metered; `false` when it already was.
+/// Records `id` as metered; `false` when it already was (see `once`).
 fn first_metering(id: &str) -> bool {
-    METERED.first(id)
+    super::once::INTERACTIONS.first(id)
 }
 
 /// What kind of interactions request a route is, kept in its template.

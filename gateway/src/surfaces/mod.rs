@@ -21,7 +21,7 @@ mod interactions_wire;
 mod live;
 mod live_spans;
 mod live_wire;
-mod once;
+pub(crate) mod once;
 mod openai_compat;
 mod unknown;
 
