@@ -1,5 +1,7 @@
 //! `gateway`: the command-line entry point.
 
+mod allocator;
+
 use clap::Parser;
 use gemini_gateway::config::Config;
 use std::path::PathBuf;
@@ -71,6 +73,7 @@ fn main() -> ExitCode {
                 .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
         )
         .init();
+    allocator::configure();
     let cli = Cli::parse();
     if let Some(Command::DemoCert { dir }) = &cli.command {
         return match gemini_gateway::demo_tls::generate(dir) {

@@ -24,7 +24,8 @@ use axum::extract::ws::Utf8Bytes;
 use gateway_store::query::{LiveStats, TraceSummary};
 use serde::Serialize;
 use std::collections::HashMap;
-use std::sync::atomic::AtomicBool;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
@@ -39,6 +40,11 @@ pub const SNAPSHOT_TRACES: u32 = 50;
 /// under it, so no final row will come). Gemini ends a Live connection well before.
 pub(crate) const RUNNING_TTL: Duration = Duration::from_secs(3600);
 
+/// Running Live sessions remembered at most; past it the one silent longest is forgotten (and
+/// counted in `gateway_live_running_evicted_total`). Each holds one trace summary (a few
+/// hundred bytes, up to a few KB with long names), so the map stays under a few MB.
+pub(crate) const RUNNING_MAX: usize = 1024;
+
 /// The fan-out hub.
 #[derive(Debug)]
 pub(crate) struct Live {
@@ -48,6 +54,9 @@ pub(crate) struct Live {
     /// Live sessions seen running and not ended yet, by trace id: their latest provisional
     /// summary and when it was read. New clients get them in their snapshot.
     pub running: Mutex<HashMap<String, (TraceSummary, Instant)>>,
+    /// Running sessions forgotten before their final row: past [`RUNNING_TTL`] or beyond
+    /// [`RUNNING_MAX`]. Their final row, if it comes, is still sent and stored.
+    pub running_evicted: AtomicU64,
 }
 
 impl Default for Live {
@@ -57,11 +66,24 @@ impl Default for Live {
             started: AtomicBool::new(false),
             stats: Mutex::new(None),
             running: Mutex::new(HashMap::new()),
+            running_evicted: AtomicU64::new(0),
         }
     }
 }
 
 impl Live {
+    /// The feed's own counters, in OpenMetrics text.
+    pub(crate) fn render(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "# HELP gateway_live_running_evicted Running Live sessions the live feed forgot \
+             before their final row (silent past an hour, or beyond {RUNNING_MAX} at once).\n\
+             # TYPE gateway_live_running_evicted counter\n\
+             gateway_live_running_evicted_total {}",
+            self.running_evicted.load(Ordering::Relaxed)
+        );
+    }
+
     /// The running sessions not in `listed`, for a snapshot.
     pub(crate) fn running_except(&self, listed: &[TraceSummary]) -> Vec<TraceSummary> {
         let Ok(running) = self.running.lock() else {

@@ -7,7 +7,7 @@
 //! It holds only a weak reference to the state, so it ends when the last [`AppState`] clone is
 //! dropped. A missing or busy database is retried on the next tick.
 
-use super::{RUNNING_TTL, stats_message, trace_message};
+use super::{RUNNING_MAX, RUNNING_TTL, stats_message, trace_message};
 use crate::state::{AppState, Inner};
 use crate::time::now_unix_nano;
 use gateway_store::query::TraceSummary;
@@ -101,13 +101,35 @@ fn running_after(
     Ok((upto, r.running_live_sessions(after, upto)?))
 }
 
-/// Remembers and broadcasts running sessions; forgets those silent past [`RUNNING_TTL`].
+/// Remembers and broadcasts running sessions; forgets those silent past [`RUNNING_TTL`] and,
+/// beyond [`RUNNING_MAX`], the ones silent longest. Every one forgotten is counted.
 fn running(inner: &Inner, sessions: Vec<TraceSummary>) {
     let now = Instant::now();
     if let Ok(mut map) = inner.live.running.lock() {
+        let before = map.len();
         map.retain(|_, (_, seen)| now.duration_since(*seen) < RUNNING_TTL);
+        let mut evicted = before - map.len();
         for t in &sessions {
             map.insert(t.trace_id.clone(), (t.clone(), now));
+        }
+        if map.len() > RUNNING_MAX {
+            let mut by_age: Vec<(Instant, String)> = map
+                .iter()
+                .map(|(id, (_, seen))| (*seen, id.clone()))
+                .collect();
+            by_age.sort_unstable();
+            let excess = map.len() - RUNNING_MAX;
+            for (_, id) in by_age.into_iter().take(excess) {
+                map.remove(&id);
+            }
+            evicted += excess;
+        }
+        if evicted > 0 {
+            inner
+                .live
+                .running_evicted
+                .fetch_add(evicted as u64, Ordering::Relaxed);
+            tracing::debug!(evicted, "Live feed forgot running sessions.");
         }
     }
     for t in &sessions {
@@ -125,5 +147,63 @@ async fn refresh_stats(inner: &Inner) {
             let _ = inner.live.tx.send(msg);
         }
         Err(e) => tracing::debug!(error = %e, "Live statistics unavailable."),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn summary(id: usize) -> TraceSummary {
+        TraceSummary {
+            trace_id: format!("{id:032x}"),
+            start_time_unix_nano: id as i64,
+            end_time_unix_nano: id as i64 + 1,
+            duration_ms: 0.0,
+            model: Some("m".repeat(1000)),
+            operation: None,
+            stream: true,
+            status: TraceSummary::RUNNING.to_owned(),
+            http_status: None,
+            error_type: None,
+            input_tokens: None,
+            output_tokens: None,
+            cached_tokens: None,
+            reasoning_tokens: None,
+            ttft_ms: None,
+            cost_usd: None,
+            unpriced: false,
+            user_id: None,
+            session_id: None,
+            request_count: 1,
+            breached: false,
+        }
+    }
+
+    #[test]
+    fn running_sessions_are_capped_and_evictions_counted() {
+        let state = AppState::from_path("/nonexistent/gateway.db");
+        let inner = &state.inner;
+        running(inner, (0..RUNNING_MAX).map(summary).collect());
+        assert_eq!(inner.live.running.lock().unwrap().len(), RUNNING_MAX);
+        assert_eq!(inner.live.running_evicted.load(Ordering::Relaxed), 0);
+        // 10 more sessions, in a later pass: the 10 silent longest go (ties by trace id), and
+        // are counted.
+        running(
+            inner,
+            (RUNNING_MAX..RUNNING_MAX + 10).map(summary).collect(),
+        );
+        let map = inner.live.running.lock().unwrap();
+        assert_eq!(map.len(), RUNNING_MAX);
+        assert!(map.contains_key(&summary(RUNNING_MAX + 9).trace_id));
+        drop(map);
+        assert_eq!(inner.live.running_evicted.load(Ordering::Relaxed), 10);
+        let mut page = String::new();
+        inner.live.render(&mut page);
+        assert!(
+            page.contains("gateway_live_running_evicted_total 10\n"),
+            "{page}"
+        );
     }
 }

@@ -77,6 +77,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     ensure_started(&state);
     let mut out = String::with_capacity(8192);
     state.inner.prom.render(&mut out);
+    state.inner.live.render(&mut out);
     crate::otlp::counters().render(&mut out);
     if let Some(extra) = &state.inner.extra_metrics {
         extra.render(&mut out);

@@ -23,7 +23,7 @@ pub use convert::{
     trace_row,
 };
 pub use exporter::{CHECK_EVERY, REOPEN_EVERY, SqliteSpanExporter};
-pub use processor::{BatchConfig, BoundedBatchProcessor};
+pub use processor::{BATCH_BYTES, BatchConfig, BoundedBatchProcessor, QUEUE_BYTES, span_bytes};
 pub use stats::{ExportStats, RECENT_DROPS};
 
 /// The SQLite persistence plugin as it appears among the span plugins.

@@ -1,7 +1,11 @@
 //! A span processor with a bounded queue, one writer thread and counted drops.
 //!
 //! `on_end` never blocks: it `try_send`s into the queue and, when the queue is full, drops the
-//! span and bumps [`ExportStats::dropped_queue_full`]. The writer thread takes the first waiting
+//! span and bumps [`ExportStats::dropped_queue_full`]. The queue is full at
+//! [`BatchConfig::queue_capacity`] spans or at [`QUEUE_BYTES`] bytes of span data (names,
+//! attributes, events and links, estimated by [`span_bytes`]), whichever comes first: spans
+//! with large attributes (a client sending 1 KB model names) cannot make a queue of 65,536 spans
+//! hold 130 MB. The batch the writer assembles is bounded the same way, at [`BATCH_BYTES`]. The writer thread takes the first waiting
 //! span, lingers briefly for more, and hands the batch to the exporter. Under load batches grow
 //! on their own; when idle a span is written within `linger` of its end. The writer runs at
 //! background priority while it keeps up (see [`crate::priority`]). A failed batch is counted
@@ -16,7 +20,7 @@
 //! ends the retries: the batch then gets one more attempt before it is counted as lost.
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
-use opentelemetry::Context;
+use opentelemetry::{Array, Context, KeyValue, Value};
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
 use std::any::Any;
@@ -37,6 +41,55 @@ const RETRY_PAUSE: Duration = Duration::from_millis(50);
 /// Queue depth (spans) that moves a background writer to normal priority, at most: about 0.1 s of
 /// traffic at 5,000 requests/s, so a backlog never costs much memory.
 const PROMOTE_AT: usize = 2_048;
+
+/// Bytes of span data that may wait in one queue; past them spans are dropped and counted as
+/// for a full queue. About 32,000 ordinary spans (1 KiB each), 8,000 of the label flood's.
+pub const QUEUE_BYTES: u64 = 32 << 20;
+
+/// Bytes of span data in one batch (one transaction): the writer stops collecting there, even
+/// below `max_batch` spans.
+pub const BATCH_BYTES: u64 = 8 << 20;
+
+/// Fixed cost counted per span besides its strings: the `SpanData` and its vectors' slots.
+const SPAN_OVERHEAD: u64 = 512;
+
+/// An estimate of the heap a span holds: its name and every attribute, event and link with
+/// their keys and values, plus a fixed [`SPAN_OVERHEAD`]. Cheap (no allocation), close enough
+/// to bound a queue in bytes.
+pub fn span_bytes(span: &SpanData) -> u64 {
+    fn value(v: &Value) -> usize {
+        match v {
+            Value::String(s) => s.as_str().len(),
+            Value::Array(Array::String(a)) => a.iter().map(|s| s.as_str().len() + 24).sum(),
+            Value::Array(Array::Bool(a)) => a.len(),
+            Value::Array(Array::I64(a)) => a.len() * 8,
+            Value::Array(Array::F64(a)) => a.len() * 8,
+            _ => 0,
+        }
+    }
+    fn attrs(kvs: &[KeyValue]) -> usize {
+        kvs.iter()
+            .map(|kv| kv.key.as_str().len() + value(&kv.value) + 64)
+            .sum()
+    }
+    let events: usize = span
+        .events
+        .events
+        .iter()
+        .map(|e| e.name.len() + attrs(&e.attributes) + 64)
+        .sum();
+    let links: usize = span
+        .links
+        .links
+        .iter()
+        .map(|l| attrs(&l.attributes) + 64)
+        .sum();
+    let status = match &span.status {
+        opentelemetry::trace::Status::Error { description } => description.len(),
+        _ => 0,
+    };
+    SPAN_OVERHEAD + (span.name.len() + attrs(&span.attributes) + events + links + status) as u64
+}
 
 /// Tuning of a [`BoundedBatchProcessor`].
 #[derive(Debug, Clone)]
@@ -67,7 +120,8 @@ impl Default for BatchConfig {
 }
 
 enum Msg {
-    Span(Box<SpanData>),
+    /// A span and its [`span_bytes`].
+    Span(Box<SpanData>, u64),
     Flush(Sender<()>),
     Shutdown(Sender<()>),
 }
@@ -80,6 +134,7 @@ pub struct BoundedBatchProcessor {
     priority: Arc<Priority>,
     stopping: Arc<AtomicBool>,
     worker: Mutex<Option<JoinHandle<()>>>,
+    queue_bytes: u64,
 }
 
 impl std::fmt::Debug for Msg {
@@ -91,6 +146,16 @@ impl std::fmt::Debug for Msg {
 impl BoundedBatchProcessor {
     /// Starts the writer thread around `exporter`.
     pub fn new<E: SpanExporter + 'static>(exporter: E, cfg: BatchConfig) -> std::io::Result<Self> {
+        Self::with_queue_bytes(exporter, cfg, QUEUE_BYTES)
+    }
+
+    /// [`BoundedBatchProcessor::new`] with a queue bounded at `queue_bytes` bytes of span data
+    /// instead of [`QUEUE_BYTES`] (a span is always admitted into an empty queue).
+    pub fn with_queue_bytes<E: SpanExporter + 'static>(
+        exporter: E,
+        cfg: BatchConfig,
+        queue_bytes: u64,
+    ) -> std::io::Result<Self> {
         let (tx, rx) = bounded(cfg.queue_capacity.max(1));
         let stats = Arc::new(ExportStats::default());
         let worker_stats = stats.clone();
@@ -100,6 +165,9 @@ impl BoundedBatchProcessor {
         let stopping = Arc::new(AtomicBool::new(false));
         let worker_stopping = stopping.clone();
         let sink = Sink::of(exporter);
+        if let Some(sqlite) = &sink.sqlite {
+            sqlite.count_losses_into(stats.clone());
+        }
         let worker = std::thread::Builder::new()
             .name(cfg.name.clone())
             .spawn(move || {
@@ -113,6 +181,7 @@ impl BoundedBatchProcessor {
             priority,
             stopping,
             worker: Mutex::new(Some(worker)),
+            queue_bytes,
         })
     }
 
@@ -141,13 +210,21 @@ impl SpanProcessor for BoundedBatchProcessor {
     fn on_start(&self, _span: &mut Span, _cx: &Context) {}
 
     fn on_end(&self, span: SpanData) {
-        // Counted before sending, so the writer's decrement never runs first.
+        // Counted before sending, so the writer's decrements never run first.
         let depth = self
             .stats
             .depth
             .fetch_add(1, Ordering::Relaxed)
             .wrapping_add(1);
-        match self.tx.try_send(Msg::Span(Box::new(span))) {
+        let bytes = span_bytes(&span);
+        let held = self.stats.bytes.fetch_add(bytes, Ordering::Relaxed);
+        let sent = if held > 0 && held + bytes > self.queue_bytes {
+            // Full in bytes: dropped and counted as for a queue full in spans.
+            Err(TrySendError::Full(Msg::Span(Box::new(span), bytes)))
+        } else {
+            self.tx.try_send(Msg::Span(Box::new(span), bytes))
+        };
+        match sent {
             Ok(()) => {
                 if self.priority.on_depth(depth) {
                     self.stats.priority_boosts.fetch_add(1, Ordering::Relaxed);
@@ -155,10 +232,11 @@ impl SpanProcessor for BoundedBatchProcessor {
             }
             Err(TrySendError::Full(msg)) | Err(TrySendError::Disconnected(msg)) => {
                 self.stats.depth.fetch_sub(1, Ordering::Relaxed);
+                self.stats.bytes.fetch_sub(bytes, Ordering::Relaxed);
                 self.stats
                     .dropped_queue_full
                     .fetch_add(1, Ordering::Relaxed);
-                if let Msg::Span(span) = msg {
+                if let Msg::Span(span, _) = msg {
                     self.stats.count_loss(std::slice::from_ref(&*span));
                 }
                 self.stats.note_drop();
@@ -231,6 +309,8 @@ struct Writer<E> {
     priority: Arc<Priority>,
     cfg: BatchConfig,
     batch: Vec<SpanData>,
+    /// [`span_bytes`] of `batch`.
+    batch_bytes: u64,
     last_error_log: Option<Instant>,
 }
 
@@ -251,6 +331,7 @@ impl<E: SpanExporter + 'static> Writer<E> {
             priority,
             cfg,
             batch,
+            batch_bytes: 0,
             last_error_log: None,
         }
     }
@@ -267,7 +348,7 @@ impl<E: SpanExporter + 'static> Writer<E> {
                 return;
             }
             let deadline = Instant::now() + self.cfg.linger;
-            while self.batch.len() < self.cfg.max_batch {
+            while self.batch.len() < self.cfg.max_batch && self.batch_bytes < BATCH_BYTES {
                 match self.rx.recv_deadline(deadline) {
                     Ok(msg) => {
                         if !self.handle(msg) {
@@ -290,9 +371,8 @@ impl<E: SpanExporter + 'static> Writer<E> {
     /// Returns false when the writer must stop.
     fn handle(&mut self, msg: Msg) -> bool {
         match msg {
-            Msg::Span(span) => {
-                self.stats.depth.fetch_sub(1, Ordering::Relaxed);
-                self.batch.push(*span);
+            Msg::Span(span, bytes) => {
+                self.take(*span, bytes);
                 true
             }
             Msg::Flush(ack) => {
@@ -309,13 +389,20 @@ impl<E: SpanExporter + 'static> Writer<E> {
         }
     }
 
+    /// Moves a span from the queue into the batch.
+    fn take(&mut self, span: SpanData, bytes: u64) {
+        self.stats.depth.fetch_sub(1, Ordering::Relaxed);
+        self.stats.bytes.fetch_sub(bytes, Ordering::Relaxed);
+        self.batch_bytes += bytes;
+        self.batch.push(span);
+    }
+
     /// Writes everything queued before a control message.
     fn drain(&mut self) {
         while let Ok(msg) = self.rx.try_recv() {
-            if let Msg::Span(span) = msg {
-                self.stats.depth.fetch_sub(1, Ordering::Relaxed);
-                self.batch.push(*span);
-                if self.batch.len() >= self.cfg.max_batch {
+            if let Msg::Span(span, bytes) = msg {
+                self.take(*span, bytes);
+                if self.batch.len() >= self.cfg.max_batch || self.batch_bytes >= BATCH_BYTES {
                     self.export();
                 }
             }
@@ -407,5 +494,6 @@ impl<E: SpanExporter + 'static> Writer<E> {
             }
         }
         self.batch.clear();
+        self.batch_bytes = 0;
     }
 }

@@ -50,6 +50,8 @@ pub struct ExportStats {
     /// Times a backlog moved the writer from background to normal priority.
     pub priority_boosts: AtomicU64,
     pub(crate) depth: AtomicU64,
+    /// Estimated bytes of the spans waiting in the queue (see `processor::span_bytes`).
+    pub(crate) bytes: AtomicU64,
     /// Whether the last batch failed.
     failing: AtomicBool,
     /// Whether the writer holds a batch it is retrying because the database is locked.
@@ -74,6 +76,7 @@ impl Default for ExportStats {
             batches: AtomicU64::new(0),
             priority_boosts: AtomicU64::new(0),
             depth: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
             failing: AtomicBool::new(false),
             waiting: AtomicBool::new(false),
             last_drop: AtomicU64::new(0),
@@ -86,6 +89,11 @@ impl ExportStats {
     /// Spans waiting in the queue now.
     pub fn queue_depth(&self) -> u64 {
         self.depth.load(Ordering::Relaxed)
+    }
+
+    /// Estimated bytes of span data waiting in the queue now.
+    pub fn queue_bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
     }
 
     /// All spans lost so far, whatever the reason.

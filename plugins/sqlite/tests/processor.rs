@@ -272,3 +272,77 @@ fn a_full_database_is_counted() {
     );
     assert_eq!(written + stats.dropped(), 2_000);
 }
+
+#[test]
+fn a_queue_full_in_bytes_drops_and_counts() {
+    let written = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let gate = Arc::new(Gate::default());
+    const LIMIT: u64 = 64 << 10;
+    let processor = BoundedBatchProcessor::with_queue_bytes(
+        Slow(written.clone(), gate.clone()),
+        BatchConfig {
+            queue_capacity: 65_536,
+            max_batch: 1,
+            linger: Duration::ZERO,
+            ..BatchConfig::default()
+        },
+        LIMIT,
+    )
+    .unwrap();
+    let stats = processor.stats();
+    let p = provider(processor);
+    let tracer = p.tracer("test");
+    let long = "abcdefghij".repeat(100);
+    let n = 1_000u64;
+    for i in 0..n {
+        let mut span = tracer
+            .span_builder(format!("s{i}"))
+            .with_kind(SpanKind::Server)
+            .with_attributes(vec![
+                KeyValue::new("gateway.status", "ok"),
+                KeyValue::new("gen_ai.request.model", format!("{i}-{long}")),
+            ])
+            .start(&tracer);
+        span.end();
+        // Never more than the bound waits in the queue (one thread: no race at the door).
+        assert!(stats.queue_bytes() <= LIMIT, "{}", stats.queue_bytes());
+    }
+    // Far below the span count: the bytes bound it.
+    let dropped = stats.dropped_queue_full.load(Ordering::Relaxed);
+    assert!(dropped > n / 2, "only {dropped} dropped");
+    gate.open();
+    p.shutdown().unwrap();
+    assert_eq!(
+        written.load(Ordering::Relaxed) + dropped,
+        n,
+        "every span is written or counted"
+    );
+    assert_eq!(stats.dropped_traces.load(Ordering::Relaxed), dropped);
+    assert_eq!(
+        stats.queue_bytes(),
+        0,
+        "the writer took back what it dequeued"
+    );
+
+    // The estimate counts the attribute's bytes.
+    assert!(span_bytes_of_attr(&long) >= span_bytes_of_attr("") + long.len() as u64);
+}
+
+fn span_bytes_of_attr(value: &str) -> u64 {
+    let span = SpanData {
+        span_context: opentelemetry::trace::SpanContext::empty_context(),
+        parent_span_id: opentelemetry::trace::SpanId::INVALID,
+        parent_span_is_remote: false,
+        span_kind: SpanKind::Internal,
+        name: "x".into(),
+        start_time: std::time::SystemTime::UNIX_EPOCH,
+        end_time: std::time::SystemTime::UNIX_EPOCH,
+        attributes: vec![KeyValue::new("k", value.to_owned())],
+        dropped_attributes_count: 0,
+        events: Default::default(),
+        links: Default::default(),
+        status: opentelemetry::trace::Status::Unset,
+        instrumentation_scope: Default::default(),
+    };
+    gateway_sqlite::span_bytes(&span)
+}

@@ -171,7 +171,12 @@ impl Reader {
                 .map_err(|e| self.err(e))?;
             while let Some(r) = rows.next().map_err(|e| self.err(e))? {
                 let row = (|| {
-                    let model = r.get_ref(0)?.as_str().unwrap_or("");
+                    // Without grouping, one histogram: a window of many distinct models
+                    // must not cost a 7 KiB histogram each.
+                    let model = match q.group_by_model {
+                        true => r.get_ref(0)?.as_str().unwrap_or(""),
+                        false => "",
+                    };
                     let (metric, bucket, n): (i64, i64, i64) = (r.get(1)?, r.get(2)?, r.get(3)?);
                     if n > 0 && (0..2).contains(&metric) {
                         let hist = match by_model.get_mut(model) {
@@ -187,6 +192,7 @@ impl Reader {
         }
         for &(a, b) in &parts.raw {
             self.raw_values(a, b, q.model.as_deref(), |model, metric, v| {
+                let model = if q.group_by_model { model } else { "" };
                 let hist = match by_model.get_mut(model) {
                     Some(h) => h,
                     None => by_model.entry(model.to_owned()).or_default(),
