@@ -340,3 +340,90 @@ fn a_foreign_file_moved_over_a_running_database_is_refused_and_every_drop_counte
     assert_eq!(schema(&theirs), before);
     assert_eq!(integrity(&db), "ok");
 }
+
+/// One line of the gateway's `/metrics` (a counter without labels).
+fn counter(api: &str, name: &str) -> u64 {
+    let text = client()
+        .get(format!("{api}/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn traces_at(db: &Path) -> u64 {
+    read_only(db)
+        .and_then(|c| {
+            c.query_row("SELECT COUNT(*) FROM traces", [], |r| r.get::<_, i64>(0))
+                .ok()
+        })
+        .map_or(0, |n| u64::try_from(n).unwrap())
+}
+
+#[test]
+fn unlink_then_replace_under_concurrent_load_accounts_for_every_request() {
+    // Four clients send requests throughout; the database is deleted, then (once the writer
+    // created a new file) a copy of that new file is moved over the path, as a backup restore
+    // would. Every request sent must then be a trace in the file at the path or counted as
+    // lost (gateway_traces_dropped_total): what the writer put into a file that left the path
+    // and the file now there does not hold. With the API on, as shipped.
+    let fake = spawn_in_thread(FakeConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("gateway.db");
+    let copy = dir.path().join("restored.db");
+    let mut gw = start(&db, &fake.base_url(), true);
+    let api = gw.api_url("");
+    let loads: Vec<Load> = (0..4).map(|_| Load::start(&gw)).collect();
+    let answered = |loads: &[Load]| loads.iter().map(Load::answered).sum::<usize>();
+    wait_for("traces in the first file", &gw, || traces_at(&db) > 50);
+
+    std::fs::remove_file(&db).unwrap();
+    wait_for("the deletion noticed and a new file written", &gw, || {
+        gw.log_text().contains("deleted or moved away") && traces_at(&db) > 50
+    });
+    read_only(&db)
+        .unwrap()
+        .execute("VACUUM INTO ?1", [copy.to_str().unwrap()])
+        .unwrap();
+    std::fs::rename(&copy, &db).unwrap();
+    wait_for("the replacement noticed", &gw, || {
+        gw.log_text().contains("replaced by another file")
+    });
+    let cut = answered(&loads);
+    wait_for("requests after the replacement", &gw, || {
+        answered(&loads) > cut + 50
+    });
+    let sent: usize = loads.into_iter().map(|l| l.stop(0).len()).sum();
+    let sent = u64::try_from(sent).unwrap();
+
+    // The wait ends when the writer has written or counted everything; it fails if the two
+    // never add up (a request lost silently, or counted twice).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (stored, lost) = loop {
+        let (stored, lost) = (
+            traces_at(&db),
+            counter(&api, "gateway_traces_dropped_total"),
+        );
+        if stored + lost == sent || Instant::now() > deadline {
+            break (stored, lost);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        stored + lost,
+        sent,
+        "{sent} requests sent: {stored} traces in the file at the path, {lost} counted as lost \
+         ({} spans); log:\n{}",
+        dropped(&api),
+        gw.log_text()
+    );
+    assert!(lost > 0, "the deleted file's traces are counted");
+    let health = client().get(format!("{api}/healthz")).send().unwrap();
+    assert_eq!(health.status(), 503, "/healthz reports the loss");
+    assert!(health.text().unwrap().contains("spans dropped"));
+    gw.stop();
+    assert_eq!(integrity(&db), "ok");
+}

@@ -14,16 +14,22 @@
 //! path), the path is opened at once (a missing file is created and migrated), and a batch that
 //! went into the old file is written again into the new one unless it is already there. A batch
 //! that cannot be is lost: the error says so, and the processor counts it as
-//! [`dropped_file_replaced`](crate::ExportStats::dropped_file_replaced). Each step is logged.
+//! [`dropped_file_replaced`](crate::ExportStats::dropped_file_replaced). The rows the writer
+//! had already written into the old file and that the new one does not hold (every row since
+//! it opened the old file, less a copied prefix: see [`crate::identity::left_behind`]) are no
+//! longer at the path: they are counted there too, with their traces and metric rows, so that
+//! the spans in the file at the path plus the counted ones are every span written. Each step
+//! is logged.
 
+use crate::ExportStats;
 use crate::convert::{metric_rows, span_row, trace_row};
-use crate::identity::{AtPath, Identity};
+use crate::identity::{AtPath, Identity, Left, Marks, left_behind};
 use gateway_store::{MetricRow, SpanRow, Store, StoreOptions, TraceRow};
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Shortest time between two attempts to open a database that could not be written.
@@ -60,6 +66,8 @@ pub(crate) fn is_busy(error: &OTelSdkError) -> bool {
 pub struct SqliteSpanExporter {
     state: Mutex<State>,
     is_shutdown: AtomicBool,
+    /// Where rows left in a file no longer at the path are counted (see the module docs).
+    losses: OnceLock<Arc<ExportStats>>,
 }
 
 /// An open store and the file it opened.
@@ -67,6 +75,8 @@ pub struct SqliteSpanExporter {
 struct Open {
     store: Store,
     id: Identity,
+    /// Where this writer's rows begin in the file.
+    marks: Marks,
 }
 
 #[derive(Debug)]
@@ -76,6 +86,8 @@ struct State {
     opts: StoreOptions,
     last_attempt: Instant,
     last_check: Instant,
+    /// Rows left in files no longer at the path, not counted yet.
+    left: Left,
 }
 
 /// The rows of one batch.
@@ -128,7 +140,15 @@ impl SqliteSpanExporter {
         Self {
             state: Mutex::new(state),
             is_shutdown: AtomicBool::new(false),
+            losses: OnceLock::new(),
         }
+    }
+
+    /// Counts the rows left in a database file that is no longer at the path (deleted, moved
+    /// or replaced) into `stats`: moved from `exported` to `dropped_file_replaced`, with their
+    /// traces and metric rows. Without it they are logged only.
+    pub fn count_losses_into(&self, stats: Arc<ExportStats>) {
+        let _ = self.losses.set(stats);
     }
 
     /// Writes a batch now, on the calling thread.
@@ -144,23 +164,48 @@ impl SqliteSpanExporter {
         for span in batch {
             metric_rows(span, &mut rows.metrics);
         }
-        self.state
+        let mut state = self
+            .state
             .lock()
-            .map_err(|_| OTelSdkError::InternalFailure("store mutex poisoned".into()))?
-            .write(&rows)
+            .map_err(|_| OTelSdkError::InternalFailure("store mutex poisoned".into()))?;
+        let result = state.write(&rows);
+        let left = std::mem::take(&mut state.left);
+        drop(state);
+        if !left.is_empty()
+            && let Some(stats) = self.losses.get()
+        {
+            let add = |counter: &std::sync::atomic::AtomicU64, n| {
+                counter.fetch_add(n, Ordering::Relaxed);
+            };
+            // Counted as exported when written: they move to the drops, so that every span
+            // is still in exactly one counter.
+            let _ = stats
+                .exported
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    Some(n.saturating_sub(left.spans))
+                });
+            add(&stats.dropped_file_replaced, left.spans);
+            add(&stats.dropped_traces, left.traces);
+            add(&stats.dropped_metric_rows, left.metric_rows);
+            add(&stats.dropped_breached_rows, left.breached_rows);
+            stats.note_drop();
+        }
+        result
     }
 }
 
 impl Open {
     fn new(store: Store) -> Self {
         let id = Identity::record(store.path());
-        Self { store, id }
+        let marks = Marks::of(store.connection());
+        Self { store, id, marks }
     }
 
     /// Lets go of a file that is no longer at the path: what its log holds goes into it (so a
     /// moved file is whole), and its `-wal` and `-shm` leave the path before the path is opened
-    /// again.
-    fn retire(self, what: &str) {
+    /// again. The connection stays open (the caller counts what it leaves behind, then drops
+    /// it).
+    fn retire(&self, what: &str) {
         let checkpoint = self.store.checkpoint().err().map(|e| e.to_string());
         let removed = self.id.remove_stale_companions();
         tracing::error!(
@@ -169,8 +214,36 @@ impl Open {
             ?checkpoint,
             "The database file was {what} while the gateway wrote to it. The path is opened \
              again (a missing file is created); a batch written into the old file is written \
-             again into the new one, or counted as dropped (reason file_replaced)."
+             again into the new one, and the rows written into the old file that the new one \
+             does not hold are counted as dropped (reason file_replaced)."
         );
+    }
+
+    /// Counts what this writer left in this (retired) file that `new` does not hold.
+    fn left_behind(&self, new: Option<&Store>) -> Left {
+        match left_behind(
+            self.store.connection(),
+            self.marks,
+            new.map(Store::connection),
+        ) {
+            Ok(left) => {
+                tracing::error!(
+                    spans = left.spans,
+                    traces = left.traces,
+                    metric_rows = left.metric_rows,
+                    "Rows written into the old database file and not in the file now at the \
+                     path; counted as dropped (reason file_replaced)."
+                );
+                left
+            }
+            Err(error) => {
+                tracing::error!(
+                    %error,
+                    "Cannot count the rows left in the old database file; they are not counted."
+                );
+                Left::default()
+            }
+        }
     }
 }
 
@@ -182,6 +255,18 @@ impl State {
             opts: opts.clone(),
             last_attempt: Instant::now(),
             last_check: Instant::now(),
+            left: Left::default(),
+        }
+    }
+
+    /// The rows of `rows`, as [`Left`] counts (a batch counted elsewhere).
+    fn batch_counts(rows: &Rows) -> Left {
+        let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        Left {
+            spans: n(rows.spans.len()),
+            traces: n(rows.traces.len()),
+            metric_rows: n(rows.metrics.len()),
+            breached_rows: n(rows.metrics.iter().filter(|m| m.breached).count()),
         }
     }
 
@@ -198,10 +283,26 @@ impl State {
                 rows.spans.len()
             ))
         };
+        // The batch went into the old file and was counted with what the old file holds:
+        // written again into the new one, or lost (the processor counts it), it is not left
+        // behind; found in the new one already, it was not counted.
         match self.follow_path() {
             Ok(true) => Ok(()),
-            Ok(false) => self.write_again(rows).map_err(lost),
-            Err(reason) => Err(lost(reason)),
+            Ok(false) => match self.write_again(rows) {
+                Ok(true) => Ok(()),
+                Ok(false) => {
+                    self.left.sub(Self::batch_counts(rows));
+                    Ok(())
+                }
+                Err(reason) => {
+                    self.left.sub(Self::batch_counts(rows));
+                    Err(lost(reason))
+                }
+            },
+            Err(reason) => {
+                self.left.sub(Self::batch_counts(rows));
+                Err(lost(reason))
+            }
         }
     }
 
@@ -221,8 +322,9 @@ impl State {
     }
 
     /// Writes a batch that went into the old file into the new one, unless it is there already
-    /// (a copy of the old file taken after the batch, moved over the path).
-    fn write_again(&mut self, rows: &Rows) -> Result<(), String> {
+    /// (a copy of the old file taken after the batch, moved over the path): `Ok(true)` when it
+    /// was there.
+    fn write_again(&mut self, rows: &Rows) -> Result<bool, String> {
         let Some(open) = self.open.as_mut() else {
             return Err("no file is open".into());
         };
@@ -232,7 +334,7 @@ impl State {
                 .contains_span(&first.trace_id, &first.span_id)
                 .map_err(|e| e.to_string())?
         {
-            return Ok(());
+            return Ok(true);
         }
         let written = open
             .store
@@ -244,7 +346,7 @@ impl State {
             return Err(e.to_string());
         }
         match self.follow_path() {
-            Ok(true) => Ok(()),
+            Ok(true) => Ok(false),
             _ => Err("the file at the path changed again".into()),
         }
     }
@@ -260,11 +362,18 @@ impl State {
             Some(AtPath::Deleted) => "deleted or moved away",
             Some(AtPath::Replaced) => "replaced by another file",
         };
-        if let Some(old) = self.open.take() {
+        let old = self.open.take();
+        if let Some(old) = &old {
             old.retire(what);
         }
         self.last_attempt = Instant::now();
-        match Store::open(&self.path, &self.opts) {
+        let opened = Store::open(&self.path, &self.opts);
+        // The old connection is dropped only once what it left behind is counted.
+        if let Some(old) = old {
+            let left = old.left_behind(opened.as_ref().ok());
+            self.left.add(left);
+        }
+        match opened {
             Ok(store) => {
                 tracing::warn!(
                     path = %self.path.display(),

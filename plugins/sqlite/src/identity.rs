@@ -10,6 +10,12 @@
 //!
 //! Identity is the device and inode number: a file overwritten in place (`cp new gateway.db`)
 //! keeps both and is not noticed; a rename over the path (`mv`, as atomic replacements do) is.
+//!
+//! What the writer leaves in a file it lets go of is counted ([`Marks`], [`left_behind`]): the
+//! rows it wrote into that file since opening it, less those the file now at the path holds
+//! too (a copy of the old file moved over the path holds a prefix of its rows, recognised by
+//! the span at the same row id). Those rows are no longer at the configured path: with the
+//! spans written in the new file they make up every span the writer was given.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -103,6 +109,122 @@ impl Identity {
             })
             .collect()
     }
+}
+
+/// Where a writer's rows begin in a file: the highest span and metric snapshot ids when it
+/// opened the file (row ids grow with each insert).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Marks {
+    spans: i64,
+    metrics: i64,
+}
+
+impl Marks {
+    /// The marks of the file `conn` has open now (two index lookups).
+    pub(crate) fn of(conn: &rusqlite::Connection) -> Self {
+        let max = |table: &str| {
+            conn.query_row(
+                &format!("SELECT COALESCE(MAX(id), 0) FROM {table}"),
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap_or(0)
+        };
+        Self {
+            spans: max("spans"),
+            metrics: max("metric_snapshots"),
+        }
+    }
+}
+
+/// Rows a writer put into a file that are not in the file now at the path.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Left {
+    pub(crate) spans: u64,
+    /// Of `spans`, gateway root spans: the requests whose trace summary is not at the path.
+    pub(crate) traces: u64,
+    pub(crate) metric_rows: u64,
+    pub(crate) breached_rows: u64,
+}
+
+impl Left {
+    pub(crate) fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    pub(crate) fn add(&mut self, other: Left) {
+        self.spans += other.spans;
+        self.traces += other.traces;
+        self.metric_rows += other.metric_rows;
+        self.breached_rows += other.breached_rows;
+    }
+
+    /// Less `other` (a batch counted elsewhere), never below zero.
+    pub(crate) fn sub(&mut self, other: Left) {
+        self.spans = self.spans.saturating_sub(other.spans);
+        self.traces = self.traces.saturating_sub(other.traces);
+        self.metric_rows = self.metric_rows.saturating_sub(other.metric_rows);
+        self.breached_rows = self.breached_rows.saturating_sub(other.breached_rows);
+    }
+}
+
+/// The highest span id of `new` when it is a copy of `old` (the span at that id is the same
+/// in both), else 0.
+fn copied_upto(old: &rusqlite::Connection, new: &rusqlite::Connection) -> i64 {
+    type Row = (i64, String, String);
+    let read =
+        |r: &rusqlite::Row<'_>| -> rusqlite::Result<Row> { Ok((r.get(0)?, r.get(1)?, r.get(2)?)) };
+    let newest = new
+        .query_row(
+            "SELECT id, span_id, trace_id FROM spans ORDER BY id DESC LIMIT 1",
+            [],
+            read,
+        )
+        .ok();
+    let Some(newest) = newest else { return 0 };
+    let same = old
+        .query_row(
+            "SELECT id, span_id, trace_id FROM spans WHERE id = ?1",
+            [newest.0],
+            read,
+        )
+        .ok();
+    if same.as_ref() == Some(&newest) {
+        newest.0
+    } else {
+        0
+    }
+}
+
+/// The rows written into `old` since `since` that `new` (the file now at the path, if one
+/// could be opened) does not hold. Errors count as nothing left (logged by the caller).
+pub(crate) fn left_behind(
+    old: &rusqlite::Connection,
+    since: Marks,
+    new: Option<&rusqlite::Connection>,
+) -> rusqlite::Result<Left> {
+    let base = new.map_or(0, |n| copied_upto(old, n)).max(since.spans);
+    let (spans, traces): (i64, i64) = old.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(kind = 'server' \
+             AND json_extract(attributes, '$.\"gateway.status\"') IS NOT NULL), 0) \
+         FROM spans WHERE id > ?1",
+        [base],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    // A request's metric rows go with its spans (the same batch).
+    let (metric_rows, breached): (i64, i64) = old.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(breached != 0), 0) FROM metric_snapshots \
+         WHERE id > ?1 AND trace_id IN (SELECT trace_id FROM spans WHERE id > ?2)",
+        [since.metrics, base],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    Ok(Left {
+        spans: n(spans),
+        traces: n(traces),
+        metric_rows: n(metric_rows),
+        breached_rows: n(breached),
+    })
 }
 
 #[cfg(all(test, unix))]
