@@ -15,13 +15,19 @@
 //! Span times leave the wait in the queue out: post-processing starts when the client had its
 //! last byte and lasts as long as the work itself; the wait is the span attribute
 //! `gateway.completion.wait_ms`.
+//!
+//! At shutdown the queue gets a deadline ([`Completions::skip_hooks_after`], the end of the
+//! grace period): requests finished after it skip the library hooks (counted on their spans as
+//! `gateway.plugin.skipped`, as when the queue is full) but still get their spans, cost and
+//! snapshots; [`Completions::finish_queued`] finishes what is still queued on the calling
+//! thread too, so a hook that never returns holds only the request it runs for.
 
 use crate::ctx::RequestCtx;
 use crate::proxy::GatewayProxy;
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Requests that may wait for completion; from this depth on they are finished in place.
@@ -47,10 +53,29 @@ enum Msg {
     Drain(Sender<()>),
 }
 
+/// After this instant (the end of the shutdown's grace period) library hooks are skipped.
+#[derive(Debug, Default)]
+struct SkipAfter(Mutex<Option<Instant>>);
+
+impl SkipAfter {
+    fn get(&self) -> Option<Instant> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn passed(&self) -> bool {
+        self.get().is_some_and(|d| Instant::now() >= d)
+    }
+}
+
 /// The queue and its thread.
 pub struct Completions {
     tx: Sender<Msg>,
+    /// The queue's other end, for [`Completions::finish_queued`].
+    rx: Receiver<Msg>,
+    /// Finishes requests on the caller's thread in [`Completions::finish_queued`].
+    proxy: GatewayProxy,
     stats: Arc<CompletionStats>,
+    skip_after: Arc<SkipAfter>,
 }
 
 impl std::fmt::Debug for Completions {
@@ -67,14 +92,54 @@ impl Completions {
     pub fn start(proxy: GatewayProxy, capacity: usize) -> std::io::Result<Arc<Self>> {
         let (tx, rx) = bounded(capacity.max(1));
         let stats = Arc::new(CompletionStats::default());
-        let s = stats.clone();
+        let skip_after = Arc::new(SkipAfter::default());
+        let (p, r, s, k) = (proxy.clone(), rx.clone(), stats.clone(), skip_after.clone());
         // Normal priority, unlike the span writers: at background priority a preempted
         // completion holding a lock the proxy needs (metrics, the span queue) cost
         // milliseconds at p99 (measured).
         std::thread::Builder::new()
             .name("completion".into())
-            .spawn(move || run(&proxy, &rx, &s))?;
-        Ok(Arc::new(Self { tx, stats }))
+            .spawn(move || run(&p, &r, &s, &k))?;
+        Ok(Arc::new(Self {
+            tx,
+            rx,
+            proxy,
+            stats,
+            skip_after,
+        }))
+    }
+
+    /// From `deadline` on, requests are finished without the library hooks (counted as
+    /// `gateway.plugin.skipped` on their spans). Set once: the earliest deadline holds.
+    pub fn skip_hooks_after(&self, deadline: Instant) {
+        let mut d = self.skip_after.0.lock().unwrap_or_else(|e| e.into_inner());
+        *d = Some(d.map_or(deadline, |old| old.min(deadline)));
+    }
+
+    /// The deadline set by [`Completions::skip_hooks_after`], if any.
+    pub fn hooks_deadline(&self) -> Option<Instant> {
+        self.skip_after.get()
+    }
+
+    /// Finishes, on the calling thread and without library hooks, every request still queued;
+    /// returns how many. For shutdown past the deadline, while the completion thread may be
+    /// held by a hook.
+    pub fn finish_queued(&self) -> usize {
+        let mut n = 0;
+        while let Ok(msg) = self.rx.try_recv() {
+            match msg {
+                Msg::Done(mut ctx) => {
+                    self.stats.depth.fetch_sub(1, Ordering::Relaxed);
+                    ctx.skip_library_hooks = true;
+                    finish_one(&self.proxy, &mut ctx);
+                    n += 1;
+                }
+                Msg::Drain(ack) => {
+                    let _ = ack.send(());
+                }
+            }
+        }
+        n
     }
 
     /// The counters.
@@ -112,24 +177,31 @@ impl Completions {
     }
 }
 
-fn run(proxy: &GatewayProxy, rx: &Receiver<Msg>, stats: &CompletionStats) {
+fn run(proxy: &GatewayProxy, rx: &Receiver<Msg>, stats: &CompletionStats, skip: &SkipAfter) {
     while let Ok(msg) = rx.recv() {
         match msg {
             Msg::Done(mut ctx) => {
                 stats.depth.fetch_sub(1, Ordering::Relaxed);
-                // Plugin hooks are isolated already; this keeps the thread alive whatever else.
-                let done = std::panic::catch_unwind(AssertUnwindSafe(|| proxy.finish(&mut ctx)));
-                if let Err(panic) = done {
-                    tracing::error!(
-                        trace_id = %ctx.trace_id,
-                        panic = gateway_plugin_sdk::panic_message(panic.as_ref()),
-                        "Finishing a request panicked; its spans may be incomplete."
-                    );
+                if skip.passed() {
+                    ctx.skip_library_hooks = true;
                 }
+                finish_one(proxy, &mut ctx);
             }
             Msg::Drain(ack) => {
                 let _ = ack.send(());
             }
         }
+    }
+}
+
+fn finish_one(proxy: &GatewayProxy, ctx: &mut RequestCtx) {
+    // Plugin hooks are isolated already; this keeps the thread alive whatever else.
+    let done = std::panic::catch_unwind(AssertUnwindSafe(|| proxy.finish(ctx)));
+    if let Err(panic) = done {
+        tracing::error!(
+            trace_id = %ctx.trace_id,
+            panic = gateway_plugin_sdk::panic_message(panic.as_ref()),
+            "Finishing a request panicked; its spans may be incomplete."
+        );
     }
 }

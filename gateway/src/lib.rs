@@ -9,6 +9,7 @@
 
 pub mod body_budget;
 pub mod completion;
+pub mod connections;
 pub use gateway_config as config;
 pub mod ctx;
 pub mod demo;

@@ -18,6 +18,8 @@ use std::time::Duration;
 /// With `config_path`, SIGHUP and edits of that file reload the reloadable settings.
 pub fn run(config: Config, config_path: Option<&std::path::Path>) -> anyhow::Result<()> {
     crate::telemetry::set_semconv(config.telemetry.semconv);
+    // Before anything opens a file: the soft limit up to the hard one.
+    let files = crate::connections::raise_file_limit();
     let runtime = Arc::new(ArcSwap::from_pointee(crate::plugins::runtime(
         &config, None,
     )?));
@@ -26,6 +28,8 @@ pub fn run(config: Config, config_path: Option<&std::path::Path>) -> anyhow::Res
         config.builtins.sqlite,
         config.export.otlp.as_ref(),
     )?;
+    // Before serving: the ids already metered, so a restart does not meter them again.
+    crate::surfaces::once::restore(&config);
     let meter = telemetry.meters.as_ref().map(|m| {
         use opentelemetry::metrics::MeterProvider as _;
         m.meter("gemini-gateway")
@@ -58,7 +62,15 @@ pub fn run(config: Config, config_path: Option<&std::path::Path>) -> anyhow::Res
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
-    let mut service = pingora::proxy::http_proxy_service(&server.configuration, proxy);
+    // pingora's `http_proxy_service`, with the client connections capped below the file limit.
+    let mut http = pingora::proxy::HttpProxy::new(proxy, server.configuration.clone());
+    http.handle_init_modules();
+    let cap = crate::connections::cap_for(files.unwrap_or(1024));
+    tracing::info!(max_connections = cap, "Client connections are capped.");
+    let mut service = pingora::services::listening::Service::new(
+        "Pingora HTTP Proxy Service".into(),
+        crate::connections::Capped::new(http, cap),
+    );
     crate::listener::add(&mut service, &config)?;
     server.add_service(service);
     watch_drops(telemetry.sqlite_stats.clone());
@@ -88,17 +100,20 @@ pub fn run(config: Config, config_path: Option<&std::path::Path>) -> anyhow::Res
         db = %config.storage.path.display(),
         "Gateway listening."
     );
+    let completions_for_watch = completions.clone();
     let finish = Arc::new(std::sync::Mutex::new(Some(Finish {
         api,
         completions,
         telemetry,
         in_flight: in_flight.clone(),
+        grace: Duration::from_secs(config.proxy.shutdown_grace_seconds),
     })));
     early_exit_when_drained(
         server.watch_execution_phase(),
         in_flight,
         Duration::from_secs(config.proxy.shutdown_grace_seconds),
         finish.clone(),
+        completions_for_watch,
     );
     server.run(RunArgs::default());
     // The grace period ran out (or SIGINT): finish here, unless the watcher already did.
@@ -108,38 +123,68 @@ pub fn run(config: Config, config_path: Option<&std::path::Path>) -> anyhow::Res
 
 /// What is left to do once the proxy stops: the API, requests the proxy stopped under, queued
 /// completions, span flush.
+///
+/// The whole finish shares one deadline, the end of the grace period
+/// (`shutdown_grace_seconds` after SIGTERM, or after SIGINT): until then queued completions run
+/// their plugin hooks; past it they skip the plugin libraries' hooks (counted on their spans as
+/// `gateway.plugin.skipped`) but still get their spans, cost and snapshots. Requests and
+/// completions still unfinished [`FINISH_MARGIN`] after the deadline (a hook that never
+/// returns) are logged as lost; then the queued spans are written.
 struct Finish {
     api: Option<ApiHandle>,
     completions: Arc<Completions>,
     telemetry: Telemetry,
     /// Requests whose spans are not built yet.
     in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    grace: Duration,
 }
 
-/// How long shutdown waits for the requests the proxy stopped under to be finished.
-const INTERRUPTED_WAIT: Duration = Duration::from_secs(30);
+/// How long past the grace period's end shutdown waits for requests and queued completions to
+/// be finished (without library hooks) before the spans are flushed.
+const FINISH_MARGIN: Duration = Duration::from_secs(5);
 
 impl Finish {
     /// Runs once, whoever calls first; a second caller waits for the first to be done.
     fn run(slot: &std::sync::Mutex<Option<Finish>>) {
         let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
         let Some(f) = slot.take() else { return };
+        // SIGTERM set the deadline when it came (see `early_exit_when_drained`); SIGINT did not.
+        f.completions
+            .skip_hooks_after(std::time::Instant::now() + f.grace);
+        let deadline = f
+            .completions
+            .hooks_deadline()
+            .unwrap_or_else(std::time::Instant::now);
+        let end = deadline + FINISH_MARGIN;
         if let Some(api) = f.api {
             api.stop();
         }
         tracing::info!("Shutting down: finishing queued requests and writing their spans.");
         // After SIGINT (or a grace period that ran out) pingora's runtimes drop the requests
         // still running on their own threads; each is finished as interrupted as it is dropped
-        // (see `RequestCtx`'s `Drop`). Wait for them, so their spans are in the flush below.
-        let deadline = std::time::Instant::now() + INTERRUPTED_WAIT;
+        // (see `RequestCtx`'s `Drop`), and queued completions count until their spans are
+        // built. Wait for them, so their spans are in the flush below; past the deadline the
+        // queue is also emptied here, without library hooks.
         let pending = || f.in_flight.load(std::sync::atomic::Ordering::Acquire);
-        while pending() > 0 && std::time::Instant::now() < deadline {
+        let mut finished_here = 0;
+        while pending() > 0 && std::time::Instant::now() < end {
+            if std::time::Instant::now() >= deadline {
+                finished_here += f.completions.finish_queued();
+            }
             std::thread::sleep(Duration::from_millis(2));
+        }
+        if finished_here > 0 {
+            tracing::warn!(
+                requests = finished_here,
+                "Queued requests finished past the grace period without the plugin libraries' \
+                 completion hooks (gateway.plugin.skipped on their spans)."
+            );
         }
         if pending() > 0 {
             tracing::error!(
                 requests = pending(),
-                "Requests still unfinished after 30 s; their spans are lost."
+                "Requests still unfinished past the grace period and its margin (a completion \
+                 hook that does not return?); their spans are lost."
             );
         }
         let interrupted = crate::ctx::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed);
@@ -149,8 +194,11 @@ impl Finish {
                 "Requests cut by the shutdown were stored as cancelled (error.type shutdown)."
             );
         }
-        if !f.completions.drain(Duration::from_secs(30)) {
-            tracing::error!("Finishing queued requests took over 30 s; flushing what is done.");
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        if !f.completions.drain(left.max(Duration::from_millis(10))) {
+            tracing::error!(
+                "The completion thread is still busy past the deadline; flushing what is done."
+            );
         }
         f.telemetry.shutdown();
         let s = &f.telemetry.sqlite_stats;
@@ -171,6 +219,7 @@ fn early_exit_when_drained(
     in_flight: Arc<std::sync::atomic::AtomicUsize>,
     grace: Duration,
     finish: Arc<std::sync::Mutex<Option<Finish>>>,
+    completions: Arc<Completions>,
 ) {
     use pingora::server::ExecutionPhase;
     let spawned = std::thread::Builder::new()
@@ -185,6 +234,9 @@ fn early_exit_when_drained(
                 }
             }
             let deadline = std::time::Instant::now() + grace;
+            // The one deadline of the whole finish: queued completions skip the plugin
+            // libraries' hooks past it.
+            completions.skip_hooks_after(deadline);
             loop {
                 let idle = in_flight.load(std::sync::atomic::Ordering::Acquire) == 0;
                 // pingora announces that it stops its runtimes before it drops the requests

@@ -275,3 +275,87 @@ fn a_stream_held_past_the_grace_period_is_cut_and_stored_as_cancelled() {
         ("cancelled", Some("shutdown"))
     );
 }
+
+#[test]
+fn sigterm_with_slow_completion_hooks_skips_them_past_the_grace_period_and_stores_every_trace() {
+    // Each request's completion hook sleeps 1 s and they run one at a time: 48 queued requests
+    // would hold the process 48 s. The grace period is 1 s; past it the queued completions skip
+    // the library hook (counted on their spans) and keep their spans and cost. The only time
+    // here is the bound of the wait for exit (30 s in `stop`).
+    const REQUESTS: usize = 48;
+    let fake = spawn_in_thread(FakeConfig::default());
+    let so = std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../target/debug/libpii_tagger.so"
+    ));
+    assert!(so.exists(), "build the workspace first (pii-tagger)");
+    let mut gw = Gateway::start(
+        &fake.base_url(),
+        "shutdown_grace_seconds = 1",
+        &format!(
+            "[[plugins]]\npath = \"{}\"\n[plugins.config]\ncomplete_sleep_ms = 1000\n",
+            so.display()
+        ),
+    );
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|w| {
+                let gw = &gw;
+                s.spawn(move || {
+                    (0..REQUESTS / 4)
+                        .map(|i| {
+                            generate(
+                                gw,
+                                &format!(
+                                    r#"{{"contents":[{{"parts":[{{"text":"w{w} n{i}"}}]}}]}}"#
+                                ),
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    assert_eq!(ids.len(), REQUESTS);
+    let status = gw.stop();
+    assert!(status.success(), "{status:?}\n{}", gw.log_text());
+    assert_nothing_dropped(&gw);
+    for id in &ids {
+        let (status, _, http, input, _, cost, unpriced) = row(&gw, id);
+        assert_eq!(
+            (status.as_str(), http, unpriced),
+            ("ok", Some(200), false),
+            "{id}"
+        );
+        assert!(input.is_some() && cost.is_some(), "{id}: usage and cost");
+    }
+    let conn = gw.open_db();
+    let skipped: i64 = conn
+        .query_row(
+            "SELECT COUNT(DISTINCT trace_id) FROM spans WHERE name = 'post_processing'
+             AND json_extract(attributes, '$.\"gateway.plugin.skipped\"') = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        skipped > 0 && skipped <= REQUESTS as i64,
+        "the hooks left at the deadline are skipped and counted ({skipped}); log:\n{}",
+        gw.log_text()
+    );
+    let with_post: i64 = conn
+        .query_row(
+            "SELECT COUNT(DISTINCT trace_id) FROM spans WHERE name = 'post_processing'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        with_post, REQUESTS as i64,
+        "every request has all its spans"
+    );
+}
