@@ -7,8 +7,9 @@ meanwhile (one request at a time, a fresh keep-alive connection after any failur
 
 Builds gateway, fake-gemini and the pii-tagger plugin in release (skipped with --no-build),
 runs each attack against a fresh gateway in a temporary directory, prints a Markdown table.
-Asserts nothing; stdlib only. The gateway runs with a file limit of 1024 (prlimit), the
-limit the slowloris finding was measured under.
+Asserts nothing; stdlib only. The gateway runs with a soft file limit of 1024 (the usual
+default, the limit the slowloris finding was measured under) and the runner's hard limit, which
+the gateway raises its soft limit to at start.
 """
 
 import argparse
@@ -57,7 +58,8 @@ def wait_port(port, proc, log):
 
 
 def limit_files():
-    resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, NOFILE))
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(NOFILE, hard), hard))
 
 
 class Gateway:
@@ -484,9 +486,13 @@ def db_unlink_replace(gw):
     stop.set()
     for t in threads:
         t.join()
+    # The normal client's requests count as sent too: stop it before counting.
+    gw.normal.stop_flag.set()
+    gw.normal.join()
     time.sleep(2)
     stored = sqlite3.connect(gw.db).execute("SELECT COUNT(*) FROM traces").fetchone()[0]
     page = gw.metrics()
+    lost = gw.metric("gateway_traces_dropped_total", page) or 0
     dropped = sum(
         float(l.rsplit(" ", 1)[1])
         for l in page.splitlines()
@@ -496,7 +502,8 @@ def db_unlink_replace(gw):
         "8 clients for 9 s; the database unlinked at 3 s, replaced by rename at 6 s",
         f"{answered[0]:,} answered to the load; traces: {at_unlink:,} in the file when unlinked, "
         f"{at_copy:,} in the new file when copied, {stored - at_copy:,} written into the "
-        f"replacement after; {dropped:.0f} spans counted as dropped; /healthz "
+        f"replacement after; {dropped:.0f} spans ({lost:.0f} traces) counted as dropped; "
+        f"stored + counted = {stored + lost:,.0f} of {answered[0] + gw.normal.ok + gw.normal.failed:,} sent; /healthz "
         f"{health(gw)}; log: {log_has(gw, 'deleted or moved away')} deleted, "
         f"{log_has(gw, 'replaced by another file')} replaced",
     )
@@ -561,6 +568,7 @@ def main():
                 sampler.start()
                 normal = NormalClient(gw.port)
                 normal.start()
+                gw.normal = normal
                 what, notes = attack(gw)
                 served = normal.finish()
                 peak, sockets = sampler.finish()
