@@ -132,8 +132,9 @@ const CACHE_OPEN: &str = r#"INSERT INTO cache_storage (cache_name, model, tokens
 /// a trigger program frame allocated and zeroed and a statement journal kept for each of the
 /// four spans of a request, for the one in many thousands that names a cache.
 fn is_cache_event(s: &SpanRow) -> bool {
-    s.kind == "client"
-        && memchr::memmem::find(s.attributes_json.as_bytes(), b"\"gateway.cache.event\"").is_some()
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"gateway.cache.event\""));
+    s.kind == "client" && FINDER.find(s.attributes_json.as_bytes()).is_some()
 }
 
 impl Store {
@@ -270,6 +271,10 @@ impl Store {
         // REAL arguments (never met in the gateway's schema) are written as text by SQLite
         // itself, on a private in-memory connection, so that they match to the digit.
         let reals: std::sync::Mutex<Option<rusqlite::Connection>> = std::sync::Mutex::new(None);
+        // The searchers of the needles met so far (a handful: the schema's constants), built
+        // once rather than on every call; bounded, in case a query passes many.
+        let finders: std::sync::Mutex<Vec<memchr::memmem::Finder<'static>>> =
+            std::sync::Mutex::new(Vec::new());
         self.conn
             .create_scalar_function(
                 "instr",
@@ -289,18 +294,35 @@ impl Store {
                         })
                         .map(String::into_bytes)
                     };
-                    instr(ctx.get_raw(0), ctx.get_raw(1), real)
+                    let find = |h: &[u8], n: &[u8]| -> Option<usize> {
+                        let mut cache = finders.lock().unwrap_or_else(|e| e.into_inner());
+                        if let Some(f) = cache.iter().find(|f| f.needle() == n) {
+                            return f.find(h);
+                        }
+                        let f = memchr::memmem::Finder::new(n).into_owned();
+                        let at = f.find(h);
+                        if cache.len() < MAX_FINDERS {
+                            cache.push(f);
+                        }
+                        at
+                    };
+                    instr(ctx.get_raw(0), ctx.get_raw(1), real, find)
                 },
             )
             .map_err(|e| self.err(e))
     }
 }
 
-/// SQLite's `instr`, see [`Store::use_fast_instr`]; `real` writes a REAL as SQLite does.
+/// Needles whose searchers [`Store::use_fast_instr`] keeps.
+const MAX_FINDERS: usize = 32;
+
+/// SQLite's `instr`, see [`Store::use_fast_instr`]; `real` writes a REAL as SQLite does, `find`
+/// is the byte search.
 fn instr(
     haystack: rusqlite::types::ValueRef<'_>,
     needle: rusqlite::types::ValueRef<'_>,
     real: impl Fn(f64) -> rusqlite::Result<Vec<u8>>,
+    find: impl Fn(&[u8], &[u8]) -> Option<usize>,
 ) -> rusqlite::Result<Option<i64>> {
     use rusqlite::types::ValueRef;
     use std::borrow::Cow;
@@ -322,7 +344,7 @@ fn instr(
     if n.is_empty() {
         return Ok(Some(1));
     }
-    let Some(at) = memchr::memmem::find(&h, &n) else {
+    let Some(at) = find(&h, &n) else {
         return Ok(Some(0));
     };
     let position = if both_blobs {
