@@ -32,7 +32,44 @@ fn push_f64(out: &mut Vec<u8>, f: f64) {
 }
 
 fn push_str(out: &mut Vec<u8>, s: &str) {
-    let _ = serde_json::to_writer(&mut *out, s);
+    // Most keys and values need no escaping: copied as they are, quoted.
+    if !needs_escape(s.as_bytes()) {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
+}
+
+/// Whether JSON needs some byte of `s` escaped (a quote, a backslash or a control character).
+/// Each 32-byte chunk is tested whole, without a branch per byte, so that it is vectorised.
+fn needs_escape(s: &[u8]) -> bool {
+    s.chunks(32).any(|chunk| {
+        chunk.iter().fold(false, |any, &b| {
+            any | (b < 0x20) | (b == b'"') | (b == b'\\')
+        })
+    })
+}
+
+/// Lowercase hex of an id's bytes: what `TraceId`/`SpanId` display, without the formatter.
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xF)]));
+    }
+    out
+}
+
+fn trace_hex(id: opentelemetry::trace::TraceId) -> String {
+    hex(&id.to_bytes())
+}
+
+fn span_hex(id: opentelemetry::trace::SpanId) -> String {
+    hex(&id.to_bytes())
 }
 
 fn push_value(out: &mut Vec<u8>, v: &Value) {
@@ -127,10 +164,9 @@ pub fn span_row(span: &SpanData) -> SpanRow {
     events.push(b']');
     let parent = span.parent_span_id;
     SpanRow {
-        span_id: span.span_context.span_id().to_string(),
-        trace_id: span.span_context.trace_id().to_string(),
-        parent_span_id: (parent != opentelemetry::trace::SpanId::INVALID)
-            .then(|| parent.to_string()),
+        span_id: span_hex(span.span_context.span_id()),
+        trace_id: trace_hex(span.span_context.trace_id()),
+        parent_span_id: (parent != opentelemetry::trace::SpanId::INVALID).then(|| span_hex(parent)),
         name: span.name.to_string(),
         kind: kind(&span.span_kind),
         start_time_unix_nano: unix_nano(span.start_time),
@@ -201,7 +237,7 @@ pub fn trace_row(span: &SpanData) -> Option<TraceRow> {
         input_tokens.or(output_tokens).is_some(),
     );
     Some(TraceRow {
-        trace_id: span.span_context.trace_id().to_string(),
+        trace_id: trace_hex(span.span_context.trace_id()),
         start_time_unix_nano: unix_nano(span.start_time),
         end_time_unix_nano: unix_nano(span.end_time),
         model: string(a, sc::GEN_AI_REQUEST_MODEL),
@@ -264,10 +300,10 @@ pub const METRIC_LLM_SPAN_ID: &str = "llm_span_id";
 /// else is left out) and the request's root span (the carrying span's parent), from which the
 /// writer derives the request's position in a merged trace (see docs/schema.md).
 pub fn metric_rows(span: &SpanData, out: &mut Vec<MetricRow>) {
-    let span_id = span.span_context.span_id().to_string();
+    let span_id = span_hex(span.span_context.span_id());
     let parent = span.parent_span_id;
     let request_span_id =
-        (parent != opentelemetry::trace::SpanId::INVALID).then(|| parent.to_string());
+        (parent != opentelemetry::trace::SpanId::INVALID).then(|| span_hex(parent));
     for e in span.events.iter().filter(|e| e.name == METRIC_EVENT) {
         let a = &e.attributes;
         let (Some(metric), Some(value)) = (string(a, "metric"), float(a, "value")) else {
@@ -275,7 +311,7 @@ pub fn metric_rows(span: &SpanData, out: &mut Vec<MetricRow>) {
         };
         let threshold = float(a, "threshold");
         out.push(MetricRow {
-            trace_id: span.span_context.trace_id().to_string(),
+            trace_id: trace_hex(span.span_context.trace_id()),
             metric,
             value,
             threshold,
@@ -308,10 +344,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ids_are_written_as_opentelemetry_displays_them() {
+        use opentelemetry::trace::{SpanId, TraceId};
+        for t in [1u128, 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210, u128::MAX] {
+            assert_eq!(trace_hex(TraceId::from(t)), TraceId::from(t).to_string());
+        }
+        for s in [1u64, 0x00ab_cdef_0123_4567, u64::MAX] {
+            assert_eq!(span_hex(SpanId::from(s)), SpanId::from(s).to_string());
+        }
+    }
+
+    #[test]
     fn attributes_are_valid_json_and_later_keys_win() {
         let attrs = vec![
             KeyValue::new("a", "first"),
             KeyValue::new("q", "quote \" and \\ and \n and é"),
+            KeyValue::new("plain", "gemini-2.5-flash é"),
+            KeyValue::new("ctl", "tab\there\u{1f}"),
             KeyValue::new("n", 3),
             KeyValue::new("f", f64::NAN),
             KeyValue::new("x", 1.5),
@@ -327,6 +376,8 @@ mod tests {
         assert_eq!((v["n"].as_i64(), v["x"].as_f64()), (Some(3), Some(1.5)));
         assert!(v["f"].is_null());
         assert_eq!(v["list"][0], "STOP");
-        assert_eq!(v.as_object().unwrap().len(), 6);
+        assert_eq!(v["plain"], "gemini-2.5-flash é");
+        assert_eq!(v["ctl"], "tab\there\u{1f}");
+        assert_eq!(v.as_object().unwrap().len(), 8);
     }
 }
