@@ -26,6 +26,8 @@ use prometheus_client::metrics::counter::Counter as PromCounter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram as PromHistogram;
 use prometheus_client::registry::Registry;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
 
 /// Semconv bucket advice for durations (seconds).
 const DURATION_BUCKETS: [f64; 14] = [
@@ -168,6 +170,45 @@ struct Otel {
     usage: Vec<Counter<u64>>,
 }
 
+/// Label sets whose handles [`GenAiMetrics`] keeps (beyond them every call looks its
+/// families up, as the first call of a label set does).
+const MAX_CACHED: usize = 4_096;
+
+/// Modalities whose usage counters a [`Cached`] keeps.
+const CACHED_MODALITIES: [&str; 4] = ["text", "image", "audio", sc::MODALITY_UNKNOWN];
+
+/// The Prometheus handles of one label set, looked up once: a call records with a single
+/// map lookup instead of one family lookup (four label strings allocated and hashed) per
+/// instrument. Each handle is created at its first use, so that an instrument a label set never
+/// recorded is not rendered.
+struct Cached {
+    labels: Labels,
+    op_duration: OnceLock<PromHistogram>,
+    inference_duration: OnceLock<PromHistogram>,
+    ttfc: [OnceLock<PromHistogram>; 2],
+    tpoc: [OnceLock<PromHistogram>; 2],
+    tokens: [OnceLock<PromHistogram>; 2],
+    usage: [[OnceLock<PromCounter>; 4]; 5],
+}
+
+impl Cached {
+    fn new(labels: Labels) -> Self {
+        Self {
+            labels,
+            op_duration: OnceLock::new(),
+            inference_duration: OnceLock::new(),
+            ttfc: Default::default(),
+            tpoc: Default::default(),
+            tokens: Default::default(),
+            usage: Default::default(),
+        }
+    }
+
+    fn hist<'a>(&self, slot: &'a OnceLock<PromHistogram>, family: &Hist) -> &'a PromHistogram {
+        slot.get_or_init(|| family.get_or_create(&self.labels).clone())
+    }
+}
+
 /// Both sets of instruments.
 pub struct GenAiMetrics {
     mode: gateway_config::Semconv,
@@ -182,6 +223,7 @@ pub struct GenAiMetrics {
     models: LabelGuard,
     errors: LabelGuard,
     overflow: std::sync::atomic::AtomicU64,
+    cache: RwLock<HashMap<String, Arc<Cached>>>,
 }
 
 /// `gen_ai.client.operation.duration` -> `gen_ai_client_operation_duration`.
@@ -299,6 +341,7 @@ impl GenAiMetrics {
             models: LabelGuard::default(),
             errors: LabelGuard::default(),
             overflow: std::sync::atomic::AtomicU64::new(0),
+            cache: RwLock::new(HashMap::new()),
         }
     }
 
@@ -307,38 +350,61 @@ impl GenAiMetrics {
         self.overflow.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Records one call.
-    pub fn record(&self, s: &CallSample<'_>) {
+    /// The handles of one label set: from the cache when this (operation, model, error type)
+    /// was seen before, else built (and kept, while the cache has room and no label value was
+    /// replaced by `_OTHER`, so that overflow is counted on every call as before).
+    fn handles(&self, s: &CallSample<'_>) -> Arc<Cached> {
+        let key = format!("{}\0{}\0{}", s.operation, s.model, s.error_type);
+        if let Some(c) = self
+            .cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return c.clone();
+        }
         let model = self.models.admit(s.model, &self.overflow);
         let error_type = if s.error_type.is_empty() {
             String::new()
         } else {
             self.errors.admit(s.error_type, &self.overflow)
         };
+        let kept = model != OTHER && error_type != OTHER;
+        let c = Arc::new(Cached::new(Labels {
+            gen_ai_operation_name: s.operation.to_owned(),
+            gen_ai_provider_name: sc::PROVIDER_GCP_GEMINI.to_owned(),
+            gen_ai_request_model: model,
+            error_type,
+        }));
+        if kept {
+            let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
+            if cache.len() < MAX_CACHED {
+                cache.insert(key, c.clone());
+            }
+        }
+        c
+    }
+
+    /// Records one call.
+    pub fn record(&self, s: &CallSample<'_>) {
+        let c = self.handles(s);
+        let labels = &c.labels;
         let s = &CallSample {
-            model: &model,
-            error_type: &error_type,
+            model: &labels.gen_ai_request_model,
+            error_type: &labels.error_type,
             ..*s
         };
         let (v141, latest) = (self.mode.v141(), self.mode.latest());
         let inference = crate::span_attrs::is_inference(Some(s.operation));
-        let labels = Labels {
-            gen_ai_operation_name: s.operation.to_owned(),
-            gen_ai_provider_name: sc::PROVIDER_GCP_GEMINI.to_owned(),
-            gen_ai_request_model: s.model.to_owned(),
-            error_type: s.error_type.to_owned(),
-        };
         // On `main`, `gen_ai.client.operation.duration` is "not for inference".
         let op_duration = v141 || !inference;
         let latest_inference = latest && inference;
         if op_duration {
-            self.op_duration
-                .get_or_create(&labels)
+            c.hist(&c.op_duration, &self.op_duration)
                 .observe(s.duration_s);
         }
         if latest_inference {
-            self.inference_duration
-                .get_or_create(&labels)
+            c.hist(&c.inference_duration, &self.inference_duration)
                 .observe(s.duration_s);
         }
         let gens = [v141, latest_inference];
@@ -347,20 +413,27 @@ impl GenAiMetrics {
                 continue;
             }
             if let Some(t) = s.ttft_s {
-                self.ttfc[i].get_or_create(&labels).observe(t);
+                c.hist(&c.ttfc[i], &self.ttfc[i]).observe(t);
             }
             if let Some(t) = s.per_chunk_s {
-                self.tpoc[i].get_or_create(&labels).observe(t);
+                c.hist(&c.tpoc[i], &self.tpoc[i]).observe(t);
             }
         }
         let tokens = s.usage.map(|u| (u.input_tokens(), u.output_tokens()));
         if v141 && let Some((input, output)) = tokens {
-            for (kind, n) in [("input", input), ("output", output)] {
-                self.tokens
-                    .get_or_create(&TokenLabels {
-                        gen_ai_operation_name: s.operation.to_owned(),
-                        gen_ai_request_model: s.model.to_owned(),
-                        gen_ai_token_type: kind.to_owned(),
+            for (i, (kind, n)) in [("input", input), ("output", output)]
+                .into_iter()
+                .enumerate()
+            {
+                c.tokens[i]
+                    .get_or_init(|| {
+                        self.tokens
+                            .get_or_create(&TokenLabels {
+                                gen_ai_operation_name: s.operation.to_owned(),
+                                gen_ai_request_model: s.model.to_owned(),
+                                gen_ai_token_type: kind.to_owned(),
+                            })
+                            .clone()
                     })
                     .observe(n as f64);
             }
@@ -369,16 +442,22 @@ impl GenAiMetrics {
         let counted = latest_inference && (s.usage.is_some() || !s.error_type.is_empty());
         let records = counted.then(|| usage_records(s.usage));
         if let Some(records) = &records {
-            for (family, recs) in self.usage.iter().zip(records) {
+            for ((family, slots), recs) in self.usage.iter().zip(&c.usage).zip(records) {
                 for (modality, n) in recs {
-                    family
-                        .get_or_create(&ModalityLabels {
-                            gen_ai_operation_name: s.operation.to_owned(),
-                            gen_ai_provider_name: sc::PROVIDER_GCP_GEMINI.to_owned(),
-                            gen_ai_request_model: s.model.to_owned(),
-                            gen_ai_token_modality: (*modality).to_owned(),
-                        })
-                        .inc_by(*n);
+                    let make = || {
+                        family
+                            .get_or_create(&ModalityLabels {
+                                gen_ai_operation_name: s.operation.to_owned(),
+                                gen_ai_provider_name: sc::PROVIDER_GCP_GEMINI.to_owned(),
+                                gen_ai_request_model: s.model.to_owned(),
+                                gen_ai_token_modality: (*modality).to_owned(),
+                            })
+                            .clone()
+                    };
+                    match CACHED_MODALITIES.iter().position(|m| m == modality) {
+                        Some(i) => slots[i].get_or_init(make).inc_by(*n),
+                        None => make().inc_by(*n),
+                    };
                 }
             }
         }
