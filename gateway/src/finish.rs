@@ -102,6 +102,7 @@ impl GatewayProxy {
             &observed,
             &AnswerCtx {
                 route: &route,
+                path: &ctx.path,
                 info: &info,
                 header_tier: ctx.response_tier.as_deref(),
                 upstream_status: ctx.upstream_status,
@@ -123,7 +124,6 @@ impl GatewayProxy {
         if metering == Metering::Unknown && summary.usage.is_some() {
             crate::surfaces::count_unmetered();
         }
-                path: &ctx.path,
         if observed.decode_error.is_some() {
             crate::surfaces::count_decode_error();
         }

@@ -179,6 +179,11 @@ impl ProxyHttp for GatewayProxy {
         ctx.failure = Some(failure);
         ctx.failure_message = Some(e.to_string());
         let mut code = failure.status();
+        // A refused upstream certificate says why, to the client and in the log.
+        let refusal = crate::upstream::tls_refusal(e);
+        if let Some(why) = &refusal {
+            tracing::warn!(reason = %why, error = %e, "Upstream TLS handshake refused.");
+        }
         if code > 0 && ctx.response_header.is_none() {
             let message = match (failure, &refusal) {
                 (ProxyFailure::Unreachable, Some(why)) => {
@@ -203,11 +208,6 @@ impl ProxyHttp for GatewayProxy {
                 if let Err(error) = session.write_error_response(resp, Bytes::from(body)).await {
                     tracing::debug!(%error, "Could not send the error response.");
                 }
-        // A refused upstream certificate says why, to the client and in the log.
-        let refusal = crate::upstream::tls_refusal(e);
-        if let Some(why) = &refusal {
-            tracing::warn!(reason = %why, error = %e, "Upstream TLS handshake refused.");
-        }
             }
         } else if ctx.response_header.is_some() {
             code = ctx.upstream_status.unwrap_or(code);
