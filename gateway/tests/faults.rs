@@ -268,8 +268,9 @@ fn a_locked_database_never_blocks_requests_and_writing_resumes() {
         &fake.base_url(),
         "",
         "linger_ms = 5\nbusy_timeout_ms = 100",
-        "",
+        API,
     );
+    let metrics = gw.api_url("/metrics");
     let send = |gw: &Gateway| generate(gw, BODY);
     gw.wait_traces(0);
     let locker = rusqlite::Connection::open(&gw.db).unwrap();
@@ -284,6 +285,42 @@ fn a_locked_database_never_blocks_requests_and_writing_resumes() {
     drop(locker);
     let after = send(&gw);
     let conn = gw.wait_traces(1);
+    let has_row = |id: &str| -> i64 {
+        conn.query_row(
+            "SELECT COUNT(*) FROM traces WHERE trace_id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    // Wait for the row of the request after the lock: every earlier batch is settled then.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while has_row(&after) == 0 {
+        assert!(std::time::Instant::now() < deadline, "{}", gw.log_text());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Each request is 4 spans; those of the requests without a row were dropped, and the
+    // counter says exactly how many (docs/faults.md: "dropped and counted").
+    let lost = during.iter().filter(|id| has_row(id) == 0).count() as f64;
+    let text = wait_metric(
+        &metrics,
+        "gateway_spans_dropped_total",
+        &[("reason", "export_error")],
+        4.0 * lost,
+    );
+    let failed = sample(&text, "gateway_span_export_errors_total", &[]).unwrap();
+    assert!(
+        failed <= lost && (lost == 0.0 || failed >= 1.0),
+        "{lost} requests lost in {failed} failed batches:\n{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "gateway_spans_dropped_total",
+            &[("reason", "queue_full")]
+        ),
+        Some(0.0)
+    );
     gw.stop();
     let has = |id: &str| -> i64 {
         conn.query_row(
@@ -299,7 +336,11 @@ fn a_locked_database_never_blocks_requests_and_writing_resumes() {
         5,
         "spans that ended while locked are kept and written once the lock is gone"
     );
-    assert!(gw.log_text().contains("nothing was lost"), "{}", gw.log_text());
+    assert!(
+        gw.log_text().contains("nothing was lost"),
+        "{}",
+        gw.log_text()
+    );
 }
 
 #[test]
