@@ -23,7 +23,7 @@
 
 use crate::ExportStats;
 use crate::convert::{metric_rows, span_row, trace_row};
-use crate::identity::{AtPath, Identity, Left, Marks, left_behind};
+use crate::identity::{AtPath, FileId, Identity, Left, Marks, left_behind};
 use gateway_store::{MetricRow, SpanRow, Store, StoreOptions, TraceRow};
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
@@ -196,7 +196,13 @@ impl SqliteSpanExporter {
 
 impl Open {
     fn new(store: Store) -> Self {
-        let id = Identity::record(store.path());
+        Self::opened(store, None)
+    }
+
+    /// An open store, given what the path named just before it was opened (see
+    /// [`Identity::record_opened`]).
+    fn opened(store: Store, before: Option<FileId>) -> Self {
+        let id = Identity::record_opened(store.path(), before);
         let marks = Marks::of(store.connection());
         Self { store, id, marks }
     }
@@ -367,6 +373,7 @@ impl State {
             old.retire(what);
         }
         self.last_attempt = Instant::now();
+        let before = FileId::of(&self.path).ok();
         let opened = Store::open(&self.path, &self.opts);
         // The old connection is dropped only once what it left behind is counted.
         if let Some(old) = old {
@@ -379,7 +386,7 @@ impl State {
                     path = %self.path.display(),
                     "Spans are now written to the database file at the path."
                 );
-                self.open = Some(Open::new(store));
+                self.open = Some(Open::opened(store, before));
                 Ok(false)
             }
             Err(error) => {
@@ -403,10 +410,11 @@ impl State {
                 )));
             }
             self.last_attempt = Instant::now();
+            let before = FileId::of(&self.path).ok();
             match Store::open(&self.path, &self.opts) {
                 Ok(store) => {
                     tracing::info!(path = %self.path.display(), "The database is writable again.");
-                    self.open = Some(Open::new(store));
+                    self.open = Some(Open::opened(store, before));
                     self.last_check = Instant::now();
                 }
                 Err(e) => return Err(OTelSdkError::InternalFailure(format!("{e}; retrying"))),

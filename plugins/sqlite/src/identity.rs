@@ -73,11 +73,27 @@ fn companion(path: &Path, suffix: &str) -> PathBuf {
 }
 
 impl Identity {
-    /// Records what `path` and its companions name now; call right after opening the store.
+    /// Records what `path` and its companions name now.
+    #[cfg(test)]
     pub(crate) fn record(path: &Path) -> Self {
+        Self::record_opened(path, None)
+    }
+
+    /// Records what `path` and its companions name now (call right after opening the store),
+    /// given what the path named just before the store was opened:
+    /// when the path changed meanwhile, the store may have opened either file, so the earlier
+    /// one is recorded. If the store has the later one, the next check reopens the path (a
+    /// harmless reopen: nothing is counted, the file holds all its rows); if it has the earlier
+    /// one, the next check notices that it left the path.
+    pub(crate) fn record_opened(path: &Path, before: Option<FileId>) -> Self {
+        let now = FileId::of(path).ok();
+        let db = match (before, now) {
+            (Some(b), Some(n)) if b != n => Some(b),
+            _ => now,
+        };
         Self {
             path: path.to_path_buf(),
-            db: FileId::of(path).ok(),
+            db,
             wal: FileId::of(&companion(path, "-wal")).ok(),
             shm: FileId::of(&companion(path, "-shm")).ok(),
         }
@@ -254,5 +270,23 @@ mod tests {
         std::fs::write(&wal, b"new").unwrap();
         assert!(id.remove_stale_companions().is_empty());
         assert!(wal.exists());
+    }
+
+    #[test]
+    fn a_path_that_changed_while_opening_records_the_earlier_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("g.db");
+        std::fs::write(&db, b"a").unwrap();
+        let _held = std::fs::File::open(&db).unwrap();
+        let before = FileId::of(&db).ok();
+        std::fs::write(dir.path().join("b.db"), b"b").unwrap();
+        std::fs::rename(dir.path().join("b.db"), &db).unwrap();
+        let id = Identity::record_opened(&db, before);
+        assert_eq!(
+            id.at_path(),
+            AtPath::Replaced,
+            "the next check reopens the path"
+        );
+        assert_eq!(Identity::record_opened(&db, None).at_path(), AtPath::Same);
     }
 }
