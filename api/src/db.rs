@@ -59,11 +59,12 @@ impl Db {
 
     /// Runs `f` on a pooled connection on the current thread.
     pub fn run_blocking<T>(&self, f: impl FnOnce(&Reader) -> QueryResult<T>) -> QueryResult<T> {
+        // A pooled connection keeps reading a deleted or replaced file: one whose file is no
+        // longer the one at the path is dropped and the path opened again.
         let reader = match self.idle.lock().ok().and_then(|mut v| v.pop()) {
-            Some(r) => r,
-            None => Reader::open(&self.path, self.busy_timeout)?,
+            Some(r) if r.is_current() => r,
+            _ => Reader::open(&self.path, self.busy_timeout)?,
         };
-        // A pooled connection keeps reading a deleted file; check it is still there.
         reader.check()?;
         let out = f(&reader);
         if out.is_ok()

@@ -66,6 +66,14 @@ pub type QueryResult<T> = std::result::Result<T, QueryError>;
 pub struct Reader {
     pub(crate) conn: Connection,
     path: PathBuf,
+    /// Device and inode of the file this connection opened.
+    identity: Option<(u64, u64)>,
+}
+
+/// Device and inode of the file at `path`, if there is one.
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 impl std::fmt::Debug for Reader {
@@ -83,8 +91,15 @@ impl Reader {
             return Err(QueryError::Missing { path });
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let before = identity(&path);
         let conn = Connection::open_with_flags(&path, flags).map_err(|e| classify(&path, e))?;
-        let reader = Self { conn, path };
+        // A file swapped while opening has no single identity: the next check reopens.
+        let identity = before.filter(|id| identity(&path) == Some(*id));
+        let reader = Self {
+            conn,
+            path,
+            identity,
+        };
         reader
             .conn
             .busy_timeout(busy_timeout)
@@ -94,6 +109,13 @@ impl Reader {
             .execute_batch("PRAGMA query_only = ON;")
             .map_err(|e| reader.err(e))?;
         Ok(reader)
+    }
+
+    /// Whether the file at the path is still the one this connection opened (not deleted,
+    /// moved away or replaced by a rename). A pooled connection that is not must be reopened:
+    /// it would go on reading the old file.
+    pub fn is_current(&self) -> bool {
+        self.identity.is_some() && identity(&self.path) == self.identity
     }
 
     /// The database file.

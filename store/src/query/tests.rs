@@ -178,3 +178,31 @@ fn hourly_cost_equals_raw_cost_and_survives_merges() {
         .expect("sum");
     assert_eq!(n, 2000, "a merged request must not count as a second trace");
 }
+
+#[test]
+fn a_reader_knows_when_its_file_left_the_path() {
+    let (dir, reader) = db(&random_traces(3, 7));
+    assert!(reader.is_current(), "just opened");
+    // Replaced by a rename: another gateway database moved over the path.
+    let other = dir.path().join("other.db");
+    drop(Store::open(&other, &StoreOptions::default()).expect("open other"));
+    std::fs::rename(&other, reader.path()).expect("rename over");
+    assert!(
+        !reader.is_current(),
+        "a rename over the path is another file"
+    );
+    let fresh = Reader::open(reader.path(), Duration::from_secs(1)).expect("reopen");
+    assert!(fresh.is_current());
+    assert_eq!(
+        fresh.max_trace_rowid().expect("rowid"),
+        0,
+        "the new, empty file is read"
+    );
+    assert!(
+        reader.max_trace_rowid().expect("old rowid") > 0,
+        "the old one still reads the old file"
+    );
+    // Deleted.
+    std::fs::remove_file(fresh.path()).expect("delete");
+    assert!(!fresh.is_current(), "a deleted file is not current");
+}
