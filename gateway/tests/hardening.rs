@@ -416,16 +416,17 @@ fn start_upload(gw: &Gateway, target: &str, host_lines: &str) -> (u16, String) {
     let meta = r#"{"file":{"displayName":"notes"}}"#;
     let mut s = TcpStream::connect(gw.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        s,
+    // One write: a request the parser refuses is answered and closed at once, and a request
+    // written in pieces would meet a closed socket (EPIPE) before its answer is read.
+    let request = format!(
         "POST {target} HTTP/1.1\r\n{host_lines}x-goog-api-key: k\r\n\
          x-goog-upload-protocol: resumable\r\nx-goog-upload-command: start\r\n\
          x-goog-upload-header-content-length: 11\r\n\
          x-goog-upload-header-content-type: text/plain\r\ncontent-type: application/json\r\n\
          content-length: {}\r\nconnection: close\r\n\r\n{meta}",
         meta.len()
-    )
-    .unwrap();
+    );
+    s.write_all(request.as_bytes()).unwrap();
     let (status, head, _) = read_answer(&mut s, &mut Vec::new());
     (status, head)
 }
