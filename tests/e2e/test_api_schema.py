@@ -167,4 +167,11 @@ def test_every_operation_conforms_to_the_openapi_document(api, tmp_path):
     out = res.stdout + res.stderr
     assert res.returncode == 0, f"schemathesis failed after {elapsed:.0f} s:\n{out[-20000:]}"
     print(out)
-    assert "No issues found" in out, out
+    if "No issues found" in out:
+        return
+    # Every generated case passed; the only findings allowed are warnings about
+    # GET /api/sessions/{id}: random ids name no session (a documented 404) and random cursors
+    # and kinds are refused (a documented 400), so most generated cases are "rejected".
+    assert re.search(r"(\d+) generated, \1 passed", out), out
+    operations = set(re.findall(r"^\s*- (GET|POST|PUT|PATCH|DELETE) (\S+)", out, re.M))
+    assert operations <= {("GET", "/api/sessions/{id}")}, out
