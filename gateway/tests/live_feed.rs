@@ -13,63 +13,14 @@ mod util;
 
 use fake_gemini::{FakeConfig, spawn_in_thread};
 use serde_json::{Value, json};
-use std::net::TcpStream;
-use std::time::Duration;
-use tungstenite::client::IntoClientRequest;
-use tungstenite::stream::MaybeTlsStream;
-use tungstenite::{Message, WebSocket};
+use tungstenite::Message;
 use util::Gateway;
-
-type Ws = WebSocket<MaybeTlsStream<TcpStream>>;
+use util::ws::{Ws, next, next_of, open};
 
 const MODEL: &str = "gemini-3-live-feed-test";
 const TOKEN: &str = "feed-token";
 const V1BETA: &str =
     "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent";
-
-/// Bounds a read that never completes (a hang fails the test instead of blocking it).
-const READ_BOUND: Duration = Duration::from_secs(60);
-
-fn open(url: &str, headers: &[(&str, &str)]) -> Ws {
-    let mut req = url
-        .replacen("http://", "ws://", 1)
-        .into_client_request()
-        .unwrap();
-    for (k, v) in headers {
-        req.headers_mut().insert(
-            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-            http::HeaderValue::from_str(v).unwrap(),
-        );
-    }
-    let (ws, resp) = tungstenite::connect(req).unwrap();
-    assert_eq!(resp.status(), 101);
-    if let MaybeTlsStream::Plain(s) = ws.get_ref() {
-        s.set_read_timeout(Some(READ_BOUND)).unwrap();
-    }
-    ws
-}
-
-/// The next data message as JSON.
-fn next(ws: &mut Ws) -> Value {
-    loop {
-        match ws.read().expect("the socket stays open") {
-            Message::Text(t) => return serde_json::from_str(t.as_str()).unwrap(),
-            Message::Binary(b) => return serde_json::from_slice(&b).unwrap(),
-            Message::Close(c) => panic!("closed: {c:?}"),
-            _ => {}
-        }
-    }
-}
-
-/// The next feed message of type `kind`, skipping others (`stats`).
-fn next_of(feed: &mut Ws, kind: &str) -> Value {
-    loop {
-        let m = next(feed);
-        if m["type"] == kind {
-            return m;
-        }
-    }
-}
 
 /// Sends a user turn and returns its `usageMetadata`.
 fn turn(live: &mut Ws, text: &str) -> Value {

@@ -10,6 +10,8 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod ws;
+
 use rusqlite::Connection;
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
