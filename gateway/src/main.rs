@@ -60,10 +60,16 @@ fn main() -> ExitCode {
         .unwrap_or_else(|_| "info,pingora_core=warn,pingora_proxy=warn".into());
     // pingora's debug and trace lines print request URIs and headers, credentials included
     // (`?key=`, `x-goog-api-key`, `Authorization`): whatever RUST_LOG says, they stay off.
+    // Its default is the most verbose level RUST_LOG enables, not TRACE: the `log` facade's
+    // maximum level is the loosest hint of the stack, and a TRACE hint would send every one of
+    // pingora's per-request `debug!` calls through the filters only to be dropped there.
+    let loudest = env
+        .max_level_hint()
+        .unwrap_or(tracing_subscriber::filter::LevelFilter::TRACE);
     let no_secrets = tracing_subscriber::filter::Targets::new()
-        .with_default(tracing::Level::TRACE)
-        .with_target("pingora_proxy", tracing::Level::INFO)
-        .with_target("pingora_core", tracing::Level::INFO);
+        .with_default(loudest)
+        .with_target("pingora_proxy", loudest.min(tracing::Level::INFO.into()))
+        .with_target("pingora_core", loudest.min(tracing::Level::INFO.into()));
     tracing_subscriber::registry()
         .with(env)
         .with(no_secrets)
