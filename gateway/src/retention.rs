@@ -47,6 +47,7 @@ pub fn start(storage: StorageConfig) -> std::io::Result<()> {
                         traces = r.traces,
                         spans = r.spans,
                         metric_snapshots = r.metrics,
+                        cache_intervals = r.cache_intervals,
                         pages_freed = r.pages_freed,
                         "Retention pass deleted old rows."
                     ),

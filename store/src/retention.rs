@@ -26,6 +26,8 @@ pub struct RetentionReport {
     pub spans: u64,
     /// Metric snapshot rows deleted.
     pub metrics: u64,
+    /// `cache_storage` intervals deleted: those that ended before the oldest trace kept.
+    pub cache_intervals: u64,
     /// Pages given back to the file system.
     pub pages_freed: u64,
 }
@@ -38,6 +40,14 @@ const DELETE_TRACE: &str = "DELETE FROM traces WHERE trace_id = ?1";
 /// delete costs `?2` row reads, not a table scan.
 const DELETE_OLD_METRICS: &str = "DELETE FROM metric_snapshots WHERE id IN
     (SELECT id FROM metric_snapshots ORDER BY id LIMIT ?2) AND created_at_unix_nano < ?1";
+
+/// Intervals of cache storage that ended before `?1`, oldest first (by the start index: an
+/// interval ends after it starts). Open intervals, and those with no known end, stay.
+const DELETE_ENDED_CACHE_INTERVALS: &str = "DELETE FROM cache_storage WHERE id IN
+    (SELECT id FROM cache_storage WHERE start_unix_nano < ?1 AND end_unix_nano < ?1
+        ORDER BY start_unix_nano LIMIT ?2)";
+/// Where the traces kept begin; with none kept, nothing older than now is needed.
+const OLDEST_TRACE_START: &str = "SELECT MIN(start_time_unix_nano) FROM traces";
 
 impl Store {
     /// Deletes one batch of traces (and their spans) older than `before`. Returns (traces, spans).
@@ -110,6 +120,28 @@ impl Store {
                 report.traces += t;
                 report.spans += s;
                 if t == 0 {
+                    break;
+                }
+            }
+        }
+        if report.traces > 0 {
+            // Cache storage is cost over time, like the traces: intervals that ended before
+            // the oldest trace kept go with them (by age or by size).
+            let oldest: Option<i64> = self
+                .conn
+                .query_row(OLDEST_TRACE_START, [], |r| r.get(0))
+                .map_err(|e| self.err(e))?;
+            let before = oldest
+                .or(policy.traces_before_unix_nano)
+                .unwrap_or(i64::MAX);
+            loop {
+                let n = self
+                    .conn
+                    .prepare_cached(DELETE_ENDED_CACHE_INTERVALS)
+                    .and_then(|mut s| s.execute(params![before, batch as i64]))
+                    .map_err(|e| self.err(e))?;
+                report.cache_intervals += n as u64;
+                if n == 0 {
                     break;
                 }
             }

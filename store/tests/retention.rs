@@ -122,3 +122,65 @@ fn a_size_cap_removes_the_oldest_traces_first() {
         .unwrap();
     assert_eq!(newest, 399 * DAY / 10, "the newest trace survives");
 }
+
+/// Adds a `cache_storage` interval `[start, end)` (`end` None: no known end).
+fn cache_interval(store: &Store, name: &str, start: i64, end: Option<i64>) {
+    store
+        .connection()
+        .execute(
+            "INSERT INTO cache_storage (cache_name, tokens, start_unix_nano, end_unix_nano,
+                usd_per_mtok_hour, create_seen, trace_id) VALUES (?1, 1000, ?2, ?3, 1.0, 1, 't')",
+            rusqlite::params![name, start, end],
+        )
+        .unwrap();
+}
+
+fn cache_names(store: &Store) -> Vec<String> {
+    let mut stmt = store
+        .connection()
+        .prepare("SELECT cache_name FROM cache_storage ORDER BY cache_name")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn cache_storage_intervals_go_with_the_traces_of_their_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("c.db"), &StoreOptions::default()).unwrap();
+    fill(&mut store, 100, 0); // 10 days
+    cache_interval(&store, "a-ended-day-1", 0, Some(DAY));
+    cache_interval(&store, "b-ended-day-6", 5 * DAY, Some(6 * DAY));
+    cache_interval(&store, "c-spans-the-cut", 6 * DAY, Some(8 * DAY));
+    cache_interval(&store, "d-open-no-end", DAY, None);
+    cache_interval(&store, "e-recent", 9 * DAY, Some(11 * DAY));
+    // Nothing older to delete: intervals stay whatever their age.
+    let report = store
+        .enforce_retention(&RetentionPolicy {
+            traces_before_unix_nano: Some(0),
+            metrics_before_unix_nano: None,
+            max_size_bytes: None,
+            batch: 2,
+        })
+        .unwrap();
+    assert_eq!((report.traces, report.cache_intervals), (0, 0));
+    assert_eq!(cache_names(&store).len(), 5);
+
+    let report = store
+        .enforce_retention(&RetentionPolicy {
+            traces_before_unix_nano: Some(7 * DAY),
+            metrics_before_unix_nano: None,
+            max_size_bytes: None,
+            batch: 1,
+        })
+        .unwrap();
+    assert_eq!(report.traces, 70);
+    assert_eq!(report.cache_intervals, 2, "{:?}", cache_names(&store));
+    assert_eq!(
+        cache_names(&store),
+        ["c-spans-the-cut", "d-open-no-end", "e-recent"],
+        "intervals that ended before the oldest trace kept go; open and later ones stay"
+    );
+}
