@@ -58,7 +58,9 @@
 //! - countTokens, `Free` calls and failed calls (4xx/5xx) cost 0; `Deferred` calls are priced
 //!   later by the gateway. A call with no price, no usage or implausible usage (a count above
 //!   2^53, a non-finite cost) is **unpriced**: no cost, `gateway.cost.unpriced = true` and a
-//!   reason. Unpriced is never $0.
+//!   reason. Unpriced is never $0. A call cut before any usage (the client left mid-stream,
+//!   or the gateway stopped) is neither: no cost and no flag, as `gateway_store::is_unpriced`
+//!   decides for the trace.
 
 mod book;
 mod compute;

@@ -118,6 +118,11 @@ impl TokenCostPlugin {
             .filter(|s| self.book.key(s).is_some())
             .or(requested)
             .or(served);
+        if call.usage.is_none() && call.status != "ok" {
+            // Failed, or cut before any usage: nothing was metered, so nothing is unpriced
+            // (the rule the writer applies, `gateway_store::is_unpriced`).
+            return;
+        }
         let Some(model) = model else {
             return self.mark_unpriced(out, "no model in the request or the response");
         };

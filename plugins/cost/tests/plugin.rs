@@ -225,3 +225,51 @@ fn streamed_calls_cost_the_same_as_unary_and_carry_their_source() {
         Some("standard")
     );
 }
+
+#[test]
+fn a_call_that_failed_or_was_cut_before_any_usage_is_not_unpriced() {
+    let p = plugin();
+    let mut c = call("gemini-3.8-flash", million());
+    c.usage = None;
+    c.http_status = Some(429);
+    let out = c.run(&p);
+    assert_eq!(
+        out.get(Step::Root, sc::GATEWAY_COST_UNPRICED),
+        None,
+        "an error answer"
+    );
+    assert_eq!(cost(&out), 0.0, "Gemini does not bill failed requests");
+    c.http_status = Some(200);
+    c.cancelled = true;
+    let out = c.run(&p);
+    assert_eq!(
+        out.get(Step::Root, sc::GATEWAY_COST_UNPRICED),
+        None,
+        "a stream cut before usage"
+    );
+    assert_eq!(
+        out.get(Step::Root, sc::GATEWAY_COST_USD),
+        None,
+        "no cost, not $0"
+    );
+    c.info.model = Some("gemini-no-such-model".into());
+    let out = c.run(&p);
+    assert_eq!(
+        unpriced_reason(&out),
+        None,
+        "nothing metered, whatever the model"
+    );
+    assert_eq!(unpriced(&p), 0);
+    // Cut after its usage arrived: priced as usual.
+    c.info.model = Some("gemini-3.8-flash".into());
+    c.usage = Some(million());
+    close(cost(&c.run(&p)), 4.5);
+    // The same call completed without usage is unpriced.
+    c.cancelled = false;
+    c.usage = None;
+    assert_eq!(
+        unpriced_reason(&c.run(&p)).as_deref(),
+        Some("usage not reported by the response")
+    );
+    assert_eq!(unpriced(&p), 1);
+}

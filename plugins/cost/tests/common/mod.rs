@@ -42,6 +42,8 @@ pub fn price(model: &str) -> ModelPrice {
 pub struct Call {
     pub info: RequestInfo,
     pub http_status: Option<u16>,
+    /// The client went away (or the gateway stopped) before the call ended.
+    pub cancelled: bool,
     pub usage: Option<Usage>,
     pub response_model: Option<&'static str>,
     pub service_tier: Option<&'static str>,
@@ -58,6 +60,7 @@ pub fn call(model: &str, usage: Usage) -> Call {
             ..RequestInfo::default()
         },
         http_status: Some(200),
+        cancelled: false,
         usage: Some(usage),
         response_model: None,
         service_tier: None,
@@ -70,6 +73,7 @@ impl Call {
     pub fn run(&self, plugin: &TokenCostPlugin) -> PluginOutput {
         let attribution = Attribution::default();
         let status = match self.http_status {
+            _ if self.cancelled => "cancelled",
             Some(s) if s >= 400 => "error",
             _ => "ok",
         };
