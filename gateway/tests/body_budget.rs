@@ -51,6 +51,24 @@ fn parse_error(gw: &Gateway, body: &str) -> Option<String> {
     }
 }
 
+/// The budget's lines of `/metrics`, for a failure message.
+fn budget_metrics(gw: &Gateway) -> String {
+    let Some(api) = gw.api_addr else {
+        return "(no API)".into();
+    };
+    client()
+        .get(format!("http://{api}/metrics"))
+        .send()
+        .and_then(|r| r.text())
+        .map(|t| {
+            t.lines()
+                .filter(|l| l.contains("budget") || l.contains("connections"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_else(|e| e.to_string())
+}
+
 #[test]
 fn stalled_uploads_cannot_hold_more_than_the_budget() {
     let fake = spawn_in_thread(FakeConfig::default());
@@ -82,7 +100,9 @@ fn stalled_uploads_cannot_hold_more_than_the_budget() {
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "the budget was never spent"
+            "the budget was never spent; budget lines of /metrics:\n{}\nlog:\n{}",
+            budget_metrics(&gw),
+            gw.log_text()
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     };

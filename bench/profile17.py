@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Where the time goes: a sampling profile of the release gateway under load, by thread.
+
+The setup of bench/issue17.py (upstream: its own nginx with a fixed generateContent answer; the
+default gateway, observability on; wrk -t1 -c32, nothing pinned). While wrk runs, `perf record`
+samples the gateway's threads on the cpu-clock software event (this machine kind has no
+hardware counters) with call graphs; the report prints, for the proxy threads and for the
+SQLite writer, the share of samples by shared object and the top functions (self time).
+Asserts nothing.
+
+    bench/profile17.py [--seconds 30] [--no-build] [--top 25]
+
+Needs wrk, nginx and perf (apt: wrk nginx linux-perf) and a release build (made here unless
+--no-build). The raw profile stays in bench-out/profile17.data for `perf report -i`.
+"""
+
+import argparse, collections, signal, subprocess, sys, tempfile, threading, time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from issue17 import ANSWER, REL, ROOT, free_port, group, nginx, threads, wait_port, wrk  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=30)
+    ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--no-build", action="store_true")
+    a = ap.parse_args()
+    if not a.no_build:
+        subprocess.run(["cargo", "build", "--release", "-q", "-p", "gemini-gateway"], cwd=ROOT, check=True)
+    tmp = Path(tempfile.mkdtemp(prefix="gw-profile17-"))
+    out = ROOT / "bench-out"
+    out.mkdir(exist_ok=True)
+    data = out / "profile17.data"
+    procs = []
+    try:
+        up = free_port()
+        answer = ANSWER.replace("'", "\\'")
+        procs.append(nginx(tmp, "upstream", f"""
+  server {{
+    listen 127.0.0.1:{up};
+    location / {{
+      default_type "application/json; charset=UTF-8";
+      return 200 '{answer}';
+    }}
+  }}""", 1))
+        port = free_port()
+        cfg = tmp / "gateway.toml"
+        cfg.write_text(f'[proxy]\nlisten = "127.0.0.1:{port}"\nupstream = "http://127.0.0.1:{up}"\n'
+                       f'shutdown_grace_seconds = 2\n[storage]\npath = "{tmp}/gateway.db"\n')
+        gw = subprocess.Popen([str(REL / "gateway"), "--config", str(cfg)], start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=open(tmp / "gateway.log", "w"))
+        procs.append(gw)
+        wait_port(up)
+        wait_port(port)
+        time.sleep(1)
+        result = {}
+        load = threading.Thread(target=lambda: result.update(wrk(f"http://127.0.0.1:{port}", 32, a.seconds)))
+        before = threads(gw.pid)
+        load.start()
+        time.sleep(2)  # past the warm-up
+        record = max(a.seconds - 4, 2)
+        subprocess.run(["perf", "record", "-q", "-e", "cpu-clock", "-F", "1999", "-g", "-p", str(gw.pid),
+                        "-o", str(data), "--", "sleep", str(record)],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        load.join()
+        after = threads(gw.pid)
+        names = {tid: name for tid, (name, _) in after.items()}
+        cpu = collections.Counter()
+        for tid, (name, c) in after.items():
+            cpu[group(name)] += c - before.get(tid, (name, 0.0))[1]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    # One line per sample: thread id, shared object, function (self time).
+    script = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "--no-children", "-g", "none",
+                             "--sort", "tid,dso,sym", "--percent-limit", "0", "-F", "overhead,tid,dso,sym"],
+                            capture_output=True, text=True, check=True).stdout
+    by = collections.defaultdict(lambda: {"dso": collections.Counter(), "sym": collections.Counter()})
+    for line in script.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split()
+        try:
+            pct = float(parts[0].rstrip("%"))
+        except ValueError:
+            continue
+        tid = parts[1].split(":")[0]
+        dso = parts[3] if len(parts) > 3 else "?"
+        sym = " ".join(parts[5:]) if len(parts) > 5 else "?"
+        g = group(names.get(tid, "")) if tid in names else "other"
+        by[g]["dso"][dso] += pct
+        by[g]["sym"][sym] += pct
+    reqs = max(result.get("requests", 0), 1)
+    lines = [f"{result.get('rps', 0):,.0f} req/s at c=32 over {a.seconds} s; CPU per request (µs, /proc): "
+             + ", ".join(f"{k} {v / reqs * 1e6:.1f}" for k, v in sorted(cpu.items())), ""]
+    for g in ("proxy", "writer", "other"):
+        total = sum(by[g]["dso"].values())
+        if total == 0:
+            continue
+        lines.append(f"## {g} threads: {total:.1f}% of all samples\n")
+        lines.append("| shared object | share of this group |\n|---|---|")
+        for dso, p in by[g]["dso"].most_common(8):
+            lines.append(f"| {dso} | {p / total * 100:.1f}% |")
+        lines.append("\n| function (self) | share of this group |\n|---|---|")
+        for sym, p in by[g]["sym"].most_common(a.top):
+            lines.append(f"| `{sym[:90]}` | {p / total * 100:.1f}% |")
+        lines.append("")
+    text = "\n".join(lines)
+    (out / "profile17.md").write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
