@@ -83,7 +83,7 @@ def threads(pid):
 def group(name):
     if name.startswith("sqlite-writer"):
         return "writer"
-    if name in ("completion", "malloc-trim", "retention") or name.startswith("otlp"):
+    if name in ("completion", "malloc-trim", "retention") or name.startswith(("otlp", "jemalloc")):
         return "other"
     return "proxy"
 

@@ -8,13 +8,13 @@ hardware counters) with call graphs; the report prints, for the proxy threads an
 SQLite writer, the share of samples by shared object and the top functions (self time).
 Asserts nothing.
 
-    bench/profile17.py [--seconds 30] [--no-build] [--top 25]
+    bench/profile17.py [--seconds 30] [--no-build] [--top 25] [--gateway-env NAME=VALUE]...
 
 Needs wrk, nginx and perf (apt: wrk nginx linux-perf) and a release build (made here unless
 --no-build). The raw profile stays in bench-out/profile17.data for `perf report -i`.
 """
 
-import argparse, collections, signal, subprocess, sys, tempfile, threading, time
+import argparse, collections, os, signal, subprocess, sys, tempfile, threading, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -26,6 +26,8 @@ def main():
     ap.add_argument("--seconds", type=int, default=30)
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--gateway-env", action="append", default=[], metavar="NAME=VALUE",
+                    help="set in the gateway's environment only (e.g. LD_PRELOAD=..., GLIBC_TUNABLES=...)")
     a = ap.parse_args()
     if not a.no_build:
         subprocess.run(["cargo", "build", "--release", "-q", "-p", "gemini-gateway"], cwd=ROOT, check=True)
@@ -49,7 +51,8 @@ def main():
         cfg = tmp / "gateway.toml"
         cfg.write_text(f'[proxy]\nlisten = "127.0.0.1:{port}"\nupstream = "http://127.0.0.1:{up}"\n'
                        f'shutdown_grace_seconds = 2\n[storage]\npath = "{tmp}/gateway.db"\n')
-        gw = subprocess.Popen([str(REL / "gateway"), "--config", str(cfg)], start_new_session=True,
+        env = dict(os.environ, **dict(kv.split("=", 1) for kv in a.gateway_env))
+        gw = subprocess.Popen([str(REL / "gateway"), "--config", str(cfg)], start_new_session=True, env=env,
                               stdout=subprocess.DEVNULL, stderr=open(tmp / "gateway.log", "w"))
         procs.append(gw)
         wait_port(up)
@@ -66,7 +69,6 @@ def main():
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         load.join()
         after = threads(gw.pid)
-        names = {tid: name for tid, (name, _) in after.items()}
         cpu = collections.Counter()
         for tid, (name, c) in after.items():
             cpu[group(name)] += c - before.get(tid, (name, 0.0))[1]
@@ -79,25 +81,22 @@ def main():
                 p.wait(30)
             except subprocess.TimeoutExpired:
                 p.kill()
-    # One line per sample: thread id, shared object, function (self time).
+    # One line per (thread name, shared object, function): its share of all samples (self time).
     script = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "--no-children", "-g", "none",
-                             "--sort", "tid,dso,sym", "--percent-limit", "0", "-F", "overhead,tid,dso,sym"],
+                             "--sort", "comm,dso,sym", "--percent-limit", "0", "-t", "|"],
                             capture_output=True, text=True, check=True).stdout
     by = collections.defaultdict(lambda: {"dso": collections.Counter(), "sym": collections.Counter()})
     for line in script.splitlines():
-        if not line.strip() or line.startswith("#"):
+        if line.startswith("#") or line.count("|") < 3:
             continue
-        parts = line.split()
+        pct, comm, dso, sym = (f.strip() for f in line.split("|", 3))
         try:
-            pct = float(parts[0].rstrip("%"))
+            pct = float(pct.rstrip("%"))
         except ValueError:
             continue
-        tid = parts[1].split(":")[0]
-        dso = parts[3] if len(parts) > 3 else "?"
-        sym = " ".join(parts[5:]) if len(parts) > 5 else "?"
-        g = group(names.get(tid, "")) if tid in names else "other"
+        g = group(comm)
         by[g]["dso"][dso] += pct
-        by[g]["sym"][sym] += pct
+        by[g]["sym"][sym.removeprefix("[.] ").removeprefix("[k] ")] += pct
     reqs = max(result.get("requests", 0), 1)
     lines = [f"{result.get('rps', 0):,.0f} req/s at c=32 over {a.seconds} s; CPU per request (µs, /proc): "
              + ", ".join(f"{k} {v / reqs * 1e6:.1f}" for k, v in sorted(cpu.items())), ""]

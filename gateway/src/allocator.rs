@@ -1,111 +1,122 @@
-//! glibc malloc settings for the gateway process, applied once at startup.
+//! The process's allocator: mimalloc in place of glibc's malloc, for the gateway, SQLite and
+//! every plugin library alike.
 //!
-//! The gateway allocates through the system allocator (plugins share its heap, see
-//! `gateway_plugin_host`), which on Linux is glibc's malloc. Left at its defaults it keeps what
-//! a burst freed: each of up to 8 arenas per core grows to the burst's size and gives little
-//! back, and after the first large buffer is freed the mmap threshold rises to 32 MiB, so later
-//! request bodies come from (and stay in) the arenas. Measured with a flood of 20,000 requests
-//! with 1 KB model names: 15 arenas holding 587 MB for 54 MB in use (docs/faults.md). So:
+//! The gateway allocates through [`std::alloc::System`] (plugins share its heap, see
+//! `gateway_plugin_host`), that is through the C `malloc`. On Linux this binary links mimalloc
+//! (v2) statically with its `malloc`/`free` family exported under the C names, so the dynamic
+//! linker binds every `malloc` of the process to it: Rust's `System`, SQLite, and the plugin
+//! libraries loaded later (their undefined `malloc` resolves to the executable first). One heap
+//! for all, as the plugin ABI requires, and no second `#[global_allocator]`.
 //!
-//! - at most [`ARENA_MAX`] arenas (`M_ARENA_MAX`);
-//! - allocations of [`MMAP_THRESHOLD`] or more always mapped on their own (`M_MMAP_THRESHOLD`,
-//!   fixed, which also stops the threshold from rising): a freed body buffer goes back at once;
-//! - a `malloc-trim` thread that every [`TRIM_EVERY`] reads the resident size and, when it is
-//!   more than [`TRIM_ABOVE_KIB`] above the lowest seen, calls `malloc_trim(0)` to return the
-//!   free pages inside the arenas. Off the request path, and never while the process is near
-//!   its floor (an idle gateway never trims). A gateway that holds more for good (a full queue)
-//!   trims every 2 s; each trim walks the free lists of two arenas, holding each arena's lock
-//!   meanwhile, which costs little when little is free.
+//! Why not glibc's malloc: a proxy thread allocates a request's spans and the writer thread
+//! frees them, the pattern glibc handles worst. Profiled under load (`bench/profile17.py`,
+//! docs/benchmarks.md), about a third of the proxy threads' time and a fifth of the writer's
+//! went to `malloc`/`free` (arena locks, fast-bin consolidation). Why not jemalloc, also tried
+//! and as fast: its start-up reads the clock while holding its init lock, which deadlocks under
+//! an `LD_PRELOAD` clock shim such as libfaketime (the price-date test uses it).
 //!
-//! Another allocator (jemalloc, mimalloc) is not an option: plugin libraries free what the
-//! gateway allocates and the other way round, so both use the system allocator (see
-//! `gateway_plugin_host`, which makes a second global allocator fail to link).
+//! Two of mimalloc's defaults are changed at start ([`configure`]) so that memory freed after a
+//! burst goes back to the system (measured with `bench/mem_flood.py`, docs/faults.md): arenas are
+//! committed on demand rather than eagerly, and freed pages are purged at once rather than after
+//! 10 ms. A `MIMALLOC_*` variable in the environment for either option wins over these.
 
-use std::time::Duration;
+/// mimalloc's `mi_option_arena_eager_commit` (`mimalloc.h`, v2).
+const ARENA_EAGER_COMMIT: i32 = 4;
+/// mimalloc's `mi_option_purge_delay` (`mimalloc.h`, v2).
+const PURGE_DELAY: i32 = 15;
 
-/// Most malloc arenas.
-pub const ARENA_MAX: i32 = 2;
-/// Allocations at least this large are mapped on their own and unmapped when freed.
-pub const MMAP_THRESHOLD: i32 = 1 << 20;
-/// How often the trim thread looks at the resident size.
-pub const TRIM_EVERY: Duration = Duration::from_secs(2);
-/// Resident size above the lowest seen that makes the trim thread trim.
-pub const TRIM_ABOVE_KIB: u64 = 32 * 1024;
+/// The options [`configure`] sets: (option, value, environment variable that overrides it).
+const OPTIONS: [(i32, i64, &str); 2] = [
+    (ARENA_EAGER_COMMIT, 0, "MIMALLOC_ARENA_EAGER_COMMIT"),
+    (PURGE_DELAY, 0, "MIMALLOC_PURGE_DELAY"),
+];
 
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[allow(unsafe_code)]
-mod glibc {
-    use std::ffi::c_int;
-
-    const M_MMAP_THRESHOLD: c_int = -3;
-    const M_ARENA_MAX: c_int = -8;
-
-    unsafe extern "C" {
-        fn mallopt(param: c_int, value: c_int) -> c_int;
-        fn malloc_trim(pad: usize) -> c_int;
-    }
-
-    pub fn configure(arena_max: i32, mmap_threshold: i32) -> bool {
-        // SAFETY: mallopt only changes malloc's parameters; it is called before the runtime
-        // starts its threads.
-        unsafe {
-            mallopt(M_ARENA_MAX, arena_max) == 1 && mallopt(M_MMAP_THRESHOLD, mmap_threshold) == 1
-        }
-    }
-
-    pub fn trim() {
-        // SAFETY: malloc_trim is thread-safe and only returns free memory to the system.
-        unsafe {
-            malloc_trim(0);
-        }
-    }
-}
-
-/// The resident size of this process in KiB (`VmRSS`), if readable.
-fn rss_kib() -> Option<u64> {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
-}
-
-/// Applies the malloc settings and starts the trim thread (glibc only; elsewhere nothing).
-/// Call first thing in `main`, before any thread starts.
-pub fn configure() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+/// The allocator's name and version, e.g. `mimalloc 2.3.2`, for the start-up log.
+pub fn describe() -> String {
+    #[cfg(target_os = "linux")]
     {
-        if !glibc::configure(ARENA_MAX, MMAP_THRESHOLD) {
-            tracing::warn!(
-                "malloc settings were refused; memory freed after bursts may stay held."
-            );
+        // Major, then two digits of minor and two of patch: 20302 is 2.3.2.
+        let v = sys::version();
+        format!("mimalloc {}.{}.{}", v / 10_000, (v / 100) % 100, v % 100)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        "the system allocator".to_owned()
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)] // three calls into the allocator's C API, none with preconditions
+mod sys {
+    pub(super) fn version() -> i32 {
+        // SAFETY: `mi_version` returns a constant. Referencing mimalloc's API also makes the
+        // linker keep the object that defines the exported `malloc` family.
+        unsafe { libmimalloc_sys::mi_version() }
+    }
+
+    pub(super) fn set(option: i32, value: i64) {
+        // SAFETY: setting an option is allowed at any time; both options are read on each use.
+        unsafe { libmimalloc_sys::mi_option_set(option, value as std::ffi::c_long) }
+    }
+
+    #[allow(clippy::useless_conversion)] // `c_long` is 32 bits on some Linux targets
+    pub(super) fn get(option: i32) -> i64 {
+        // SAFETY: reading an option has no preconditions.
+        i64::from(unsafe { libmimalloc_sys::mi_option_get(option) })
+    }
+}
+
+/// Sets [`OPTIONS`] before anything allocates: from the executable's `.preinit_array`, which
+/// the dynamic loader runs before any library's initialisers and before Rust's runtime, since
+/// mimalloc reserves its first arena at the first allocation. Reads the environment with
+/// `getenv`, which does not allocate.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+extern "C" fn set_options_before_any_allocation() {
+    for (option, value, var) in OPTIONS {
+        let mut name = [0u8; 40];
+        name[..var.len()].copy_from_slice(var.as_bytes());
+        // SAFETY: `name` is NUL-terminated (the names are shorter than the buffer); getenv only
+        // reads the environment, which the loader has set up before the preinit functions.
+        let set_by_user = !unsafe { libc::getenv(name.as_ptr().cast()) }.is_null();
+        if !set_by_user {
+            sys::set(option, value);
         }
-        let spawned = std::thread::Builder::new()
-            .name("malloc-trim".into())
-            .spawn(|| {
-                let mut floor = rss_kib().unwrap_or(0);
-                loop {
-                    std::thread::sleep(TRIM_EVERY);
-                    let Some(now) = rss_kib() else { return };
-                    floor = floor.min(now);
-                    if now > floor + TRIM_ABOVE_KIB {
-                        let t = std::time::Instant::now();
-                        glibc::trim();
-                        tracing::debug!(
-                            before_kib = now,
-                            after_kib = rss_kib().unwrap_or(now),
-                            took_us = t.elapsed().as_micros() as u64,
-                            "malloc_trim"
-                        );
-                    }
-                }
-            });
-        if let Err(e) = spawned {
-            tracing::warn!(error = %e, "No malloc-trim thread; memory freed after bursts may stay held.");
-        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+#[used]
+#[unsafe(link_section = ".preinit_array")]
+static SET_OPTIONS: extern "C" fn() = set_options_before_any_allocation;
+
+/// Logs which allocator serves the process and with which options. Call first thing in `main`.
+pub fn configure() {
+    #[cfg(target_os = "linux")]
+    tracing::info!(
+        allocator = %describe(),
+        arena_eager_commit = sys::get(ARENA_EAGER_COMMIT),
+        purge_delay_ms = sys::get(PURGE_DELAY),
+        "Allocator."
+    );
+    #[cfg(not(target_os = "linux"))]
+    tracing::info!(allocator = %describe(), "Allocator.");
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    /// The option numbers are mimalloc's: what is set is read back from the same option.
+    #[test]
+    fn options_are_set_and_read_back() {
+        let before = super::sys::get(super::PURGE_DELAY);
+        super::sys::set(super::PURGE_DELAY, 7);
+        assert_eq!(super::sys::get(super::PURGE_DELAY), 7);
+        super::sys::set(super::PURGE_DELAY, before);
+        assert!(
+            super::describe().starts_with("mimalloc 2."),
+            "{}",
+            super::describe()
+        );
     }
 }
