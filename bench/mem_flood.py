@@ -5,7 +5,8 @@ RSS (anonymous and file-backed, from /proc/<pid>/smaps_rollup) every 2 s during 
 the idle seconds after it, then glibc's malloc_stats() (per-arena held and in-use bytes, into
 the gateway's log, printed here) and malloc_trim(0) called through gdb, the rows stored and the
 drop counters. Toggles: --api 0 (no in-process API), --sqlite 0 (no persistence), --storage and
---extra (TOML lines). Figures in docs/faults.md (Memory bounds).
+--extra (TOML lines). Figures in docs/faults.md (Memory bounds). Since the gateway serves malloc
+with mimalloc, glibc's malloc_stats/malloc_trim no longer see its heap: use --trim 0.
 
     bench/mem_flood.py [--n 20000] [--clients 8] [--idle 10] [--api 0] [--sqlite 0] [--trim 0]
 """

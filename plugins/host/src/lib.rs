@@ -10,7 +10,8 @@
 //! [`std::alloc::System`], as `export_plugin!` does for every plugin. A binary that declares
 //! another `#[global_allocator]` (jemalloc, mimalloc) fails to link with "cannot define
 //! multiple global allocators": that is deliberate, since loading plugins into it would be
-//! undefined behaviour.
+//! undefined behaviour. (The gateway binary still uses mimalloc: it replaces the C `malloc`
+//! that `System` calls, for plugins too, see `gateway/src/allocator.rs`.)
 
 pub mod loader;
 mod registry;
