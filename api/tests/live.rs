@@ -63,6 +63,46 @@ async fn a_new_trace_reaches_a_connected_client() {
 }
 
 #[tokio::test]
+async fn a_client_after_an_unwatched_stretch_gets_fresh_statistics() {
+    // Unwatched, the tailer computes no statistics; the next client's snapshot must not carry
+    // the ones cached while the previous client watched.
+    let mut db = TestDb::new();
+    db.write(&[trace(&tid(1), now() - 1000 * MS, 12.0)]);
+    let mut opts = ApiOptions::new(&db.path).token("tok");
+    opts.stats_interval = Duration::from_millis(200);
+    let state = AppState::new(opts);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(gateway_api::serve(listener, state, async move {
+        let _ = stop_rx.await;
+    }));
+    let url = format!("ws://{addr}/api/live?token=tok");
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url)
+        .await
+        .expect("connect");
+    next_json(&mut ws, "snapshot").await;
+    let stats = next_json(&mut ws, "stats").await;
+    assert_eq!(stats["requests_last_hour"], 1);
+    let _ = ws.send(tungstenite::Message::Close(None)).await;
+    drop(ws);
+    db.write(&[trace(&tid(2), now(), 34.0), trace(&tid(3), now(), 56.0)]);
+    // Past the statistics' interval, so that those cached above are stale.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url)
+        .await
+        .expect("connect");
+    let snapshot = next_json(&mut ws, "snapshot").await;
+    assert_eq!(snapshot["stats"]["requests_last_hour"], 3, "{snapshot}");
+    let _ = stop_tx.send(());
+    let _ = ws.send(tungstenite::Message::Close(None)).await;
+    drop(ws);
+    let _ = tokio::time::timeout(Duration::from_secs(30), server).await;
+}
+
+#[tokio::test]
 async fn a_slow_client_is_skipped_ahead() {
     let (tx, rx) = tokio::sync::broadcast::channel::<Utf8Bytes>(4);
     for i in 0..10 {

@@ -10,7 +10,8 @@
 //!   each time one of its turns is stored: the sum of its turns so far. The same `trace_id`
 //!   comes again with each later turn, and last with its final row when the session ends
 //!   (always after its provisional summaries);
-//! - `{"type":"stats", ...}` every `stats_interval` (2 s by default);
+//! - `{"type":"stats", ...}` every `stats_interval` (2 s by default), computed only while the
+//!   feed has subscribers;
 //! - `{"type":"lagged","skipped":n}` when a slow client missed `n` messages (it is moved ahead).
 
 mod tailer;

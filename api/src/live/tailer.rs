@@ -1,5 +1,6 @@
 //! The tailer task: polls `traces` for rows above the last rowid seen, counts them for
-//! `/metrics`, broadcasts them, and periodically recomputes the live statistics. Before the
+//! `/metrics`, broadcasts them, and, while the feed has subscribers, recomputes the live
+//! statistics every `stats_interval`. Before the
 //! trace rows of each pass it reads the Live turn spans stored since the last pass and
 //! broadcasts a provisional summary of each session that has no trace row yet, so a session's
 //! final row is always sent after its provisional ones.
@@ -78,7 +79,10 @@ async fn run(weak: Weak<Inner>) {
                 Err(e) => tracing::debug!(error = %e, "Live tailer poll failed."),
             },
         }
-        if last_stats.is_none_or(|t| t.elapsed() >= inner.stats_interval) {
+        // The statistics read the last hour of traces: only worth their CPU (which the proxy
+        // shares) while somebody watches the feed. A client that connects gets fresh ones.
+        let watched = inner.live.tx.receiver_count() > 0;
+        if watched && last_stats.is_none_or(|t| t.elapsed() >= inner.stats_interval) {
             last_stats = Some(Instant::now());
             refresh_stats(&inner).await;
         }

@@ -61,7 +61,18 @@ pub(crate) async fn live_handler(
             (b.start_time_unix_nano, &b.trace_id).cmp(&(a.start_time_unix_nano, &a.trace_id))
         });
     }
-    let cached = state.inner.live.stats.lock().ok().and_then(|s| s.clone());
+    // Cached statistics only while fresh: the tailer computes them only while the feed has
+    // subscribers, so after an unwatched stretch they are recomputed here.
+    let fresh_after = now_unix_nano()
+        .saturating_sub(i64::try_from(state.inner.stats_interval.as_nanos()).unwrap_or(i64::MAX));
+    let cached = state
+        .inner
+        .live
+        .stats
+        .lock()
+        .ok()
+        .and_then(|s| s.clone())
+        .filter(|s| s.at_unix_nano >= fresh_after);
     let stats = match cached {
         Some(s) => Some(s),
         None => state
