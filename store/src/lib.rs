@@ -115,6 +115,9 @@ impl StoreError {
     }
 }
 
+/// SQLite virtual-machine steps between two yields of the writing thread (see [`Store::open`]).
+const YIELD_EVERY_OPS: std::ffi::c_int = 2_000;
+
 impl Store {
     /// Opens (creating if needed) the database, switches it to WAL with `synchronous=NORMAL`,
     /// and applies pending migrations. Tables that are not ours are never touched, and a file
@@ -124,10 +127,25 @@ impl Store {
         let path = path.as_ref().to_path_buf();
         remove_orphaned_log(&path);
         let conn = Connection::open(&path).map_err(|e| sqlite_err(&path, e))?;
-        let store = Self { conn, path };
+        let mut store = Self { conn, path };
         store
             .conn
             .busy_timeout(opts.busy_timeout)
+            .map_err(|e| store.err(e))?;
+        // Every YIELD_EVERY_OPS virtual-machine steps the writer makes one system call, so a
+        // thread woken on its core gets the core within that many steps. Without it, on a
+        // kernel that preempts only at the next tick (`PREEMPT_NONE`/lazy, the common server
+        // setting), a proxy thread woken beside a long batch waited up to a tick (4 ms), even
+        // with the writer at idle priority (docs/benchmarks.md: the p99 at concurrency 1).
+        store
+            .conn
+            .progress_handler(
+                YIELD_EVERY_OPS,
+                Some(|| {
+                    std::thread::yield_now();
+                    false
+                }),
+            )
             .map_err(|e| store.err(e))?;
         let checked = migrations::check(&store.conn, &store.path);
         // SQLite quietly opens a write-protected file read-only; say so instead of failing at
