@@ -267,7 +267,9 @@ fn a_queue_too_small_for_the_lock_counts_every_loss() {
     let fake = spawn_in_thread(FakeConfig::default());
     let (mut gw, api) = start(
         &fake.base_url(),
-        "linger_ms = 5\nbusy_timeout_ms = 1000\nqueue_capacity = 64",
+        // A batch of at most 16 spans: the writer cannot take the whole load into the batch
+        // the lock refuses (it lingers while spans keep coming), so the queue must overflow.
+        "linger_ms = 5\nbusy_timeout_ms = 1000\nqueue_capacity = 64\nmax_batch = 16",
     );
     let first = generate(&gw, BODY);
     wait_for("the first trace written", &gw, || {
