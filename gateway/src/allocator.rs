@@ -26,9 +26,9 @@ const ARENA_EAGER_COMMIT: i32 = 4;
 const PURGE_DELAY: i32 = 15;
 
 /// The options [`configure`] sets: (option, value, environment variable that overrides it).
-const OPTIONS: [(i32, i64, &str); 2] = [
-    (ARENA_EAGER_COMMIT, 0, "MIMALLOC_ARENA_EAGER_COMMIT"),
-    (PURGE_DELAY, 0, "MIMALLOC_PURGE_DELAY"),
+const OPTIONS: [(i32, i64, &std::ffi::CStr); 2] = [
+    (ARENA_EAGER_COMMIT, 0, c"MIMALLOC_ARENA_EAGER_COMMIT"),
+    (PURGE_DELAY, 0, c"MIMALLOC_PURGE_DELAY"),
 ];
 
 /// The allocator's name and version, e.g. `mimalloc 2.3.2`, for the start-up log.
@@ -68,18 +68,35 @@ mod sys {
 
 /// Sets [`OPTIONS`] before anything allocates: from the executable's `.preinit_array`, which
 /// the dynamic loader runs before any library's initialisers and before Rust's runtime, since
-/// mimalloc reserves its first arena at the first allocation. Reads the environment with
-/// `getenv`, which does not allocate.
+/// mimalloc reserves its first arena at the first allocation. The environment is read from the
+/// `envp` the loader passes (glibc calls preinit functions with `argc, argv, envp`): libc's own
+/// `environ` is not set up yet at this point, so `getenv` would find nothing.
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
-extern "C" fn set_options_before_any_allocation() {
+extern "C" fn set_options_before_any_allocation(
+    _argc: std::ffi::c_int,
+    _argv: *const *const std::ffi::c_char,
+    envp: *const *const std::ffi::c_char,
+) {
+    let set_by_user = |name: &std::ffi::CStr| -> bool {
+        let name = name.to_bytes();
+        let mut at = envp;
+        // SAFETY: `envp` is the loader's NULL-terminated array of NUL-terminated strings
+        // (or NULL), alive for the whole process; nothing here allocates.
+        unsafe {
+            while !at.is_null() && !(*at).is_null() {
+                let entry = std::ffi::CStr::from_ptr(*at).to_bytes();
+                if entry.len() > name.len() && entry.starts_with(name) && entry[name.len()] == b'='
+                {
+                    return true;
+                }
+                at = at.add(1);
+            }
+        }
+        false
+    };
     for (option, value, var) in OPTIONS {
-        let mut name = [0u8; 40];
-        name[..var.len()].copy_from_slice(var.as_bytes());
-        // SAFETY: `name` is NUL-terminated (the names are shorter than the buffer); getenv only
-        // reads the environment, which the loader has set up before the preinit functions.
-        let set_by_user = !unsafe { libc::getenv(name.as_ptr().cast()) }.is_null();
-        if !set_by_user {
+        if !set_by_user(var) {
             sys::set(option, value);
         }
     }
@@ -89,7 +106,11 @@ extern "C" fn set_options_before_any_allocation() {
 #[allow(unsafe_code)]
 #[used]
 #[unsafe(link_section = ".preinit_array")]
-static SET_OPTIONS: extern "C" fn() = set_options_before_any_allocation;
+static SET_OPTIONS: extern "C" fn(
+    std::ffi::c_int,
+    *const *const std::ffi::c_char,
+    *const *const std::ffi::c_char,
+) = set_options_before_any_allocation;
 
 /// Logs which allocator serves the process and with which options. Call first thing in `main`.
 pub fn configure() {
