@@ -113,16 +113,16 @@ impl TokenCostPlugin {
                 out.attr(step, sc::GATEWAY_SERVICE_TIER_DOWNGRADED, true);
             }
         }
-        // The served model when the table knows it, else the requested one.
-        let model = served
-            .filter(|s| self.book.key(s).is_some())
-            .or(requested)
-            .or(served);
         if call.usage.is_none() && call.status != "ok" {
             // Failed, or cut before any usage: nothing was metered, so nothing is unpriced
             // (the rule the writer applies, `gateway_store::is_unpriced`).
             return;
         }
+        // The served model when the table knows it, else the requested one.
+        let model = served
+            .filter(|s| self.book.key(s).is_some())
+            .or(requested)
+            .or(served);
         let Some(model) = model else {
             return self.mark_unpriced(out, "no model in the request or the response");
         };
