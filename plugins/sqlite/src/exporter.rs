@@ -23,9 +23,6 @@
 
 use crate::ExportStats;
 use crate::convert::{metric_rows, span_row, trace_row};
-
-/// Spans converted to rows between two yields of the writing thread (about 0.1 ms of work).
-const YIELD_EVERY: usize = 32;
 use crate::identity::{AtPath, FileId, Identity, Left, Marks, left_behind};
 use gateway_store::{MetricRow, SpanRow, Store, StoreOptions, TraceRow};
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
@@ -34,6 +31,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+/// Spans converted to rows between two yields of the writing thread (about 0.1 ms of work).
+const YIELD_EVERY: usize = 32;
 
 /// Shortest time between two attempts to open a database that could not be written.
 pub const REOPEN_EVERY: Duration = Duration::from_secs(1);
