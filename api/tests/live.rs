@@ -7,10 +7,15 @@ use gateway_api::{ApiOptions, AppState};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite;
 
-#[tokio::test]
-async fn a_new_trace_reaches_a_connected_client() {
-    let mut db = TestDb::new();
-    db.write(&[trace(&tid(1), now() - 1000 * MS, 12.0)]);
+/// The API over `db` on a loopback port (token `tok`, statistics every 200 ms): its address,
+/// the sender that stops it, and the server task.
+async fn serve_live(
+    db: &TestDb,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
     let mut opts = ApiOptions::new(&db.path).token("tok");
     opts.stats_interval = Duration::from_millis(200);
     let state = AppState::new(opts);
@@ -22,6 +27,14 @@ async fn a_new_trace_reaches_a_connected_client() {
     let server = tokio::spawn(gateway_api::serve(listener, state, async move {
         let _ = stop_rx.await;
     }));
+    (addr, stop_tx, server)
+}
+
+#[tokio::test]
+async fn a_new_trace_reaches_a_connected_client() {
+    let mut db = TestDb::new();
+    db.write(&[trace(&tid(1), now() - 1000 * MS, 12.0)]);
+    let (addr, stop_tx, server) = serve_live(&db).await;
 
     let refused = tokio_tungstenite::connect_async(format!("ws://{addr}/api/live")).await;
     assert!(refused.is_err(), "no token must be refused");
@@ -68,17 +81,7 @@ async fn a_client_after_an_unwatched_stretch_gets_fresh_statistics() {
     // the ones cached while the previous client watched.
     let mut db = TestDb::new();
     db.write(&[trace(&tid(1), now() - 1000 * MS, 12.0)]);
-    let mut opts = ApiOptions::new(&db.path).token("tok");
-    opts.stats_interval = Duration::from_millis(200);
-    let state = AppState::new(opts);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(gateway_api::serve(listener, state, async move {
-        let _ = stop_rx.await;
-    }));
+    let (addr, stop_tx, server) = serve_live(&db).await;
     let url = format!("ws://{addr}/api/live?token=tok");
     let (mut ws, _) = tokio_tungstenite::connect_async(&url)
         .await
