@@ -16,9 +16,12 @@ kind and the top functions (self and inclusive) of the proxy and writer threads.
 Needs valgrind; builds the release binaries if missing. Asserts nothing.
 """
 
-import argparse, glob, http.client, os, re, shutil, signal, socket, subprocess, sys, tempfile
+import argparse, glob, http.client, os, re, shutil, signal, subprocess, sys, tempfile
 import threading, time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from issue17 import free_port, wait_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 REL = ROOT / "target" / "release"
@@ -26,23 +29,6 @@ PATH = "/v1beta/models/gemini-2.0-flash:generateContent"
 BODY = ('{"contents":[{"role":"user","parts":[{"text":"Summarise the benchmark in one line"}]}],'
         '"generationConfig":{"temperature":0.2}}')
 KEY = "sk-b3nchb3nchb3nchb3nchb3nchb3nchb3nchb3nchb3nchb3nchb3nchb3nch0123"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, timeout=120):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"port {port} did not open")
 
 
 def send(port, n, conns):
@@ -135,8 +121,8 @@ def main():
                             f"--callgrind-out-file={out_pattern}", str(REL / "gateway"), "--config", str(cfg)],
                            stdout=subprocess.DEVNULL, stderr=open(tmp / "gateway.log", "w"))
     try:
-        wait_port(up)
-        wait_port(gw)
+        wait_port(up, timeout=120)
+        wait_port(gw, timeout=120)
         send(gw, a.warmup, a.conns)
         time.sleep(3)  # the writer persists the warm-up
         subprocess.run(["callgrind_control", "-z", str(gwp.pid)], check=True, capture_output=True)
