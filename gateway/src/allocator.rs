@@ -15,10 +15,14 @@
 //! and as fast: its start-up reads the clock while holding its init lock, which deadlocks under
 //! an `LD_PRELOAD` clock shim such as libfaketime (the price-date test uses it).
 //!
-//! Two of mimalloc's defaults are changed at start ([`configure`]) so that memory freed after a
-//! burst goes back to the system (measured with `bench/mem_flood.py`, docs/faults.md): arenas are
-//! committed on demand rather than eagerly, and freed pages are purged at once rather than after
-//! 10 ms. A `MIMALLOC_*` variable in the environment for either option wins over these.
+//! Two options are set at start ([`configure`]) so that memory freed after a burst goes back to
+//! the system (measured with `bench/mem_flood.py`, docs/faults.md): arenas are committed on
+//! demand rather than eagerly (mimalloc's default commits them whole), and freed pages are
+//! purged after 10 ms (mimalloc's default, written down here so the start-up log shows it). A
+//! purge delay of 0 gave memory back no better in the flood (73 MB against 70 MB after 6 idle
+//! seconds) and cost the SQLite writer about a fifth of its time in `madvise`, page faults and
+//! TLB shootdowns (docs/benchmarks.md). A `MIMALLOC_*` variable in the environment for either
+//! option wins over these.
 
 /// mimalloc's `mi_option_arena_eager_commit` (`mimalloc.h`, v2).
 const ARENA_EAGER_COMMIT: i32 = 4;
@@ -28,7 +32,7 @@ const PURGE_DELAY: i32 = 15;
 /// The options [`configure`] sets: (option, value, environment variable that overrides it).
 const OPTIONS: [(i32, i64, &std::ffi::CStr); 2] = [
     (ARENA_EAGER_COMMIT, 0, c"MIMALLOC_ARENA_EAGER_COMMIT"),
-    (PURGE_DELAY, 0, c"MIMALLOC_PURGE_DELAY"),
+    (PURGE_DELAY, 10, c"MIMALLOC_PURGE_DELAY"),
 ];
 
 /// The allocator's name and version, e.g. `mimalloc 2.3.2`, for the start-up log.

@@ -26,11 +26,11 @@ fn shipped_options_apply_and_the_environment_wins() {
     let line = allocator_line(&[]);
     assert!(line.contains("allocator=mimalloc 2."), "{line}");
     assert!(line.contains("arena_eager_commit=0"), "{line}");
-    assert!(line.contains("purge_delay_ms=0"), "{line}");
+    assert!(line.contains("purge_delay_ms=10"), "{line}");
     let line = allocator_line(&[("MIMALLOC_PURGE_DELAY", "5")]);
     assert!(line.contains("purge_delay_ms=5"), "{line}");
     assert!(line.contains("arena_eager_commit=0"), "{line}");
     let line = allocator_line(&[("MIMALLOC_ARENA_EAGER_COMMIT", "2")]);
     assert!(line.contains("arena_eager_commit=2"), "{line}");
-    assert!(line.contains("purge_delay_ms=0"), "{line}");
+    assert!(line.contains("purge_delay_ms=10"), "{line}");
 }
