@@ -14,7 +14,7 @@ Needs wrk, nginx and perf (apt: wrk nginx linux-perf) and a release build (made 
 --no-build). The raw profile stays in bench-out/profile17.data for `perf report -i`.
 """
 
-import argparse, collections, os, signal, subprocess, sys, tempfile, threading, time
+import argparse, collections, os, signal, sqlite3, subprocess, sys, tempfile, threading, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -68,6 +68,7 @@ def main():
                         "-o", str(data), "--", "sleep", str(record)],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         load.join()
+        time.sleep(2)  # the writer stores its backlog, counted in its CPU below
         after = threads(gw.pid)
         cpu = collections.Counter()
         for tid, (name, c) in after.items():
@@ -98,8 +99,15 @@ def main():
         by[g]["dso"][dso] += pct
         by[g]["sym"][sym.removeprefix("[.] ").removeprefix("[k] ")] += pct
     reqs = max(result.get("requests", 0), 1)
+    # Traces stored (the gateway wrote its queue before exiting): a writer that drops spans does
+    # less work per request, so its CPU is also given per trace it stored.
+    db = sqlite3.connect(f"file:{tmp}/gateway.db?mode=ro", uri=True)
+    stored = db.execute("SELECT COUNT(*) FROM traces").fetchone()[0]
+    db.close()
     lines = [f"{result.get('rps', 0):,.0f} req/s at c=32 over {a.seconds} s; CPU per request (µs, /proc): "
-             + ", ".join(f"{k} {v / reqs * 1e6:.1f}" for k, v in sorted(cpu.items())), ""]
+             + ", ".join(f"{k} {v / reqs * 1e6:.1f}" for k, v in sorted(cpu.items()))
+             + f"; traces stored {stored:,} of {reqs:,} answered (writer {cpu['writer'] / max(stored, 1) * 1e6:.1f} µs"
+             + " per stored trace)", ""]
     for g in ("proxy", "writer", "other"):
         total = sum(by[g]["dso"].values())
         if total == 0:
