@@ -81,7 +81,8 @@ def threads(pid):
 
 
 def group(name):
-    if name.startswith("sqlite-writer"):
+    # The WAL checkpoint thread is persistence too: counted with the writer.
+    if name.startswith(("sqlite-writer", "sqlite-checkpoint")):
         return "writer"
     if name in ("completion", "malloc-trim", "retention") or name.startswith(("otlp", "jemalloc")):
         return "other"

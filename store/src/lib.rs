@@ -8,6 +8,7 @@
 //! millisecond timestamp, so primary-key inserts land at the end of the B-tree.
 
 mod aggregates;
+mod checkpoint;
 mod migrations;
 pub mod query;
 mod retention;
@@ -15,6 +16,7 @@ mod rows;
 mod unpriced;
 mod write;
 
+pub use checkpoint::{CHECKPOINT_PAGES, INLINE_PAGES};
 pub use migrations::OWN_TABLES;
 /// The schema version this build creates and migrates to.
 pub const LATEST_SCHEMA: i64 = migrations::LATEST;
@@ -76,6 +78,7 @@ impl Default for StoreOptions {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    checkpointer: Option<checkpoint::Checkpointer>,
 }
 
 impl std::fmt::Debug for Store {
@@ -127,7 +130,11 @@ impl Store {
         let path = path.as_ref().to_path_buf();
         remove_orphaned_log(&path);
         let conn = Connection::open(&path).map_err(|e| sqlite_err(&path, e))?;
-        let mut store = Self { conn, path };
+        let mut store = Self {
+            conn,
+            path,
+            checkpointer: None,
+        };
         store
             .conn
             .busy_timeout(opts.busy_timeout)
@@ -157,7 +164,9 @@ impl Store {
         {
             return Err(match checked {
                 Err(e @ StoreError::Incompatible { .. }) => e,
-                _ => StoreError::ReadOnly { path: store.path },
+                _ => StoreError::ReadOnly {
+                    path: store.path.clone(),
+                },
             });
         }
         checked?;

@@ -93,6 +93,17 @@ struct State {
     left: Left,
 }
 
+/// Opens the store and moves its WAL checkpoints off the writer thread
+/// ([`Store::checkpoint_in_background`]); if that cannot start, SQLite's own automatic checkpoint
+/// stays on and the writer works as before.
+fn open_store(path: impl AsRef<Path>, opts: &StoreOptions) -> gateway_store::Result<Store> {
+    let mut store = Store::open(path, opts)?;
+    if let Err(error) = store.checkpoint_in_background() {
+        tracing::warn!(%error, "WAL checkpoints stay on the writer thread.");
+    }
+    Ok(store)
+}
+
 /// The rows of one batch.
 struct Rows {
     spans: Vec<SpanRow>,
@@ -103,7 +114,7 @@ struct Rows {
 impl SqliteSpanExporter {
     /// Opens (and migrates) the database at `path`; any failure is an error.
     pub fn open(path: impl AsRef<Path>, opts: &StoreOptions) -> gateway_store::Result<Self> {
-        let store = Store::open(&path, opts)?;
+        let store = open_store(&path, opts)?;
         Ok(Self::with_state(State::new(
             path.as_ref(),
             opts,
@@ -118,7 +129,7 @@ impl SqliteSpanExporter {
         path: impl AsRef<Path>,
         opts: &StoreOptions,
     ) -> gateway_store::Result<Self> {
-        let store = match Store::open(&path, opts) {
+        let store = match open_store(&path, opts) {
             Ok(store) => Some(store),
             Err(error) if error.is_transient() => {
                 tracing::error!(
@@ -384,7 +395,7 @@ impl State {
         }
         self.last_attempt = Instant::now();
         let before = FileId::of(&self.path).ok();
-        let opened = Store::open(&self.path, &self.opts);
+        let opened = open_store(&self.path, &self.opts);
         // The old connection is dropped only once what it left behind is counted.
         if let Some(old) = old {
             let left = old.left_behind(opened.as_ref().ok());
@@ -421,7 +432,7 @@ impl State {
             }
             self.last_attempt = Instant::now();
             let before = FileId::of(&self.path).ok();
-            match Store::open(&self.path, &self.opts) {
+            match open_store(&self.path, &self.opts) {
                 Ok(store) => {
                     tracing::info!(path = %self.path.display(), "The database is writable again.");
                     self.open = Some(Open::opened(store, before));
