@@ -154,6 +154,18 @@ impl GatewayMetrics {
             "gateway_writer_priority_boosts_total {}",
             load(&s.priority_boosts)
         );
+        metric(
+            out,
+            "gateway_writer_priority_urgent_total",
+            "counter",
+            "Times a half-full queue raised the SQLite writer to high priority (nice -10): \
+             under sustained overload the proxy then answers only as fast as traces are stored.",
+        );
+        let _ = writeln!(
+            out,
+            "gateway_writer_priority_urgent_total {}",
+            load(&s.priority_urgent)
+        );
         if let Some(o) = &self.otlp {
             metric(
                 out,

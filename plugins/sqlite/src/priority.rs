@@ -1,4 +1,5 @@
-//! Scheduling priority of a writer thread: background while it keeps up, normal under backlog.
+//! Scheduling priority of a writer thread: background while it keeps up, normal under backlog,
+//! and high when its queue is about to overflow.
 //!
 //! A writer that shares a core with the proxy must not delay requests: with an ordinary
 //! priority the scheduler lets a running batch finish its time slice before a woken proxy
@@ -8,29 +9,72 @@
 //! soon as the queue passes a high-water mark, and the writer demotes itself again once it has
 //! drained to a quarter of that.
 //!
-//! Leaving `SCHED_IDLE` needs `CAP_SYS_NICE` or `RLIMIT_NICE` ≥ 20 on Linux. When a probe at
-//! start shows the process cannot do it, the writer simply stays at normal priority. Other
+//! Normal priority is not enough when the machine is saturated for long: the writer then gets
+//! one share of the cores among the proxy threads, the clients and the upstream, stores fewer
+//! traces than the proxy answers, and the queue overflows (spans dropped and counted). So when
+//! the queue is half full, in spans or in bytes, the writer is raised to nice [`URGENT_NICE`]:
+//! it takes the core it needs and the proxy answers only as fast as the traces can be stored.
+//! That is the one place where observation slows the data path, and only under sustained
+//! overload; a burst shorter than the queue never gets there. The writer goes back to normal
+//! priority once the queue is down to an eighth.
+//!
+//! Leaving `SCHED_IDLE` and a negative nice need `CAP_SYS_NICE` or `RLIMIT_NICE` on Linux. When a
+//! probe at start shows the process cannot leave `SCHED_IDLE`, the writer simply stays at normal
+//! priority; when it cannot lower its nice value, the high level is the normal one. Other
 //! systems always use normal priority.
 
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
+
+/// The nice value of a writer whose queue is half full (`-10`: about nine times the weight of
+/// an ordinary thread, so the one writer thread gets a core when it needs one).
+pub(crate) const URGENT_NICE: i32 = -10;
+
+/// The writer's scheduling levels, in order.
+const IDLE: u8 = 0;
+const NORMAL: u8 = 1;
+const URGENT: u8 = 2;
 
 /// Shared between the producers (proxy threads) and the writer thread.
 #[derive(Debug)]
 pub(crate) struct Priority {
     enabled: bool,
+    can_urgent: bool,
     high: u64,
+    capacity: u64,
+    bytes: u64,
     tid: AtomicI32,
-    boosted: AtomicBool,
+    level: AtomicU8,
+    /// Held while a level is changed, so that the scheduler sees changes in the order of
+    /// `level`.
+    change: Mutex<()>,
+}
+
+/// What a producer's [`Priority::on_queue`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Raised {
+    /// Nothing changed.
+    No,
+    /// From background to normal priority.
+    Normal,
+    /// To the high level (nice [`URGENT_NICE`]).
+    Urgent,
 }
 
 impl Priority {
-    /// `wanted`: whether to use background priority at all; `high`: queue depth that promotes.
-    pub(crate) fn new(wanted: bool, high: u64) -> Self {
+    /// `wanted`: whether to use background priority at all; `high`: queue depth that promotes to
+    /// normal; `capacity` and `bytes`: the queue's bounds, half of either promotes to urgent.
+    pub(crate) fn new(wanted: bool, high: u64, capacity: u64, bytes: u64) -> Self {
+        let can_urgent = sys::can_raise();
         Self {
             enabled: wanted && sys::can_leave_idle(),
+            can_urgent,
             high: high.max(1),
+            capacity: capacity.max(2),
+            bytes: bytes.max(2),
             tid: AtomicI32::new(0),
-            boosted: AtomicBool::new(false),
+            level: AtomicU8::new(NORMAL),
+            change: Mutex::new(()),
         }
     }
 
@@ -41,34 +85,91 @@ impl Priority {
 
     /// Called once on the writer thread before its first batch.
     pub(crate) fn writer_started(&self) {
+        self.tid.store(sys::gettid(), Ordering::Release);
         if self.enabled {
-            self.tid.store(sys::gettid(), Ordering::Release);
+            let _guard = self.change.lock().unwrap_or_else(|e| e.into_inner());
             sys::set_idle(0, true);
+            self.level.store(IDLE, Ordering::Release);
         }
     }
 
-    /// Called by a producer after queueing; promotes the writer when the backlog is high.
-    /// Returns true when this call promoted it.
+    /// Called by a producer after queueing, with the queue's depth in spans and bytes; raises the
+    /// writer's level when the backlog asks for it. Cheap when nothing changes: one load.
     #[inline]
-    pub(crate) fn on_depth(&self, depth: u64) -> bool {
-        if !self.enabled || depth < self.high || self.boosted.swap(true, Ordering::AcqRel) {
-            return false;
+    pub(crate) fn on_queue(&self, depth: u64, bytes: u64) -> Raised {
+        let want = if self.can_urgent && (depth >= self.capacity / 2 || bytes >= self.bytes / 2) {
+            URGENT
+        } else if self.enabled && depth >= self.high {
+            NORMAL
+        } else {
+            return Raised::No;
+        };
+        if self.level.load(Ordering::Acquire) >= want {
+            return Raised::No;
         }
         let tid = self.tid.load(Ordering::Acquire);
-        tid != 0 && sys::set_idle(tid, false)
+        if tid == 0 {
+            return Raised::No;
+        }
+        let _guard = self.change.lock().unwrap_or_else(|e| e.into_inner());
+        let from = self.level.load(Ordering::Acquire);
+        if from >= want {
+            return Raised::No;
+        }
+        self.apply(tid, from, want);
+        if want == URGENT {
+            Raised::Urgent
+        } else {
+            Raised::Normal
+        }
     }
 
-    /// Called by the writer after a batch; back to background once drained.
-    pub(crate) fn after_batch(&self, depth: u64) {
-        if self.enabled && depth <= self.high / 4 && self.boosted.load(Ordering::Acquire) {
-            sys::set_idle(0, true);
-            self.boosted.store(false, Ordering::Release);
+    /// Called by the writer after a batch, with what is still queued: back to normal once the
+    /// queue is down to an eighth, and to background once drained to a quarter of `high`.
+    pub(crate) fn after_batch(&self, depth: u64, bytes: u64) {
+        let from = self.level.load(Ordering::Acquire);
+        let want = if self.enabled && depth <= self.high / 4 {
+            IDLE
+        } else if depth <= self.capacity / 8 && bytes <= self.bytes / 8 {
+            NORMAL
+        } else {
+            URGENT
+        };
+        if want >= from {
+            return;
         }
+        let _guard = self.change.lock().unwrap_or_else(|e| e.into_inner());
+        let from = self.level.load(Ordering::Acquire);
+        if want < from {
+            self.apply(0, from, want);
+        }
+    }
+
+    /// Moves thread `tid` (0: the calling thread) from level `from` to `want`; called with
+    /// `change` held.
+    fn apply(&self, tid: i32, from: u8, want: u8) {
+        if from == URGENT {
+            sys::set_nice(tid, 0);
+        }
+        match want {
+            IDLE => {
+                sys::set_idle(tid, true);
+            }
+            _ => {
+                if from == IDLE {
+                    sys::set_idle(tid, false);
+                }
+                if want == URGENT {
+                    sys::set_nice(tid, URGENT_NICE);
+                }
+            }
+        }
+        self.level.store(want, Ordering::Release);
     }
 }
 
 #[cfg(target_os = "linux")]
-#[allow(unsafe_code)] // two libc scheduler calls, nothing else
+#[allow(unsafe_code)] // three libc scheduler calls, nothing else
 mod sys {
     /// Switches thread `tid` (0: the calling thread) to `SCHED_IDLE` or back to `SCHED_OTHER`.
     pub(super) fn set_idle(tid: i32, idle: bool) -> bool {
@@ -82,9 +183,27 @@ mod sys {
         unsafe { libc::sched_setscheduler(tid, policy, &param) == 0 }
     }
 
+    /// Sets the nice value of thread `tid` (0: the calling thread).
+    pub(super) fn set_nice(tid: i32, nice: i32) -> bool {
+        let who = if tid == 0 { gettid() } else { tid };
+        // SAFETY: plain syscall on a thread id of this process; on Linux `PRIO_PROCESS` with a
+        // thread id applies to that thread only.
+        unsafe { libc::setpriority(libc::PRIO_PROCESS, who as libc::id_t, nice) == 0 }
+    }
+
     pub(super) fn gettid() -> i32 {
         // SAFETY: gettid has no preconditions.
         unsafe { libc::gettid() }
+    }
+
+    /// Tries the high level's nice value and back on a short-lived thread.
+    pub(super) fn can_raise() -> bool {
+        std::thread::Builder::new()
+            .name("priority-probe".into())
+            .spawn(|| set_nice(0, super::URGENT_NICE) && set_nice(0, 0))
+            .ok()
+            .and_then(|t| t.join().ok())
+            .unwrap_or(false)
     }
 
     /// Tries idle and back on a short-lived thread, so a failure strands nobody.
@@ -104,6 +223,10 @@ mod sys {
         false
     }
 
+    pub(super) fn set_nice(_tid: i32, _nice: i32) -> bool {
+        false
+    }
+
     pub(super) fn gettid() -> i32 {
         0
     }
@@ -111,10 +234,14 @@ mod sys {
     pub(super) fn can_leave_idle() -> bool {
         false
     }
+
+    pub(super) fn can_raise() -> bool {
+        false
+    }
 }
 
 #[cfg(all(test, target_os = "linux"))]
-#[allow(unsafe_code, clippy::unwrap_used)] // reads the scheduling policy back
+#[allow(unsafe_code, clippy::unwrap_used)] // reads the scheduling policy and nice value back
 mod tests {
     use super::*;
 
@@ -123,51 +250,87 @@ mod tests {
         unsafe { libc::sched_getscheduler(tid) }
     }
 
+    fn nice_of(tid: i32) -> i32 {
+        // SAFETY: plain syscall on a thread id of this process.
+        unsafe { libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t) }
+    }
+
+    /// What the test sends a writer thread (depth, bytes), what it answers (policy, nice), and
+    /// the thread.
+    type Writer = (
+        std::sync::mpsc::Sender<(u64, u64)>,
+        std::sync::mpsc::Receiver<(i32, i32)>,
+        std::thread::JoinHandle<()>,
+    );
+
+    /// A writer thread that reports its (policy, nice) at start and after each `after_batch`
+    /// with the (depth, bytes) it is sent.
+    fn writer(p: &std::sync::Arc<Priority>) -> Writer {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<(u64, u64)>();
+        let p = p.clone();
+        let handle = std::thread::spawn(move || {
+            p.writer_started();
+            tx.send((policy_of(0), nice_of(0))).unwrap();
+            while let Ok((depth, bytes)) = go_rx.recv() {
+                p.after_batch(depth, bytes);
+                tx.send((policy_of(0), nice_of(0))).unwrap();
+            }
+        });
+        (go_tx, rx, handle)
+    }
+
     /// Needs CAP_SYS_NICE (root in CI): `#[ignore]`d so a plain `cargo test` counts it as
     /// ignored; `scripts/test.sh` runs it with `--include-ignored`, where it fails, never
     /// passes, if the capability is missing.
     #[test]
     #[ignore = "needs CAP_SYS_NICE (run by scripts/test.sh with --include-ignored)"]
     fn backlog_promotes_and_drain_demotes() {
-        let p = std::sync::Arc::new(Priority::new(true, 8));
+        let p = std::sync::Arc::new(Priority::new(true, 8, 64, 1 << 20));
         assert!(
-            p.enabled(),
-            "this process may not leave SCHED_IDLE (no CAP_SYS_NICE): run as root"
+            p.enabled() && p.can_urgent,
+            "this process may not leave SCHED_IDLE or lower its nice value (no CAP_SYS_NICE): \
+             run as root"
         );
-        let (tx, rx) = std::sync::mpsc::channel();
-        let (go_tx, go_rx) = std::sync::mpsc::channel::<u64>();
-        let writer = {
-            let p = p.clone();
-            std::thread::spawn(move || {
-                p.writer_started();
-                tx.send(policy_of(0)).unwrap();
-                while let Ok(depth) = go_rx.recv() {
-                    p.after_batch(depth);
-                    tx.send(policy_of(0)).unwrap();
-                }
-            })
-        };
-        assert_eq!(rx.recv().unwrap(), libc::SCHED_IDLE);
-        assert!(!p.on_depth(7));
-        assert_eq!(policy_of(p.tid.load(Ordering::Acquire)), libc::SCHED_IDLE);
-        assert!(p.on_depth(8));
-        assert!(!p.on_depth(9), "promotes once per backlog");
-        assert_eq!(policy_of(p.tid.load(Ordering::Acquire)), libc::SCHED_OTHER);
-        go_tx.send(5).unwrap(); // above high/4: stays normal
-        assert_eq!(rx.recv().unwrap(), libc::SCHED_OTHER);
-        go_tx.send(2).unwrap();
-        assert_eq!(rx.recv().unwrap(), libc::SCHED_IDLE);
-        drop(go_tx);
-        writer.join().unwrap();
+        let (go, got, handle) = writer(&p);
+        let tid = || p.tid.load(Ordering::Acquire);
+        let now = || (policy_of(tid()), nice_of(tid()));
+        assert_eq!(got.recv().unwrap(), (libc::SCHED_IDLE, 0));
+        assert_eq!(p.on_queue(7, 0), Raised::No);
+        assert_eq!(now(), (libc::SCHED_IDLE, 0));
+        assert_eq!(p.on_queue(8, 0), Raised::Normal);
+        assert_eq!(p.on_queue(9, 0), Raised::No, "promotes once per backlog");
+        assert_eq!(now(), (libc::SCHED_OTHER, 0));
+        // Half the queue's capacity in spans: the high level.
+        assert_eq!(p.on_queue(32, 0), Raised::Urgent);
+        assert_eq!(p.on_queue(40, 0), Raised::No);
+        assert_eq!(now(), (libc::SCHED_OTHER, URGENT_NICE));
+        go.send((9, 0)).unwrap(); // above an eighth: stays high
+        assert_eq!(got.recv().unwrap(), (libc::SCHED_OTHER, URGENT_NICE));
+        go.send((8, 1 << 18)).unwrap(); // an eighth in spans, not in bytes: stays high
+        assert_eq!(got.recv().unwrap(), (libc::SCHED_OTHER, URGENT_NICE));
+        go.send((8, 0)).unwrap();
+        assert_eq!(got.recv().unwrap(), (libc::SCHED_OTHER, 0));
+        go.send((5, 0)).unwrap(); // above high/4: stays normal
+        assert_eq!(got.recv().unwrap(), (libc::SCHED_OTHER, 0));
+        go.send((2, 0)).unwrap();
+        assert_eq!(got.recv().unwrap(), (libc::SCHED_IDLE, 0));
+        // Half the queue's bytes, from background straight to the high level, and down again.
+        assert_eq!(p.on_queue(1, 1 << 19), Raised::Urgent);
+        assert_eq!(now(), (libc::SCHED_OTHER, URGENT_NICE));
+        go.send((0, 0)).unwrap();
+        assert_eq!(got.recv().unwrap(), (libc::SCHED_IDLE, 0));
+        drop(go);
+        handle.join().unwrap();
     }
 
     #[test]
     fn disabled_keeps_normal_priority() {
-        let p = Priority::new(false, 1);
+        let p = Priority::new(false, 1, 64, 1 << 20);
         std::thread::scope(|s| {
             s.spawn(|| {
                 p.writer_started();
-                assert!(!p.on_depth(100));
+                assert_eq!(p.on_queue(10, 0), Raised::No);
                 assert_eq!(policy_of(0), libc::SCHED_OTHER);
             });
         });

@@ -8,7 +8,8 @@
 //! hold 130 MB. The batch the writer assembles is bounded the same way, at [`BATCH_BYTES`]. The writer thread takes the first waiting
 //! span, lingers briefly for more, and hands the batch to the exporter. Under load batches grow
 //! on their own; when idle a span is written within `linger` of its end. The writer runs at
-//! background priority while it keeps up (see [`crate::priority`]). A failed batch is counted
+//! background priority while it keeps up, at normal priority under a backlog, and at high priority
+//! when the queue is half full (see [`crate::priority`]). A failed batch is counted
 //! under [`ExportStats::dropped_file_replaced`] when it went into a database file no longer at
 //! its path, under [`ExportStats::dropped_export_error`] otherwise, and the traces and
 //! `metric_snapshots` rows its spans carried are counted with it.
@@ -31,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use crate::SqliteSpanExporter;
 use crate::exporter::{is_busy, is_file_replaced};
-use crate::priority::Priority;
+use crate::priority::{Priority, Raised};
 pub use crate::stats::ExportStats;
 
 /// Pause between two attempts at a batch the locked database refused (each attempt itself waits
@@ -160,7 +161,12 @@ impl BoundedBatchProcessor {
         let stats = Arc::new(ExportStats::default());
         let worker_stats = stats.clone();
         let high = (cfg.queue_capacity / 8).clamp(1, PROMOTE_AT) as u64;
-        let priority = Arc::new(Priority::new(cfg.background, high));
+        let priority = Arc::new(Priority::new(
+            cfg.background,
+            high,
+            cfg.queue_capacity as u64,
+            queue_bytes,
+        ));
         let worker_priority = priority.clone();
         let stopping = Arc::new(AtomicBool::new(false));
         let worker_stopping = stopping.clone();
@@ -225,11 +231,15 @@ impl SpanProcessor for BoundedBatchProcessor {
             self.tx.try_send(Msg::Span(Box::new(span), bytes))
         };
         match sent {
-            Ok(()) => {
-                if self.priority.on_depth(depth) {
+            Ok(()) => match self.priority.on_queue(depth, held + bytes) {
+                Raised::No => {}
+                Raised::Normal => {
                     self.stats.priority_boosts.fetch_add(1, Ordering::Relaxed);
                 }
-            }
+                Raised::Urgent => {
+                    self.stats.priority_urgent.fetch_add(1, Ordering::Relaxed);
+                }
+            },
             Err(TrySendError::Full(msg)) | Err(TrySendError::Disconnected(msg)) => {
                 self.stats.depth.fetch_sub(1, Ordering::Relaxed);
                 self.stats.bytes.fetch_sub(bytes, Ordering::Relaxed);
@@ -363,7 +373,10 @@ impl<E: SpanExporter + 'static> Writer<E> {
                 }
             }
             self.export();
-            self.priority.after_batch(self.stats.queue_depth());
+            self.priority.after_batch(
+                self.stats.queue_depth(),
+                self.stats.bytes.load(Ordering::Relaxed),
+            );
         }
         self.export();
     }

@@ -49,6 +49,9 @@ pub struct ExportStats {
     pub batches: AtomicU64,
     /// Times a backlog moved the writer from background to normal priority.
     pub priority_boosts: AtomicU64,
+    /// Times a queue half full raised the writer to high priority (nice -10), where the proxy
+    /// answers only as fast as traces are stored.
+    pub priority_urgent: AtomicU64,
     pub(crate) depth: AtomicU64,
     /// Estimated bytes of the spans waiting in the queue (see `processor::span_bytes`).
     pub(crate) bytes: AtomicU64,
@@ -75,6 +78,7 @@ impl Default for ExportStats {
             export_errors: AtomicU64::new(0),
             batches: AtomicU64::new(0),
             priority_boosts: AtomicU64::new(0),
+            priority_urgent: AtomicU64::new(0),
             depth: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             failing: AtomicBool::new(false),
