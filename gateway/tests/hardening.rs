@@ -29,15 +29,16 @@ const SHORT_NAMES: usize = 300;
 ///   counted: the flood's spans carry the 1 KB name several times, and the debug writer falls
 ///   behind;
 /// - the batch each writer holds while writing it, at most [`gateway_sqlite::BATCH_BYTES`]
-///   (8 MiB);
-/// - memory the allocator holds after freeing it: at most 2 arenas, trimmed each time the
-///   resident size grew by 32 MiB (`gateway/src/allocator.rs`);
+///   (2 MiB);
+/// - memory the allocator holds after freeing it, 32 MiB (mimalloc purges freed pages after
+///   10 ms, `gateway/src/allocator.rs`);
 /// - the rest, 32 MiB: requests in flight (8 clients), SQLite's page caches (2 MiB per
-///   connection), the live feed's channel (1,024 messages of about 2 KB), and the difference
-///   between the queues' estimate of span bytes and the heap they hold.
+///   connection: the writer's, its checkpoint connection's, the API's readers'), the live
+///   feed's channel (1,024 messages of about 2 KB), and the difference between the queues'
+///   estimate of span bytes and the heap they hold.
 ///
-/// 2 × 32 + 2 × 8 + 32 + 32 = 144 MiB.
-const RSS_GROWTH_KIB: u64 = (2 * 32 + 2 * 8 + 32 + 32) * 1024;
+/// 2 × 32 + 2 × 2 + 32 + 32 = 132 MiB.
+const RSS_GROWTH_KIB: u64 = (2 * 32 + 2 * 2 + 32 + 32) * 1024;
 /// Largest `/metrics` page allowed: 200 admitted models plus `_OTHER`, three histogram
 /// families of 17 lines each (two token types), in both generations of GenAI names, about
 /// 2.5 MB at most. The unbounded page was
@@ -205,7 +206,7 @@ fn twenty_thousand_distinct_model_names_keep_memory_and_metrics_bounded() {
     );
     assert_eq!(
         gateway_sqlite::BATCH_BYTES,
-        8 << 20,
+        2 << 20,
         "update RSS_GROWTH_KIB"
     );
     assert!(

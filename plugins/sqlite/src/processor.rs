@@ -48,8 +48,11 @@ const PROMOTE_AT: usize = 2_048;
 pub const QUEUE_BYTES: u64 = 32 << 20;
 
 /// Bytes of span data in one batch (one transaction): the writer stops collecting there, even
-/// below `max_batch` spans.
-pub const BATCH_BYTES: u64 = 8 << 20;
+/// below `max_batch` spans. At 8 MiB a batch's pages overflowed SQLite's page cache (2 MiB):
+/// SQLite spilled dirty pages into the WAL mid-transaction, wrote them again at commit and read
+/// some back, about a sixth of the writer's samples under load (perf, docs/benchmarks.md); at
+/// 2 MiB that is down to a few percent, and the batch held in memory is smaller too.
+pub const BATCH_BYTES: u64 = 2 << 20;
 
 /// Fixed cost counted per span besides its strings: the `SpanData` and its vectors' slots.
 const SPAN_OVERHEAD: u64 = 512;
