@@ -7,7 +7,10 @@
 //! `SCHED_IDLE` and any request thread preempts it at once. Idle priority alone would starve
 //! the writer on a saturated core, so the producer side promotes it back to normal priority as
 //! soon as the queue passes a high-water mark, and the writer demotes itself again once it has
-//! drained to a quarter of that.
+//! drained to a quarter of that. A high-water mark alone would leave a few spans unwritten for as
+//! long as other processes keep every core busy (light traffic on a loaded machine), so a
+//! producer also promotes the writer when it has not started a batch for [`STALE_MS`] while
+//! spans wait.
 //!
 //! Normal priority is not enough when the machine is saturated for long: the writer then gets
 //! one share of the cores among the proxy threads, the clients and the upstream, stores fewer
@@ -24,11 +27,15 @@
 //! systems always use normal priority.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU8, AtomicU64, Ordering};
 
 /// The nice value of a writer whose queue is half full (`-10`: about nine times the weight of
 /// an ordinary thread, so the one writer thread gets a core when it needs one).
 pub(crate) const URGENT_NICE: i32 = -10;
+
+/// Milliseconds without the writer starting a batch, while spans wait, after which a producer
+/// promotes it to normal priority.
+pub(crate) const STALE_MS: u64 = 1_000;
 
 /// The writer's scheduling levels, in order.
 const IDLE: u8 = 0;
@@ -45,6 +52,8 @@ pub(crate) struct Priority {
     bytes: u64,
     tid: AtomicI32,
     level: AtomicU8,
+    /// When the writer last started a batch, milliseconds since the Unix epoch.
+    started_batch_ms: AtomicU64,
     /// Held while a level is changed, so that the scheduler sees changes in the order of
     /// `level`.
     change: Mutex<()>,
@@ -74,6 +83,7 @@ impl Priority {
             bytes: bytes.max(2),
             tid: AtomicI32::new(0),
             level: AtomicU8::new(NORMAL),
+            started_batch_ms: AtomicU64::new(0),
             change: Mutex::new(()),
         }
     }
@@ -85,6 +95,7 @@ impl Priority {
 
     /// Called once on the writer thread before its first batch.
     pub(crate) fn writer_started(&self) {
+        self.batch_started(unix_ms(std::time::SystemTime::now()));
         self.tid.store(sys::gettid(), Ordering::Release);
         if self.enabled {
             let _guard = self.change.lock().unwrap_or_else(|e| e.into_inner());
@@ -93,13 +104,22 @@ impl Priority {
         }
     }
 
-    /// Called by a producer after queueing, with the queue's depth in spans and bytes; raises the
-    /// writer's level when the backlog asks for it. Cheap when nothing changes: one load.
+    /// Called by the writer when it starts a batch, at `now_ms` (milliseconds since the Unix
+    /// epoch).
+    pub(crate) fn batch_started(&self, now_ms: u64) {
+        self.started_batch_ms.store(now_ms, Ordering::Relaxed);
+    }
+
+    /// Called by a producer after queueing, with the queue's depth in spans and bytes and the
+    /// queued span's end (milliseconds since the Unix epoch); raises the writer's level when the
+    /// backlog, or a writer that has not started a batch for [`STALE_MS`], asks for it. Cheap
+    /// when nothing changes: two loads.
     #[inline]
-    pub(crate) fn on_queue(&self, depth: u64, bytes: u64) -> Raised {
+    pub(crate) fn on_queue(&self, depth: u64, bytes: u64, end_ms: u64) -> Raised {
+        let stale = || end_ms > self.started_batch_ms.load(Ordering::Relaxed) + STALE_MS;
         let want = if self.can_urgent && (depth >= self.capacity / 2 || bytes >= self.bytes / 2) {
             URGENT
-        } else if self.enabled && depth >= self.high {
+        } else if self.enabled && (depth >= self.high || stale()) {
             NORMAL
         } else {
             return Raised::No;
@@ -166,6 +186,12 @@ impl Priority {
         }
         self.level.store(want, Ordering::Release);
     }
+}
+
+/// Milliseconds since the Unix epoch (0 before it).
+pub(crate) fn unix_ms(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(target_os = "linux")]
@@ -296,14 +322,14 @@ mod tests {
         let tid = || p.tid.load(Ordering::Acquire);
         let now = || (policy_of(tid()), nice_of(tid()));
         assert_eq!(got.recv().unwrap(), (libc::SCHED_IDLE, 0));
-        assert_eq!(p.on_queue(7, 0), Raised::No);
+        assert_eq!(p.on_queue(7, 0, 0), Raised::No);
         assert_eq!(now(), (libc::SCHED_IDLE, 0));
-        assert_eq!(p.on_queue(8, 0), Raised::Normal);
-        assert_eq!(p.on_queue(9, 0), Raised::No, "promotes once per backlog");
+        assert_eq!(p.on_queue(8, 0, 0), Raised::Normal);
+        assert_eq!(p.on_queue(9, 0, 0), Raised::No, "promotes once per backlog");
         assert_eq!(now(), (libc::SCHED_OTHER, 0));
         // Half the queue's capacity in spans: the high level.
-        assert_eq!(p.on_queue(32, 0), Raised::Urgent);
-        assert_eq!(p.on_queue(40, 0), Raised::No);
+        assert_eq!(p.on_queue(32, 0, 0), Raised::Urgent);
+        assert_eq!(p.on_queue(40, 0, 0), Raised::No);
         assert_eq!(now(), (libc::SCHED_OTHER, URGENT_NICE));
         go.send((9, 0)).unwrap(); // above an eighth: stays high
         assert_eq!(got.recv().unwrap(), (libc::SCHED_OTHER, URGENT_NICE));
@@ -316,8 +342,15 @@ mod tests {
         go.send((2, 0)).unwrap();
         assert_eq!(got.recv().unwrap(), (libc::SCHED_IDLE, 0));
         // Half the queue's bytes, from background straight to the high level, and down again.
-        assert_eq!(p.on_queue(1, 1 << 19), Raised::Urgent);
+        assert_eq!(p.on_queue(1, 1 << 19, 0), Raised::Urgent);
         assert_eq!(now(), (libc::SCHED_OTHER, URGENT_NICE));
+        go.send((0, 0)).unwrap();
+        assert_eq!(got.recv().unwrap(), (libc::SCHED_IDLE, 0));
+        // One span, but the writer has not started a batch for longer than STALE_MS.
+        p.batch_started(10_000);
+        assert_eq!(p.on_queue(1, 0, 10_000 + STALE_MS), Raised::No);
+        assert_eq!(p.on_queue(1, 0, 10_001 + STALE_MS), Raised::Normal);
+        assert_eq!(now(), (libc::SCHED_OTHER, 0));
         go.send((0, 0)).unwrap();
         assert_eq!(got.recv().unwrap(), (libc::SCHED_IDLE, 0));
         drop(go);
@@ -330,7 +363,7 @@ mod tests {
         std::thread::scope(|s| {
             s.spawn(|| {
                 p.writer_started();
-                assert_eq!(p.on_queue(10, 0), Raised::No);
+                assert_eq!(p.on_queue(10, 0, 0), Raised::No);
                 assert_eq!(policy_of(0), libc::SCHED_OTHER);
             });
         });

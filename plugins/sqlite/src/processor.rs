@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use crate::SqliteSpanExporter;
 use crate::exporter::{is_busy, is_file_replaced};
-use crate::priority::{Priority, Raised};
+use crate::priority::{Priority, Raised, unix_ms};
 pub use crate::stats::ExportStats;
 
 /// Pause between two attempts at a batch the locked database refused (each attempt itself waits
@@ -226,6 +226,7 @@ impl SpanProcessor for BoundedBatchProcessor {
             .fetch_add(1, Ordering::Relaxed)
             .wrapping_add(1);
         let bytes = span_bytes(&span);
+        let end_ms = unix_ms(span.end_time);
         let held = self.stats.bytes.fetch_add(bytes, Ordering::Relaxed);
         let sent = if held > 0 && held + bytes > self.queue_bytes {
             // Full in bytes: dropped and counted as for a queue full in spans.
@@ -234,7 +235,7 @@ impl SpanProcessor for BoundedBatchProcessor {
             self.tx.try_send(Msg::Span(Box::new(span), bytes))
         };
         match sent {
-            Ok(()) => match self.priority.on_queue(depth, held + bytes) {
+            Ok(()) => match self.priority.on_queue(depth, held + bytes, end_ms) {
                 Raised::No => {}
                 Raised::Normal => {
                     self.stats.priority_boosts.fetch_add(1, Ordering::Relaxed);
@@ -357,6 +358,8 @@ impl<E: SpanExporter + 'static> Writer<E> {
     fn run(mut self) {
         self.priority.writer_started();
         while let Ok(msg) = self.rx.recv() {
+            self.priority
+                .batch_started(unix_ms(std::time::SystemTime::now()));
             if !self.handle(msg) {
                 return;
             }
