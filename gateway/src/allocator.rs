@@ -20,9 +20,9 @@
 //! demand rather than eagerly (mimalloc's default commits them whole), and freed pages are
 //! purged after 10 ms (mimalloc's default, written down here so the start-up log shows it). A
 //! purge delay of 0 gave memory back no better in the flood (73 MB against 70 MB after 6 idle
-//! seconds) and cost the SQLite writer about a fifth of its time in `madvise`, page faults and
-//! TLB shootdowns (docs/benchmarks.md). A `MIMALLOC_*` variable in the environment for either
-//! option wins over these.
+//! seconds) and cost the SQLite writer a tenth of its samples in `madvise`, page faults and
+//! TLB shootdowns, a fifth of its CPU per stored trace (docs/benchmarks.md). A `MIMALLOC_*`
+//! variable in the environment for either option wins over these.
 
 /// mimalloc's `mi_option_arena_eager_commit` (`mimalloc.h`, v2).
 const ARENA_EAGER_COMMIT: i32 = 4;
