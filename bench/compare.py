@@ -2,10 +2,13 @@
 """Side-by-side benchmark: direct, nginx, the gateway (observability off and on), LiteLLM.
 
 Everything runs on this machine against the fake Gemini upstream (instant and 20 ms
-variants). Prints a markdown report (also written to bench-out/compare.md). Asserts nothing,
+variants). The default is the pinned method: the proxies on core 0, the upstream and the load
+on core 1 (nginx is then capped by the shared core, which hides most of the gap to it).
+`--unpinned` runs the unpinned method of bench/issue17.py instead (nothing pinned, nginx
+upstream, a 2-worker nginx floor, wrk -c32 and -c1, a sustained run), with --seconds/--sustain. Prints a markdown report (also written to bench-out/compare.md). Asserts nothing,
 except in --smoke mode, where it fails only if the gateway errors or loses spans.
 
-    bench/compare.py [--seconds 10] [--sustain 60] [--smoke] [--no-litellm]
+    bench/compare.py [--seconds 10] [--sustain 60] [--smoke] [--no-litellm] [--unpinned]
 
 Needs: wrk and nginx (apt), release builds (made here), LiteLLM in .bench-venv (made here
 with pip unless --no-litellm), optionally oha (cargo install oha) for fixed-rate runs.
@@ -223,7 +226,11 @@ def main():
     ap.add_argument("--sustain", type=int, default=60)
     ap.add_argument("--smoke", action="store_true", help="short CI run; fails only on gateway errors or lost spans")
     ap.add_argument("--no-litellm", action="store_true")
+    ap.add_argument("--unpinned", action="store_true", help="the unpinned method (bench/issue17.py)")
     a = ap.parse_args()
+    if a.unpinned:
+        sys.exit(subprocess.run([sys.executable, str(ROOT / "bench" / "issue17.py"), "--seconds", str(a.seconds),
+                                 "--sustain", str(a.sustain)]).returncode)
     global REL
     if a.smoke:
         a.seconds, a.sustain, a.no_litellm = 2, 10, True
@@ -273,6 +280,8 @@ def main():
         # 1. Added latency at concurrency 1.
         c1 = procs.measure(systems, lambda n, u: wrk(u, 1, a.seconds))
         base = c1["direct"]
+        report.append("Pinned method: proxies on core 0, upstream and load on core 1 "
+                      "(`--unpinned` for the unpinned one).\n")
         report.append("### Latency at concurrency 1 (instant upstream)\n")
         report.append("| system | req/s | p50 ms | p99 ms | added p50 ms | added p99 ms |")
         report.append("|---|---|---|---|---|---|")
