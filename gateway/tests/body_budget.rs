@@ -75,8 +75,8 @@ fn stalled_uploads_cannot_hold_more_than_the_budget() {
     let fake = spawn_in_thread(FakeConfig::default());
     // 2 MiB per request: a budget of 64 MiB (the minimum).
     let gw = Gateway::start(&fake.base_url(), "max_parse_bytes = 2097152", "");
-    // 1.5 MiB: more than any remainder the stalled uploads below can leave (a refused upload
-    // gives back all it held, so a remainder is at most one upload plus one chunk).
+    // 1.5 MiB: more than one stalled upload (0.5 MiB), so that the uploads below can leave less
+    // room than the probe needs (see the loop that waits for the budget to be spent).
     let body = format!(
         "{}{}",
         r#"{"contents":[{"parts":[{"text":"a padded prompt"}]}]}"#,
@@ -90,15 +90,19 @@ fn stalled_uploads_cannot_hold_more_than_the_budget() {
     );
 
     // 160 uploads of 0.5 MiB each (80 MiB) that never finish.
-    let stalled: Vec<TcpStream> = (0..160)
+    let mut stalled: Vec<TcpStream> = (0..160)
         .map(|_| stalled_upload(&gw, MIB / 2, 2 * MIB))
         .collect();
-    // Wait (bounded) until the gateway has read enough of them to spend the budget.
+    // Wait (bounded) until the gateway has read enough of them to spend the budget. An upload
+    // refused mid-way gives back all it held; when several are refused after the others were
+    // read whole, the room they leave can exceed the probe, which is then rightly inspected.
+    // Each such probe is followed by more stalled uploads, which take that room.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let refused = loop {
         if let Some(e) = parse_error(&gw, body) {
             break e;
         }
+        stalled.extend((0..4).map(|_| stalled_upload(&gw, MIB / 2, 2 * MIB)));
         assert!(
             std::time::Instant::now() < deadline,
             "the budget was never spent; budget lines of /metrics:\n{}\nlog:\n{}",
@@ -109,6 +113,8 @@ fn stalled_uploads_cannot_hold_more_than_the_budget() {
     };
     assert!(refused.contains("memory budget"), "{refused}");
     let rss_mib = gw.peak_rss_kib() / 1024;
+    // The budget's 64 MiB, plus 160 MiB for the process itself, the uploads the budget refused
+    // (streamed, not kept) and the allocator.
     assert!(
         rss_mib < 64 + 160,
         "bodies held beyond the budget: peak RSS {rss_mib} MiB"
