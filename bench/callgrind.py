@@ -84,7 +84,9 @@ def thread_summary(path):
         if a != b:
             incl[a] = incl.get(a, 0) + v
     names = " ".join(selfc)
-    if "Writer<E>::export" in names or any("Writer<E>::export" in a for a, _ in calls):
+    # The WAL checkpoint thread (store/src/checkpoint.rs) is persistence too: counted with the writer.
+    if ("Writer<E>::export" in names or any("Writer<E>::export" in a for a, _ in calls)
+            or any("walCheckpoint" in f for f in selfc)):
         kind = "writer"
     elif any("process_new_http" in a for a, _ in calls):
         kind = "proxy"

@@ -44,24 +44,26 @@ fn push_str(out: &mut Vec<u8>, s: &str) {
 }
 
 /// Whether JSON needs some byte of `s` escaped (a quote, a backslash or a control character).
-/// Each 32-byte chunk is tested whole, without a branch per byte, so that it is vectorised.
+/// Each whole 16-byte block is tested without a branch per byte (fixed length, so that it is
+/// vectorised), the tail byte by byte.
 fn needs_escape(s: &[u8]) -> bool {
-    s.chunks(32).any(|chunk| {
-        chunk.iter().fold(false, |any, &b| {
-            any | (b < 0x20) | (b == b'"') | (b == b'\\')
-        })
-    })
+    let bad = |b: u8| (b < 0x20) | (b == b'"') | (b == b'\\');
+    let blocks = s.chunks_exact(16);
+    let tail = blocks.remainder();
+    blocks
+        .map(|block| block.iter().fold(0u8, |any, &b| any | u8::from(bad(b))))
+        .any(|any| any != 0)
+        || tail.iter().any(|&b| bad(b))
 }
 
 /// Lowercase hex of an id's bytes: what `TraceId`/`SpanId` display, without the formatter.
 fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
+    let mut out = Vec::with_capacity(bytes.len() * 2);
     for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xF)]));
+        out.extend_from_slice(&[DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 0xF)]]);
     }
-    out
+    into_string(out)
 }
 
 fn trace_hex(id: opentelemetry::trace::TraceId) -> String {
@@ -73,11 +75,11 @@ fn span_hex(id: opentelemetry::trace::SpanId) -> String {
 }
 
 fn push_value(out: &mut Vec<u8>, v: &Value) {
-    use std::io::Write;
     match v {
         Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        // serde_json writes integers with `itoa`, without the formatter.
         Value::I64(i) => {
-            let _ = write!(out, "{i}");
+            let _ = serde_json::to_writer(&mut *out, i);
         }
         Value::F64(f) => push_f64(out, *f),
         Value::String(s) => push_str(out, s.as_str()),
@@ -379,5 +381,37 @@ mod tests {
         assert_eq!(v["plain"], "gemini-2.5-flash é");
         assert_eq!(v["ctl"], "tab\there\u{1f}");
         assert_eq!(v.as_object().unwrap().len(), 8);
+    }
+
+    /// Every byte that needs escaping is found at every position, in the 16-byte blocks and in
+    /// the tail alike, and strings without one are copied as they are.
+    #[test]
+    fn strings_are_escaped_wherever_the_byte_is() {
+        for len in [0usize, 1, 15, 16, 17, 31, 32, 33, 100] {
+            let clean = "é".repeat(len / 2) + &"a".repeat(len % 2);
+            let mut out = Vec::new();
+            push_str(&mut out, &clean);
+            assert_eq!(out, format!("\"{clean}\"").into_bytes());
+            for at in 0..clean.len().max(1) {
+                for bad in ['"', '\\', '\n', '\u{0}', '\u{1f}'] {
+                    let mut s: Vec<char> = "a".repeat(clean.len().max(1)).chars().collect();
+                    s[at] = bad;
+                    let s: String = s.into_iter().collect();
+                    let mut out = Vec::new();
+                    push_str(&mut out, &s);
+                    let back: String = serde_json::from_slice(&out).unwrap();
+                    assert_eq!(back, s, "len {len}, {bad:?} at {at}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn integers_are_written_whole() {
+        for i in [0i64, -1, 42, i64::MIN, i64::MAX] {
+            let mut out = Vec::new();
+            push_value(&mut out, &Value::I64(i));
+            assert_eq!(out, i.to_string().into_bytes());
+        }
     }
 }
