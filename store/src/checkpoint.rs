@@ -164,6 +164,8 @@ impl Drop for Store {
     }
 }
 
-fn passive(conn: &Connection) -> rusqlite::Result<()> {
+/// A passive checkpoint (`PRAGMA wal_checkpoint(PASSIVE)`): copies what the WAL holds into the
+/// file as far as readers allow, without waiting for them. Also [`Store::checkpoint`].
+pub(crate) fn passive(conn: &Connection) -> rusqlite::Result<()> {
     conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
 }

@@ -172,9 +172,7 @@ impl Store {
     /// waiting for them (`PRAGMA wal_checkpoint(PASSIVE)`). The span exporter calls it before
     /// letting go of a file that was moved away, so the moved file holds what was written.
     pub fn checkpoint(&self) -> Result<()> {
-        self.conn
-            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-            .map_err(|e| self.err(e))
+        crate::checkpoint::passive(&self.conn).map_err(|e| self.err(e))
     }
 
     /// Writes spans and trace summaries in one transaction. On error nothing of the batch is kept.

@@ -25,12 +25,20 @@ fn span(i: usize, bytes: usize) -> SpanRow {
     }
 }
 
-/// Writes `n` spans of about 8 KiB (two to three pages each) in batches of 16 spans (one commit each).
+/// Writes `n` spans of about 8 KiB (two to three pages each), 16 spans (one commit) at a time.
 fn write(store: &mut Store, from: usize, n: usize) {
     for chunk in (from..from + n).collect::<Vec<_>>().chunks(16) {
         let spans: Vec<_> = chunk.iter().map(|&i| span(i, 8 << 10)).collect();
         store.write_batch(&spans, &[]).unwrap();
     }
+}
+
+/// A store at `g.db` in a new directory, its checkpoints moved to their own thread.
+fn open() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("g.db"), &StoreOptions::default()).unwrap();
+    store.checkpoint_in_background().unwrap();
+    (dir, store)
 }
 
 fn size(path: &Path) -> u64 {
@@ -45,10 +53,8 @@ fn wal(db: &Path) -> std::path::PathBuf {
 
 #[test]
 fn the_checkpoint_thread_copies_the_wal_into_the_file() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, mut store) = open();
     let db = dir.path().join("g.db");
-    let mut store = Store::open(&db, &StoreOptions::default()).unwrap();
-    store.checkpoint_in_background().unwrap();
     let before = size(&db);
     // About three times the pages that wake the checkpoint thread.
     let n = 3 * CHECKPOINT_PAGES as usize / 2;
@@ -90,10 +96,8 @@ fn the_checkpoint_thread_copies_the_wal_into_the_file() {
 /// automatic checkpoint would. Once the reader lets go, the WAL is copied and starts over.
 #[test]
 fn the_writer_checkpoints_itself_when_the_wal_keeps_growing() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, mut store) = open();
     let db = dir.path().join("g.db");
-    let mut store = Store::open(&db, &StoreOptions::default()).unwrap();
-    store.checkpoint_in_background().unwrap();
     write(&mut store, 0, 16);
     let reader = rusqlite::Connection::open(&db).unwrap();
     reader.execute_batch("BEGIN").unwrap();

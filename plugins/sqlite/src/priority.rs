@@ -74,9 +74,9 @@ impl Priority {
     /// `wanted`: whether to use background priority at all; `high`: queue depth that promotes to
     /// normal; `capacity` and `bytes`: the queue's bounds, half of either promotes to urgent.
     pub(crate) fn new(wanted: bool, high: u64, capacity: u64, bytes: u64) -> Self {
-        let can_urgent = sys::can_raise();
+        let (can_leave_idle, can_urgent) = sys::probe();
         Self {
-            enabled: wanted && sys::can_leave_idle(),
+            enabled: wanted && can_leave_idle,
             can_urgent,
             high: high.max(1),
             capacity: capacity.max(2),
@@ -222,24 +222,20 @@ mod sys {
         unsafe { libc::gettid() }
     }
 
-    /// Tries the high level's nice value and back on a short-lived thread.
-    pub(super) fn can_raise() -> bool {
+    /// What this process may do, tried and undone on one short-lived thread so that a failure
+    /// strands nobody: (leave `SCHED_IDLE`, set the high level's nice value).
+    pub(super) fn probe() -> (bool, bool) {
         std::thread::Builder::new()
             .name("priority-probe".into())
-            .spawn(|| set_nice(0, super::URGENT_NICE) && set_nice(0, 0))
+            .spawn(|| {
+                (
+                    set_idle(0, true) && set_idle(0, false),
+                    set_nice(0, super::URGENT_NICE) && set_nice(0, 0),
+                )
+            })
             .ok()
             .and_then(|t| t.join().ok())
-            .unwrap_or(false)
-    }
-
-    /// Tries idle and back on a short-lived thread, so a failure strands nobody.
-    pub(super) fn can_leave_idle() -> bool {
-        std::thread::Builder::new()
-            .name("priority-probe".into())
-            .spawn(|| set_idle(0, true) && set_idle(0, false))
-            .ok()
-            .and_then(|t| t.join().ok())
-            .unwrap_or(false)
+            .unwrap_or((false, false))
     }
 }
 
@@ -257,12 +253,8 @@ mod sys {
         0
     }
 
-    pub(super) fn can_leave_idle() -> bool {
-        false
-    }
-
-    pub(super) fn can_raise() -> bool {
-        false
+    pub(super) fn probe() -> (bool, bool) {
+        (false, false)
     }
 }
 
