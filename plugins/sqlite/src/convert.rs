@@ -56,22 +56,12 @@ fn needs_escape(s: &[u8]) -> bool {
         || tail.iter().any(|&b| bad(b))
 }
 
-/// Lowercase hex of an id's bytes: what `TraceId`/`SpanId` display, without the formatter.
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = Vec::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.extend_from_slice(&[DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 0xF)]]);
-    }
-    into_string(out)
-}
-
 fn trace_hex(id: opentelemetry::trace::TraceId) -> String {
-    hex(&id.to_bytes())
+    hex::encode(id.to_bytes())
 }
 
 fn span_hex(id: opentelemetry::trace::SpanId) -> String {
-    hex(&id.to_bytes())
+    hex::encode(id.to_bytes())
 }
 
 fn push_value(out: &mut Vec<u8>, v: &Value) {
