@@ -10,7 +10,8 @@
 use crate::TraceRow;
 use crate::query::buckets::bucket_of;
 use rusqlite::{Transaction, params};
-use std::collections::HashMap;
+// foldhash rather than std's SipHash: the keys are the writer's own, hashed for every trace.
+use foldhash::HashMap;
 
 const HOUR_NS: i64 = 3_600_000_000_000;
 const DAY_NS: i64 = 86_400_000_000_000;

@@ -11,6 +11,7 @@ mod aggregates;
 mod checkpoint;
 mod migrations;
 pub mod query;
+mod request_index;
 mod retention;
 mod rows;
 mod unpriced;

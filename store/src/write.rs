@@ -11,26 +11,32 @@ const INSERT_SPAN: &str = "INSERT INTO spans (span_id, trace_id, parent_span_id,
 /// The columns and values of a trace summary's insert, shared by [`INSERT_TRACE`] and
 /// [`UPSERT_TRACE`].
 macro_rules! insert_trace {
-    () => {
-        "INSERT INTO traces (trace_id, start_time_unix_nano, end_time_unix_nano,
+    ($verb:literal) => {
+        concat!($verb, " INTO traces (trace_id, start_time_unix_nano, end_time_unix_nano,
     duration_ms, model, operation, stream, http_status, status, error_type, input_tokens,
     output_tokens, cached_tokens, reasoning_tokens, ttft_ms, cost_usd, unpriced, user_id,
     session_id, request_count)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, 1)"
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, 1)")
     };
 }
 
-/// Inserts the summary of a trace with no row yet: the common case, one request per trace.
+/// Inserts the summary of a trace with no row yet, the common case (one request per trace), and
+/// does nothing if the trace has a row: the writer then merges with [`UPSERT_TRACE`]
+/// (`changes()` tells which).
 ///
-/// A plain insert, because an upsert costs far more here: `traces` has an update trigger (the
+/// Not an upsert, because an upsert costs far more here: `traces` has an update trigger (the
 /// aggregates of merged rows), so SQLite runs every upsert inside a statement journal and copies
 /// each page it touches (the table's and six indexes') before changing it. Measured with perf
-/// under load, the journal was about a tenth of the writer's time.
-const INSERT_TRACE: &str = insert_trace!();
+/// under load, the journal was about a tenth of the writer's time. `OR IGNORE` applies to the
+/// primary key only in effect: the other constraints of `traces` are `NOT NULL` columns, and a
+/// row the insert skipped for a NULL fails in the upsert that follows, as it would have here.
+/// Its uniqueness check is the lookup a separate "does the row exist" query made before (one
+/// random-order B-tree seek per trace, saved).
+const INSERT_TRACE: &str = insert_trace!("INSERT OR IGNORE");
 
 /// Inserts a trace summary, or merges it into the row of an earlier request of the same trace.
 const UPSERT_TRACE: &str = concat!(
-    insert_trace!(),
+    insert_trace!("INSERT"),
     "
     ON CONFLICT(trace_id) DO UPDATE SET
         start_time_unix_nano = MIN(start_time_unix_nano, excluded.start_time_unix_nano),
@@ -62,28 +68,13 @@ const UPSERT_TRACE: &str = concat!(
         request_count = request_count + 1"
 );
 
-/// Whether a trace row exists (new rows feed the batched aggregates; merges fire the update
-/// trigger instead).
-const TRACE_EXISTS: &str = "SELECT 1 FROM traces WHERE trace_id = ?1";
-
 /// Whether a span is stored (by the `spans_trace` index).
 const SPAN_EXISTS: &str = "SELECT 1 FROM spans WHERE trace_id = ?1 AND span_id = ?2";
 
-/// Inserts a metric row; `?10` is its `request_index` ([`REQUEST_INDEX`]).
+/// Inserts a metric row; `?10` is its `request_index` ([`crate::request_index`]).
 const INSERT_METRIC: &str = "INSERT INTO metric_snapshots (trace_id, metric, value, threshold,
     breached, model, created_at_unix_nano, span_id, llm_span_id, request_index)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
-
-/// The `request_index` of a request's metric rows: the position of its root span (`?2`) among
-/// the trace's (`?1`) gateway root spans in the order they were written (the order in which their
-/// summaries were folded into the `traces` row); a root not written yet (it ends after the span
-/// carrying the metrics, and may reach the next batch) comes next. Computed once per request of
-/// a batch (its metric rows are written after all its spans, so they would all get the same).
-const REQUEST_INDEX: &str = "SELECT CASE WHEN root.id IS NULL THEN (SELECT COUNT(*) + 1 FROM spans
-            WHERE trace_id = ?1 AND kind = 'server')
-        ELSE (SELECT COUNT(*) FROM spans WHERE trace_id = ?1 AND kind = 'server'
-            AND id <= root.id) END
-    FROM (SELECT MAX(id) AS id FROM spans WHERE trace_id = ?1 AND span_id = ?2) AS root";
 
 /// The `cache_storage` statements, run after the insert of each span that carries a cache event
 /// (a `client` span whose attribute text names `"gateway.cache.event"`), in this order, with
@@ -192,6 +183,7 @@ impl Store {
         let tx = self.conn.transaction().map_err(err)?;
         {
             let mut stmt = tx.prepare_cached(INSERT_SPAN).map_err(err)?;
+            let mut roots = crate::request_index::Roots::default();
             for s in spans {
                 stmt.execute(params![
                     s.span_id,
@@ -207,6 +199,7 @@ impl Store {
                     s.events_json,
                 ])
                 .map_err(err)?;
+                roots.span_written(s, tx.last_insert_rowid());
                 if is_cache_event(s) {
                     for sql in [CACHE_OPEN_UNSEEN, CACHE_CLOSE, CACHE_OPEN] {
                         tx.prepare_cached(sql)
@@ -215,64 +208,33 @@ impl Store {
                     }
                 }
             }
-            let mut exists = tx.prepare_cached(TRACE_EXISTS).map_err(err)?;
             let mut pending = crate::aggregates::Pending::default();
-            // Only a trace's first row in the batch is an insert; later ones merge into it and
-            // fire the update trigger.
-            let mut seen = std::collections::HashSet::with_capacity(traces.len());
-            let mut new = Vec::with_capacity(traces.len());
+            // A trace's first row in the batch is inserted unless the file has its row; the
+            // others merge into it (the update trigger), after the new rows' aggregates are
+            // applied, in their order in the batch.
+            let mut insert = tx.prepare_cached(INSERT_TRACE).map_err(err)?;
+            let mut seen =
+                <foldhash::HashSet<&str> as foldhash::HashSetExt>::with_capacity(traces.len());
+            let mut merges = Vec::new();
             for t in traces {
-                let first = seen.insert(t.trace_id.as_str())
-                    && !exists.exists([&t.trace_id]).map_err(err)?;
-                if first {
+                if seen.insert(t.trace_id.as_str())
+                    && execute_trace(&mut insert, t).map_err(err)? == 1
+                {
                     pending.add(t);
+                } else {
+                    merges.push(t);
                 }
-                new.push(first);
             }
             pending.apply(&tx).map_err(err)?;
-            let mut insert = tx.prepare_cached(INSERT_TRACE).map_err(err)?;
             let mut upsert = tx.prepare_cached(UPSERT_TRACE).map_err(err)?;
-            for (t, first) in traces.iter().zip(new) {
-                let stmt = if first { &mut insert } else { &mut upsert };
-                stmt.execute(params![
-                    t.trace_id,
-                    t.start_time_unix_nano,
-                    t.end_time_unix_nano,
-                    t.duration_ms(),
-                    t.model,
-                    t.operation,
-                    t.stream,
-                    t.http_status,
-                    t.status,
-                    t.error_type,
-                    t.input_tokens,
-                    t.output_tokens,
-                    t.cached_tokens,
-                    t.reasoning_tokens,
-                    t.ttft_ms,
-                    t.cost_usd,
-                    t.unpriced,
-                    t.user_id,
-                    t.session_id,
-                ])
-                .map_err(err)?;
+            for t in merges {
+                execute_trace(&mut upsert, t).map_err(err)?;
             }
             let mut stmt = tx.prepare_cached(INSERT_METRIC).map_err(err)?;
-            let mut index = tx.prepare_cached(REQUEST_INDEX).map_err(err)?;
-            let mut indexes = std::collections::HashMap::new();
             for m in metrics {
                 let request_index = match &m.request_span_id {
                     None => None,
-                    Some(root) => match indexes.get(&(&m.trace_id, root)) {
-                        Some(&i) => Some(i),
-                        None => {
-                            let i: i64 = index
-                                .query_row([&m.trace_id, root], |r| r.get(0))
-                                .map_err(err)?;
-                            indexes.insert((&m.trace_id, root), i);
-                            Some(i)
-                        }
-                    },
+                    Some(root) => Some(roots.index(&tx, &m.trace_id, root).map_err(err)?),
                 };
                 stmt.execute(params![
                     m.trace_id,
@@ -291,6 +253,34 @@ impl Store {
         }
         tx.commit().map_err(err)
     }
+}
+
+/// Runs [`INSERT_TRACE`] or [`UPSERT_TRACE`] for one trace summary; the rows changed.
+fn execute_trace(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    t: &TraceRow,
+) -> rusqlite::Result<usize> {
+    stmt.execute(params![
+        t.trace_id,
+        t.start_time_unix_nano,
+        t.end_time_unix_nano,
+        t.duration_ms(),
+        t.model,
+        t.operation,
+        t.stream,
+        t.http_status,
+        t.status,
+        t.error_type,
+        t.input_tokens,
+        t.output_tokens,
+        t.cached_tokens,
+        t.reasoning_tokens,
+        t.ttft_ms,
+        t.cost_usd,
+        t.unpriced,
+        t.user_id,
+        t.session_id,
+    ])
 }
 
 impl Store {

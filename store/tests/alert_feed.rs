@@ -408,6 +408,59 @@ fn rows_name_the_llm_call_and_the_requests_position_in_a_merged_trace() {
     );
 }
 
+/// A root written in this batch counts the trace's server spans of earlier batches too, and a
+/// root written again counts from its last row, as the file alone would say.
+#[test]
+fn positions_count_server_spans_of_earlier_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.db");
+    let mut store = open(&path);
+    let t = "0af7651916cd43dd8448eb211c80319c";
+    let root = |id: &str| span(t, id, None, "server");
+    let metric = |id: &str| request_metric(t, id, "00000000000000f1", "00000000000000f2");
+    store
+        .write_all(
+            &[root("00000000000000a1")],
+            &[],
+            &[metric("00000000000000a1")],
+        )
+        .unwrap();
+    // Another server span of the trace (an application's), no metrics.
+    store
+        .write_all(&[root("00000000000000e1")], &[], &[])
+        .unwrap();
+    store
+        .write_all(
+            &[
+                span(t, "00000000000000b2", Some("00000000000000b1"), "client"),
+                root("00000000000000b1"),
+                root("00000000000000c1"),
+            ],
+            &[],
+            &[metric("00000000000000c1"), metric("00000000000000b1")],
+        )
+        .unwrap();
+    // Root a1 again, after the others: its last row counts.
+    store
+        .write_all(
+            &[root("00000000000000a1")],
+            &[],
+            &[metric("00000000000000a1")],
+        )
+        .unwrap();
+    let got: Vec<_> = reader(&path)
+        .metric_snapshots(&SnapshotFilter {
+            after_id: Some(0),
+            limit: 10,
+            ..SnapshotFilter::default()
+        })
+        .unwrap()
+        .iter()
+        .map(|r| r.request_index)
+        .collect();
+    assert_eq!(got, [Some(1), Some(4), Some(3), Some(5)]);
+}
+
 #[test]
 fn the_cursor_sees_every_breached_row_once_under_load_and_across_emptying_retention() {
     use std::sync::mpsc;
