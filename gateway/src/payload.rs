@@ -267,7 +267,11 @@ pub fn apply_grounding(observed: &Observed, summary: &mut ResponseSummary) {
         .flatten()
         .chain(observed.kept.iter().rev().map(|(_, ev)| ev));
     let Some(doc) = candidates
-        .filter(|ev| memchr::memmem::find(ev, b"\"webSearchQueries\"").is_some())
+        .filter(|ev| {
+            crate::observe::framer::finder!(b"\"webSearchQueries\"")
+                .find(ev)
+                .is_some()
+        })
         .find_map(|ev| parse_doc_as::<GDoc>(ev))
     else {
         return;

@@ -12,6 +12,17 @@ use crate::surfaces::Surface;
 use memchr::memmem;
 use std::time::Instant;
 
+/// A searcher for a constant needle, built once for the process: `memmem::find` builds one on
+/// every call (some 150 instructions, several times per event of every response).
+macro_rules! finder {
+    ($needle:expr) => {{
+        static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+            std::sync::LazyLock::new(|| memchr::memmem::Finder::new($needle));
+        &*FINDER
+    }};
+}
+pub(crate) use finder;
+
 const TAIL: usize = 256 * 1024;
 /// At most this many events are kept whole (with their arrival time) per response.
 const KEPT_EVENTS: usize = 512;
@@ -30,7 +41,8 @@ pub(super) struct Framer {
     in_string: bool,
     escape: bool,
     capture_budget: usize,
-    usage_needle: &'static [u8],
+    /// Searches for the `usage_needle` (built once per response, not per event).
+    usage: memmem::Finder<'static>,
     keep: Option<&'static dyn Surface>,
     kept_bytes: usize,
     pub(super) out: Observed,
@@ -62,7 +74,7 @@ impl Framer {
             in_string: false,
             escape: false,
             capture_budget,
-            usage_needle,
+            usage: memmem::Finder::new(usage_needle),
             keep,
             kept_bytes: 0,
             out: Observed::default(),
@@ -234,7 +246,7 @@ impl Framer {
             self.out.last_content = Some(now);
             self.out.content_events += 1;
         }
-        if memmem::find(&payload, self.usage_needle).is_some() {
+        if self.usage.find(&payload).is_some() {
             self.out.usage_event = Some(payload);
             self.out.last_event = None;
         } else {
@@ -256,16 +268,19 @@ pub(crate) fn carries_content(payload: &[u8]) -> bool {
         b"\"inline_data\"",
         b"\"arguments_delta\"",
     ];
-    non_empty_string(payload, b"\"text\"")
-        || non_empty_string(payload, b"\"content\"")
-        || non_empty_string(payload, b"\"reasoning_content\"")
-        || MARKERS.iter().any(|m| memmem::find(payload, m).is_some())
+    static MARKER_FINDERS: std::sync::LazyLock<Vec<memmem::Finder<'static>>> =
+        std::sync::LazyLock::new(|| MARKERS.iter().map(memmem::Finder::new).collect());
+    non_empty_string(payload, finder!(b"\"text\""))
+        || non_empty_string(payload, finder!(b"\"content\""))
+        || non_empty_string(payload, finder!(b"\"reasoning_content\""))
+        || MARKER_FINDERS.iter().any(|m| m.find(payload).is_some())
 }
 
-/// Whether some `key` in `payload` is followed by `: "` and at least one character.
-fn non_empty_string(payload: &[u8], key: &[u8]) -> bool {
-    memmem::find_iter(payload, key).any(|at| {
-        let rest = payload[at + key.len()..].trim_ascii_start();
+/// Whether some `key` (the searcher's needle) in `payload` is followed by `: "` and at least
+/// one character.
+fn non_empty_string(payload: &[u8], key: &memmem::Finder<'_>) -> bool {
+    key.find_iter(payload).any(|at| {
+        let rest = payload[at + key.needle().len()..].trim_ascii_start();
         let Some(rest) = rest.strip_prefix(b":") else {
             return false;
         };

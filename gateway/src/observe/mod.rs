@@ -9,7 +9,7 @@
 //! connection (the Live API) is read by the [`websocket`] frame decoder instead.
 
 mod decode;
-mod framer;
+pub(crate) mod framer;
 pub mod websocket;
 
 use crate::route::Framing;

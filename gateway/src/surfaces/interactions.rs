@@ -111,8 +111,9 @@ impl Surface for Interactions {
     }
 
     fn keep_event(&self, payload: &[u8]) -> bool {
-        let find = |n: &[u8]| memchr::memmem::find(payload, n).is_some();
-        find(b"\"event_type\"") && !find(b"\"step.delta\"")
+        use crate::observe::framer::finder;
+        finder!(b"\"event_type\"").find(payload).is_some()
+            && finder!(b"\"step.delta\"").find(payload).is_none()
     }
 
     fn refine_request(&self, body: &[u8], info: &mut RequestInfo) {
