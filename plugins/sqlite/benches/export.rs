@@ -1,6 +1,7 @@
 //! Cost of persisting one gateway trace (root + three step spans with realistic attributes and
 //! three metric events): conversion to rows plus the SQLite transaction, in batches of 256
-//! traces. Run: `cargo bench -p gateway-sqlite --bench export`.
+//! traces (`_client_trace_ids`: trace ids in random order, as clients' `traceparent` bring
+//! them). Run: `cargo bench -p gateway-sqlite --bench export`.
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
@@ -47,7 +48,7 @@ fn span(
     }
 }
 
-fn trace(t: u128) -> Vec<SpanData> {
+fn trace(t: u128, id: u128) -> Vec<SpanData> {
     let common = || {
         vec![
             KeyValue::new("gen_ai.operation.name", "generate_content"),
@@ -119,7 +120,7 @@ fn trace(t: u128) -> Vec<SpanData> {
     let base = (t as u64) << 8;
     vec![
         span(
-            t,
+            id,
             base + 2,
             base + 1,
             SpanKind::Internal,
@@ -128,7 +129,7 @@ fn trace(t: u128) -> Vec<SpanData> {
             SpanEvents::default(),
         ),
         span(
-            t,
+            id,
             base + 3,
             base + 1,
             SpanKind::Client,
@@ -137,7 +138,7 @@ fn trace(t: u128) -> Vec<SpanData> {
             SpanEvents::default(),
         ),
         span(
-            t,
+            id,
             base + 4,
             base + 1,
             SpanKind::Internal,
@@ -146,7 +147,7 @@ fn trace(t: u128) -> Vec<SpanData> {
             events,
         ),
         span(
-            t,
+            id,
             base + 1,
             0,
             SpanKind::Server,
@@ -157,12 +158,27 @@ fn trace(t: u128) -> Vec<SpanData> {
     ]
 }
 
-/// 256 fresh traces with increasing ids.
+/// 256 fresh traces with increasing ids, as the gateway makes them (time-ordered).
 fn batch(next: &mut u128) -> Vec<SpanData> {
     (0..256)
         .flat_map(|_| {
             *next += 1;
-            trace(*next)
+            trace(*next, *next)
+        })
+        .collect()
+}
+
+/// 256 fresh traces with ids in random order, as a client's `traceparent` brings them (an odd
+/// multiplier is a bijection, so they stay unique): the indexes keyed by trace id are then
+/// written at random places instead of appended to.
+fn random_batch(next: &mut u128) -> Vec<SpanData> {
+    (0..256)
+        .flat_map(|_| {
+            *next += 1;
+            trace(
+                *next,
+                next.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835),
+            )
         })
         .collect()
 }
@@ -178,6 +194,16 @@ fn bench(c: &mut Criterion) {
         b.iter_batched(
             || batch(&mut next),
             |batch| exporter.write(&batch).unwrap(),
+            criterion::BatchSize::LargeInput,
+        )
+    });
+    let dir3 = tempfile::tempdir().unwrap();
+    let client_ids =
+        SqliteSpanExporter::open(dir3.path().join("r.db"), &StoreOptions::default()).unwrap();
+    g.bench_function("256_traces_per_transaction_client_trace_ids", |b| {
+        b.iter_batched(
+            || random_batch(&mut next),
+            |batch| client_ids.write(&batch).unwrap(),
             criterion::BatchSize::LargeInput,
         )
     });
