@@ -70,6 +70,48 @@ fn shutdown_writes_every_queued_span() {
     assert_eq!(stats.dropped(), 0);
 }
 
+/// The writer lingers without being woken by each span; a full batch, a queue half full and a
+/// flush wake it before its (ten-minute) deadline.
+#[test]
+fn a_lingering_writer_is_woken_by_a_full_batch_a_half_full_queue_and_a_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = |name: &str, max_batch: usize, queue_capacity: usize| {
+        let path = dir.path().join(name);
+        let exporter = SqliteSpanExporter::open(&path, &StoreOptions::default()).unwrap();
+        let processor = BoundedBatchProcessor::new(
+            exporter,
+            BatchConfig {
+                linger: Duration::from_secs(600),
+                max_batch,
+                queue_capacity,
+                ..BatchConfig::default()
+            },
+        )
+        .unwrap();
+        let stats = processor.stats();
+        (path, stats, provider(processor))
+    };
+    // A full batch of 8: the first span starts the batch, 8 more fill the queue to it.
+    let (path, stats, p) = open("batch.db", 8, 4096);
+    emit(&p, 9);
+    wait_until("a full batch written", || count(&path, "spans") >= 8);
+    // A 16-span queue: half of it wakes the writer, which takes the spans into its batch, so
+    // bursts of 8 never fill the queue; the batch waits for its deadline (or a flush).
+    let (path, small, q) = open("queue.db", 4096, 16);
+    for _ in 0..5 {
+        emit(&q, 8);
+        wait_until("the queue drained", || small.queue_depth() == 0);
+    }
+    assert_eq!(small.dropped(), 0);
+    q.force_flush().unwrap();
+    assert_eq!(count(&path, "spans"), 40);
+    // A flush returns with everything written, long before the linger ends.
+    emit(&p, 3);
+    p.force_flush().unwrap();
+    assert_eq!(count(&dir.path().join("batch.db"), "spans"), 12);
+    assert_eq!(stats.dropped(), 0);
+}
+
 /// A writer stuck until the test opens its gate (an event, not a speed).
 #[derive(Debug, Default)]
 struct Gate {
