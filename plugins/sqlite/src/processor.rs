@@ -25,7 +25,7 @@ use opentelemetry::{Array, Context, KeyValue, Value};
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
 use std::any::Any;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -123,6 +123,44 @@ impl Default for BatchConfig {
     }
 }
 
+/// When producers unpark a lingering writer ([`Writer::linger`]): the queue depth and bytes it
+/// armed before sleeping (what would fill its batch, or half the queue if that is less, so a
+/// small queue cannot overflow while it sleeps); `u64::MAX` while it is not asleep.
+///
+/// The writer arms, then looks at the queue again before it sleeps; a producer counts its span
+/// in the queue, then reads the arming. Both in `SeqCst`, so at least one of the two sees the
+/// other: a full batch never waits out the deadline.
+#[derive(Debug)]
+struct Wake {
+    spans: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl Default for Wake {
+    fn default() -> Self {
+        Self {
+            spans: AtomicU64::new(u64::MAX),
+            bytes: AtomicU64::new(u64::MAX),
+        }
+    }
+}
+
+impl Wake {
+    fn arm(&self, spans: u64, bytes: u64) {
+        self.spans.store(spans.max(1), Ordering::SeqCst);
+        self.bytes.store(bytes.max(1), Ordering::SeqCst);
+    }
+
+    fn disarm(&self) {
+        self.arm(u64::MAX, u64::MAX);
+    }
+
+    /// Whether a queue of `depth` spans and `bytes` bytes is to wake the writer.
+    fn due(&self, depth: u64, bytes: u64) -> bool {
+        depth >= self.spans.load(Ordering::SeqCst) || bytes >= self.bytes.load(Ordering::SeqCst)
+    }
+}
+
 enum Msg {
     /// A span and its [`span_bytes`].
     Span(Box<SpanData>, u64),
@@ -141,9 +179,7 @@ pub struct BoundedBatchProcessor {
     /// The writer thread, unparked when a full batch waits or a control message is sent (see
     /// [`Writer::linger`]).
     writer: std::thread::Thread,
-    /// Queue depth at which producers unpark the lingering writer: a full batch, or half the
-    /// queue if that is smaller (a small queue must not overflow while the writer sleeps).
-    wake_at: u64,
+    wake: Arc<Wake>,
     queue_bytes: u64,
 }
 
@@ -179,7 +215,8 @@ impl BoundedBatchProcessor {
         let worker_priority = priority.clone();
         let stopping = Arc::new(AtomicBool::new(false));
         let worker_stopping = stopping.clone();
-        let wake_at = cfg.max_batch.min(cfg.queue_capacity / 2).max(1) as u64;
+        let wake = Arc::new(Wake::default());
+        let worker_wake = wake.clone();
         let sink = Sink::of(exporter);
         if let Some(sqlite) = &sink.sqlite {
             sqlite.count_losses_into(stats.clone());
@@ -189,6 +226,7 @@ impl BoundedBatchProcessor {
             .spawn(move || {
                 Writer::new(sink, rx, worker_stats, worker_priority, cfg)
                     .stopping(worker_stopping)
+                    .woken_by(worker_wake)
                     .run()
             })?;
         Ok(Self {
@@ -198,7 +236,7 @@ impl BoundedBatchProcessor {
             stopping,
             writer: worker.thread().clone(),
             worker: Mutex::new(Some(worker)),
-            wake_at,
+            wake,
             queue_bytes,
         })
     }
@@ -243,10 +281,11 @@ impl SpanProcessor for BoundedBatchProcessor {
 
     fn on_end(&self, span: SpanData) {
         // Counted before sending, so the writer's decrements never run first.
+        // SeqCst: paired with the lingering writer's arming of `wake` (see `Wake`).
         let depth = self
             .stats
             .depth
-            .fetch_add(1, Ordering::Relaxed)
+            .fetch_add(1, Ordering::SeqCst)
             .wrapping_add(1);
         let bytes = span_bytes(&span);
         let end_ms = unix_ms(span.end_time);
@@ -261,7 +300,7 @@ impl SpanProcessor for BoundedBatchProcessor {
             Ok(()) => {
                 // A full batch (or half the queue) waits: the lingering writer need not wait out
                 // its deadline.
-                if depth == self.wake_at || (held < BATCH_BYTES && held + bytes >= BATCH_BYTES) {
+                if self.wake.due(depth, held + bytes) {
                     self.writer.unpark();
                 }
                 self.raise(depth, held + bytes, end_ms);
@@ -348,6 +387,7 @@ struct Writer<E> {
     /// [`span_bytes`] of `batch`.
     batch_bytes: u64,
     last_error_log: Option<Instant>,
+    wake: Arc<Wake>,
 }
 
 impl<E: SpanExporter + 'static> Writer<E> {
@@ -369,7 +409,13 @@ impl<E: SpanExporter + 'static> Writer<E> {
             batch,
             batch_bytes: 0,
             last_error_log: None,
+            wake: Arc::new(Wake::default()),
         }
+    }
+
+    fn woken_by(mut self, wake: Arc<Wake>) -> Self {
+        self.wake = wake;
+        self
     }
 
     fn stopping(mut self, stopping: Arc<AtomicBool>) -> Self {
@@ -420,7 +466,19 @@ impl<E: SpanExporter + 'static> Writer<E> {
             }
             let now = Instant::now();
             if self.full() || now >= deadline {
+                self.wake.disarm();
                 return true;
+            }
+            let spans = (self.cfg.max_batch.saturating_sub(self.batch.len()) as u64)
+                .min(self.cfg.queue_capacity as u64 / 2);
+            let bytes = BATCH_BYTES.saturating_sub(self.batch_bytes);
+            self.wake.arm(spans, bytes);
+            // A producer that counted its span before the arming did not see it.
+            if self.wake.due(
+                self.stats.depth.load(Ordering::SeqCst),
+                self.stats.bytes.load(Ordering::SeqCst),
+            ) {
+                continue;
             }
             std::thread::park_timeout(deadline - now);
         }
