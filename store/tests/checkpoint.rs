@@ -134,3 +134,73 @@ fn the_writer_checkpoints_itself_when_the_wal_keeps_growing() {
         "the WAL was never copied once the reader left"
     );
 }
+
+/// A file moved over the path while the writer still has the old one open leaves the old
+/// file's `-wal` and `-shm` at the path until the writer notices. A reader that opens the path
+/// in that window and closes last must not copy that log into the file now at the path
+/// (SQLite's checkpoint on close): it would write the other file's pages into this one.
+#[test]
+fn a_reader_never_checkpoints_another_files_log_into_the_file_at_the_path() {
+    use rusqlite::{Connection, OpenFlags};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.db");
+    let copy = dir.path().join("copy.db");
+    let mut old = Store::open(&path, &StoreOptions::default()).unwrap();
+    write(&mut old, 0, 64);
+    old.connection()
+        .execute("VACUUM INTO ?1", [copy.to_str().unwrap()])
+        .unwrap();
+    // Frames only the old file's log holds, then the copy moved over the path.
+    write(&mut old, 64, 64);
+    std::fs::rename(&copy, &path).unwrap();
+    let reader = gateway_store::query::Reader::open(&path, Duration::from_secs(1)).unwrap();
+    let _ = reader.check();
+    drop(reader);
+    // The writer lets go of its file (its log leaves the path with it), as the exporter does.
+    drop(old);
+    for companion in ["g.db-wal", "g.db-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(companion));
+    }
+    let copy = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let check: String = copy
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let spans: i64 = copy
+        .query_row("SELECT COUNT(*) FROM spans", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(spans, 64, "the copy holds what it held when it was made");
+}
+
+/// A writer whose file left the path closes without deleting the `-wal` and `-shm` now at the
+/// path, which belong to the file opened there since: SQLite checks that the file is still at
+/// its path before its checkpoint on close (and the deletion of the log that follows). The new
+/// file's log, not yet checkpointed, stays readable.
+#[test]
+fn closing_a_store_whose_file_moved_leaves_the_next_files_log_alone() {
+    use rusqlite::{Connection, OpenFlags};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.db");
+    let mut old = Store::open(&path, &StoreOptions::default()).unwrap();
+    write(&mut old, 0, 16);
+    // The file is moved away; its companions leave the path (as the exporter's retire does)
+    // and a new file is opened there and written, its rows only in its log.
+    std::fs::rename(&path, dir.path().join("moved.db")).unwrap();
+    old.checkpoint().unwrap();
+    for companion in ["g.db-wal", "g.db-shm"] {
+        std::fs::remove_file(dir.path().join(companion)).unwrap();
+    }
+    let mut new = Store::open(&path, &StoreOptions::default()).unwrap();
+    write(&mut new, 100, 32);
+    drop(old);
+    assert!(
+        dir.path().join("g.db-wal").exists(),
+        "the new file's log is still at the path"
+    );
+    let reader = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let spans: i64 = reader
+        .query_row("SELECT COUNT(*) FROM spans", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(spans, 32);
+    drop(new);
+}

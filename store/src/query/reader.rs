@@ -1,5 +1,6 @@
 //! The read-only connection and the error type of every query.
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -107,6 +108,15 @@ impl Reader {
         reader
             .conn
             .execute_batch("PRAGMA query_only = ON;")
+            .map_err(|e| reader.err(e))?;
+        // `query_only` stops statements, not the checkpoint SQLite runs when the last
+        // connection to a file closes. A file moved over the path while the writer still has
+        // the old one open finds the old file's `-wal` and `-shm` at the path until the writer
+        // notices; a reader opened in that window would, on closing, copy the other file's log
+        // into this one. A reader never writes the file, closing included.
+        reader
+            .conn
+            .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
             .map_err(|e| reader.err(e))?;
         Ok(reader)
     }
