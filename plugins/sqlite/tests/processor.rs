@@ -95,16 +95,17 @@ fn a_lingering_writer_is_woken_by_a_full_batch_a_half_full_queue_and_a_flush() {
     let (path, stats, p) = open("batch.db", 8, 4096);
     emit(&p, 9);
     wait_until("a full batch written", || count(&path, "spans") >= 8);
-    // A 16-span queue: half of it wakes the writer, which takes the spans into its batch, so
-    // bursts of 8 never fill the queue; the batch waits for its deadline (or a flush).
+    // A 16-span queue: the writer takes a batch's first span, then sleeps; 8 more (half the
+    // queue) wake it, and it takes them into its batch, which waits for its deadline (or a
+    // flush).
     let (path, small, q) = open("queue.db", 4096, 16);
-    for _ in 0..5 {
-        emit(&q, 8);
-        wait_until("the queue drained", || small.queue_depth() == 0);
-    }
+    emit(&q, 1);
+    wait_until("the first span taken", || small.queue_depth() == 0);
+    emit(&q, 8);
+    wait_until("the queue drained", || small.queue_depth() == 0);
     assert_eq!(small.dropped(), 0);
     q.force_flush().unwrap();
-    assert_eq!(count(&path, "spans"), 40);
+    assert_eq!(count(&path, "spans"), 9);
     // A flush returns with everything written, long before the linger ends.
     emit(&p, 3);
     p.force_flush().unwrap();
