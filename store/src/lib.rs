@@ -140,11 +140,13 @@ impl Store {
             .conn
             .busy_timeout(opts.busy_timeout)
             .map_err(|e| store.err(e))?;
-        // Every YIELD_EVERY_OPS virtual-machine steps the writer makes one system call, so a
-        // thread woken on its core gets the core within that many steps. Without it, on a
-        // kernel that preempts only at the next tick (`PREEMPT_NONE`/lazy, the common server
-        // setting), a proxy thread woken beside a long batch waited up to a tick (4 ms), even
-        // with the writer at idle priority (docs/benchmarks.md: the p99 at concurrency 1).
+        // Every YIELD_EVERY_OPS virtual-machine steps of a statement the writer makes one system
+        // call, so a thread woken on its core gets the core within that many steps. Without it,
+        // on a kernel that preempts only at the next tick (`PREEMPT_NONE`/lazy, the common server
+        // setting), a proxy thread woken beside a long statement waited up to a tick (4 ms), even
+        // with the writer at idle priority (docs/benchmarks.md: the p99 at concurrency 1). SQLite
+        // consults the handler only at jumps in the program, so it serves long statements
+        // (retention's deletes, aggregates, queries); a one-row insert seldom reaches it.
         store
             .conn
             .progress_handler(
