@@ -180,13 +180,7 @@ impl<'de> Deserialize<'de> for Enum {
 
 /// Hex ids; a malformed id becomes bytes of the wrong length, refused per span later.
 fn hex(s: &str) -> Vec<u8> {
-    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return vec![0xff; 3];
-    }
-    (0..s.len())
-        .step_by(2)
-        .filter_map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
-        .collect()
+    hex::decode(s).unwrap_or_else(|_| vec![0xff; 3])
 }
 
 fn value(v: AnyValue) -> common::AnyValue {

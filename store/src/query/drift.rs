@@ -119,28 +119,23 @@ impl DriftCursor {
     /// The opaque text form handed to clients: the five parts joined by `.`, the feature and
     /// the model in hex (UTF-8 bytes), so that any text survives a URL.
     pub fn encode(&self) -> String {
-        let hex = |s: &str| s.bytes().map(|b| format!("{b:02x}")).collect::<String>();
         format!(
             "{}.{}.{}.{}.{}",
             self.window_start_unix_nano,
             self.id,
             self.window_end_unix_nano,
-            hex(&self.feature),
-            hex(&self.model)
+            hex::encode(&self.feature),
+            hex::encode(&self.model)
         )
     }
 
     /// Parses [`DriftCursor::encode`]'s output; `None` when malformed.
     pub fn decode(s: &str) -> Option<Self> {
         fn unhex(h: &str) -> Option<String> {
-            if !h.len().is_multiple_of(2) || h.len() > 4096 {
+            if h.len() > 4096 {
                 return None;
             }
-            let bytes = (0..h.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(h.get(i..i + 2)?, 16).ok())
-                .collect::<Option<Vec<u8>>>()?;
-            String::from_utf8(bytes).ok()
+            String::from_utf8(hex::decode(h).ok()?).ok()
         }
         let mut parts = s.split('.');
         let start = parts.next()?.parse().ok()?;
