@@ -6,6 +6,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::span;
 use gateway_store::query::{DriftQuery, Reader, SnapshotFilter};
 use gateway_store::{MetricRow, RetentionPolicy, Store, StoreOptions, TraceRow};
 use rusqlite::Connection;
@@ -277,22 +280,6 @@ fn the_drift_report_never_creates_a_table() {
         "{report:?}"
     );
     assert_eq!(objects(&path), before);
-}
-
-fn span(trace: &str, id: &str, parent: Option<&str>, kind: &'static str) -> gateway_store::SpanRow {
-    gateway_store::SpanRow {
-        span_id: id.into(),
-        trace_id: trace.into(),
-        parent_span_id: parent.map(Into::into),
-        name: kind.into(),
-        kind,
-        start_time_unix_nano: 1,
-        end_time_unix_nano: 2,
-        status_code: "unset",
-        status_message: None,
-        attributes_json: "{}".into(),
-        events_json: "[]".into(),
-    }
 }
 
 /// The metric row of request `root` (post_processing span `post`, LLM span `llm`).

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use gateway_store::{CHECKPOINT_PAGES, INLINE_PAGES, SpanRow, Store, StoreOptions};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -11,17 +13,13 @@ use std::time::{Duration, Instant};
 /// A span whose attributes are `bytes` long, so that few rows fill many pages.
 fn span(i: usize, bytes: usize) -> SpanRow {
     SpanRow {
-        span_id: format!("{i:016x}"),
-        trace_id: format!("{:032x}", i / 4),
-        parent_span_id: None,
-        name: "s".into(),
-        kind: "internal",
-        start_time_unix_nano: 1,
-        end_time_unix_nano: 2,
-        status_code: "unset",
-        status_message: None,
         attributes_json: format!("{{\"pad\":\"{}\"}}", "x".repeat(bytes)),
-        events_json: "[]".into(),
+        ..common::span(
+            &format!("{:032x}", i / 4),
+            &format!("{i:016x}"),
+            None,
+            "internal",
+        )
     }
 }
 

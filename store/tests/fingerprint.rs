@@ -2,7 +2,9 @@
 //! a file with none of them or in its own database, and refuses (naming the table and the
 //! difference) a table named like ours that it did not create, leaving the file as it was.
 
-use gateway_store::{OWN_TABLES, SpanRow, Store, StoreError, StoreOptions};
+mod common;
+
+use gateway_store::{OWN_TABLES, Store, StoreError, StoreOptions};
 use rusqlite::Connection;
 use std::path::Path;
 
@@ -202,19 +204,12 @@ fn own_databases_and_files_without_our_tables_are_used() {
     gateway_db(&fresh);
 
     // `contains_span` tells whether a batch is in this file.
-    let span = SpanRow {
-        span_id: "00f067aa0ba902b7".into(),
-        trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
-        parent_span_id: None,
-        name: "s".into(),
-        kind: "internal",
-        start_time_unix_nano: 1,
-        end_time_unix_nano: 2,
-        status_code: "unset",
-        status_message: None,
-        attributes_json: "{}".into(),
-        events_json: "[]".into(),
-    };
+    let span = common::span(
+        "4bf92f3577b34da6a3ce929d0e0e4736",
+        "00f067aa0ba902b7",
+        None,
+        "internal",
+    );
     assert!(
         !store
             .contains_span(&span.trace_id, &span.span_id)
@@ -234,19 +229,7 @@ fn own_databases_and_files_without_our_tables_are_used() {
 fn a_deleted_database_is_created_again_without_its_leftover_log() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("g.db");
-    let span = |trace: &str| SpanRow {
-        span_id: "00f067aa0ba902b7".into(),
-        trace_id: trace.into(),
-        parent_span_id: None,
-        name: "s".into(),
-        kind: "internal",
-        start_time_unix_nano: 1,
-        end_time_unix_nano: 2,
-        status_code: "unset",
-        status_message: None,
-        attributes_json: "{}".into(),
-        events_json: "[]".into(),
-    };
+    let span = |trace: &str| common::span(trace, "00f067aa0ba902b7", None, "internal");
     // A writer that keeps the deleted file open (its `-wal` and `-shm` stay at the path).
     let mut old = Store::open(&path, &StoreOptions::default()).expect("old");
     old.write_batch(&[span("old-1")], &[]).expect("write old");

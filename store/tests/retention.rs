@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use gateway_store::{MetricRow, RetentionPolicy, SpanRow, Store, StoreOptions, TraceRow};
 
 const DAY: i64 = 86_400_000_000_000;
@@ -16,17 +18,10 @@ fn fill(store: &mut Store, n: i64, start: i64) {
         let id = format!("{:032x}", t);
         for s in 0..4 {
             spans.push(SpanRow {
-                span_id: format!("{:016x}", i * 4 + s),
-                trace_id: id.clone(),
-                parent_span_id: None,
-                name: "s".into(),
-                kind: "internal",
                 start_time_unix_nano: t,
                 end_time_unix_nano: t + 1,
-                status_code: "unset",
-                status_message: None,
                 attributes_json: format!("{{\"pad\":\"{}\"}}", "x".repeat(400)),
-                events_json: "[]".into(),
+                ..common::span(&id, &format!("{:016x}", i * 4 + s), None, "internal")
             });
         }
         traces.push(TraceRow {

@@ -1,22 +1,12 @@
 //! Integration tests of the store against real SQLite files.
 
+mod common;
+
 use gateway_store::{SpanRow, Store, StoreError, StoreOptions, TraceRow};
 use rusqlite::Connection;
 
 fn span(trace: &str, id: &str, parent: Option<&str>) -> SpanRow {
-    SpanRow {
-        span_id: id.into(),
-        trace_id: trace.into(),
-        parent_span_id: parent.map(Into::into),
-        name: "s".into(),
-        kind: "internal",
-        start_time_unix_nano: 1,
-        end_time_unix_nano: 2,
-        status_code: "unset",
-        status_message: None,
-        attributes_json: "{}".into(),
-        events_json: "[]".into(),
-    }
+    common::span(trace, id, parent, "internal")
 }
 
 fn trace(id: &str, start: i64, end: i64, tokens: i64, cost: Option<f64>) -> TraceRow {

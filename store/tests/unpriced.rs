@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use gateway_store::query::{CostGroupBy, CostQuery, CostReport, Reader};
 use gateway_store::{Pricing, SpanRow, Store, StoreOptions, TraceRow, is_unpriced};
 use std::collections::BTreeMap;
@@ -158,17 +160,11 @@ fn rows(copies: usize) -> (Vec<SpanRow>, Vec<TraceRow>) {
                 attrs["gateway.cost.unpriced"] = true.into();
             }
             spans.push(SpanRow {
-                span_id: format!("{:016x}", i + 1),
-                trace_id: tid(i),
-                parent_span_id: None,
                 name: format!("POST {}", k.operation),
-                kind: "server",
                 start_time_unix_nano: start,
                 end_time_unix_nano: start + 1_000_000,
-                status_code: "unset",
-                status_message: None,
                 attributes_json: attrs.to_string(),
-                events_json: "[]".into(),
+                ..common::span(&tid(i), &format!("{:016x}", i + 1), None, "server")
             });
             traces.push(TraceRow {
                 trace_id: tid(i),
