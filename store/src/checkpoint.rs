@@ -55,6 +55,16 @@ impl Store {
     /// Moves this connection's WAL checkpoints to a thread of their own (see the module
     /// documentation). On error nothing changes: SQLite's automatic checkpoint stays on.
     pub fn checkpoint_in_background(&mut self) -> Result<()> {
+        self.checkpoint_in_background_with(|| {})
+    }
+
+    /// [`Store::checkpoint_in_background`], running `before_each` on the checkpoint thread
+    /// before each checkpoint (the span writer keeps it on the core it writes from while in
+    /// the background).
+    pub fn checkpoint_in_background_with(
+        &mut self,
+        before_each: impl Fn() + Send + 'static,
+    ) -> Result<()> {
         if self.checkpointer.is_some() {
             return Ok(());
         }
@@ -82,6 +92,7 @@ impl Store {
                 .spawn(move || {
                     let mut failing = false;
                     while woken.recv().is_ok() {
+                        before_each();
                         match passive(&conn) {
                             Ok(()) => {
                                 done.fetch_add(1, Ordering::Relaxed);

@@ -98,7 +98,7 @@ struct State {
 /// stays on and the writer works as before.
 fn open_store(path: impl AsRef<Path>, opts: &StoreOptions) -> gateway_store::Result<Store> {
     let mut store = Store::open(path, opts)?;
-    if let Err(error) = store.checkpoint_in_background() {
+    if let Err(error) = store.checkpoint_in_background_with(crate::affinity::follow_writers) {
         tracing::warn!(%error, "WAL checkpoints stay on the writer thread.");
     }
     Ok(store)

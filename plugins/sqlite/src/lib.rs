@@ -11,6 +11,7 @@
 //! pipeline is healthy. The exporter notices a database file deleted, moved or replaced under it
 //! (see `identity.rs`) and follows the path.
 
+mod affinity;
 mod convert;
 mod exporter;
 mod identity;

@@ -25,6 +25,9 @@
 //! probe at start shows the process cannot leave `SCHED_IDLE`, the writer simply stays at normal
 //! priority; when it cannot lower its nice value, the high level is the normal one. Other
 //! systems always use normal priority.
+//!
+//! In the background the writer also stays on one core, with the checkpoint thread
+//! ([`crate::affinity`]); raised, it may use them all.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI32, AtomicU8, AtomicU64, Ordering};
@@ -100,6 +103,7 @@ impl Priority {
         if self.enabled {
             let _guard = self.change.lock().unwrap_or_else(|e| e.into_inner());
             sys::set_idle(0, true);
+            crate::affinity::pin(0);
             self.level.store(IDLE, Ordering::Release);
         }
     }
@@ -174,10 +178,15 @@ impl Priority {
         match want {
             IDLE => {
                 sys::set_idle(tid, true);
+                // In the background the writer shares one core with the checkpoint thread.
+                crate::affinity::pin(tid);
+                crate::affinity::writer_lowered();
             }
             _ => {
                 if from == IDLE {
                     sys::set_idle(tid, false);
+                    crate::affinity::unpin(tid);
+                    crate::affinity::writer_raised();
                 }
                 if want == URGENT {
                     sys::set_nice(tid, URGENT_NICE);
@@ -273,6 +282,20 @@ mod tests {
         unsafe { libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t) }
     }
 
+    /// How many cores thread `tid` (0: the calling thread) may run on.
+    fn cores_of(tid: i32) -> i32 {
+        // SAFETY: an all-zero set is valid; a thread id of this process; the set's size.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        assert_eq!(
+            unsafe {
+                libc::sched_getaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &mut set)
+            },
+            0
+        );
+        // SAFETY: reads the set just filled.
+        unsafe { libc::CPU_COUNT(&set) }
+    }
+
     /// What the test sends a writer thread (depth, bytes), what it answers (policy, nice), and
     /// the thread.
     type Writer = (
@@ -310,15 +333,20 @@ mod tests {
             "this process may not leave SCHED_IDLE or lower its nice value (no CAP_SYS_NICE): \
              run as root"
         );
+        let all = cores_of(0);
+        // In the background the writer keeps to one core (crate::affinity), when there are two.
+        let background = if all >= 2 { 1 } else { all };
         let (go, got, handle) = writer(&p);
         let tid = || p.tid.load(Ordering::Acquire);
         let now = || (policy_of(tid()), nice_of(tid()));
         assert_eq!(got.recv().unwrap(), (libc::SCHED_IDLE, 0));
+        assert_eq!(cores_of(tid()), background);
         assert_eq!(p.on_queue(7, 0, 0), Raised::No);
         assert_eq!(now(), (libc::SCHED_IDLE, 0));
         assert_eq!(p.on_queue(8, 0, 0), Raised::Normal);
         assert_eq!(p.on_queue(9, 0, 0), Raised::No, "promotes once per backlog");
         assert_eq!(now(), (libc::SCHED_OTHER, 0));
+        assert_eq!(cores_of(tid()), all, "raised, it may use every core");
         // Half the queue's capacity in spans: the high level.
         assert_eq!(p.on_queue(32, 0, 0), Raised::Urgent);
         assert_eq!(p.on_queue(40, 0, 0), Raised::No);
@@ -333,6 +361,7 @@ mod tests {
         assert_eq!(got.recv().unwrap(), (libc::SCHED_OTHER, 0));
         go.send((2, 0)).unwrap();
         assert_eq!(got.recv().unwrap(), (libc::SCHED_IDLE, 0));
+        assert_eq!(cores_of(tid()), background);
         // Half the queue's bytes, from background straight to the high level, and down again.
         assert_eq!(p.on_queue(1, 1 << 19, 0), Raised::Urgent);
         assert_eq!(now(), (libc::SCHED_OTHER, URGENT_NICE));
