@@ -405,13 +405,11 @@ fn positions_count_server_spans_of_earlier_batches() {
     let t = "0af7651916cd43dd8448eb211c80319c";
     let root = |id: &str| span(t, id, None, "server");
     let metric = |id: &str| request_metric(t, id, "00000000000000f1", "00000000000000f2");
-    store
-        .write_all(
-            &[root("00000000000000a1")],
-            &[],
-            &[metric("00000000000000a1")],
-        )
-        .unwrap();
+    // One request: its root span and its metric row.
+    let request = |store: &mut Store, id: &str| {
+        store.write_all(&[root(id)], &[], &[metric(id)]).unwrap();
+    };
+    request(&mut store, "00000000000000a1");
     // Another server span of the trace (an application's), no metrics.
     store
         .write_all(&[root("00000000000000e1")], &[], &[])
@@ -428,13 +426,7 @@ fn positions_count_server_spans_of_earlier_batches() {
         )
         .unwrap();
     // Root a1 again, after the others: its last row counts.
-    store
-        .write_all(
-            &[root("00000000000000a1")],
-            &[],
-            &[metric("00000000000000a1")],
-        )
-        .unwrap();
+    request(&mut store, "00000000000000a1");
     let got: Vec<_> = reader(&path)
         .metric_snapshots(&SnapshotFilter {
             after_id: Some(0),
