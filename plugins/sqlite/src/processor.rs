@@ -280,8 +280,8 @@ impl SpanProcessor for BoundedBatchProcessor {
     fn on_start(&self, _span: &mut Span, _cx: &Context) {}
 
     fn on_end(&self, span: SpanData) {
-        // Counted before sending, so the writer's decrements never run first.
-        // SeqCst: paired with the lingering writer's arming of `wake` (see `Wake`).
+        // Counted before sending, so the writer's decrements never run first. SeqCst here and
+        // for the bytes below: paired with the lingering writer's arming of `wake` (see `Wake`).
         let depth = self
             .stats
             .depth
@@ -289,7 +289,7 @@ impl SpanProcessor for BoundedBatchProcessor {
             .wrapping_add(1);
         let bytes = span_bytes(&span);
         let end_ms = unix_ms(span.end_time);
-        let held = self.stats.bytes.fetch_add(bytes, Ordering::Relaxed);
+        let held = self.stats.bytes.fetch_add(bytes, Ordering::SeqCst);
         let sent = if held > 0 && held + bytes > self.queue_bytes {
             // Full in bytes: dropped and counted as for a queue full in spans.
             Err(TrySendError::Full(Msg::Span(Box::new(span), bytes)))
