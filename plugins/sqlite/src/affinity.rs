@@ -116,15 +116,19 @@ pub(crate) fn follow_writers() {
 
 #[cfg(all(test, target_os = "linux"))]
 #[allow(unsafe_code, clippy::unwrap_used)]
-mod tests {
-    fn cores_of_this_thread() -> usize {
-        // SAFETY: as in `sys`.
+pub(crate) mod tests {
+    /// How many cores thread `tid` (0: the calling thread) may run on.
+    pub(crate) fn cores_of(tid: i32) -> i32 {
+        // SAFETY: an all-zero set is valid; a thread id of this process; the set's size.
         let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
         assert_eq!(
-            unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) },
+            unsafe {
+                libc::sched_getaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &mut set)
+            },
             0
         );
-        unsafe { libc::CPU_COUNT(&set) as usize }
+        // SAFETY: reads the set just filled.
+        unsafe { libc::CPU_COUNT(&set) }
     }
 
     /// On a machine with two or more cores a pinned thread runs on one, and unpinned gets
@@ -132,12 +136,12 @@ mod tests {
     #[test]
     fn pin_keeps_one_core_and_unpin_gives_them_back() {
         std::thread::spawn(|| {
-            let all = cores_of_this_thread();
+            let all = cores_of(0);
             let pinned = super::pin(0);
             assert_eq!(pinned, all >= 2);
-            assert_eq!(cores_of_this_thread(), if all >= 2 { 1 } else { all });
+            assert_eq!(cores_of(0), if all >= 2 { 1 } else { all });
             assert_eq!(super::unpin(0), all >= 2);
-            assert_eq!(cores_of_this_thread(), all);
+            assert_eq!(cores_of(0), all);
         })
         .join()
         .unwrap();

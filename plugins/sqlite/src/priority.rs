@@ -271,6 +271,7 @@ mod sys {
 #[allow(unsafe_code, clippy::unwrap_used)] // reads the scheduling policy and nice value back
 mod tests {
     use super::*;
+    use crate::affinity::tests::cores_of;
 
     fn policy_of(tid: i32) -> i32 {
         // SAFETY: plain syscall on a thread id of this process.
@@ -280,20 +281,6 @@ mod tests {
     fn nice_of(tid: i32) -> i32 {
         // SAFETY: plain syscall on a thread id of this process.
         unsafe { libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t) }
-    }
-
-    /// How many cores thread `tid` (0: the calling thread) may run on.
-    fn cores_of(tid: i32) -> i32 {
-        // SAFETY: an all-zero set is valid; a thread id of this process; the set's size.
-        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-        assert_eq!(
-            unsafe {
-                libc::sched_getaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &mut set)
-            },
-            0
-        );
-        // SAFETY: reads the set just filled.
-        unsafe { libc::CPU_COUNT(&set) }
     }
 
     /// What the test sends a writer thread (depth, bytes), what it answers (policy, nice), and
