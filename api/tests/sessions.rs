@@ -353,11 +353,14 @@ fn every_session_kind_searches_an_index_instead_of_scanning() {
         (SessionKind::Session, vec!["traces_session"]),
         (
             SessionKind::Conversation,
-            vec!["traces_session", "spans_app_conversation"],
+            vec!["traces_session", "span_lookup_conversation"],
         ),
         (
             SessionKind::Interaction,
-            vec!["spans_interaction_id", "spans_previous_interaction_id"],
+            vec![
+                "span_lookup_interaction_id",
+                "span_lookup_previous_interaction_id",
+            ],
         ),
     ] {
         let plan = reader.session_query_plan(kind).expect("plan");

@@ -19,7 +19,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 /// The tables the gateway owns, and the only ones it creates, alters or counts.
-pub const OWN_TABLES: [&str; 7] = [
+pub const OWN_TABLES: [&str; 8] = [
     "gateway_migrations",
     "traces",
     "spans",
@@ -27,6 +27,7 @@ pub const OWN_TABLES: [&str; 7] = [
     "latency_hist",
     "cost_hourly",
     "cache_storage",
+    "span_lookup",
 ];
 
 const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS gateway_migrations (
@@ -506,6 +507,57 @@ const MIGRATIONS: &[&str] = &[
     // cache. The rows are the same.
     r#"
     DROP TRIGGER IF EXISTS spans_cache_storage;
+    "#,
+    // 12: the lookup indexes of migrations 8 and 10 move to `span_lookup`, a copy of the few
+    // spans they keep (application spans naming a conversation, Interactions spans, spans
+    // naming a previous interaction, batch spans). On `spans`, SQLite evaluated their four
+    // `WHERE`s (five `instr` calls over the attribute text) and opened their four cursors for
+    // every span inserted, though nearly none qualifies: a tenth of the writer's instructions
+    // (docs/benchmarks.md). The writer now copies a span here when its attribute text
+    // satisfies one of them (`write.rs`, the same byte search), so a request that names none
+    // costs nothing here. The copies are found through the old indexes, not a scan; each
+    // index keeps its expression and `WHERE`, under a name of the table it is on.
+    r#"
+    CREATE TABLE IF NOT EXISTS span_lookup (
+        id INTEGER PRIMARY KEY,
+        trace_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        start_time_unix_nano INTEGER NOT NULL,
+        attributes TEXT NOT NULL
+    );
+    INSERT OR IGNORE INTO span_lookup
+    SELECT id, trace_id, kind, start_time_unix_nano, attributes
+    FROM spans INDEXED BY spans_app_conversation
+    WHERE instr(attributes, '"gateway.span.source"') > 0
+        AND instr(attributes, '"gen_ai.conversation.id"') > 0;
+    INSERT OR IGNORE INTO span_lookup
+    SELECT id, trace_id, kind, start_time_unix_nano, attributes
+    FROM spans INDEXED BY spans_interaction_id
+    WHERE instr(attributes, '"gateway.interaction.status"') > 0;
+    INSERT OR IGNORE INTO span_lookup
+    SELECT id, trace_id, kind, start_time_unix_nano, attributes
+    FROM spans INDEXED BY spans_previous_interaction_id
+    WHERE instr(attributes, '"gen_ai.request.previous_response.id"') > 0;
+    INSERT OR IGNORE INTO span_lookup
+    SELECT id, trace_id, kind, start_time_unix_nano, attributes
+    FROM spans INDEXED BY spans_batch_start
+    WHERE instr(attributes, '"gateway.batch.') > 0;
+    DROP INDEX spans_app_conversation;
+    DROP INDEX spans_interaction_id;
+    DROP INDEX spans_previous_interaction_id;
+    DROP INDEX spans_batch_start;
+    CREATE INDEX span_lookup_conversation
+        ON span_lookup(json_extract(attributes, '$."gen_ai.conversation.id"'))
+        WHERE instr(attributes, '"gateway.span.source"') > 0
+            AND instr(attributes, '"gen_ai.conversation.id"') > 0;
+    CREATE INDEX span_lookup_interaction_id
+        ON span_lookup(json_extract(attributes, '$."gen_ai.response.id"'))
+        WHERE instr(attributes, '"gateway.interaction.status"') > 0;
+    CREATE INDEX span_lookup_previous_interaction_id
+        ON span_lookup(json_extract(attributes, '$."gen_ai.request.previous_response.id"'))
+        WHERE instr(attributes, '"gen_ai.request.previous_response.id"') > 0;
+    CREATE INDEX span_lookup_batch_start ON span_lookup(start_time_unix_nano)
+        WHERE instr(attributes, '"gateway.batch.') > 0;
     "#,
 ];
 

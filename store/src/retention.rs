@@ -35,6 +35,10 @@ pub struct RetentionReport {
 const OLDEST_TRACES: &str = "SELECT trace_id FROM traces WHERE start_time_unix_nano < ?1
     ORDER BY start_time_unix_nano LIMIT ?2";
 const DELETE_SPANS_OF: &str = "DELETE FROM spans WHERE trace_id = ?1";
+/// The copies in `span_lookup` of a trace's spans, deleted before the spans (found by their
+/// row ids through `spans_trace`).
+const DELETE_LOOKUPS_OF: &str =
+    "DELETE FROM span_lookup WHERE id IN (SELECT id FROM spans WHERE trace_id = ?1)";
 const DELETE_TRACE: &str = "DELETE FROM traces WHERE trace_id = ?1";
 /// Only looks at the oldest `?2` rows by id (ids grow with time), so a pass with nothing to
 /// delete costs `?2` row reads, not a table scan.
@@ -64,9 +68,11 @@ impl Store {
         };
         let (mut traces, mut spans) = (0, 0);
         {
+            let mut del_lookups = tx.prepare_cached(DELETE_LOOKUPS_OF).map_err(err)?;
             let mut del_spans = tx.prepare_cached(DELETE_SPANS_OF).map_err(err)?;
             let mut del_trace = tx.prepare_cached(DELETE_TRACE).map_err(err)?;
             for id in &ids {
+                del_lookups.execute([id]).map_err(err)?;
                 spans += del_spans.execute([id]).map_err(err)? as u64;
                 traces += del_trace.execute([id]).map_err(err)? as u64;
             }

@@ -68,6 +68,10 @@ const UPSERT_TRACE: &str = concat!(
         request_count = request_count + 1"
 );
 
+/// Copies a span into `span_lookup` (migration 12); `?1` is its row id in `spans`.
+const INSERT_LOOKUP: &str = "INSERT INTO span_lookup (id, trace_id, kind, start_time_unix_nano,
+    attributes) VALUES (?1, ?2, ?3, ?4, ?5)";
+
 /// Whether a span is stored (by the `spans_trace` index).
 const SPAN_EXISTS: &str = "SELECT 1 FROM spans WHERE trace_id = ?1 AND span_id = ?2";
 
@@ -149,6 +153,31 @@ fn is_cache_event(s: &SpanRow) -> bool {
     s.kind == "client" && FINDER.find(s.attributes_json.as_bytes()).is_some()
 }
 
+/// Whether a span belongs in `span_lookup`: its attribute text satisfies the `WHERE` of one
+/// of the lookup indexes of migration 12, `instr(attributes, needle) > 0` being a byte search.
+/// The needles are those `WHERE`s', word for word (a test compares them with the schema).
+fn is_looked_up(s: &SpanRow) -> bool {
+    use memchr::memmem::Finder;
+    use std::sync::LazyLock;
+    static NEEDLES: LazyLock<[Finder<'static>; 5]> =
+        LazyLock::new(|| LOOKUP_NEEDLES.map(|n| Finder::new(n.as_bytes())));
+    let [interaction, previous, batch, source, conversation] = &*NEEDLES;
+    let text = s.attributes_json.as_bytes();
+    let has = |f: &Finder<'_>| f.find(text).is_some();
+    has(interaction) || has(previous) || has(batch) || (has(source) && has(conversation))
+}
+
+/// The needles of the lookup indexes' `WHERE`s: `span_lookup_interaction_id`,
+/// `span_lookup_previous_interaction_id`, `span_lookup_batch_start`, and the two of
+/// `span_lookup_conversation`.
+pub(crate) const LOOKUP_NEEDLES: [&str; 5] = [
+    "\"gateway.interaction.status\"",
+    "\"gen_ai.request.previous_response.id\"",
+    "\"gateway.batch.",
+    "\"gateway.span.source\"",
+    "\"gen_ai.conversation.id\"",
+];
+
 impl Store {
     /// Whether the span `span_id` of `trace_id` is stored. A batch is one transaction, so one
     /// span of it tells whether the whole batch is in this file.
@@ -199,7 +228,21 @@ impl Store {
                     s.events_json,
                 ])
                 .map_err(err)?;
-                roots.span_written(s, tx.last_insert_rowid());
+                let rowid = tx.last_insert_rowid();
+                roots.span_written(s, rowid);
+                if is_looked_up(s) {
+                    tx.prepare_cached(INSERT_LOOKUP)
+                        .and_then(|mut c| {
+                            c.execute(params![
+                                rowid,
+                                s.trace_id,
+                                s.kind,
+                                s.start_time_unix_nano,
+                                s.attributes_json
+                            ])
+                        })
+                        .map_err(err)?;
+                }
                 if is_cache_event(s) {
                     for sql in [CACHE_OPEN_UNSEEN, CACHE_CLOSE, CACHE_OPEN] {
                         tx.prepare_cached(sql)
@@ -287,11 +330,11 @@ impl Store {
     /// Replaces SQLite's `instr(X, Y)` on this connection (every [`Store::open`]) with the same
     /// function over a vectorised byte search.
     ///
-    /// Every span insert evaluates `instr` over the span's attribute text: in the partial
-    /// indexes of migration 8 (three per row) and in the `cache_storage` trigger's `WHEN`
-    /// (migration 7). SQLite's own `instr` steps through the text one character at a time;
-    /// for the four spans of a request that was 30% of the writer's instructions (measured
-    /// with callgrind, see docs/benchmarks.md). The result is the same in every case: NULL
+    /// Each insert into `span_lookup` evaluates `instr` over the span's attribute text in the
+    /// `WHERE` of its partial indexes (migration 12; before it, every insert into `spans` did,
+    /// with the `cache_storage` trigger's `WHEN`). SQLite's own `instr` steps through the text
+    /// one character at a time; for the four spans of a request that was 30% of the writer's
+    /// instructions (measured with callgrind, see docs/benchmarks.md). The result is the same in every case: NULL
     /// when an argument is NULL, 1 for an empty needle, else the 1-based position of the first
     /// occurrence in characters (in bytes when both arguments are BLOBs), 0 when there is
     /// none; numbers are searched as SQLite writes them. The schema, its indexes and every

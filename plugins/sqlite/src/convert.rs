@@ -390,6 +390,39 @@ mod tests {
         assert_eq!(v.as_object().unwrap().len(), 8);
     }
 
+    /// Among many keys, some set up to three times, each key is written once, with its last
+    /// value.
+    #[test]
+    fn each_key_is_written_once_with_its_last_value_among_many() {
+        let keys: Vec<String> = (0..700)
+            .map(|i| match i % 3 {
+                0 => format!("k{i}"),
+                1 => format!("gateway.attribute.number.{i}.value"),
+                _ => format!("{}{i}", "x".repeat(i % 40)),
+            })
+            .collect();
+        let mut attrs = Vec::new();
+        let mut last = std::collections::HashMap::new();
+        for round in 0..3i64 {
+            for (i, k) in keys.iter().enumerate() {
+                // Round 1 sets the keys with i % 3 == 1 again, round 2 those with i % 3 == 2.
+                if round == 0 || i % 3 == round as usize {
+                    attrs.push(KeyValue::new(k.clone(), round * 1000 + i as i64));
+                    last.insert(k.clone(), round * 1000 + i as i64);
+                }
+            }
+        }
+        let text = attributes_json(&attrs);
+        for k in &keys {
+            assert_eq!(text.matches(&format!("\"{k}\":")).count(), 1, "{k}");
+        }
+        let v: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text).unwrap();
+        assert_eq!(v.len(), keys.len());
+        for (k, n) in &last {
+            assert_eq!(v[k], *n, "{k}");
+        }
+    }
+
     /// Every byte that needs escaping is found at every position, in the 16-byte blocks and in
     /// the tail alike, and strings without one are copied as they are.
     #[test]

@@ -15,9 +15,10 @@
 //! | [`OnceKind::AnnouncedFile`] | `gateway.batch.responses_file` | a job poll (`gateway.batch.id`) named it as the job's results file |
 //!
 //! Each query reads only the spans of a partial index, never the whole table, and repeats its
-//! `WHERE` so the planner can use it: Interactions LLM spans through `spans_interaction_id`
-//! (migration 8, `gateway.interaction.status`), batch spans through `spans_batch_start`
-//! (migration 10, the start time of the spans naming a `gateway.batch.*` key). Without them a
+//! `WHERE` so the planner can use it: Interactions LLM spans through `span_lookup_interaction_id`
+//! (migration 8, `gateway.interaction.status`), batch spans through `span_lookup_batch_start`
+//! (migration 10, the start time of the spans naming a `gateway.batch.*` key). Both are on
+//! `span_lookup`, the copy of those few spans (migration 12). Without them a
 //! million spans of about 1 KB (1% of them batch or Interactions LLM spans) took 9 s to scan;
 //! through the indexes, 0.1–0.2 s per kind.
 
@@ -84,10 +85,10 @@ pub struct MeteredIds {
     pub not_loaded: u64,
 }
 
-/// The `WHERE` of `spans_interaction_id` (migration 8), word for word.
+/// The `WHERE` of `span_lookup_interaction_id` (migrations 8 and 12), word for word.
 #[cfg(test)]
 const INTERACTION_SPANS: &str = "instr(attributes, '\"gateway.interaction.status\"') > 0";
-/// The `WHERE` of `spans_batch_start` (migration 10), word for word.
+/// The `WHERE` of `span_lookup_batch_start` (migrations 10 and 12), word for word.
 #[cfg(test)]
 const BATCH_SPANS: &str = "instr(attributes, '\"gateway.batch.') > 0";
 
@@ -100,7 +101,7 @@ macro_rules! ids_sql {
                 SELECT json_extract(attributes, '$.\"",
             $id,
             "\"') AS id, start_time_unix_nano AS t
-                FROM spans
+                FROM span_lookup
                 WHERE ",
             $index,
             "
@@ -147,10 +148,11 @@ const ANNOUNCED_FILES: &str = ids_sql!(
 impl Reader {
     /// The ids of `kind` that LLM spans starting at or after `since` (unix nanos) say were
     /// metered: the `cap` most recently seen, oldest first, and how many older ones were left
-    /// out. An empty answer when the file has no `spans` table yet.
+    /// out. An empty answer when the file has no `span_lookup` table yet (the gateway's
+    /// writer opens, and so migrates, the file before this is read).
     pub fn metered_ids(&self, kind: OnceKind, since: i64, cap: usize) -> QueryResult<MeteredIds> {
         let mut out = MeteredIds::default();
-        if !self.has_table("spans")? {
+        if !self.has_table("span_lookup")? {
             return Ok(out);
         }
         let mut stmt = self
@@ -363,13 +365,15 @@ mod tests {
         let (_dir, r) = reader(&[]);
         for kind in OnceKind::ALL {
             let index = match kind {
-                OnceKind::Interaction => "spans_interaction_id",
-                _ => "spans_batch_start",
+                OnceKind::Interaction => "span_lookup_interaction_id",
+                _ => "span_lookup_batch_start",
             };
             let plan = r.metered_ids_plan(kind).expect("plan");
             let reads: Vec<&String> = plan
                 .iter()
-                .filter(|l| l.starts_with("SCAN spans") || l.starts_with("SEARCH spans"))
+                .filter(|l| {
+                    l.starts_with("SCAN span_lookup") || l.starts_with("SEARCH span_lookup")
+                })
                 .collect();
             assert!(
                 !reads.is_empty()
@@ -387,8 +391,8 @@ mod tests {
         let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
         for kind in OnceKind::ALL {
             let index = match kind {
-                OnceKind::Interaction => "spans_interaction_id",
-                _ => "spans_batch_start",
+                OnceKind::Interaction => "span_lookup_interaction_id",
+                _ => "span_lookup_batch_start",
             };
             let created: String = r
                 .conn

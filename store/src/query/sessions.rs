@@ -6,12 +6,12 @@
 //!   `traces_session` index;
 //! - `conversation`: `gen_ai.conversation.id`, which the gateway sets from that same header
 //!   (so its session's traces), plus the traces where the application's own spans, received
-//!   over OTLP, carry it (the `spans_app_conversation` index);
+//!   over OTLP, carry it (the `span_lookup_conversation` index);
 //! - `interaction`: the chain of Interactions linked by `previous_interaction_id`
 //!   (`gen_ai.request.previous_response.id` on the LLM span, the interaction's own id in
 //!   `gen_ai.response.id` of the span carrying `gateway.interaction.status`), followed both ways
-//!   from an interaction id or a trace id, through the `spans_interaction_id` and
-//!   `spans_previous_interaction_id` indexes. Every id is looked up once,
+//!   from an interaction id or a trace id, through the `span_lookup_interaction_id` and
+//!   `span_lookup_previous_interaction_id` indexes. Every id is looked up once,
 //!   so a cycle ends the walk; the walk stops at [`MAX_CHAIN_TRACES`] traces or
 //!   [`MAX_CHAIN_LOOKUPS`] ids and says so (`truncated`).
 //!
@@ -186,8 +186,9 @@ pub struct SessionPage {
 }
 
 /// `gen_ai.conversation.id`: the gateway sets it to the session id (`traces_session`); the
-/// application's spans naming it are found through the partial index `spans_app_conversation`.
-const BY_CONVERSATION: &str = "(t.session_id = ?1 OR t.trace_id IN (SELECT s.trace_id FROM spans s
+/// application's spans naming it are found through the partial index `span_lookup_conversation`.
+const BY_CONVERSATION: &str =
+    "(t.session_id = ?1 OR t.trace_id IN (SELECT s.trace_id FROM span_lookup s
     WHERE instr(s.attributes, '\"gateway.span.source\"') > 0
       AND instr(s.attributes, '\"gen_ai.conversation.id\"') > 0
       AND json_extract(s.attributes, '$.\"gen_ai.conversation.id\"') = ?1))";
@@ -254,13 +255,13 @@ const TRACE_SPANS: &str = "SELECT COUNT(*),
     FROM spans WHERE trace_id = ?1";
 
 /// Traces whose Interactions spans carry `gen_ai.response.id = ?1`, or whose spans carry
-/// `previous_response.id = ?1` (the partial indexes `spans_interaction_id` and
-/// `spans_previous_interaction_id`).
-const CHAIN_NEIGHBOURS: &str = "SELECT trace_id FROM spans
+/// `previous_response.id = ?1` (the partial indexes `span_lookup_interaction_id` and
+/// `span_lookup_previous_interaction_id`).
+const CHAIN_NEIGHBOURS: &str = "SELECT trace_id FROM span_lookup
     WHERE instr(attributes, '\"gateway.interaction.status\"') > 0
       AND json_extract(attributes, '$.\"gen_ai.response.id\"') = ?1
     UNION
-    SELECT trace_id FROM spans
+    SELECT trace_id FROM span_lookup
     WHERE instr(attributes, '\"gen_ai.request.previous_response.id\"') > 0
       AND json_extract(attributes, '$.\"gen_ai.request.previous_response.id\"') = ?1";
 
