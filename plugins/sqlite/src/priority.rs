@@ -21,6 +21,12 @@
 //! overload; a burst shorter than the queue never gets there. The writer goes back to normal
 //! priority once the queue is down to an eighth.
 //!
+//! Under sustained overload that cycle repeats every second or two: drained, the writer goes
+//! back to the background, falls behind at once, and is raised again only when the queue is half
+//! full, each time with half a queue (a few tenths of a second of traffic) between it and
+//! dropped spans; one slow `fsync` there drops spans. So for [`RECENT_URGENT_MS`] after an urgent
+//! promotion, the high-water mark raises the writer straight to the high level.
+//!
 //! Leaving `SCHED_IDLE` and a negative nice need `CAP_SYS_NICE` or `RLIMIT_NICE` on Linux. When a
 //! probe at start shows the process cannot leave `SCHED_IDLE`, the writer simply stays at normal
 //! priority; when it cannot lower its nice value, the high level is the normal one. Other
@@ -40,6 +46,10 @@ pub(crate) const URGENT_NICE: i32 = -10;
 /// promotes it to normal priority.
 pub(crate) const STALE_MS: u64 = 1_000;
 
+/// Milliseconds after an urgent promotion during which the high-water mark promotes to the high
+/// level rather than to normal priority (see the module documentation).
+pub(crate) const RECENT_URGENT_MS: u64 = 5_000;
+
 /// The writer's scheduling levels, in order.
 const IDLE: u8 = 0;
 const NORMAL: u8 = 1;
@@ -57,6 +67,9 @@ pub(crate) struct Priority {
     level: AtomicU8,
     /// When the writer last started a batch, milliseconds since the Unix epoch.
     started_batch_ms: AtomicU64,
+    /// The end of the span whose queueing last raised the writer to the high level
+    /// (milliseconds since the Unix epoch, at least 1), or 0 if none did.
+    urgent_ms: AtomicU64,
     /// Held while a level is changed, so that the scheduler sees changes in the order of
     /// `level`.
     change: Mutex<()>,
@@ -87,6 +100,7 @@ impl Priority {
             tid: AtomicI32::new(0),
             level: AtomicU8::new(NORMAL),
             started_batch_ms: AtomicU64::new(0),
+            urgent_ms: AtomicU64::new(0),
             change: Mutex::new(()),
         }
     }
@@ -121,7 +135,15 @@ impl Priority {
     #[inline]
     pub(crate) fn on_queue(&self, depth: u64, bytes: u64, end_ms: u64) -> Raised {
         let stale = || end_ms > self.started_batch_ms.load(Ordering::Relaxed) + STALE_MS;
-        let want = if self.can_urgent && (depth >= self.capacity / 2 || bytes >= self.bytes / 2) {
+        let recent_urgent = || {
+            let at = self.urgent_ms.load(Ordering::Relaxed);
+            at != 0 && end_ms < at.saturating_add(RECENT_URGENT_MS)
+        };
+        let want = if self.can_urgent
+            && (depth >= self.capacity / 2
+                || bytes >= self.bytes / 2
+                || (depth >= self.high && recent_urgent()))
+        {
             URGENT
         } else if self.enabled && (depth >= self.high || stale()) {
             NORMAL
@@ -142,6 +164,7 @@ impl Priority {
         }
         self.apply(tid, from, want);
         if want == URGENT {
+            self.urgent_ms.store(end_ms.max(1), Ordering::Relaxed);
             Raised::Urgent
         } else {
             Raised::Normal
@@ -361,6 +384,45 @@ mod tests {
         assert_eq!(now(), (libc::SCHED_OTHER, 0));
         go.send((0, 0)).unwrap();
         assert_eq!(got.recv().unwrap(), (libc::SCHED_IDLE, 0));
+        drop(go);
+        handle.join().unwrap();
+    }
+
+    /// Needs CAP_SYS_NICE, as [`backlog_promotes_and_drain_demotes`].
+    #[test]
+    #[ignore = "needs CAP_SYS_NICE (run by scripts/test.sh with --include-ignored)"]
+    fn after_an_urgent_promotion_the_high_water_mark_promotes_to_the_high_level() {
+        let p = std::sync::Arc::new(Priority::new(true, 8, 64, 1 << 20));
+        assert!(p.enabled() && p.can_urgent, "no CAP_SYS_NICE: run as root");
+        let (go, got, handle) = writer(&p);
+        let tid = || p.tid.load(Ordering::Acquire);
+        let now = || (policy_of(tid()), nice_of(tid()));
+        assert_eq!(got.recv().unwrap(), (libc::SCHED_IDLE, 0));
+        let t = 1_000_000;
+        p.batch_started(t + 3 * RECENT_URGENT_MS);
+        // Before any urgent promotion: the high-water mark gives normal priority.
+        assert_eq!(p.on_queue(8, 0, t), Raised::Normal);
+        assert_eq!(p.on_queue(32, 0, t), Raised::Urgent, "half the queue");
+        go.send((0, 0)).unwrap();
+        assert_eq!(got.recv().unwrap(), (libc::SCHED_IDLE, 0));
+        // Within RECENT_URGENT_MS of it: the high level at once.
+        assert_eq!(p.on_queue(7, 0, t + 1), Raised::No);
+        assert_eq!(p.on_queue(8, 0, t + RECENT_URGENT_MS - 1), Raised::Urgent);
+        assert_eq!(now(), (libc::SCHED_OTHER, URGENT_NICE));
+        go.send((0, 0)).unwrap();
+        assert_eq!(got.recv().unwrap(), (libc::SCHED_IDLE, 0));
+        // That promotion was urgent too: the window runs from it.
+        let last = t + RECENT_URGENT_MS - 1;
+        assert_eq!(
+            p.on_queue(8, 0, last + RECENT_URGENT_MS - 1),
+            Raised::Urgent
+        );
+        go.send((0, 0)).unwrap();
+        assert_eq!(got.recv().unwrap(), (libc::SCHED_IDLE, 0));
+        let last = last + RECENT_URGENT_MS - 1;
+        // Past the window: normal priority again.
+        assert_eq!(p.on_queue(8, 0, last + RECENT_URGENT_MS), Raised::Normal);
+        assert_eq!(now(), (libc::SCHED_OTHER, 0));
         drop(go);
         handle.join().unwrap();
     }
