@@ -516,7 +516,9 @@ const MIGRATIONS: &[&str] = &[
     // (docs/benchmarks.md). The writer now copies a span here when its attribute text
     // satisfies one of them (`write.rs`, the same byte search), so a request that names none
     // costs nothing here. The copies are found through the old indexes, not a scan; each
-    // index keeps its expression and `WHERE`, under a name of the table it is on.
+    // index keeps its expression and `WHERE`, under a name of the table it is on. The writer
+    // also copies Live turns, which the live feed reads by id as they arrive; those written
+    // before this migration are not copied (the feed reads only spans written after it starts).
     r#"
     CREATE TABLE IF NOT EXISTS span_lookup (
         id INTEGER PRIMARY KEY,

@@ -154,26 +154,32 @@ fn is_cache_event(s: &SpanRow) -> bool {
 }
 
 /// Whether a span belongs in `span_lookup`: its attribute text satisfies the `WHERE` of one
-/// of the lookup indexes of migration 12, `instr(attributes, needle) > 0` being a byte search.
-/// The needles are those `WHERE`s', word for word (a test compares them with the schema).
+/// of the lookup indexes of migration 12, or names a Live turn (the live feed's test,
+/// `query::live`), `instr(attributes, needle) > 0` being a byte search. The needles are those
+/// `WHERE`s', word for word (a test compares the copies with what the schema keeps).
 fn is_looked_up(s: &SpanRow) -> bool {
     use memchr::memmem::Finder;
     use std::sync::LazyLock;
-    static NEEDLES: LazyLock<[Finder<'static>; 5]> =
+    static NEEDLES: LazyLock<[Finder<'static>; 6]> =
         LazyLock::new(|| LOOKUP_NEEDLES.map(|n| Finder::new(n.as_bytes())));
-    let [interaction, previous, batch, source, conversation] = &*NEEDLES;
+    let [interaction, previous, batch, live, source, conversation] = &*NEEDLES;
     let text = s.attributes_json.as_bytes();
     let has = |f: &Finder<'_>| f.find(text).is_some();
-    has(interaction) || has(previous) || has(batch) || (has(source) && has(conversation))
+    has(interaction)
+        || has(previous)
+        || has(batch)
+        || has(live)
+        || (has(source) && has(conversation))
 }
 
-/// The needles of the lookup indexes' `WHERE`s: `span_lookup_interaction_id`,
-/// `span_lookup_previous_interaction_id`, `span_lookup_batch_start`, and the two of
-/// `span_lookup_conversation`.
-pub(crate) const LOOKUP_NEEDLES: [&str; 5] = [
+/// The needles of the lookup indexes' `WHERE`s (`span_lookup_interaction_id`,
+/// `span_lookup_previous_interaction_id`, `span_lookup_batch_start`), of a Live turn, and the
+/// two of `span_lookup_conversation`.
+const LOOKUP_NEEDLES: [&str; 6] = [
     "\"gateway.interaction.status\"",
     "\"gen_ai.request.previous_response.id\"",
     "\"gateway.batch.",
+    "\"gateway.live.turn.index\"",
     "\"gateway.span.source\"",
     "\"gen_ai.conversation.id\"",
 ];

@@ -1,14 +1,14 @@
 //! `span_lookup` (migration 12) on real files: the writer copies exactly the spans that the
-//! lookup indexes' own `WHERE`s keep (SQLite evaluates them on `spans` for the comparison,
-//! hostile attribute texts included), retention deletes the copies with their spans, and a
-//! file written before migration 12 gets its copies from the old indexes, after which the
-//! queries that use them answer as before.
+//! lookup indexes' own `WHERE`s keep, and the Live turns (SQLite evaluates those tests on
+//! `spans` for the comparison, hostile attribute texts included); retention deletes the copies
+//! with their spans; a file written before migration 12 gets its copies from the old indexes,
+//! after which the queries that use them answer as before.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
-use gateway_store::query::{OnceKind, Reader};
+use gateway_store::query::{OnceKind, Reader, SessionKind};
 use gateway_store::{RetentionPolicy, SpanRow, Store, StoreOptions, TraceRow};
 use rusqlite::Connection;
 use std::path::Path;
@@ -23,11 +23,13 @@ const ATTRIBUTES: &[&str] = &[
     r#"{"gateway.batch.id":"batches/1"}"#,
     r#"{"gateway.batch.responses_file":"files/1"}"#,
     r#"{"gateway.span.source":"otlp","gen_ai.conversation.id":"c-1"}"#,
+    r#"{"gateway.live.turn.index":2,"gen_ai.conversation.id":"c-3"}"#,
     // Only one of the two keys of the conversation index: kept by none.
     r#"{"gateway.span.source":"otlp"}"#,
     r#"{"gen_ai.conversation.id":"c-2"}"#,
     // Near misses: a longer key, another prefix, the key without its opening quote.
     r#"{"gateway.interaction.statuses":1,"gateway.batchid":2,"x":"xgateway.batch.id"}"#,
+    r#"{"gateway.live.turn.indexes":1}"#,
     // Values that hold a needle: the byte search finds it, as `instr` does...
     r#"{"x":"gateway.batch.id"}"#,
     r#"{"gen_ai.input.messages":"say \"gateway.batch.id\" twice"}"#,
@@ -68,8 +70,9 @@ fn ids(c: &Connection, sql: &str) -> Vec<i64> {
 }
 
 /// The span ids that SQLite's own `instr` keeps in any lookup index, by the `WHERE` each
-/// index has in the schema, evaluated on `spans`.
-fn kept_by_the_schema(c: &Connection) -> Vec<i64> {
+/// index has in the schema, or takes for a Live turn (the live feed's text test), evaluated on
+/// `spans`; without `live_turns`, the indexes' only.
+fn kept_by_the_schema(c: &Connection, live_turns: bool) -> Vec<i64> {
     let wheres: Vec<String> = {
         let mut stmt = c
             .prepare(
@@ -89,6 +92,10 @@ fn kept_by_the_schema(c: &Connection) -> Vec<i64> {
     let any = wheres
         .iter()
         .map(|w| format!("({w})"))
+        .chain(
+            live_turns
+                .then(|| r#"(instr(attributes, '"gateway.live.turn.index"') > 0)"#.to_owned()),
+        )
         .collect::<Vec<_>>()
         .join(" OR ");
     ids(c, &format!("SELECT id FROM spans WHERE {any} ORDER BY id"))
@@ -106,10 +113,10 @@ fn the_writer_copies_exactly_the_spans_the_lookup_indexes_keep() {
     store.write_batch(&spans("t1", 1_000), &[]).unwrap();
     // A plain connection: SQLite's built-in `instr`, not the writer's.
     let c = Connection::open(&path).unwrap();
-    let expected = kept_by_the_schema(&c);
+    let expected = kept_by_the_schema(&c, true);
     assert_eq!(
         expected.len(),
-        7,
+        8,
         "the schema keeps the spans the list says it does: {expected:?}"
     );
     assert_eq!(ids(&c, "SELECT id FROM span_lookup ORDER BY id"), expected);
@@ -166,7 +173,7 @@ fn retention_deletes_the_copies_with_their_spans() {
     assert_eq!(orphans, 0);
     assert_eq!(
         ids(c, "SELECT id FROM span_lookup ORDER BY id"),
-        kept_by_the_schema(c)
+        kept_by_the_schema(c, true)
     );
 }
 
@@ -204,6 +211,18 @@ fn a_file_from_before_migration_12_gets_its_copies_from_the_old_indexes() {
     let c = Connection::open(&path).unwrap();
     c.execute_batch(common::UNDO_SPAN_LOOKUP).unwrap();
     drop(c);
+    // An API that reads the file before the gateway migrates it uses the indexes on `spans`.
+    {
+        let r = Reader::open(&path, Duration::from_secs(1)).unwrap();
+        let plan = r.session_query_plan(SessionKind::Conversation).unwrap();
+        assert!(
+            plan.iter()
+                .any(|l| l.contains("USING INDEX spans_app_conversation")),
+            "{plan:?}"
+        );
+        let running = r.running_live_sessions(0, i64::MAX).unwrap();
+        assert!(running.is_empty(), "trace m has its row: not running");
+    }
     let store = open(&path);
     assert_eq!(
         store.schema_version().unwrap(),
@@ -219,8 +238,11 @@ fn a_file_from_before_migration_12_gets_its_copies_from_the_old_indexes() {
         )
         .unwrap();
     assert_eq!(old, 0, "the old lookup indexes are gone from spans");
+    // The Live turns written before the upgrade are not copied: the live feed reads only the
+    // spans written since it started, and no index held them.
     let copied = ids(c, "SELECT id FROM span_lookup ORDER BY id");
-    assert_eq!(copied, kept_by_the_schema(c));
+    assert_eq!(copied, kept_by_the_schema(c, false));
     assert_eq!(copied.len(), 9);
+    assert_eq!(kept_by_the_schema(c, true).len(), 10);
     assert_eq!(metered(&path), before, "the restart reads the same ids");
 }

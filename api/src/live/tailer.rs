@@ -69,11 +69,14 @@ async fn run(weak: Weak<Inner>) {
                             running.remove(&t.trace_id);
                         }
                     }
+                    // Nobody watching: the rows are only counted, not serialised.
+                    let watched = inner.live.tx.receiver_count() > 0;
                     for (rowid, t) in rows {
                         last_rowid = Some(rowid);
                         inner.prom.observe(&t);
-                        // No receivers is fine: nobody is watching.
-                        let _ = inner.live.tx.send(trace_message(&t));
+                        if watched {
+                            let _ = inner.live.tx.send(trace_message(&t));
+                        }
                     }
                 }
                 Err(e) => tracing::debug!(error = %e, "Live tailer poll failed."),
@@ -136,8 +139,10 @@ fn running(inner: &Inner, sessions: Vec<TraceSummary>) {
             tracing::debug!(evicted, "Live feed forgot running sessions.");
         }
     }
-    for t in &sessions {
-        let _ = inner.live.tx.send(trace_message(t));
+    if inner.live.tx.receiver_count() > 0 {
+        for t in &sessions {
+            let _ = inner.live.tx.send(trace_message(t));
+        }
     }
 }
 

@@ -126,8 +126,11 @@ impl Reader {
         after: i64,
         upto: i64,
     ) -> QueryResult<Vec<super::TraceSummary>> {
+        // The writer copies turn spans into `span_lookup` (`write.rs`): the few rows there, not
+        // every span written since the last poll.
         let touched = format!(
-            "SELECT DISTINCT trace_id FROM spans WHERE id > ?1 AND id <= ?2 AND {LIVE_TURN}"
+            "SELECT DISTINCT trace_id FROM {} WHERE id > ?1 AND id <= ?2 AND {LIVE_TURN}",
+            self.lookup_table()?
         );
         let mut stmt = self
             .conn

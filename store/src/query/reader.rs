@@ -158,6 +158,17 @@ impl Reader {
         stmt.exists([name]).map_err(|e| self.err(e))
     }
 
+    /// Where the few spans named by lookups are read: `span_lookup` (migration 12), or `spans`
+    /// in a file the gateway has not migrated yet (an `api` started before it), whose lookup
+    /// indexes are still on `spans` with the same `WHERE`s.
+    pub(crate) fn lookup_table(&self) -> QueryResult<&'static str> {
+        Ok(if self.has_table("span_lookup")? {
+            "span_lookup"
+        } else {
+            "spans"
+        })
+    }
+
     /// Maps a rusqlite error to the query error that says what callers can do.
     pub(crate) fn err(&self, e: rusqlite::Error) -> QueryError {
         classify(&self.path, e)

@@ -186,20 +186,24 @@ pub struct SessionPage {
 }
 
 /// `gen_ai.conversation.id`: the gateway sets it to the session id (`traces_session`); the
-/// application's spans naming it are found through the partial index `span_lookup_conversation`.
-const BY_CONVERSATION: &str =
-    "(t.session_id = ?1 OR t.trace_id IN (SELECT s.trace_id FROM span_lookup s
+/// application's spans naming it are found through the partial index `span_lookup_conversation`
+/// (`{lookup}`: [`Reader::lookup_table`]).
+fn by_conversation(lookup: &str) -> String {
+    format!(
+        "(t.session_id = ?1 OR t.trace_id IN (SELECT s.trace_id FROM {lookup} s
     WHERE instr(s.attributes, '\"gateway.span.source\"') > 0
       AND instr(s.attributes, '\"gen_ai.conversation.id\"') > 0
-      AND json_extract(s.attributes, '$.\"gen_ai.conversation.id\"') = ?1))";
+      AND json_extract(s.attributes, '$.\"gen_ai.conversation.id\"') = ?1))"
+    )
+}
 
-/// The member traces, oldest first and bounded; `?1` the id, `?2` the bound. `{members}`
-/// is one of three fixed conditions, never user text.
-fn members_sql(kind: SessionKind) -> String {
+/// The member traces, oldest first and bounded; `?1` the id, `?2` the bound. `{cond}` is one
+/// of three fixed conditions, never user text; `lookup` is [`Reader::lookup_table`].
+fn members_sql(kind: SessionKind, lookup: &str) -> String {
     let cond = match kind {
-        SessionKind::Session => "t.session_id = ?1",
-        SessionKind::Conversation => BY_CONVERSATION,
-        SessionKind::Interaction => "t.trace_id IN (SELECT value FROM json_each(?1))",
+        SessionKind::Session => "t.session_id = ?1".to_owned(),
+        SessionKind::Conversation => by_conversation(lookup),
+        SessionKind::Interaction => "t.trace_id IN (SELECT value FROM json_each(?1))".to_owned(),
     };
     format!(
         "m AS (SELECT t.trace_id, t.start_time_unix_nano AS s, t.end_time_unix_nano AS e,
@@ -213,17 +217,17 @@ fn members_sql(kind: SessionKind) -> String {
 }
 
 /// Totals of the whole (bounded) session.
-fn totals_sql(kind: SessionKind) -> String {
+fn totals_sql(kind: SessionKind, lookup: &str) -> String {
     format!(
         "WITH {} SELECT COUNT(*), SUM(COALESCE(input_tokens, 0)), SUM(COALESCE(output_tokens, 0)),
             SUM(COALESCE(cached_tokens, 0)), SUM(COALESCE(reasoning_tokens, 0)), SUM(cost_usd),
             SUM(unp), SUM(duration_ms), MIN(s), MAX(e) FROM m",
-        members_sql(kind)
+        members_sql(kind, lookup)
     )
 }
 
 /// One page with running sums; `?3`/`?4` the cursor (start, trace id), `?5` the page size.
-fn page_sql(kind: SessionKind) -> String {
+fn page_sql(kind: SessionKind, lookup: &str) -> String {
     format!(
         "WITH {}, c AS (
             SELECT m.*, COUNT(*) OVER w AS n, SUM(COALESCE(input_tokens, 0)) OVER w AS ci,
@@ -238,7 +242,7 @@ fn page_sql(kind: SessionKind) -> String {
             request_count, n, ci, co, cc, cr, cusd, cu, cd, ce, s0
          FROM c WHERE ?3 IS NULL OR s > ?3 OR (s = ?3 AND trace_id > ?4)
          ORDER BY s, trace_id LIMIT ?5",
-        members_sql(kind)
+        members_sql(kind, lookup)
     )
 }
 
@@ -256,14 +260,18 @@ const TRACE_SPANS: &str = "SELECT COUNT(*),
 
 /// Traces whose Interactions spans carry `gen_ai.response.id = ?1`, or whose spans carry
 /// `previous_response.id = ?1` (the partial indexes `span_lookup_interaction_id` and
-/// `span_lookup_previous_interaction_id`).
-const CHAIN_NEIGHBOURS: &str = "SELECT trace_id FROM span_lookup
+/// `span_lookup_previous_interaction_id`; `lookup` is [`Reader::lookup_table`]).
+fn chain_neighbours(lookup: &str) -> String {
+    format!(
+        "SELECT trace_id FROM {lookup}
     WHERE instr(attributes, '\"gateway.interaction.status\"') > 0
       AND json_extract(attributes, '$.\"gen_ai.response.id\"') = ?1
     UNION
-    SELECT trace_id FROM span_lookup
+    SELECT trace_id FROM {lookup}
     WHERE instr(attributes, '\"gen_ai.request.previous_response.id\"') > 0
-      AND json_extract(attributes, '$.\"gen_ai.request.previous_response.id\"') = ?1";
+      AND json_extract(attributes, '$.\"gen_ai.request.previous_response.id\"') = ?1"
+    )
+}
 
 /// The interaction ids (own and previous) named by the spans of one trace.
 const CHAIN_IDS_OF_TRACE: &str = "SELECT
@@ -305,7 +313,7 @@ impl Reader {
         }
         let mut stmt = self
             .conn
-            .prepare_cached(&page_sql(q.kind))
+            .prepare_cached(&page_sql(q.kind, self.lookup_table()?))
             .map_err(|e| self.err(e))?;
         let (after_s, after_id) = q
             .after
@@ -387,9 +395,10 @@ impl Reader {
     /// totals, and for chains the neighbour lookup), one line per plan step: what a check
     /// reads to see that an index is searched rather than a table scanned.
     pub fn session_query_plan(&self, kind: SessionKind) -> QueryResult<Vec<String>> {
-        let mut sqls = vec![page_sql(kind), totals_sql(kind)];
+        let lookup = self.lookup_table()?;
+        let mut sqls = vec![page_sql(kind, lookup), totals_sql(kind, lookup)];
         if kind == SessionKind::Interaction {
-            sqls.push(CHAIN_NEIGHBOURS.to_owned());
+            sqls.push(chain_neighbours(lookup));
             sqls.push(CHAIN_IDS_OF_TRACE.to_owned());
         }
         sqls.push(TRACE_SPANS.to_owned());
@@ -419,7 +428,7 @@ impl Reader {
     ) -> QueryResult<(SessionTotals, Option<i64>, Option<i64>)> {
         let mut stmt = self
             .conn
-            .prepare_cached(&totals_sql(kind))
+            .prepare_cached(&totals_sql(kind, self.lookup_table()?))
             .map_err(|e| self.err(e))?;
         stmt.query_row(params![key, bound], |r| {
             let first: Option<i64> = r.get(8)?;
@@ -482,6 +491,7 @@ impl Reader {
         let mut looked_up: HashSet<String> = HashSet::new();
         let mut queue: VecDeque<String> = VecDeque::new();
         let mut truncated = false;
+        let lookup = self.lookup_table()?;
         if is_trace_id(start) && self.trace_exists(start)? {
             self.add_chain_trace(start, &mut traces, &mut have, &mut queue)?;
         } else {
@@ -497,7 +507,7 @@ impl Reader {
             }
             let mut stmt = self
                 .conn
-                .prepare_cached(CHAIN_NEIGHBOURS)
+                .prepare_cached(&chain_neighbours(lookup))
                 .map_err(|e| self.err(e))?;
             let found = stmt
                 .query_map([&id], |r| r.get::<_, String>(0))
