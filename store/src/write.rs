@@ -157,32 +157,39 @@ fn is_cache_event(s: &SpanRow) -> bool {
 /// of the lookup indexes of migration 12, or names a Live turn (the live feed's test,
 /// `query::live`), `instr(attributes, needle) > 0` being a byte search. The needles are those
 /// `WHERE`s', word for word (a test compares the copies with what the schema keeps).
+///
+/// Four needles begin with `"gateway.`, which cannot overlap itself: one search finds every
+/// place where one of them may start, and each is compared there. Two searches more for the
+/// others, where there were six in all.
 fn is_looked_up(s: &SpanRow) -> bool {
     use memchr::memmem::Finder;
     use std::sync::LazyLock;
-    static NEEDLES: LazyLock<[Finder<'static>; 6]> =
-        LazyLock::new(|| LOOKUP_NEEDLES.map(|n| Finder::new(n.as_bytes())));
-    let [interaction, previous, batch, live, source, conversation] = &*NEEDLES;
+    static FINDERS: LazyLock<[Finder<'static>; 3]> = LazyLock::new(|| {
+        [GATEWAY, PREVIOUS_RESPONSE, CONVERSATION].map(|n| Finder::new(n.as_bytes()))
+    });
+    let [gateway, previous, conversation] = &*FINDERS;
     let text = s.attributes_json.as_bytes();
-    let has = |f: &Finder<'_>| f.find(text).is_some();
-    has(interaction)
-        || has(previous)
-        || has(batch)
-        || has(live)
-        || (has(source) && has(conversation))
+    let mut source = false;
+    for at in gateway.find_iter(text) {
+        let rest = &text[at + GATEWAY.len()..];
+        if GATEWAY_KEPT.iter().any(|k| rest.starts_with(k.as_bytes())) {
+            return true;
+        }
+        source |= rest.starts_with(GATEWAY_SOURCE.as_bytes());
+    }
+    previous.find(text).is_some() || (source && conversation.find(text).is_some())
 }
 
-/// The needles of the lookup indexes' `WHERE`s (`span_lookup_interaction_id`,
-/// `span_lookup_previous_interaction_id`, `span_lookup_batch_start`), of a Live turn, and the
-/// two of `span_lookup_conversation`.
-const LOOKUP_NEEDLES: [&str; 6] = [
-    "\"gateway.interaction.status\"",
-    "\"gen_ai.request.previous_response.id\"",
-    "\"gateway.batch.",
-    "\"gateway.live.turn.index\"",
-    "\"gateway.span.source\"",
-    "\"gen_ai.conversation.id\"",
-];
+/// The needles of the lookup indexes' `WHERE`s and of a Live turn, as [`is_looked_up`] searches
+/// them: `"gateway.` followed by one of [`GATEWAY_KEPT`] (`span_lookup_interaction_id`,
+/// `span_lookup_batch_start`, a Live turn) or by [`GATEWAY_SOURCE`] with [`CONVERSATION`]
+/// (`span_lookup_conversation`), and [`PREVIOUS_RESPONSE`]
+/// (`span_lookup_previous_interaction_id`).
+const GATEWAY: &str = "\"gateway.";
+const GATEWAY_KEPT: [&str; 3] = ["interaction.status\"", "batch.", "live.turn.index\""];
+const GATEWAY_SOURCE: &str = "span.source\"";
+const CONVERSATION: &str = "\"gen_ai.conversation.id\"";
+const PREVIOUS_RESPONSE: &str = "\"gen_ai.request.previous_response.id\"";
 
 impl Store {
     /// Whether the span `span_id` of `trace_id` is stored. A batch is one transaction, so one
