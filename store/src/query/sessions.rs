@@ -297,23 +297,25 @@ impl Reader {
     /// One page of a session's traces, oldest first, with running and whole-session totals.
     pub fn session(&self, q: &SessionQuery) -> QueryResult<SessionPage> {
         let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        let lookup = self.lookup_table()?;
         let (key, mut truncated) = match q.kind {
             SessionKind::Interaction => {
-                let (ids, cut) = self.chain_traces(&q.id)?;
+                let (ids, cut) = self.chain_traces(&q.id, lookup)?;
                 (serde_json::Value::from(ids).to_string(), cut)
             }
             _ => (q.id.clone(), false),
         };
         let bound = i64::from(MAX_SESSION_TRACES);
         // One more than the bound tells a session past it; the totals then cover the bound.
-        let (mut totals, mut first, mut last) = self.session_totals(q.kind, &key, bound + 1)?;
+        let (mut totals, mut first, mut last) =
+            self.session_totals(q.kind, lookup, &key, bound + 1)?;
         if totals.traces > bound as u64 {
             truncated = true;
-            (totals, first, last) = self.session_totals(q.kind, &key, bound)?;
+            (totals, first, last) = self.session_totals(q.kind, lookup, &key, bound)?;
         }
         let mut stmt = self
             .conn
-            .prepare_cached(&page_sql(q.kind, self.lookup_table()?))
+            .prepare_cached(&page_sql(q.kind, lookup))
             .map_err(|e| self.err(e))?;
         let (after_s, after_id) = q
             .after
@@ -423,12 +425,13 @@ impl Reader {
     fn session_totals(
         &self,
         kind: SessionKind,
+        lookup: &str,
         key: &str,
         bound: i64,
     ) -> QueryResult<(SessionTotals, Option<i64>, Option<i64>)> {
         let mut stmt = self
             .conn
-            .prepare_cached(&totals_sql(kind, self.lookup_table()?))
+            .prepare_cached(&totals_sql(kind, lookup))
             .map_err(|e| self.err(e))?;
         stmt.query_row(params![key, bound], |r| {
             let first: Option<i64> = r.get(8)?;
@@ -484,14 +487,13 @@ impl Reader {
     }
 
     /// The traces of the Interactions chain through `start` (an interaction id or a trace id),
-    /// and whether the walk stopped at a bound.
-    fn chain_traces(&self, start: &str) -> QueryResult<(Vec<String>, bool)> {
+    /// and whether the walk stopped at a bound; `lookup` is [`Reader::lookup_table`].
+    fn chain_traces(&self, start: &str, lookup: &str) -> QueryResult<(Vec<String>, bool)> {
         let mut traces: Vec<String> = Vec::new();
         let mut have: HashSet<String> = HashSet::new();
         let mut looked_up: HashSet<String> = HashSet::new();
         let mut queue: VecDeque<String> = VecDeque::new();
         let mut truncated = false;
-        let lookup = self.lookup_table()?;
         if is_trace_id(start) && self.trace_exists(start)? {
             self.add_chain_trace(start, &mut traces, &mut have, &mut queue)?;
         } else {
