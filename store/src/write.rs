@@ -83,7 +83,7 @@ const INSERT_METRIC: &str = "INSERT INTO metric_snapshots (trace_id, metric, val
 /// The `cache_storage` statements, run after the insert of each span that carries a cache event
 /// (a `client` span whose attribute text names `"gateway.cache.event"`), in this order, with
 /// `?1` its attributes and `?2` its trace id: the body of migration 7's trigger, which
-/// migration 11 replaced (see [`is_cache_event`]).
+/// migration 11 replaced (see [`Marks::cache_event`]).
 /// A PATCH or DELETE of a cache with no row yet (its create was never seen): an interval with
 /// `create_seen = 0`.
 const CACHE_OPEN_UNSEEN: &str = r#"INSERT INTO cache_storage (cache_name, model, tokens, start_unix_nano, end_unix_nano,
@@ -143,25 +143,25 @@ const CACHE_OPEN: &str = r#"INSERT INTO cache_storage (cache_name, model, tokens
             json_extract(?1, '$."gateway.cache.unpriced_reason"') AS reason) AS e
     WHERE e.event IN ('create', 'update') AND e.name IS NOT NULL AND e.at IS NOT NULL"#;
 
-/// Whether a span's insert fires the cache-storage statements: the `WHEN` of migration 7's
-/// trigger. Migration 11 moved that trigger here, because SQLite ran it for every span insert:
-/// a trigger program frame allocated and zeroed and a statement journal kept for each of the
-/// four spans of a request, for the one in many thousands that names a cache.
-fn is_cache_event(s: &SpanRow) -> bool {
-    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
-        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"gateway.cache.event\""));
-    s.kind == "client" && FINDER.find(s.attributes_json.as_bytes()).is_some()
+/// What the writer does beside a span's insert, from its attribute text.
+struct Marks {
+    /// The span belongs in `span_lookup`: its attribute text satisfies the `WHERE` of one of
+    /// the lookup indexes of migration 12, or names a Live turn (the live feed's test,
+    /// `query::live`), `instr(attributes, needle) > 0` being a byte search. The needles are
+    /// those `WHERE`s', word for word (a test compares the copies with what the schema keeps).
+    looked_up: bool,
+    /// The span's insert fires the cache-storage statements: a `client` span naming
+    /// `"gateway.cache.event"`, the `WHEN` of migration 7's trigger. Migration 11 moved that
+    /// trigger here, because SQLite ran it for every span insert: a trigger program frame
+    /// allocated and zeroed and a statement journal kept for each of the four spans of a
+    /// request, for the one in many thousands that names a cache.
+    cache_event: bool,
 }
 
-/// Whether a span belongs in `span_lookup`: its attribute text satisfies the `WHERE` of one
-/// of the lookup indexes of migration 12, or names a Live turn (the live feed's test,
-/// `query::live`), `instr(attributes, needle) > 0` being a byte search. The needles are those
-/// `WHERE`s', word for word (a test compares the copies with what the schema keeps).
-///
-/// Four needles begin with `"gateway.`, which cannot overlap itself: one search finds every
-/// place where one of them may start, and each is compared there. Two searches more for the
-/// others, where there were six in all.
-fn is_looked_up(s: &SpanRow) -> bool {
+/// The [`Marks`] of a span. Five of the needles begin with `"gateway.`, which cannot overlap
+/// itself: one search finds every place where one of them may start, and each is compared
+/// there. Two searches more for the others, where there were seven in all.
+fn marks(s: &SpanRow) -> Marks {
     use memchr::memmem::Finder;
     use std::sync::LazyLock;
     static FINDERS: LazyLock<[Finder<'static>; 3]> = LazyLock::new(|| {
@@ -169,25 +169,30 @@ fn is_looked_up(s: &SpanRow) -> bool {
     });
     let [gateway, previous, conversation] = &*FINDERS;
     let text = s.attributes_json.as_bytes();
-    let mut source = false;
+    let (mut kept, mut source, mut cache) = (false, false, false);
     for at in gateway.find_iter(text) {
         let rest = &text[at + GATEWAY.len()..];
-        if GATEWAY_KEPT.iter().any(|k| rest.starts_with(k.as_bytes())) {
-            return true;
-        }
+        kept |= GATEWAY_KEPT.iter().any(|k| rest.starts_with(k.as_bytes()));
         source |= rest.starts_with(GATEWAY_SOURCE.as_bytes());
+        cache |= rest.starts_with(GATEWAY_CACHE_EVENT.as_bytes());
     }
-    previous.find(text).is_some() || (source && conversation.find(text).is_some())
+    Marks {
+        looked_up: kept
+            || previous.find(text).is_some()
+            || (source && conversation.find(text).is_some()),
+        cache_event: cache && s.kind == "client",
+    }
 }
 
-/// The needles of the lookup indexes' `WHERE`s and of a Live turn, as [`is_looked_up`] searches
-/// them: `"gateway.` followed by one of [`GATEWAY_KEPT`] (`span_lookup_interaction_id`,
-/// `span_lookup_batch_start`, a Live turn) or by [`GATEWAY_SOURCE`] with [`CONVERSATION`]
-/// (`span_lookup_conversation`), and [`PREVIOUS_RESPONSE`]
+/// The needles [`marks`] searches: `"gateway.` followed by one of [`GATEWAY_KEPT`]
+/// (`span_lookup_interaction_id`, `span_lookup_batch_start`, a Live turn), by
+/// [`GATEWAY_SOURCE`] with [`CONVERSATION`] (`span_lookup_conversation`) or by
+/// [`GATEWAY_CACHE_EVENT`] (a cache event); and [`PREVIOUS_RESPONSE`]
 /// (`span_lookup_previous_interaction_id`).
 const GATEWAY: &str = "\"gateway.";
 const GATEWAY_KEPT: [&str; 3] = ["interaction.status\"", "batch.", "live.turn.index\""];
 const GATEWAY_SOURCE: &str = "span.source\"";
+const GATEWAY_CACHE_EVENT: &str = "cache.event\"";
 const CONVERSATION: &str = "\"gen_ai.conversation.id\"";
 const PREVIOUS_RESPONSE: &str = "\"gen_ai.request.previous_response.id\"";
 
@@ -243,7 +248,8 @@ impl Store {
                 .map_err(err)?;
                 let rowid = tx.last_insert_rowid();
                 roots.span_written(s, rowid);
-                if is_looked_up(s) {
+                let marks = marks(s);
+                if marks.looked_up {
                     tx.prepare_cached(INSERT_LOOKUP)
                         .and_then(|mut c| {
                             c.execute(params![
@@ -256,7 +262,7 @@ impl Store {
                         })
                         .map_err(err)?;
                 }
-                if is_cache_event(s) {
+                if marks.cache_event {
                     for sql in [CACHE_OPEN_UNSEEN, CACHE_CLOSE, CACHE_OPEN] {
                         tx.prepare_cached(sql)
                             .and_then(|mut c| c.execute(params![s.attributes_json, s.trace_id]))
@@ -347,10 +353,10 @@ impl Store {
     /// `WHERE` of its partial indexes (migration 12; before it, every insert into `spans` did,
     /// with the `cache_storage` trigger's `WHEN`). SQLite's own `instr` steps through the text
     /// one character at a time; for the four spans of a request that was 30% of the writer's
-    /// instructions (measured with callgrind, see docs/benchmarks.md). The result is the same in every case: NULL
-    /// when an argument is NULL, 1 for an empty needle, else the 1-based position of the first
-    /// occurrence in characters (in bytes when both arguments are BLOBs), 0 when there is
-    /// none; numbers are searched as SQLite writes them. The schema, its indexes and every
+    /// instructions (measured with callgrind, see docs/benchmarks.md). The result is the same
+    /// in every case: NULL when an argument is NULL, 1 for an empty needle, else the 1-based
+    /// position of the first occurrence in characters (in bytes when both arguments are
+    /// BLOBs), 0 when there is none; numbers are searched as SQLite writes them. The schema, its indexes and every
     /// query stay as they are; the API's read-only connections keep the built-in.
     pub(crate) fn use_fast_instr(&self) -> Result<()> {
         use rusqlite::functions::FunctionFlags;
