@@ -226,9 +226,8 @@ impl BoundedBatchProcessor {
         let worker = std::thread::Builder::new()
             .name(cfg.name.clone())
             .spawn(move || {
-                Writer::new(sink, rx, worker_stats, worker_priority, cfg)
+                Writer::new(sink, rx, worker_stats, worker_priority, cfg, worker_wake)
                     .stopping(worker_stopping)
-                    .woken_by(worker_wake)
                     .run()
             })?;
         Ok(Self {
@@ -399,6 +398,7 @@ impl<E: SpanExporter + 'static> Writer<E> {
         stats: Arc<ExportStats>,
         priority: Arc<Priority>,
         cfg: BatchConfig,
+        wake: Arc<Wake>,
     ) -> Self {
         let batch = Vec::with_capacity(cfg.max_batch);
         Self {
@@ -411,13 +411,8 @@ impl<E: SpanExporter + 'static> Writer<E> {
             batch,
             batch_bytes: 0,
             last_error_log: None,
-            wake: Arc::new(Wake::default()),
+            wake,
         }
-    }
-
-    fn woken_by(mut self, wake: Arc<Wake>) -> Self {
-        self.wake = wake;
-        self
     }
 
     fn stopping(mut self, stopping: Arc<AtomicBool>) -> Self {
