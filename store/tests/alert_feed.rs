@@ -553,3 +553,71 @@ fn the_cursor_sees_every_breached_row_once_under_load_and_across_emptying_retent
         "ids keep growing across the emptied table"
     );
 }
+
+/// The feed's `(breached, id)` index holds breached rows only (migration 13); the documented
+/// feed query reads it in id order, and unbreached rows after a cursor still come back in id
+/// order.
+#[test]
+fn the_feeds_index_holds_breached_rows_only_and_both_cursors_read_in_id_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.db");
+    let mut store = open(&path);
+    let rows: Vec<_> = (0..300).map(|i| metric(i, i % 6 == 0)).collect();
+    store.write_all(&[], &[], &rows).unwrap();
+    // As schema version 12 left it: the index over every row.
+    store
+        .connection()
+        .execute_batch(
+            "DROP INDEX metric_snapshots_breached_id;
+             CREATE INDEX metric_snapshots_breached_id ON metric_snapshots(breached, id);
+             DELETE FROM gateway_migrations WHERE version >= 13;",
+        )
+        .unwrap();
+    drop(store);
+    let store = open(&path);
+    let c = store.connection();
+    // Only a partial index refuses a query whose terms do not imply its WHERE.
+    let forced = |sql: &str| c.prepare(sql).map(|_| ()).map_err(|e| e.to_string());
+    let err = forced("SELECT id FROM metric_snapshots INDEXED BY metric_snapshots_breached_id")
+        .unwrap_err();
+    assert!(err.contains("no query solution"), "{err}");
+    forced(
+        "SELECT id FROM metric_snapshots INDEXED BY metric_snapshots_breached_id
+         WHERE breached = 1 AND id > 0",
+    )
+    .unwrap();
+    let plan: Vec<String> = c
+        .prepare(
+            "EXPLAIN QUERY PLAN SELECT id FROM metric_snapshots
+             WHERE breached = 1 AND id > ?1 ORDER BY id LIMIT ?2",
+        )
+        .unwrap()
+        .query_map([0, 10], |r| r.get(3))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert!(
+        plan.iter()
+            .any(|p| p.contains("metric_snapshots_breached_id")),
+        "{plan:?}"
+    );
+    assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "{plan:?}");
+
+    let r = reader(&path);
+    for breached in [true, false] {
+        let page = r
+            .metric_snapshots(&SnapshotFilter {
+                breached: Some(breached),
+                after_id: Some(100),
+                limit: 1000,
+                ..SnapshotFilter::default()
+            })
+            .unwrap();
+        let want: Vec<i64> = (101..=300)
+            .filter(|id| ((id - 1) % 6 == 0) == breached)
+            .collect();
+        let got: Vec<i64> = page.iter().map(|s| s.id).collect();
+        assert_eq!(got, want, "breached = {breached}");
+        assert!(page.iter().all(|s| s.breached == breached));
+    }
+}

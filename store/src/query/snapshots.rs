@@ -86,14 +86,21 @@ impl Reader {
     /// Snapshots matching `f`: newest first, or in ascending id order after `f.after_id`.
     pub fn metric_snapshots(&self, f: &SnapshotFilter) -> QueryResult<Vec<MetricSnapshot>> {
         let mut sql = format!("SELECT {COLUMNS} FROM metric_snapshots WHERE 1");
+        // `breached` as a literal, not a parameter: the feed's index holds breached rows only
+        // (migration 13), and SQLite uses a partial index only when the query's own terms imply
+        // its `WHERE`. Unbreached rows after a cursor are read along the rowid from the cursor
+        // (`+` keeps the time index out: it would sort them all).
+        sql.push_str(match (f.breached, f.after_id.is_some()) {
+            (None, _) => "",
+            (Some(true), _) => " AND breached = 1",
+            (Some(false), true) => " AND +breached = 0",
+            (Some(false), false) => " AND breached = 0",
+        });
         let mut args: Vec<Value> = Vec::new();
         let mut push = |clause: &str, v: Value| {
             sql.push_str(clause);
             args.push(v);
         };
-        if let Some(b) = f.breached {
-            push(" AND breached = ?", Value::Integer(i64::from(b)));
-        }
         if let Some(v) = f.since {
             push(" AND created_at_unix_nano >= ?", Value::Integer(v));
         }
