@@ -6,7 +6,7 @@ same upstream (nginx, one worker, a fixed generateContent answer) and the defaul
 API on a free port for `/metrics`), runs `wrk -t1 -c32` for `--seconds`, and every `--every`
 seconds prints, from `/metrics` and the file system: spans written, spans dropped because the
 queue was full, the queue's depth, the writer's promotions (to normal priority, to nice -10),
-and the sizes of the WAL and of the database.
+and the sizes of the WAL and of the database, and the gateway's resident set.
 
     bench/sustain.py [--seconds 60] [--every 1] [--no-build]
 
@@ -36,6 +36,17 @@ def sample(api):
             if line.startswith(name + " "):
                 values[title] = int(float(line.rsplit(" ", 1)[1]))
     return values
+
+
+def rss_mib(pid):
+    """The process's resident set now (VmRSS), in MiB; 0 once it is gone."""
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 def mib(path):
@@ -80,9 +91,9 @@ def main():
             t0 = time.time()
             while not stop.is_set():
                 try:
-                    rows.append((time.time() - t0, sample(api), mib(f"{db}-wal"), mib(db)))
+                    rows.append((time.time() - t0, sample(api), mib(f"{db}-wal"), mib(db), rss_mib(gw.pid)))
                 except OSError as e:
-                    rows.append((time.time() - t0, {"error": str(e)}, 0.0, 0.0))
+                    rows.append((time.time() - t0, {"error": str(e)}, 0.0, 0.0, 0.0))
                 stop.wait(a.every)
 
         th = threading.Thread(target=sampler)
@@ -101,13 +112,16 @@ def main():
                 p.wait(30)
     titles = [t for _, t in SAMPLED]
     print(f"## Sustained {a.seconds} s at c=32 through the default gateway, sampled every {a.every} s\n")
-    print("| s | " + " | ".join(titles) + " | WAL (MiB) | database (MiB) |")
-    print("|---" * (len(titles) + 3) + "|")
-    for t, v, wal, size in rows:
-        print(f"| {t:.1f} | " + " | ".join(f"{v.get(k, '')}" for k in titles) + f" | {wal:.0f} | {size:.0f} |")
+    print("| s | " + " | ".join(titles) + " | WAL (MiB) | database (MiB) | RSS (MiB) |")
+    print("|---" * (len(titles) + 4) + "|")
+    for t, v, wal, size, rss in rows:
+        print(f"| {t:.1f} | " + " | ".join(f"{v.get(k, '')}" for k in titles)
+              + f" | {wal:.0f} | {size:.0f} | {rss:.0f} |")
     answered = result["requests"] - result["non2xx"]
+    peak = max((r[4] for r in rows), default=0.0)
     print(f"\n{result['rps']:,.0f} req/s, p99 {result['p99']:.2f} ms; {answered:,} answered, "
-          f"{stored:,} trace rows after SIGTERM (wrk stops counting before its last in-flight answers)")
+          f"{stored:,} trace rows after SIGTERM (wrk stops counting before its last in-flight answers); "
+          f"peak sampled RSS {peak:.0f} MiB")
 
 
 if __name__ == "__main__":
