@@ -128,6 +128,24 @@ impl GatewayMetrics {
             "Spans waiting for the writer.",
         );
         let _ = writeln!(out, "gateway_writer_queue_depth {}", s.queue_depth());
+        metric(
+            out,
+            "gateway_writer_queue_bytes",
+            "gauge",
+            "Span data waiting for the writer, in bytes as the queue estimates them.",
+        );
+        let _ = writeln!(out, "gateway_writer_queue_bytes {}", s.queue_bytes());
+        metric(
+            out,
+            "gateway_writer_queue_bytes_limit",
+            "gauge",
+            "The writer queue's bound in those bytes, past which spans are dropped (queue_full).",
+        );
+        let _ = writeln!(
+            out,
+            "gateway_writer_queue_bytes_limit {}",
+            s.queue_bytes_limit()
+        );
         let c = &self.completions;
         metric(
             out,

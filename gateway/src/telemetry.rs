@@ -127,6 +127,14 @@ impl IdGenerator for TimeOrderedIds {
     }
 }
 
+/// Bytes of span data (as `gateway_sqlite::span_bytes` estimates them) that the span queues
+/// hold together, at most: two queues of [`gateway_sqlite::QUEUE_BYTES`]. With OTLP export on,
+/// the SQLite writer's queue and the exporter's get half each; with SQLite alone (the shipped
+/// configuration) its queue gets all of it, about 26,000 of the gateway's spans, half a second
+/// of traffic at 13,000 requests/s, for the same bound on memory (docs/faults.md, *Memory
+/// bounds*).
+pub const SPAN_QUEUES_BYTES: u64 = 2 * gateway_sqlite::QUEUE_BYTES;
+
 /// The running pipeline.
 pub struct Telemetry {
     /// Provider; shut it down to flush.
@@ -157,8 +165,10 @@ impl Telemetry {
     ) -> anyhow::Result<Self> {
         let mut builder = SdkTracerProvider::builder();
         let mut sqlite_stats = Arc::new(ExportStats::default());
+        let queues = u64::from(sqlite) + u64::from(otlp.is_some());
+        let queue_bytes = SPAN_QUEUES_BYTES / queues.max(1);
         if sqlite {
-            let (processor, stats) = Self::sqlite_processor(storage)?;
+            let (processor, stats) = Self::sqlite_processor(storage, queue_bytes)?;
             let processor = Arc::new(processor);
             gateway_api::otlp::install(
                 &storage.path,
@@ -174,7 +184,7 @@ impl Telemetry {
         let mut otlp_stats = None;
         let mut meters = None;
         if let Some(otlp) = otlp {
-            let (processor, stats) = Self::otlp_processor(otlp)?;
+            let (processor, stats) = Self::otlp_processor(otlp, queue_bytes)?;
             otlp_stats = Some(stats);
             builder = builder.with_span_processor(processor);
             meters = Some(Self::otlp_meters(otlp)?);
@@ -197,6 +207,7 @@ impl Telemetry {
 
     fn otlp_processor(
         otlp: &OtlpConfig,
+        queue_bytes: u64,
     ) -> anyhow::Result<(BoundedBatchProcessor, Arc<ExportStats>)> {
         let mut b = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
@@ -208,7 +219,7 @@ impl Telemetry {
         }
         let mut exporter = b.build()?;
         exporter.set_resource(&resource());
-        let processor = BoundedBatchProcessor::new(
+        let processor = BoundedBatchProcessor::with_queue_bytes(
             exporter,
             BatchConfig {
                 queue_capacity: otlp.queue_capacity,
@@ -217,6 +228,7 @@ impl Telemetry {
                 name: "otlp-exporter".into(),
                 background: true,
             },
+            queue_bytes,
         )?;
         let stats = processor.stats();
         Ok((processor, stats))
@@ -245,6 +257,7 @@ impl Telemetry {
 
     fn sqlite_processor(
         storage: &StorageConfig,
+        queue_bytes: u64,
     ) -> anyhow::Result<(BoundedBatchProcessor, Arc<ExportStats>)> {
         let exporter = SqliteSpanExporter::open_or_retry(
             &storage.path,
@@ -252,7 +265,7 @@ impl Telemetry {
                 busy_timeout: Duration::from_millis(storage.busy_timeout_ms),
             },
         )?;
-        let processor = BoundedBatchProcessor::new(
+        let processor = BoundedBatchProcessor::with_queue_bytes(
             exporter,
             BatchConfig {
                 queue_capacity: storage.queue_capacity,
@@ -261,9 +274,11 @@ impl Telemetry {
                 name: "sqlite-writer".into(),
                 background: true,
             },
+            queue_bytes,
         )?;
         tracing::debug!(
             background = processor.background_priority(),
+            queue_mib = queue_bytes >> 20,
             "SQLite writer started; background priority while it keeps up."
         );
         let stats = processor.stats();

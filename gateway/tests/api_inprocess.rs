@@ -94,10 +94,16 @@ fn the_gateway_serves_its_api_and_metrics() {
         .unwrap()
         .text()
         .unwrap();
+    // SQLite's queue alone (no OTLP export): the whole budget of span data.
+    let limit = format!(
+        "gateway_writer_queue_bytes_limit {}",
+        gemini_gateway::telemetry::SPAN_QUEUES_BYTES
+    );
     for needle in [
         "gateway_spans_exported_total",
         "gateway_spans_dropped_total{reason=\"queue_full\"} 0",
         "gateway_writer_queue_depth",
+        limit.as_str(),
         "gen_ai_client_operation_duration_seconds_bucket",
         "gen_ai_client_token_usage_bucket",
         "gateway_plugin_hook_calls_total{plugin=\"pii_tagger\",kind=\"library\",hook=\"on_complete\"} 3",

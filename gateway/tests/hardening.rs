@@ -24,10 +24,10 @@ const SHORT_NAMES: usize = 300;
 /// idles at about 40 MB), with the shipped settings (docs/faults.md, *Memory bounds*). Before
 /// the label cap, 20,000 1 KB names took the release build from 31 to 534 MB; with the cap but
 /// unbounded queues and glibc's defaults, to 430 MB. What may grow now:
-/// - the two span queues (SQLite's and OTLP's), each bounded at
-///   [`gateway_sqlite::QUEUE_BYTES`] (32 MiB) of span data, past which spans are dropped and
-///   counted: the flood's spans carry the 1 KB name several times, and the debug writer falls
-///   behind;
+/// - the two span queues (SQLite's and OTLP's), which share
+///   [`gemini_gateway::telemetry::SPAN_QUEUES_BYTES`] (64 MiB) of span data, 32 MiB each, past
+///   which spans are dropped and counted (SQLite's alone, without OTLP, gets all 64): the
+///   flood's spans carry the 1 KB name several times, and the debug writer falls behind;
 /// - the batch each writer holds while writing it, at most [`gateway_sqlite::BATCH_BYTES`]
 ///   (2 MiB);
 /// - memory the allocator holds after freeing it, 32 MiB (mimalloc purges freed pages after
@@ -200,9 +200,14 @@ fn twenty_thousand_distinct_model_names_keep_memory_and_metrics_bounded() {
         page.len()
     );
     assert_eq!(
-        gateway_sqlite::QUEUE_BYTES,
-        32 << 20,
+        gemini_gateway::telemetry::SPAN_QUEUES_BYTES,
+        64 << 20,
         "update RSS_GROWTH_KIB"
+    );
+    // Two queues (SQLite's and OTLP's) share that budget.
+    assert_eq!(
+        metric_value(&page, "gateway_writer_queue_bytes_limit"),
+        (32u64 << 20) as f64
     );
     assert_eq!(
         gateway_sqlite::BATCH_BYTES,

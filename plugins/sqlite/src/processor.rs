@@ -43,10 +43,15 @@ const RETRY_PAUSE: Duration = Duration::from_millis(50);
 /// traffic at 5,000 requests/s, so a backlog never costs much memory.
 const PROMOTE_AT: usize = 2_048;
 
-/// Bytes of span data that may wait in one queue; past them spans are dropped and counted as
-/// for a full queue. About 13,000 of the gateway's own generateContent spans (some 2.6 KiB each
-/// in [`span_bytes`]: about 20 attributes, and the metric events of `post_processing`), so a
-/// quarter of a second of traffic at 13,000 requests/s; 8,000 of the label flood's.
+/// Bytes of span data that may wait in one queue made by [`BoundedBatchProcessor::new`]; past
+/// them spans are dropped and counted as for a full queue. About 13,000 of the gateway's own
+/// generateContent spans (some 2.6 KiB each in [`span_bytes`]: about 20 attributes, and the
+/// metric events of `post_processing`), so a quarter of a second of traffic at 13,000
+/// requests/s; 8,000 of the label flood's. The gateway sizes its queues itself
+/// ([`BoundedBatchProcessor::with_queue_bytes`]): two of these in all.
+///
+/// Also the most bytes the writer's priority levels are reckoned on, whatever a queue's bound:
+/// a queue allowed more still raises its writer to the high level at 16 MiB, as this one does.
 pub const QUEUE_BYTES: u64 = 32 << 20;
 
 /// Bytes of span data in one batch (one transaction): the writer stops collecting there, even
@@ -198,7 +203,8 @@ impl BoundedBatchProcessor {
     }
 
     /// [`BoundedBatchProcessor::new`] with a queue bounded at `queue_bytes` bytes of span data
-    /// instead of [`QUEUE_BYTES`] (a span is always admitted into an empty queue).
+    /// instead of [`QUEUE_BYTES`] (a span is always admitted into an empty queue). The writer's
+    /// priority levels are reckoned on at most [`QUEUE_BYTES`] of them.
     pub fn with_queue_bytes<E: SpanExporter + 'static>(
         exporter: E,
         cfg: BatchConfig,
@@ -206,13 +212,14 @@ impl BoundedBatchProcessor {
     ) -> std::io::Result<Self> {
         let (tx, rx) = bounded(cfg.queue_capacity.max(1));
         let stats = Arc::new(ExportStats::default());
+        stats.bytes_limit.store(queue_bytes, Ordering::Relaxed);
         let worker_stats = stats.clone();
         let high = (cfg.queue_capacity / 8).clamp(1, PROMOTE_AT) as u64;
         let priority = Arc::new(Priority::new(
             cfg.background,
             high,
             cfg.queue_capacity as u64,
-            queue_bytes,
+            queue_bytes.min(QUEUE_BYTES),
         ));
         let worker_priority = priority.clone();
         let stopping = Arc::new(AtomicBool::new(false));

@@ -55,6 +55,8 @@ pub struct ExportStats {
     pub(crate) depth: AtomicU64,
     /// Estimated bytes of the spans waiting in the queue (see `processor::span_bytes`).
     pub(crate) bytes: AtomicU64,
+    /// The queue's bound in those bytes; 0 for counters no queue has used.
+    pub(crate) bytes_limit: AtomicU64,
     /// Whether the last batch failed.
     failing: AtomicBool,
     /// Whether the writer holds a batch it is retrying because the database is locked.
@@ -81,6 +83,7 @@ impl Default for ExportStats {
             priority_urgent: AtomicU64::new(0),
             depth: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
+            bytes_limit: AtomicU64::new(0),
             failing: AtomicBool::new(false),
             waiting: AtomicBool::new(false),
             last_drop: AtomicU64::new(0),
@@ -93,6 +96,12 @@ impl ExportStats {
     /// Spans waiting in the queue now.
     pub fn queue_depth(&self) -> u64 {
         self.depth.load(Ordering::Relaxed)
+    }
+
+    /// The queue's bound in estimated bytes of span data, past which spans are dropped (0 for
+    /// counters no queue has used).
+    pub fn queue_bytes_limit(&self) -> u64 {
+        self.bytes_limit.load(Ordering::Relaxed)
     }
 
     /// Estimated bytes of span data waiting in the queue now.
