@@ -8,7 +8,7 @@ seconds prints, from `/metrics` and the file system: spans written, spans droppe
 queue was full, the queue's depth, the writer's promotions (to normal priority, to nice -10),
 and the sizes of the WAL and of the database, and the gateway's resident set.
 
-    bench/sustain.py [--seconds 60] [--every 1] [--no-build]
+    bench/sustain.py [--seconds 60] [--every 1] [--no-build] [--bin PATH]
 
 Needs nginx and wrk, like bench/issue17.py. Asserts nothing.
 """
@@ -58,6 +58,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=60)
     ap.add_argument("--every", type=float, default=1.0)
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--bin", help="the gateway binary to run (default: the release build)")
     a = ap.parse_args()
     if not a.no_build:
         subprocess.run(["cargo", "build", "--release", "-q", "-p", "gemini-gateway"], cwd=ROOT, check=True)
@@ -77,7 +78,7 @@ def main():
     cfg.write_text(f'[proxy]\nlisten = "127.0.0.1:{port}"\nupstream = "http://127.0.0.1:{up}"\n'
                    f'shutdown_grace_seconds = 2\n[storage]\npath = "{db}"\n'
                    f'[api]\nlisten = "127.0.0.1:{api}"\n')
-    gw = subprocess.Popen([str(REL / "gateway"), "--config", str(cfg)], start_new_session=True,
+    gw = subprocess.Popen([a.bin or str(REL / "gateway"), "--config", str(cfg)], start_new_session=True,
                           stdout=subprocess.DEVNULL, stderr=open(tmp / "gateway.log", "w"))
     rows = []
     stop = threading.Event()
