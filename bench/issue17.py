@@ -81,8 +81,9 @@ def threads(pid):
 
 
 def group(name):
-    # The WAL checkpoint thread is persistence too: counted with the writer.
-    if name.startswith(("sqlite-writer", "sqlite-checkpoint")):
+    # The WAL checkpoint thread is persistence too: counted with the writer. Linux keeps 15
+    # bytes of a thread's name, so "sqlite-checkpoint" reads "sqlite-checkpoi".
+    if name.startswith(("sqlite-writer", "sqlite-checkpoi")):
         return "writer"
     if name in ("completion", "malloc-trim", "retention") or name.startswith(("otlp", "jemalloc")):
         return "other"

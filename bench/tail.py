@@ -8,7 +8,7 @@ whole machine (`/proc/stat`: time the hypervisor ran something else while a vCPU
 Also the upstream reached directly, once, for the "added" figures.
 
     bench/tail.py [--seconds 8] [--rounds 2] [--no-build] [--db-dir DIR] [--builtins TOML]
-                  [--gateway-env NAME=VALUE]...
+                  [--gateway-env NAME=VALUE]... [--bin PATH]
 
 `--db-dir` puts the database elsewhere (a tmpfs such as /dev/shm takes the disk out);
 `--builtins` appends a `[builtins]` table to the configuration (e.g. 'sqlite = false').
@@ -37,6 +37,7 @@ def main():
     ap.add_argument("--db-dir", help="directory of the database (default: a temporary one)")
     ap.add_argument("--builtins", default="", help="lines of a [builtins] table")
     ap.add_argument("--gateway-env", action="append", default=[], metavar="NAME=VALUE")
+    ap.add_argument("--bin", help="the gateway binary to run (default: the release build)")
     a = ap.parse_args()
     if not a.no_build:
         subprocess.run(["cargo", "build", "--release", "-q", "-p", "gemini-gateway"], cwd=ROOT, check=True)
@@ -59,7 +60,7 @@ def main():
                    f'shutdown_grace_seconds = 1\n[storage]\npath = "{db}"\n{builtins}')
     env = dict(os.environ)
     env.update(kv.split("=", 1) for kv in a.gateway_env)
-    gw = subprocess.Popen([str(REL / "gateway"), "--config", str(cfg)], env=env, start_new_session=True,
+    gw = subprocess.Popen([a.bin or str(REL / "gateway"), "--config", str(cfg)], env=env, start_new_session=True,
                           stdout=subprocess.DEVNULL, stderr=open(tmp / "gateway.log", "w"))
     try:
         wait_port(up)
