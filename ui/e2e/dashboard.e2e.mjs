@@ -113,6 +113,12 @@ function showDuration(ms) {
   return `${Math.floor(wholeM / 60)}h ${two(wholeM % 60)}m`
 }
 
+/** A fraction as a whole percentage, `<1%` above 0. */
+function showPercent(f) {
+  if (f > 0 && f < 0.01) return '<1%'
+  return `${Math.round(f * 100)}%`
+}
+
 /** Counts: whole numbers with thousands separators. */
 function showCount(n) {
   if (n === null || n === undefined) return DASH
@@ -762,6 +768,13 @@ async function main() {
         const got = await page.$eval(`[data-testid=${id}] .card-value`, (e) => e.textContent)
         if (got !== shown) diffs.push(`${id}: card "${got}" vs /metrics "${shown}"`)
       }
+      // How full the writer's queue is against its byte bound, as a whole percentage.
+      const bytes = promSample(text, 'gateway_writer_queue_bytes')
+      const limit = promSample(text, 'gateway_writer_queue_bytes_limit')
+      const fill = bytes === null || !limit ? 'n/a' : showPercent(bytes / limit)
+      const gotFill = await page.$eval('[data-testid=card-queue-fill] .card-value', (e) => e.textContent)
+      if (gotFill !== fill) diffs.push(`card-queue-fill: card "${gotFill}" vs /metrics "${fill}"`)
+      if (mode === 'gateway' && gotFill !== '0%') diffs.push(`card-queue-fill: "${gotFill}", the queue drained: "0%"`)
       for (const name of COUNTER_NAMES) {
         const v = promSample(text, name)
         const shown = v === null ? 'n/a' : showCount(v)

@@ -69,6 +69,13 @@ export function formatCount(n: number | null | undefined): string {
   return Math.round(n).toLocaleString('en-US')
 }
 
+/** A fraction as a whole percentage: `0%`, `<1%` (above 0), `37%`; `—` when absent. */
+export function formatPercent(f: number | null | undefined): string {
+  if (f === null || f === undefined || !Number.isFinite(f)) return '—'
+  if (f > 0 && f < 0.01) return '<1%'
+  return `${Math.round(f * 100)}%`
+}
+
 /** Tokens, compact above 10k: `1,234`, `12.3k`, `1.2M`. */
 export function formatTokens(n: number | null | undefined): string {
   if (n === null || n === undefined || !Number.isFinite(n)) return '—'

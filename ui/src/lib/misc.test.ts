@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest'
 import { filtersFromParams, filtersToParams, matchesFilters } from './filters'
 import { parseRoute } from './route'
-import { gatewayHealth } from './prom'
+import { gatewayHealth, queueFill } from './prom'
+import { formatPercent } from './format'
 import { headlineFromStats, utcMidnightNanos } from './stats'
 import { latencySeries, nearestRank } from './series'
 import { contentText, genAiSummary } from './genai'
@@ -46,11 +47,23 @@ describe('prometheus', () => {
       'gateway_spans_dropped_total{reason="queue_full"} 3',
       'gateway_spans_dropped_total{reason="export_error"} 0',
       'gateway_writer_queue_depth 17',
+      'gateway_writer_queue_bytes 16777216',
+      'gateway_writer_queue_bytes_limit 67108864',
       'gateway_spans_exported_total 1.2e3',
       '# EOF',
     ].join('\n')
-    expect(gatewayHealth(text)).toMatchObject({ droppedQueueFull: 3, droppedExportError: 0, queueDepth: 17, exported: 1200 })
-    expect(gatewayHealth('gateway_requests_total 1\n')).toMatchObject({ droppedQueueFull: null, droppedExportError: null, queueDepth: null, exported: null })
+    const h = gatewayHealth(text)
+    expect(h).toMatchObject({ droppedQueueFull: 3, droppedExportError: 0, queueDepth: 17, queueBytes: 16777216, queueBytesLimit: 67108864, exported: 1200 })
+    expect(queueFill(h)).toBe(0.25)
+    const none = gatewayHealth('gateway_requests_total 1\n')
+    expect(none).toMatchObject({ droppedQueueFull: null, droppedExportError: null, queueDepth: null, queueBytes: null, queueBytesLimit: null, exported: null })
+    expect(queueFill(none)).toBeNull()
+    // A bound of 0 (no queue) says nothing about fill.
+    expect(queueFill(gatewayHealth('gateway_writer_queue_bytes 5\ngateway_writer_queue_bytes_limit 0\n'))).toBeNull()
+  })
+  it('formats a fraction as a whole percentage', () => {
+    expect([0, 0.004, 0.25, 0.996, 1.5].map(formatPercent)).toEqual(['0%', '<1%', '25%', '100%', '150%'])
+    expect(formatPercent(null)).toBe('—')
   })
   it('reads the loss and metering counters, null when absent', () => {
     const text = [

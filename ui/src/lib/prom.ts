@@ -7,6 +7,9 @@ export interface GatewayHealth {
   droppedQueueFull: number | null
   droppedExportError: number | null
   queueDepth: number | null
+  /** Span data waiting for the writer and the queue's bound, in the queue's estimated bytes. */
+  queueBytes: number | null
+  queueBytesLimit: number | null
   exported: number | null
   /** The loss and metering counters by metric name; null when the server does not expose one. */
   counters: Record<CounterName, number | null>
@@ -97,7 +100,16 @@ export function gatewayHealth(text: string): GatewayHealth {
     droppedQueueFull: find('gateway_spans_dropped_total', ['reason', 'queue_full']),
     droppedExportError: find('gateway_spans_dropped_total', ['reason', 'export_error']),
     queueDepth: find('gateway_writer_queue_depth'),
+    queueBytes: find('gateway_writer_queue_bytes'),
+    queueBytesLimit: find('gateway_writer_queue_bytes_limit'),
     exported: find('gateway_spans_exported_total'),
     counters: Object.fromEntries(COUNTERS.map((c) => [c.name, find(c.name)])) as Record<CounterName, number | null>,
   }
+}
+
+/** How full the writer's queue is, as a fraction of its byte bound (past it spans are dropped);
+ * null when the server does not say. */
+export function queueFill(h: GatewayHealth | null): number | null {
+  if (!h || h.queueBytes === null || !h.queueBytesLimit) return null
+  return h.queueBytes / h.queueBytesLimit
 }
