@@ -561,13 +561,18 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX span_lookup_batch_start ON span_lookup(start_time_unix_nano)
         WHERE instr(attributes, '"gateway.batch.') > 0;
     "#,
-    // 13: the alert feed's index keeps breached rows only. Nearly every row is unbreached, and
-    // each one cost an insert into an index no query reads it through: the feed asks for
-    // `breached = 1` after a cursor, and unbreached rows after a cursor are read along the
-    // rowid. Same name and columns; the feed's query is unchanged.
+    // 13: the two `breached` indexes of `metric_snapshots` keep breached rows only. Nearly
+    // every row is unbreached, and each one cost two inserts into indexes no query reads it
+    // through: the feed asks for `breached = 1` after a cursor, "breached rows since T" (the
+    // drift report, the dashboard) for `breached = 1` in a time range, and other rows are read
+    // along the rowid (after a cursor, or newest first). Same names and columns; the feed's
+    // query is unchanged.
     r#"
     DROP INDEX IF EXISTS metric_snapshots_breached_id;
     CREATE INDEX metric_snapshots_breached_id ON metric_snapshots(breached, id)
+        WHERE breached = 1;
+    DROP INDEX IF EXISTS metric_snapshots_breached;
+    CREATE INDEX metric_snapshots_breached ON metric_snapshots(breached, created_at_unix_nano)
         WHERE breached = 1;
     "#,
 ];

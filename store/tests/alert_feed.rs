@@ -554,22 +554,25 @@ fn the_cursor_sees_every_breached_row_once_under_load_and_across_emptying_retent
     );
 }
 
-/// The feed's `(breached, id)` index holds breached rows only (migration 13); the documented
-/// feed query reads it in id order, and unbreached rows after a cursor still come back in id
-/// order.
+/// The two `breached` indexes hold breached rows only (migration 13); the documented feed query
+/// reads the `(breached, id)` one in id order without a sort, and every listing (breached,
+/// unbreached, all; after a cursor or newest first) still returns the right rows in id order.
 #[test]
-fn the_feeds_index_holds_breached_rows_only_and_both_cursors_read_in_id_order() {
+fn the_breached_indexes_hold_breached_rows_only_and_every_listing_reads_in_id_order() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("g.db");
     let mut store = open(&path);
     let rows: Vec<_> = (0..300).map(|i| metric(i, i % 6 == 0)).collect();
     store.write_all(&[], &[], &rows).unwrap();
-    // As schema version 12 left it: the index over every row.
+    // As schema version 12 left them: the indexes over every row.
     store
         .connection()
         .execute_batch(
             "DROP INDEX metric_snapshots_breached_id;
              CREATE INDEX metric_snapshots_breached_id ON metric_snapshots(breached, id);
+             DROP INDEX metric_snapshots_breached;
+             CREATE INDEX metric_snapshots_breached
+                 ON metric_snapshots(breached, created_at_unix_nano);
              DELETE FROM gateway_migrations WHERE version >= 13;",
         )
         .unwrap();
@@ -578,14 +581,17 @@ fn the_feeds_index_holds_breached_rows_only_and_both_cursors_read_in_id_order() 
     let c = store.connection();
     // Only a partial index refuses a query whose terms do not imply its WHERE.
     let forced = |sql: &str| c.prepare(sql).map(|_| ()).map_err(|e| e.to_string());
-    let err = forced("SELECT id FROM metric_snapshots INDEXED BY metric_snapshots_breached_id")
+    for index in ["metric_snapshots_breached_id", "metric_snapshots_breached"] {
+        let err = forced(&format!(
+            "SELECT id FROM metric_snapshots INDEXED BY {index}"
+        ))
         .unwrap_err();
-    assert!(err.contains("no query solution"), "{err}");
-    forced(
-        "SELECT id FROM metric_snapshots INDEXED BY metric_snapshots_breached_id
-         WHERE breached = 1 AND id > 0",
-    )
-    .unwrap();
+        assert!(err.contains("no query solution"), "{index}: {err}");
+        forced(&format!(
+            "SELECT id FROM metric_snapshots INDEXED BY {index} WHERE breached = 1 AND id > 0"
+        ))
+        .unwrap();
+    }
     let plan: Vec<String> = c
         .prepare(
             "EXPLAIN QUERY PLAN SELECT id FROM metric_snapshots
@@ -604,20 +610,47 @@ fn the_feeds_index_holds_breached_rows_only_and_both_cursors_read_in_id_order() 
     assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "{plan:?}");
 
     let r = reader(&path);
-    for breached in [true, false] {
-        let page = r
-            .metric_snapshots(&SnapshotFilter {
-                breached: Some(breached),
-                after_id: Some(100),
-                limit: 1000,
+    // Row i (id i + 1) is breached when i % 6 == 0.
+    let is = |id: i64, breached: Option<bool>| breached.is_none_or(|b| ((id - 1) % 6 == 0) == b);
+    for breached in [Some(true), Some(false), None] {
+        let list = |after_id: Option<i64>, limit: u32| {
+            r.metric_snapshots(&SnapshotFilter {
+                breached,
+                after_id,
+                limit,
                 ..SnapshotFilter::default()
             })
-            .unwrap();
-        let want: Vec<i64> = (101..=300)
-            .filter(|id| ((id - 1) % 6 == 0) == breached)
+            .unwrap()
+            .iter()
+            .map(|s| s.id)
+            .collect::<Vec<i64>>()
+        };
+        let after: Vec<i64> = (101..=300).filter(|&id| is(id, breached)).collect();
+        assert_eq!(
+            list(Some(100), 1000),
+            after,
+            "after a cursor, breached = {breached:?}"
+        );
+        let newest: Vec<i64> = (1..=300)
+            .rev()
+            .filter(|&id| is(id, breached))
+            .take(7)
             .collect();
-        let got: Vec<i64> = page.iter().map(|s| s.id).collect();
-        assert_eq!(got, want, "breached = {breached}");
-        assert!(page.iter().all(|s| s.breached == breached));
+        assert_eq!(
+            list(None, 7),
+            newest,
+            "newest first, breached = {breached:?}"
+        );
     }
+    // Breached rows since a time: through the time index, newest first.
+    let since = r
+        .metric_snapshots(&SnapshotFilter {
+            breached: Some(true),
+            since: Some(1_000 + 250),
+            limit: 100,
+            ..SnapshotFilter::default()
+        })
+        .unwrap();
+    let got: Vec<i64> = since.iter().map(|s| s.id).collect();
+    assert_eq!(got, vec![295, 289, 283, 277, 271, 265, 259, 253]);
 }

@@ -83,18 +83,18 @@ pub struct SnapshotFilter {
 }
 
 impl Reader {
-    /// Snapshots matching `f`: newest first, or in ascending id order after `f.after_id`.
+    /// Snapshots matching `f`: newest (highest id) first, or in ascending id order after
+    /// `f.after_id`.
     pub fn metric_snapshots(&self, f: &SnapshotFilter) -> QueryResult<Vec<MetricSnapshot>> {
         let mut sql = format!("SELECT {COLUMNS} FROM metric_snapshots WHERE 1");
-        // `breached` as a literal, not a parameter: the feed's index holds breached rows only
-        // (migration 13), and SQLite uses a partial index only when the query's own terms imply
-        // its `WHERE`. Unbreached rows after a cursor are read along the rowid from the cursor
-        // (`+` keeps the time index out: it would sort them all).
-        sql.push_str(match (f.breached, f.after_id.is_some()) {
-            (None, _) => "",
-            (Some(true), _) => " AND breached = 1",
-            (Some(false), true) => " AND +breached = 0",
-            (Some(false), false) => " AND breached = 0",
+        // `breached` as a literal, not a parameter: the two `breached` indexes hold breached rows
+        // only (migration 13), and SQLite uses a partial index only when the query's own terms
+        // imply its `WHERE`. Other rows are read along the rowid, newest (highest id) first or
+        // ascending from a cursor.
+        sql.push_str(match f.breached {
+            None => "",
+            Some(true) => " AND breached = 1",
+            Some(false) => " AND breached = 0",
         });
         let mut args: Vec<Value> = Vec::new();
         let mut push = |clause: &str, v: Value| {
@@ -118,7 +118,11 @@ impl Reader {
                 push(" AND id > ?", Value::Integer(after));
                 " ORDER BY id LIMIT ?"
             }
-            None => " ORDER BY created_at_unix_nano DESC, id DESC LIMIT ?",
+            // Newest first by id, the order rows were written in: a walk back from the end of
+            // the table (or of the feed's index) that stops at the limit, where ordering by
+            // `created_at_unix_nano` sorted every matching row first. The two orders differ
+            // only among rows of one batch.
+            None => " ORDER BY id DESC LIMIT ?",
         };
         push(order, Value::Integer(i64::from(f.limit)));
         let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
