@@ -120,6 +120,19 @@ http {{
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def upstream_nginx(tmp, port):
+    """The upstream of every run: its own nginx, one worker, answering ANSWER to anything."""
+    answer = ANSWER.replace("'", "\\'")
+    return nginx(tmp, "upstream", f"""
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      default_type "application/json; charset=UTF-8";
+      return 200 '{answer}';
+    }}
+  }}""", 1)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=10)
@@ -133,15 +146,7 @@ def main():
     report = []
     try:
         up, floor = free_port(), free_port()
-        answer = ANSWER.replace("'", "\\'")
-        procs.append(nginx(tmp, "upstream", f"""
-  server {{
-    listen 127.0.0.1:{up};
-    location / {{
-      default_type "application/json; charset=UTF-8";
-      return 200 '{answer}';
-    }}
-  }}""", 1))
+        procs.append(upstream_nginx(tmp, up))
         procs.append(nginx(tmp, "floor", f"""
   upstream up {{ server 127.0.0.1:{up}; keepalive 64; }}
   server {{

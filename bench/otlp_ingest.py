@@ -23,7 +23,7 @@ REL = ROOT / "target" / "release"
 sys_path = Path(__file__).resolve().parent
 import sys
 sys.path.insert(0, str(sys_path))
-from issue17 import ANSWER, free_port, wait_port, wrk, nginx, threads, cpu_by_group  # noqa: E402
+from issue17 import free_port, wait_port, wrk, upstream_nginx, threads, cpu_by_group  # noqa: E402
 
 
 def batch_body(n):
@@ -99,15 +99,7 @@ def main():
     report = []
     try:
         up, gw, api = free_port(), free_port(), free_port()
-        answer = ANSWER.replace("'", "\\'")
-        procs.append(nginx(tmp, "upstream", f"""
-  server {{
-    listen 127.0.0.1:{up};
-    location / {{
-      default_type "application/json; charset=UTF-8";
-      return 200 '{answer}';
-    }}
-  }}""", 1))
+        procs.append(upstream_nginx(tmp, up))
         cfg = tmp / "gateway.toml"
         cfg.write_text(f'[proxy]\nlisten = "127.0.0.1:{gw}"\nupstream = "http://127.0.0.1:{up}"\n'
                        f'shutdown_grace_seconds = 2\n[storage]\npath = "{tmp}/gateway.db"\n'

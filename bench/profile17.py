@@ -18,7 +18,7 @@ import argparse, collections, os, signal, sqlite3, subprocess, sys, tempfile, th
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from issue17 import ANSWER, REL, ROOT, free_port, group, nginx, threads, wait_port, wrk  # noqa: E402
+from issue17 import REL, ROOT, free_port, group, threads, upstream_nginx, wait_port, wrk  # noqa: E402
 
 
 def main():
@@ -38,15 +38,7 @@ def main():
     procs = []
     try:
         up = free_port()
-        answer = ANSWER.replace("'", "\\'")
-        procs.append(nginx(tmp, "upstream", f"""
-  server {{
-    listen 127.0.0.1:{up};
-    location / {{
-      default_type "application/json; charset=UTF-8";
-      return 200 '{answer}';
-    }}
-  }}""", 1))
+        procs.append(upstream_nginx(tmp, up))
         port = free_port()
         cfg = tmp / "gateway.toml"
         cfg.write_text(f'[proxy]\nlisten = "127.0.0.1:{port}"\nupstream = "http://127.0.0.1:{up}"\n'

@@ -16,7 +16,7 @@ Needs nginx and wrk, like bench/issue17.py. Asserts nothing.
 import argparse, os, signal, sqlite3, subprocess, tempfile, threading, time, urllib.request
 from pathlib import Path
 
-from issue17 import ANSWER, REL, ROOT, free_port, nginx, wait_port, wrk
+from issue17 import REL, ROOT, free_port, upstream_nginx, wait_port, wrk
 
 # `/metrics` lines sampled, by the name they start with, and their column titles.
 SAMPLED = [
@@ -64,15 +64,7 @@ def main():
         subprocess.run(["cargo", "build", "--release", "-q", "-p", "gemini-gateway"], cwd=ROOT, check=True)
     tmp = Path(tempfile.mkdtemp(prefix="gw-sustain-"))
     up, port, api = free_port(), free_port(), free_port()
-    answer = ANSWER.replace("'", "\\'")
-    upstream = nginx(tmp, "upstream", f"""
-  server {{
-    listen 127.0.0.1:{up};
-    location / {{
-      default_type "application/json; charset=UTF-8";
-      return 200 '{answer}';
-    }}
-  }}""", 1)
+    upstream = upstream_nginx(tmp, up)
     db = tmp / "gateway.db"
     cfg = tmp / "gateway.toml"
     cfg.write_text(f'[proxy]\nlisten = "127.0.0.1:{port}"\nupstream = "http://127.0.0.1:{up}"\n'

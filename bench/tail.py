@@ -19,7 +19,7 @@ import argparse, os, signal, subprocess, sys, tempfile, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from issue17 import ANSWER, REL, ROOT, cpu_by_group, free_port, nginx, threads, wait_port, wrk  # noqa: E402
+from issue17 import REL, ROOT, cpu_by_group, free_port, threads, upstream_nginx, wait_port, wrk  # noqa: E402
 
 
 def steal_seconds():
@@ -45,15 +45,7 @@ def main():
     db_dir = Path(a.db_dir) if a.db_dir else tmp
     db = db_dir / f"tail-{os.getpid()}.db"
     up, port = free_port(), free_port()
-    answer = ANSWER.replace("'", "\\'")
-    upstream = nginx(tmp, "upstream", f"""
-  server {{
-    listen 127.0.0.1:{up};
-    location / {{
-      default_type "application/json; charset=UTF-8";
-      return 200 '{answer}';
-    }}
-  }}""", 1)
+    upstream = upstream_nginx(tmp, up)
     builtins = f"[builtins]\n{a.builtins}\n" if a.builtins else ""
     cfg = tmp / "gateway.toml"
     cfg.write_text(f'[proxy]\nlisten = "127.0.0.1:{port}"\nupstream = "http://127.0.0.1:{up}"\n'
