@@ -187,7 +187,6 @@ pub struct BoundedBatchProcessor {
     /// [`Writer::linger`]).
     writer: std::thread::Thread,
     wake: Arc<Wake>,
-    queue_bytes: u64,
 }
 
 impl std::fmt::Debug for Msg {
@@ -245,7 +244,6 @@ impl BoundedBatchProcessor {
             writer: worker.thread().clone(),
             worker: Mutex::new(Some(worker)),
             wake,
-            queue_bytes,
         })
     }
 
@@ -298,7 +296,7 @@ impl SpanProcessor for BoundedBatchProcessor {
         let bytes = span_bytes(&span);
         let end_ms = unix_ms(span.end_time);
         let held = self.stats.bytes.fetch_add(bytes, Ordering::SeqCst);
-        let sent = if held > 0 && held + bytes > self.queue_bytes {
+        let sent = if held > 0 && held + bytes > self.stats.queue_bytes_limit() {
             // Full in bytes: dropped and counted as for a queue full in spans.
             Err(TrySendError::Full(Msg::Span(Box::new(span), bytes)))
         } else {

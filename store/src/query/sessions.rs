@@ -499,6 +499,7 @@ impl Reader {
         } else {
             queue.push_back(start.to_owned());
         }
+        let neighbours = chain_neighbours(lookup);
         while let Some(id) = queue.pop_front() {
             if !looked_up.insert(id.clone()) {
                 continue; // a cycle, or an id named twice
@@ -509,7 +510,7 @@ impl Reader {
             }
             let mut stmt = self
                 .conn
-                .prepare_cached(&chain_neighbours(lookup))
+                .prepare_cached(&neighbours)
                 .map_err(|e| self.err(e))?;
             let found = stmt
                 .query_map([&id], |r| r.get::<_, String>(0))
