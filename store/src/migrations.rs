@@ -564,9 +564,9 @@ const MIGRATIONS: &[&str] = &[
     // 13: the two `breached` indexes of `metric_snapshots` keep breached rows only. Nearly
     // every row is unbreached, and each one cost two inserts into indexes no query reads it
     // through: the feed asks for `breached = 1` after a cursor, "breached rows since T" (the
-    // drift report, the dashboard) for `breached = 1` in a time range, and other rows are read
-    // along the rowid (after a cursor, or newest first). Same names and columns; the feed's
-    // query is unchanged.
+    // drift report, the API's time filters) for `breached = 1` in a time range, and other
+    // rows are read along the rowid (after a cursor, or newest first). Same names and
+    // columns; the feed's query is unchanged.
     r#"
     DROP INDEX IF EXISTS metric_snapshots_breached_id;
     CREATE INDEX metric_snapshots_breached_id ON metric_snapshots(breached, id)

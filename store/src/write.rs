@@ -356,8 +356,9 @@ impl Store {
     /// instructions (measured with callgrind, see docs/benchmarks.md). The result is the same
     /// in every case: NULL when an argument is NULL, 1 for an empty needle, else the 1-based
     /// position of the first occurrence in characters (in bytes when both arguments are
-    /// BLOBs), 0 when there is none; numbers are searched as SQLite writes them. The schema, its indexes and every
-    /// query stay as they are; the API's read-only connections keep the built-in.
+    /// BLOBs), 0 when there is none; numbers are searched as SQLite writes them. The schema,
+    /// its indexes and every query stay as they are; the API's read-only connections keep the
+    /// built-in.
     pub(crate) fn use_fast_instr(&self) -> Result<()> {
         use rusqlite::functions::FunctionFlags;
         // REAL arguments (never met in the gateway's schema) are written as text by SQLite

@@ -1,8 +1,8 @@
 // Pipeline health from /metrics: spans dropped (queue full, export error), writer queue depth,
-// how full the queue is against its byte bound, and spans exported, then the loss and metering counters (traces and alert-feed rows lost, write
-// retries, unmetered usage, unpriced calls, tier downgrades, decode errors, label overflow),
-// each explained in one line and highlighted when non-zero. A figure the server does not
-// expose shows "n/a".
+// how full the queue is against its byte bound, and spans exported, then the loss and metering
+// counters (traces and alert-feed rows lost, write retries, unmetered usage, unpriced calls,
+// tier downgrades, decode errors, label overflow), each explained in one line and highlighted
+// when non-zero. A figure the server does not expose shows "n/a".
 
 import { COUNTERS, queueFill, type GatewayHealth } from '../../lib/prom'
 import { formatCount, formatPercent } from '../../lib/format'
