@@ -13,7 +13,7 @@ and the sizes of the WAL and of the database, and the gateway's resident set.
 Needs nginx and wrk, like bench/issue17.py. Asserts nothing.
 """
 
-import argparse, os, signal, sqlite3, subprocess, tempfile, threading, time, urllib.request
+import argparse, os, shutil, signal, sqlite3, subprocess, tempfile, threading, time, urllib.request
 from pathlib import Path
 
 from issue17 import REL, ROOT, free_port, upstream_nginx, wait_port, wrk
@@ -103,6 +103,8 @@ def main():
             if p.poll() is None:
                 os.killpg(p.pid, signal.SIGTERM)
                 p.wait(30)
+        # The database of a minute at full rate is gigabytes: not left behind.
+        shutil.rmtree(tmp, ignore_errors=True)
     titles = [t for _, t in SAMPLED]
     print(f"## Sustained {a.seconds} s at c=32 through the default gateway, sampled every {a.every} s\n")
     print("| s | " + " | ".join(titles) + " | WAL (MiB) | database (MiB) | RSS (MiB) |")

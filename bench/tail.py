@@ -15,7 +15,7 @@ Also the upstream reached directly, once, for the "added" figures.
 Needs wrk and nginx (apt) and a release build (made here unless --no-build). Asserts nothing.
 """
 
-import argparse, os, signal, subprocess, sys, tempfile, time
+import argparse, os, shutil, signal, subprocess, sys, tempfile, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -77,6 +77,7 @@ def main():
                 p.wait(30)
         for f in db_dir.glob(f"{db.name}*"):
             f.unlink()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
