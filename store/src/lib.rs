@@ -140,6 +140,10 @@ impl Store {
             .conn
             .busy_timeout(opts.busy_timeout)
             .map_err(|e| store.err(e))?;
+        // The writer alone keeps some twenty statements (`write`, `aggregates`,
+        // `request_index`, retention): more than rusqlite's default cache of 16, which would
+        // then prepare the least used again and again.
+        store.conn.set_prepared_statement_cache_capacity(64);
         // Every YIELD_EVERY_OPS virtual-machine steps of a statement the writer makes one system
         // call, so a thread woken on its core gets the core within that many steps. Without it,
         // on a kernel that preempts only at the next tick (`PREEMPT_NONE`/lazy, the common server

@@ -4,9 +4,46 @@
 use crate::{MetricRow, Result, SpanRow, Store, TraceRow};
 use rusqlite::params;
 
-const INSERT_SPAN: &str = "INSERT INTO spans (span_id, trace_id, parent_span_id, name, kind,
-    start_time_unix_nano, end_time_unix_nano, status_code, status_message, attributes, events)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+/// The columns of a span row, in the order [`bind_span`] binds them.
+const SPAN_COLUMNS: &str = "spans (span_id, trace_id, parent_span_id, name, kind,
+    start_time_unix_nano, end_time_unix_nano, status_code, status_message, attributes, events)";
+/// Parameters per span row.
+const SPAN_PARAMS: usize = 11;
+/// Span rows per multi-row insert.
+const SPAN_CHUNK: usize = 8;
+
+/// The columns of a metric row, in the order [`bind_metric`] binds them; `request_index` is
+/// [`crate::request_index`]'s.
+const METRIC_COLUMNS: &str = "metric_snapshots (trace_id, metric, value, threshold, breached,
+    model, created_at_unix_nano, span_id, llm_span_id, request_index)";
+/// Parameters per metric row.
+const METRIC_PARAMS: usize = 10;
+/// Metric rows per multi-row insert.
+const METRIC_CHUNK: usize = 16;
+
+/// The id the batch's first span row gets: one above the largest (`MAX(id)` is one seek to the
+/// end of the table). SQLite numbers the rows that follow on from it, one by one (a rowid
+/// table whose largest id is below 2^63 - 1 gets the largest plus one), and the batch holds the
+/// write lock: the writer checks this after each insert and fails the batch if not.
+const NEXT_SPAN_ID: &str = "SELECT COALESCE(MAX(id), 0) + 1 FROM spans";
+
+/// `INSERT OR FAIL INTO <columns> VALUES (?, ...), ...` for `rows` rows of `params` values.
+///
+/// Rows go in several to a statement: each statement executed costs the writer a fixed share
+/// (bindings reset, cursors opened and closed, for `metric_snapshots` its `AUTOINCREMENT`
+/// counter read and written back), which one- and three-row requests paid per row. `OR FAIL`
+/// rather than the default `ABORT`: on a failed constraint SQLite stops there without undoing
+/// the statement's earlier rows, so it keeps no statement journal for a multi-row insert
+/// (a copy of every page the statement touches); the writer rolls the whole batch back on any
+/// error anyway. For the same reason the rows get no explicit `id`: SQLite keeps a statement
+/// journal for any insert that names an `INTEGER PRIMARY KEY` value.
+fn insert_sql(columns: &str, params: usize, rows: usize) -> String {
+    let row = format!("({})", vec!["?"; params].join(", "));
+    format!(
+        "INSERT OR FAIL INTO {columns} VALUES {}",
+        vec![row; rows].join(", ")
+    )
+}
 
 /// The columns and values of a trace summary's insert, shared by [`INSERT_TRACE`] and
 /// [`UPSERT_TRACE`].
@@ -74,11 +111,6 @@ const INSERT_LOOKUP: &str = "INSERT INTO span_lookup (id, trace_id, kind, start_
 
 /// Whether a span is stored (by the `spans_trace` index).
 const SPAN_EXISTS: &str = "SELECT 1 FROM spans WHERE trace_id = ?1 AND span_id = ?2";
-
-/// Inserts a metric row; `?10` is its `request_index` ([`crate::request_index`]).
-const INSERT_METRIC: &str = "INSERT INTO metric_snapshots (trace_id, metric, value, threshold,
-    breached, model, created_at_unix_nano, span_id, llm_span_id, request_index)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 
 /// The `cache_storage` statements, run after the insert of each span that carries a cache event
 /// (a `client` span whose attribute text names `"gateway.cache.event"`), in this order, with
@@ -227,26 +259,27 @@ impl Store {
     ) -> Result<()> {
         let path = self.path.clone();
         let err = |e| crate::sqlite_err(&path, e);
-        let tx = self.conn.transaction().map_err(err)?;
+        // Immediate: the batch holds the write lock from its start, so the span ids it reads
+        // below are still free when it inserts them.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
         {
-            let mut stmt = tx.prepare_cached(INSERT_SPAN).map_err(err)?;
+            let first_id: i64 = if spans.is_empty() {
+                0
+            } else {
+                tx.prepare_cached(NEXT_SPAN_ID)
+                    .and_then(|mut s| s.query_row([], |r| r.get(0)))
+                    .map_err(err)?
+            };
+            insert_rows(&tx, Table::Spans, spans, bind_span, |last| {
+                first_id + last as i64
+            })
+            .map_err(err)?;
             let mut roots = crate::request_index::Roots::default();
-            for s in spans {
-                stmt.execute(params![
-                    s.span_id,
-                    s.trace_id,
-                    s.parent_span_id,
-                    s.name,
-                    s.kind,
-                    s.start_time_unix_nano,
-                    s.end_time_unix_nano,
-                    s.status_code,
-                    s.status_message,
-                    s.attributes_json,
-                    s.events_json,
-                ])
-                .map_err(err)?;
-                let rowid = tx.last_insert_rowid();
+            for (i, s) in spans.iter().enumerate() {
+                let rowid = first_id + i as i64;
                 roots.span_written(s, rowid);
                 let marks = marks(s);
                 if marks.looked_up {
@@ -292,29 +325,137 @@ impl Store {
             for t in merges {
                 execute_trace(&mut upsert, t).map_err(err)?;
             }
-            let mut stmt = tx.prepare_cached(INSERT_METRIC).map_err(err)?;
+            let mut request_index = Vec::with_capacity(metrics.len());
             for m in metrics {
-                let request_index = match &m.request_span_id {
+                request_index.push(match &m.request_span_id {
                     None => None,
                     Some(root) => Some(roots.index(&tx, &m.trace_id, root).map_err(err)?),
-                };
-                stmt.execute(params![
-                    m.trace_id,
-                    m.metric,
-                    m.value,
-                    m.threshold,
-                    m.breached,
-                    m.model,
-                    m.created_at_unix_nano,
-                    m.span_id,
-                    m.llm_span_id,
-                    request_index,
-                ])
-                .map_err(err)?;
+                });
             }
+            insert_rows(
+                &tx,
+                Table::Metrics,
+                metrics,
+                |stmt, at, i, m| bind_metric(stmt, at, request_index[i], m),
+                |_| 0,
+            )
+            .map_err(err)?;
         }
         tx.commit().map_err(err)
     }
+}
+
+/// The tables the writer inserts into several rows at a time.
+#[derive(Clone, Copy)]
+enum Table {
+    Spans,
+    Metrics,
+}
+
+impl Table {
+    /// The one-row statement and the statement for a whole chunk, and the chunk's size.
+    fn statements(self) -> (&'static str, &'static str, usize, usize) {
+        use std::sync::LazyLock;
+        static SQL: LazyLock<[String; 4]> = LazyLock::new(|| {
+            [
+                insert_sql(SPAN_COLUMNS, SPAN_PARAMS, 1),
+                insert_sql(SPAN_COLUMNS, SPAN_PARAMS, SPAN_CHUNK),
+                insert_sql(METRIC_COLUMNS, METRIC_PARAMS, 1),
+                insert_sql(METRIC_COLUMNS, METRIC_PARAMS, METRIC_CHUNK),
+            ]
+        });
+        let [span_one, span_chunk, metric_one, metric_chunk] = &*SQL;
+        match self {
+            Self::Spans => (span_one, span_chunk, SPAN_CHUNK, SPAN_PARAMS),
+            Self::Metrics => (metric_one, metric_chunk, METRIC_CHUNK, METRIC_PARAMS),
+        }
+    }
+}
+
+/// Inserts `rows` in order: whole chunks by the chunk statement, the rest one by one.
+/// `bind(statement, first parameter, index in rows, row)` binds one row's values. For spans,
+/// `rowid(i)` is the id the row at index `i` must have got (see [`NEXT_SPAN_ID`]); after each
+/// execution the last row's is compared with SQLite's, and a difference fails the batch.
+fn insert_rows<T>(
+    tx: &rusqlite::Transaction<'_>,
+    table: Table,
+    rows: &[T],
+    bind: impl Fn(&mut rusqlite::Statement<'_>, usize, usize, &T) -> rusqlite::Result<()>,
+    rowid: impl Fn(usize) -> i64,
+) -> rusqlite::Result<()> {
+    let check = |last: usize| match table {
+        Table::Metrics => Ok(()),
+        Table::Spans if tx.last_insert_rowid() == rowid(last) => Ok(()),
+        Table::Spans => Err(rusqlite::Error::ToSqlConversionFailure(
+            format!(
+                "span row {} got id {}, not the next id {}: the batch is not written",
+                last,
+                tx.last_insert_rowid(),
+                rowid(last)
+            )
+            .into(),
+        )),
+    };
+    let (one, chunk, size, params) = table.statements();
+    let whole = rows.len() - rows.len() % size;
+    if whole > 0 {
+        let mut stmt = tx.prepare_cached(chunk)?;
+        for (c, group) in rows[..whole].chunks_exact(size).enumerate() {
+            for (j, row) in group.iter().enumerate() {
+                bind(&mut stmt, j * params + 1, c * size + j, row)?;
+            }
+            stmt.raw_execute()?;
+            check(c * size + size - 1)?;
+        }
+    }
+    if whole < rows.len() {
+        let mut stmt = tx.prepare_cached(one)?;
+        for (i, row) in rows.iter().enumerate().skip(whole) {
+            bind(&mut stmt, 1, i, row)?;
+            stmt.raw_execute()?;
+            check(i)?;
+        }
+    }
+    Ok(())
+}
+
+/// Binds the values of span `s` from parameter `at` on.
+fn bind_span(
+    stmt: &mut rusqlite::Statement<'_>,
+    at: usize,
+    _: usize,
+    s: &SpanRow,
+) -> rusqlite::Result<()> {
+    stmt.raw_bind_parameter(at, &s.span_id)?;
+    stmt.raw_bind_parameter(at + 1, &s.trace_id)?;
+    stmt.raw_bind_parameter(at + 2, &s.parent_span_id)?;
+    stmt.raw_bind_parameter(at + 3, &s.name)?;
+    stmt.raw_bind_parameter(at + 4, s.kind)?;
+    stmt.raw_bind_parameter(at + 5, s.start_time_unix_nano)?;
+    stmt.raw_bind_parameter(at + 6, s.end_time_unix_nano)?;
+    stmt.raw_bind_parameter(at + 7, s.status_code)?;
+    stmt.raw_bind_parameter(at + 8, &s.status_message)?;
+    stmt.raw_bind_parameter(at + 9, &s.attributes_json)?;
+    stmt.raw_bind_parameter(at + 10, &s.events_json)
+}
+
+/// Binds the values of metric row `m`, with its `request_index`, from parameter `at` on.
+fn bind_metric(
+    stmt: &mut rusqlite::Statement<'_>,
+    at: usize,
+    request_index: Option<i64>,
+    m: &MetricRow,
+) -> rusqlite::Result<()> {
+    stmt.raw_bind_parameter(at, &m.trace_id)?;
+    stmt.raw_bind_parameter(at + 1, &m.metric)?;
+    stmt.raw_bind_parameter(at + 2, m.value)?;
+    stmt.raw_bind_parameter(at + 3, m.threshold)?;
+    stmt.raw_bind_parameter(at + 4, m.breached)?;
+    stmt.raw_bind_parameter(at + 5, &m.model)?;
+    stmt.raw_bind_parameter(at + 6, m.created_at_unix_nano)?;
+    stmt.raw_bind_parameter(at + 7, &m.span_id)?;
+    stmt.raw_bind_parameter(at + 8, &m.llm_span_id)?;
+    stmt.raw_bind_parameter(at + 9, request_index)
 }
 
 /// Runs [`INSERT_TRACE`] or [`UPSERT_TRACE`] for one trace summary; the rows changed.
