@@ -9,8 +9,8 @@ const SPAN_COLUMNS: &str = "spans (span_id, trace_id, parent_span_id, name, kind
     start_time_unix_nano, end_time_unix_nano, status_code, status_message, attributes, events)";
 /// Parameters per span row.
 const SPAN_PARAMS: usize = 11;
-/// Span rows per multi-row insert.
-const SPAN_CHUNK: usize = 8;
+/// Span rows per multi-row insert, at most (a power of two, see [`insert_rows`]).
+const SPAN_CHUNK: usize = 16;
 
 /// The columns of a metric row, in the order [`bind_metric`] binds them; `request_index` is
 /// [`crate::request_index`]'s.
@@ -18,8 +18,8 @@ const METRIC_COLUMNS: &str = "metric_snapshots (trace_id, metric, value, thresho
     model, created_at_unix_nano, span_id, llm_span_id, request_index)";
 /// Parameters per metric row.
 const METRIC_PARAMS: usize = 10;
-/// Metric rows per multi-row insert.
-const METRIC_CHUNK: usize = 16;
+/// Metric rows per multi-row insert, at most (a power of two, see [`insert_rows`]).
+const METRIC_CHUNK: usize = 32;
 
 /// The id the batch's first span row gets: one above the largest (`MAX(id)` is one seek to the
 /// end of the table). SQLite numbers the rows that follow on from it, one by one (a rowid
@@ -352,30 +352,38 @@ enum Table {
     Metrics,
 }
 
+/// The chunk sizes of [`insert_rows`], largest first: a power of two, its halves down to one.
+fn sizes(largest: usize) -> impl Iterator<Item = usize> {
+    std::iter::successors(Some(largest), |&n| (n > 1).then_some(n / 2))
+}
+
 impl Table {
-    /// The one-row statement and the statement for a whole chunk, and the chunk's size.
-    fn statements(self) -> (&'static str, &'static str, usize, usize) {
+    /// The statements for chunks of each size of [`sizes`], and the parameters per row.
+    fn statements(self) -> (&'static [(usize, String)], usize) {
         use std::sync::LazyLock;
-        static SQL: LazyLock<[String; 4]> = LazyLock::new(|| {
-            [
-                insert_sql(SPAN_COLUMNS, SPAN_PARAMS, 1),
-                insert_sql(SPAN_COLUMNS, SPAN_PARAMS, SPAN_CHUNK),
-                insert_sql(METRIC_COLUMNS, METRIC_PARAMS, 1),
-                insert_sql(METRIC_COLUMNS, METRIC_PARAMS, METRIC_CHUNK),
-            ]
+        static SPANS: LazyLock<Vec<(usize, String)>> = LazyLock::new(|| {
+            sizes(SPAN_CHUNK)
+                .map(|n| (n, insert_sql(SPAN_COLUMNS, SPAN_PARAMS, n)))
+                .collect()
         });
-        let [span_one, span_chunk, metric_one, metric_chunk] = &*SQL;
+        static METRICS: LazyLock<Vec<(usize, String)>> = LazyLock::new(|| {
+            sizes(METRIC_CHUNK)
+                .map(|n| (n, insert_sql(METRIC_COLUMNS, METRIC_PARAMS, n)))
+                .collect()
+        });
         match self {
-            Self::Spans => (span_one, span_chunk, SPAN_CHUNK, SPAN_PARAMS),
-            Self::Metrics => (metric_one, metric_chunk, METRIC_CHUNK, METRIC_PARAMS),
+            Self::Spans => (&SPANS, SPAN_PARAMS),
+            Self::Metrics => (&METRICS, METRIC_PARAMS),
         }
     }
 }
 
-/// Inserts `rows` in order: whole chunks by the chunk statement, the rest one by one.
-/// `bind(statement, first parameter, index in rows, row)` binds one row's values. For spans,
-/// `rowid(i)` is the id the row at index `i` must have got (see [`NEXT_SPAN_ID`]); after each
-/// execution the last row's is compared with SQLite's, and a difference fails the batch.
+/// Inserts `rows` in order: as many chunks of the largest size as fit, then at most one of
+/// each smaller size (binary: 23 span rows go as 8, 8, 4, 2, 1), so that a batch takes few
+/// statements whatever its size. `bind(statement, first parameter, index in rows, row)` binds
+/// one row's values. For spans, `rowid(i)` is the id the row at index `i` must have got (see
+/// [`NEXT_SPAN_ID`]); after each execution the last row's is compared with SQLite's, and a
+/// difference fails the batch.
 fn insert_rows<T>(
     tx: &rusqlite::Transaction<'_>,
     table: Table,
@@ -396,24 +404,21 @@ fn insert_rows<T>(
             .into(),
         )),
     };
-    let (one, chunk, size, params) = table.statements();
-    let whole = rows.len() - rows.len() % size;
-    if whole > 0 {
-        let mut stmt = tx.prepare_cached(chunk)?;
-        for (c, group) in rows[..whole].chunks_exact(size).enumerate() {
+    let (statements, params) = table.statements();
+    let mut done = 0;
+    for (size, sql) in statements {
+        let whole = (rows.len() - done) / size * size;
+        if whole == 0 {
+            continue;
+        }
+        let mut stmt = tx.prepare_cached(sql)?;
+        for group in rows[done..done + whole].chunks_exact(*size) {
             for (j, row) in group.iter().enumerate() {
-                bind(&mut stmt, j * params + 1, c * size + j, row)?;
+                bind(&mut stmt, j * params + 1, done + j, row)?;
             }
             stmt.raw_execute()?;
-            check(c * size + size - 1)?;
-        }
-    }
-    if whole < rows.len() {
-        let mut stmt = tx.prepare_cached(one)?;
-        for (i, row) in rows.iter().enumerate().skip(whole) {
-            bind(&mut stmt, 1, i, row)?;
-            stmt.raw_execute()?;
-            check(i)?;
+            done += size;
+            check(done - 1)?;
         }
     }
     Ok(())

@@ -72,8 +72,8 @@ fn count(store: &Store, table: &str) -> i64 {
 fn every_batch_size_stores_every_row_in_order_with_consecutive_ids() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path().join("b.db"), &StoreOptions::default()).unwrap();
-    // Sizes below, at and around the chunks (8 spans, 16 metric rows), one request at a time
-    // and many; each batch is its own trace, so request_index counts within it.
+    // Sizes below, at and around the chunks (up to 16 spans, 32 metric rows), one request
+    // at a time and many; each batch is its own trace, so request_index counts within it.
     for (n, requests) in [0, 1, 2, 3, 4, 5, 6, 11, 25].into_iter().enumerate() {
         let trace = format!("{n:032x}");
         let (spans, traces, metrics) = batch(&trace, requests);
@@ -149,7 +149,7 @@ fn a_bad_row_in_a_later_chunk_keeps_nothing_of_the_batch() {
     let before = ["spans", "span_lookup", "traces", "metric_snapshots"].map(|t| count(&store, t));
 
     // Seven requests: 21 metric rows, the second-to-last of which SQLite refuses (a NaN is
-    // stored as NULL, and `value` is NOT NULL): after a whole chunk of 16 went in.
+    // stored as NULL, and `value` is NOT NULL): after a chunk of 16 went in.
     let (spans, traces, mut metrics) = batch(&format!("{:032x}", 2), 7);
     metrics[19].value = f64::NAN;
     let err = store.write_all(&spans, &traces, &metrics).unwrap_err();
