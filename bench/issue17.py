@@ -14,12 +14,12 @@ sharing the machine's cores as in a real deployment. Prints a markdown report si
 - a sustained run at c=32 (default 60 s) through the default gateway: spans dropped (from the
   shutdown log), trace rows against answers, peak RSS.
 
-    bench/issue17.py [--seconds 10] [--sustain 60] [--no-build]
+    bench/issue17.py [--seconds 10] [--sustain 60] [--no-build] [--bin PATH]
 
 Needs wrk and nginx (apt) and release builds (made here unless --no-build).
 """
 
-import argparse, os, re, signal, socket, sqlite3, subprocess, tempfile, time
+import argparse, os, re, shutil, signal, socket, sqlite3, subprocess, tempfile, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,9 +138,11 @@ def main():
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--sustain", type=int, default=60)
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--bin", help="the gateway binary to run (default: the release build)")
     a = ap.parse_args()
-    if not a.no_build:
+    if not a.no_build and not a.bin:
         subprocess.run(["cargo", "build", "--release", "-q", "-p", "gemini-gateway"], cwd=ROOT, check=True)
+    binary = a.bin or str(REL / "gateway")
     tmp = Path(tempfile.mkdtemp(prefix="gw-issue17-"))
     procs = []
     report = []
@@ -167,7 +169,7 @@ def main():
             cfg = tmp / f"{name}.toml"
             cfg.write_text(f'[proxy]\nlisten = "127.0.0.1:{port}"\nupstream = "http://127.0.0.1:{up}"\n'
                            f'shutdown_grace_seconds = 2\n[storage]\npath = "{tmp}/{name}.db"\n{builtins}')
-            p = subprocess.Popen([str(REL / "gateway"), "--config", str(cfg)], start_new_session=True,
+            p = subprocess.Popen([binary, "--config", str(cfg)], start_new_session=True,
                                  stdout=subprocess.DEVNULL, stderr=open(tmp / f"{name}.log", "w"))
             procs.append(p)
             gws[name] = (p, port)
@@ -262,6 +264,8 @@ def main():
                 p.wait(30)
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
+        # A minute's database is gigabytes.
+        shutil.rmtree(tmp, ignore_errors=True)
     text = "\n".join(report)
     out = ROOT / "bench-out"
     out.mkdir(exist_ok=True)
