@@ -379,7 +379,7 @@ impl Table {
 }
 
 /// Inserts `rows` in order: as many chunks of the largest size as fit, then at most one of
-/// each smaller size (binary: 23 span rows go as 8, 8, 4, 2, 1), so that a batch takes few
+/// each smaller size (in binary: 39 span rows go as 16, 16, 4, 2, 1), so that a batch takes few
 /// statements whatever its size. `bind(statement, first parameter, index in rows, row)` binds
 /// one row's values. For spans, `rowid(i)` is the id the row at index `i` must have got (see
 /// [`NEXT_SPAN_ID`]); after each execution the last row's is compared with SQLite's, and a
