@@ -575,6 +575,32 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX metric_snapshots_breached ON metric_snapshots(breached, created_at_unix_nano)
         WHERE breached = 1;
     "#,
+    // 14: the value indexes behind exact percentiles lead with the value's `latency_hist`
+    // bucket (migration 3's `CASE`) and then the start time, where they led with the value.
+    // Durations arrive in random order, so each new trace dirtied a leaf page of its own in
+    // `traces_duration` (read first, written to the WAL, copied by the checkpoint): half the
+    // WAL the writer wrote. Keyed by bucket and start, a batch appends at one place per
+    // bucket. The API finds the bucket holding a rank from `latency_hist` as before and reads
+    // that bucket's values in the window in order (`query::latency`). Covering, as before.
+    r#"
+    DROP INDEX IF EXISTS traces_duration;
+    DROP INDEX IF EXISTS traces_ttft;
+    CREATE INDEX IF NOT EXISTS traces_duration_bucket ON traces((CASE
+            WHEN CAST(duration_ms AS INTEGER) < 100 THEN MAX(CAST(duration_ms AS INTEGER), 0)
+            WHEN CAST(duration_ms AS INTEGER) < 1000 THEN 90 + CAST(duration_ms AS INTEGER) / 10
+            WHEN CAST(duration_ms AS INTEGER) < 10000 THEN 180 + CAST(duration_ms AS INTEGER) / 100
+            WHEN CAST(duration_ms AS INTEGER) < 100000 THEN 270 + CAST(duration_ms AS INTEGER) / 1000
+            WHEN CAST(duration_ms AS INTEGER) < 1000000 THEN 360 + CAST(duration_ms AS INTEGER) / 10000
+            ELSE 460 END), start_time_unix_nano, duration_ms, model);
+    CREATE INDEX IF NOT EXISTS traces_ttft_bucket ON traces((CASE
+            WHEN CAST(ttft_ms AS INTEGER) < 100 THEN MAX(CAST(ttft_ms AS INTEGER), 0)
+            WHEN CAST(ttft_ms AS INTEGER) < 1000 THEN 90 + CAST(ttft_ms AS INTEGER) / 10
+            WHEN CAST(ttft_ms AS INTEGER) < 10000 THEN 180 + CAST(ttft_ms AS INTEGER) / 100
+            WHEN CAST(ttft_ms AS INTEGER) < 100000 THEN 270 + CAST(ttft_ms AS INTEGER) / 1000
+            WHEN CAST(ttft_ms AS INTEGER) < 1000000 THEN 360 + CAST(ttft_ms AS INTEGER) / 10000
+            ELSE 460 END), start_time_unix_nano, ttft_ms, model)
+        WHERE ttft_ms IS NOT NULL;
+    "#,
 ];
 
 /// The newest schema version this build knows.

@@ -223,3 +223,118 @@ fn a_file_that_is_not_ours_to_write_is_refused_and_a_read_only_one_is_reported()
     };
     assert!(err.is_transient() && err.needs_reopen(), "{err}");
 }
+
+/// Migration 14 replaces the value-ordered percentile indexes of a schema-13 file with the
+/// bucket-and-start ones, and the exact percentiles read through them are those of a sort of
+/// every value in the window.
+#[test]
+fn migration_14_keys_the_percentile_indexes_by_bucket_and_keeps_percentiles_exact() {
+    use gateway_store::query::{LatencyQuery, Reader};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("p.db");
+    let mut store = Store::open(&path, &StoreOptions::default()).expect("open");
+    // Durations and TTFTs spread over many buckets and repeated within some, in random order.
+    let traces: Vec<TraceRow> = (0..3_000i64)
+        .map(|i| {
+            let ms = (i * 7_919 % 3_001) as f64 * 1.37 + (i % 5) as f64 * 0.25;
+            TraceRow {
+                trace_id: format!("{i:032x}"),
+                start_time_unix_nano: i * 1_000_000_000,
+                end_time_unix_nano: i * 1_000_000_000 + (ms * 1e6) as i64,
+                model: Some(["a", "b"][(i % 2) as usize].into()),
+                status: "ok".into(),
+                ttft_ms: (i % 3 == 0).then_some(ms / 3.0),
+                ..Default::default()
+            }
+        })
+        .collect();
+    store.write_batch(&[], &traces).expect("write");
+    drop(store);
+    // The file as schema 13 left it.
+    let conn = Connection::open(&path).expect("conn");
+    conn.execute_batch(
+        "DROP INDEX traces_duration_bucket; DROP INDEX traces_ttft_bucket;
+         CREATE INDEX traces_duration ON traces(duration_ms, start_time_unix_nano, model);
+         CREATE INDEX traces_ttft ON traces(ttft_ms, start_time_unix_nano, model)
+             WHERE ttft_ms IS NOT NULL;
+         DELETE FROM gateway_migrations WHERE version = 14;",
+    )
+    .expect("back to 13");
+    drop(conn);
+    drop(Store::open(&path, &StoreOptions::default()).expect("migrate"));
+    let conn = Connection::open(&path).expect("conn");
+    let indexes: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE tbl_name = 'traces' AND name LIKE 'traces_%' ORDER BY name")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("names");
+    assert!(
+        indexes.contains(&"traces_duration_bucket".to_owned()),
+        "{indexes:?}"
+    );
+    assert!(
+        indexes.contains(&"traces_ttft_bucket".to_owned()),
+        "{indexes:?}"
+    );
+    assert!(
+        !indexes
+            .iter()
+            .any(|n| n == "traces_duration" || n == "traces_ttft"),
+        "{indexes:?}"
+    );
+
+    let reader = Reader::open(&path, std::time::Duration::from_secs(1)).expect("reader");
+    for (since, until, model) in [
+        (0, i64::MAX, None),
+        (500_000_000_000, 2_100_000_000_000, None),
+        (0, i64::MAX, Some("b")),
+    ] {
+        let got = reader
+            .latency(&LatencyQuery {
+                since,
+                until,
+                model: model.map(Into::into),
+                group_by_model: false,
+            })
+            .expect("latency");
+        let in_window = |t: &&TraceRow| {
+            t.start_time_unix_nano >= since
+                && t.start_time_unix_nano < until
+                && model.is_none_or(|m| t.model.as_deref() == Some(m))
+        };
+        let rank = |mut v: Vec<f64>, p: f64| {
+            v.sort_by(f64::total_cmp);
+            let k = (p * v.len() as f64 / 100.0).ceil() as usize;
+            v[k.max(1) - 1]
+        };
+        let durations: Vec<f64> = traces
+            .iter()
+            .filter(in_window)
+            .map(TraceRow::duration_ms)
+            .collect();
+        let ttfts: Vec<f64> = traces
+            .iter()
+            .filter(in_window)
+            .filter_map(|t| t.ttft_ms)
+            .collect();
+        let want = [
+            Some(rank(durations.clone(), 50.0)),
+            Some(rank(durations.clone(), 95.0)),
+            Some(rank(durations, 99.0)),
+            Some(rank(ttfts.clone(), 50.0)),
+            Some(rank(ttfts.clone(), 95.0)),
+            Some(rank(ttfts, 99.0)),
+        ];
+        let have = [
+            got.p50_ms,
+            got.p95_ms,
+            got.p99_ms,
+            got.ttft_p50_ms,
+            got.ttft_p95_ms,
+            got.ttft_p99_ms,
+        ];
+        assert_eq!(have, want, "window {since}..{until} model {model:?}");
+    }
+}

@@ -214,7 +214,7 @@ fn bench(c: &mut Criterion) {
         .connection()
         .execute_batch(
             "DROP TRIGGER IF EXISTS traces_aggregate_insert; DROP TRIGGER IF EXISTS traces_aggregate_update;
-             DROP INDEX IF EXISTS traces_duration; DROP INDEX IF EXISTS traces_ttft;",
+             DROP INDEX IF EXISTS traces_duration_bucket; DROP INDEX IF EXISTS traces_ttft_bucket;",
         )
         .unwrap();
     let bare = SqliteSpanExporter::new(store);

@@ -1,9 +1,8 @@
 //! Value buckets of `latency_hist`, mirroring the `CASE` expression of migration 3.
 //!
 //! A bucket is a range of whole milliseconds: 1 ms wide below 100 ms, 10 ms below 1 s, 100 ms
-//! below 10 s, 1 s below 100 s, 10 s below 1000 s, and one open bucket above. A value `v`
-//! falls in bucket `bucket_of(v)` exactly when `lo <= v < hi` for that bucket's bounds, because
-//! both sides truncate to whole milliseconds first.
+//! below 10 s, 1 s below 100 s, 10 s below 1000 s, and one open bucket above. Migration 14's
+//! value indexes lead with the same `CASE`, so the API reads a bucket's values by its number.
 
 /// The bucket of a value in milliseconds (as SQLite computes it in the migration's triggers).
 pub(crate) fn bucket_of(v: f64) -> i64 {
@@ -19,34 +18,37 @@ pub(crate) fn bucket_of(v: f64) -> i64 {
     }
 }
 
-/// The value range `[lo, hi)` of a bucket.
-pub(crate) fn bounds(b: i64) -> (f64, f64) {
-    let (lo, width) = match b {
-        i64::MIN..=0 => return (f64::MIN, 1.0),
-        1..100 => (b, 1),
-        100..190 => (10 * (b - 90), 10),
-        190..280 => (100 * (b - 180), 100),
-        280..370 => (1_000 * (b - 270), 1_000),
-        370..460 => (10_000 * (b - 360), 10_000),
-        _ => return (1_000_000.0, f64::MAX),
-    };
-    (lo as f64, (lo + width) as f64)
-}
-
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// `bucket_of` is migration 3's `CASE` (as migration 14's indexes repeat it), value for
+    /// value, around every bound and beyond both ends; and buckets never decrease with the value.
     #[test]
-    fn buckets_tile_the_line() {
-        for b in 0..460 {
-            assert_eq!(bounds(b).1, bounds(b + 1).0, "gap after bucket {b}");
-        }
-        for v in [
-            -3.0, 0.0, 0.5, 1.0, 99.99, 100.0, 109.9, 110.0, 999.5, 1000.0, 12_345.6, 1e6, 1e9,
+    fn buckets_are_the_schemas_case_and_ordered() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let sql = "SELECT CASE
+            WHEN CAST(?1 AS INTEGER) < 100 THEN MAX(CAST(?1 AS INTEGER), 0)
+            WHEN CAST(?1 AS INTEGER) < 1000 THEN 90 + CAST(?1 AS INTEGER) / 10
+            WHEN CAST(?1 AS INTEGER) < 10000 THEN 180 + CAST(?1 AS INTEGER) / 100
+            WHEN CAST(?1 AS INTEGER) < 100000 THEN 270 + CAST(?1 AS INTEGER) / 1000
+            WHEN CAST(?1 AS INTEGER) < 1000000 THEN 360 + CAST(?1 AS INTEGER) / 10000
+            ELSE 460 END";
+        let mut values = vec![-1e300, -3.0, -0.5, 0.0, 1e-9, 0.5, 1e7, 1e300];
+        for bound in [
+            1.0, 99.0, 100.0, 110.0, 999.0, 1_000.0, 9_999.0, 10_000.0, 100_000.0, 1e6,
         ] {
-            let (lo, hi) = bounds(bucket_of(v));
-            assert!(lo <= v && v < hi, "{v} not in its bucket [{lo}, {hi})");
+            values.extend([bound - 1e-9, bound, bound + 1e-9, bound + 0.5]);
+        }
+        values.extend((0..20_000).map(|i| f64::from(i) * 0.731));
+        values.sort_by(f64::total_cmp);
+        let mut last = i64::MIN;
+        for v in values {
+            let want: i64 = conn.query_row(sql, [v], |r| r.get(0)).unwrap();
+            assert_eq!(bucket_of(v), want, "{v}");
+            assert!(want >= last, "{v}");
+            last = want;
         }
     }
 }

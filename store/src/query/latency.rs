@@ -2,11 +2,11 @@
 //!
 //! Percentiles use the nearest-rank method. With migration 3 in place the counts per value
 //! bucket come from `latency_hist` (whole hours and days) plus the raw rows of the window's
-//! partial edges; the bucket holding each wanted rank is then read from the value index with
-//! `LIMIT 1 OFFSET r`, so the answer is the exact stored value at that rank. Without the
-//! aggregates every value of the window is read and sorted.
+//! partial edges; the values of the bucket holding each wanted rank are then read from the
+//! bucket-and-start index of migration 14 and sorted, so the answer is the exact stored value at
+//! that rank. Without the aggregates every value of the window is read and sorted.
 
-use super::buckets::{bounds, bucket_of};
+use super::buckets::bucket_of;
 use super::window::split;
 use super::{QueryResult, Reader, nearest_rank, rank};
 use rusqlite::params;
@@ -119,18 +119,96 @@ impl Hist {
     }
 }
 
-const VALUE_SQL: [&str; 2] = [
-    "SELECT duration_ms FROM traces INDEXED BY traces_duration
-     WHERE duration_ms >= ?1 AND duration_ms < ?2
-       AND start_time_unix_nano >= ?3 AND start_time_unix_nano < ?4
-       AND (?5 IS NULL OR COALESCE(model, '') = ?5)
-     ORDER BY duration_ms LIMIT 1 OFFSET ?6",
-    "SELECT ttft_ms FROM traces INDEXED BY traces_ttft
-     WHERE ttft_ms IS NOT NULL AND ttft_ms >= ?1 AND ttft_ms < ?2
-       AND start_time_unix_nano >= ?3 AND start_time_unix_nano < ?4
-       AND (?5 IS NULL OR COALESCE(model, '') = ?5)
-     ORDER BY ttft_ms LIMIT 1 OFFSET ?6",
+/// Every value of bucket `?1` in the window, with its model: read in start order from the
+/// bucket's part of migration 14's index, whose leading expression this repeats so that SQLite
+/// matches it (`INDEXED BY` fails the query if it does not). The bucket is `latency_hist`'s, as
+/// `buckets::bucket_of` mirrors it. [`BucketValues`] keeps them for the report's ranks.
+const BUCKET_SQL: [&str; 2] = [
+    "SELECT duration_ms, COALESCE(model, '') FROM traces INDEXED BY traces_duration_bucket
+     WHERE (CASE
+            WHEN CAST(duration_ms AS INTEGER) < 100 THEN MAX(CAST(duration_ms AS INTEGER), 0)
+            WHEN CAST(duration_ms AS INTEGER) < 1000 THEN 90 + CAST(duration_ms AS INTEGER) / 10
+            WHEN CAST(duration_ms AS INTEGER) < 10000 THEN 180 + CAST(duration_ms AS INTEGER) / 100
+            WHEN CAST(duration_ms AS INTEGER) < 100000 THEN 270 + CAST(duration_ms AS INTEGER) / 1000
+            WHEN CAST(duration_ms AS INTEGER) < 1000000 THEN 360 + CAST(duration_ms AS INTEGER) / 10000
+            ELSE 460 END) = ?1
+       AND start_time_unix_nano >= ?2 AND start_time_unix_nano < ?3
+       AND (?4 IS NULL OR COALESCE(model, '') = ?4)",
+    "SELECT ttft_ms, COALESCE(model, '') FROM traces INDEXED BY traces_ttft_bucket
+     WHERE ttft_ms IS NOT NULL AND (CASE
+            WHEN CAST(ttft_ms AS INTEGER) < 100 THEN MAX(CAST(ttft_ms AS INTEGER), 0)
+            WHEN CAST(ttft_ms AS INTEGER) < 1000 THEN 90 + CAST(ttft_ms AS INTEGER) / 10
+            WHEN CAST(ttft_ms AS INTEGER) < 10000 THEN 180 + CAST(ttft_ms AS INTEGER) / 100
+            WHEN CAST(ttft_ms AS INTEGER) < 100000 THEN 270 + CAST(ttft_ms AS INTEGER) / 1000
+            WHEN CAST(ttft_ms AS INTEGER) < 1000000 THEN 360 + CAST(ttft_ms AS INTEGER) / 10000
+            ELSE 460 END) = ?1
+       AND start_time_unix_nano >= ?2 AND start_time_unix_nano < ?3
+       AND (?4 IS NULL OR COALESCE(model, '') = ?4)",
 ];
+
+/// The values of the buckets a report's ranks fall in, each bucket read once and sorted, with
+/// their models (as indexes into `models`): the overall group and every model's group take
+/// their ranks from the same read when they fall in the same bucket.
+#[derive(Default)]
+struct BucketValues {
+    models: Vec<String>,
+    buckets: HashMap<(usize, i64), Vec<(f64, u32)>>,
+}
+
+impl BucketValues {
+    /// The `offset`-th smallest value (0-based) of bucket `b` of `metric` in the window, among
+    /// the traces of `model` (all of the query's when `None`).
+    fn value(
+        &mut self,
+        r: &Reader,
+        q: &LatencyQuery,
+        (metric, b): (usize, i64),
+        model: Option<&str>,
+        offset: u64,
+    ) -> QueryResult<Option<f64>> {
+        if !self.buckets.contains_key(&(metric, b)) {
+            let mut stmt = r
+                .conn
+                .prepare_cached(BUCKET_SQL[metric])
+                .map_err(|e| r.err(e))?;
+            let mut rows = stmt
+                .query(params![b, q.since, q.until, q.model])
+                .map_err(|e| r.err(e))?;
+            let mut values = Vec::new();
+            while let Some(row) = rows.next().map_err(|e| r.err(e))? {
+                let v: f64 = row.get(0).map_err(|e| r.err(e))?;
+                let m = row.get_ref(1).map_err(|e| r.err(e))?;
+                let m = m.as_str().map_err(|e| r.err(e.into()))?;
+                let id = match self.models.iter().position(|x| x == m) {
+                    Some(i) => i,
+                    None => {
+                        self.models.push(m.to_owned());
+                        self.models.len() - 1
+                    }
+                };
+                values.push((v, id as u32));
+            }
+            values.sort_by(|x, y| x.0.total_cmp(&y.0));
+            self.buckets.insert((metric, b), values);
+        }
+        let id = match model {
+            None => None,
+            Some(m) => match self.models.iter().position(|x| x == m) {
+                Some(i) => Some(i as u32),
+                None => return Ok(None),
+            },
+        };
+        let values = self
+            .buckets
+            .get(&(metric, b))
+            .map_or(&[][..], Vec::as_slice);
+        Ok(values
+            .iter()
+            .filter(|(_, m)| id.is_none_or(|id| *m == id))
+            .nth(usize::try_from(offset).unwrap_or(usize::MAX))
+            .map(|(v, _)| *v))
+    }
+}
 
 const RAW_SQL: &str = "SELECT COALESCE(model, ''), duration_ms, ttft_ms FROM traces
     WHERE start_time_unix_nano >= ?1 AND start_time_unix_nano < ?2
@@ -202,12 +280,13 @@ impl Reader {
         }
         let mut overall = Hist::default();
         by_model.values().for_each(|h| overall.merge(h));
+        let mut values = BucketValues::default();
         let mut report: LatencyReport = self
-            .group_from_hist(q, q.model.as_deref(), &overall)?
+            .group_from_hist(q, q.model.as_deref(), &overall, &mut values)?
             .into();
         if q.group_by_model {
             for (model, hist) in &by_model {
-                let mut g = self.group_from_hist(q, Some(model), hist)?;
+                let mut g = self.group_from_hist(q, Some(model), hist, &mut values)?;
                 g.key = Some(model.clone()).filter(|m| !m.is_empty());
                 report.groups.push(g);
             }
@@ -221,6 +300,7 @@ impl Reader {
         q: &LatencyQuery,
         model: Option<&str>,
         hist: &Hist,
+        values: &mut BucketValues,
     ) -> QueryResult<LatencyGroup> {
         let mut out = [[None; 3]; 2];
         let mut counts = [0u64; 2];
@@ -232,18 +312,8 @@ impl Reader {
                 let mut below = 0u64;
                 for (b, &c) in hist.0[metric].iter().enumerate() {
                     if below + c >= k {
-                        let (lo, hi) = bounds(b as i64);
-                        let offset = (k - below - 1) as i64;
-                        let mut stmt = self
-                            .conn
-                            .prepare_cached(VALUE_SQL[metric])
-                            .map_err(|e| self.err(e))?;
-                        let mut rows = stmt
-                            .query(params![lo, hi, q.since, q.until, model, offset])
-                            .map_err(|e| self.err(e))?;
-                        if let Some(r) = rows.next().map_err(|e| self.err(e))? {
-                            out[metric][i] = Some(r.get(0).map_err(|e| self.err(e))?);
-                        }
+                        let at = (metric, b as i64);
+                        out[metric][i] = values.value(self, q, at, model, k - below - 1)?;
                         break;
                     }
                     below += c;
