@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Bytes and CPU per request of the SQLite writer and its checkpoint thread, under load.
+
+Starts the issue-17 upstream (its own nginx, a fixed generateContent answer) and the default
+gateway on a new database, grows the file for `--warm` seconds at wrk -t1 -c32, then measures
+`--seconds` more and prints, per request, what each of the two threads wrote and read through
+system calls (`wchar`/`rchar` of `/proc/<pid>/task/<tid>/io`: WAL frames and checkpoint copies,
+page reads that missed SQLite's cache) and its CPU (user + system).
+
+    bench/writer_io.py [--bin PATH] [--warm 10] [--seconds 20]
+
+Needs nginx and wrk, like bench/issue17.py, and a release build (`--bin` picks another
+binary). Asserts nothing.
+"""
+
+import argparse, glob, os, shutil, signal, subprocess, sys, tempfile, time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from issue17 import REL, free_port, upstream_nginx, wait_port, wrk  # noqa: E402
+
+
+def threads(pid):
+    """(wchar, rchar, CPU ticks) of the gateway's `sqlite-*` threads, by thread name."""
+    out = {}
+    for t in glob.glob(f"/proc/{pid}/task/*"):
+        name = Path(t, "comm").read_text().strip()
+        if name.startswith("sqlite-"):
+            io = dict(line.split(": ") for line in Path(t, "io").read_text().splitlines() if line)
+            stat = Path(t, "stat").read_text().rsplit(")", 1)[1].split()
+            out[name] = (int(io["wchar"]), int(io["rchar"]), int(stat[11]) + int(stat[12]))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", default=str(REL / "gateway"), help="the gateway binary to run")
+    ap.add_argument("--warm", type=int, default=10)
+    ap.add_argument("--seconds", type=int, default=20)
+    a = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="gw-writer-io-"))
+    procs = []
+    try:
+        up, gw = free_port(), free_port()
+        procs.append(upstream_nginx(tmp, up))
+        cfg = tmp / "gateway.toml"
+        cfg.write_text(f'[proxy]\nlisten = "127.0.0.1:{gw}"\nupstream = "http://127.0.0.1:{up}"\n'
+                       f'shutdown_grace_seconds = 2\n[storage]\npath = "{tmp}/gateway.db"\n')
+        p = subprocess.Popen([a.bin, "--config", str(cfg)], start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=open(tmp / "gateway.log", "w"))
+        procs.append(p)
+        wait_port(up)
+        wait_port(gw)
+        time.sleep(1)
+        url = f"http://127.0.0.1:{gw}"
+        wrk(url, 32, a.warm)
+        before = threads(p.pid)
+        run = wrk(url, 32, a.seconds)
+        time.sleep(1)
+        after = threads(p.pid)
+        n = max(run["requests"], 1)
+        print(f"{a.bin}: {run['rps']:,.0f} req/s at c=32 for {a.seconds} s, after {a.warm} s")
+        print("\n| thread | written (KiB) | read (KiB) | CPU (µs) |\n|---|---|---|---|")
+        for name in sorted(after):
+            w, r, cpu = (after[name][i] - before.get(name, (0, 0, 0))[i] for i in range(3))
+            ticks = os.sysconf("SC_CLK_TCK")
+            print(f"| {name} | {w / n / 1024:.1f} | {r / n / 1024:.1f} | {cpu / ticks / n * 1e6:.1f} |")
+    finally:
+        for p in procs:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+                p.wait(30)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                pass
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
