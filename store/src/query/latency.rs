@@ -147,11 +147,11 @@ const BUCKET_SQL: [&str; 2] = [
 ];
 
 /// The values of the buckets a report's ranks fall in, each bucket read once and sorted, with
-/// their models (as indexes into `models`): the overall group and every model's group take
+/// their models (as numbers given in `models`): the overall group and every model's group take
 /// their ranks from the same read when they fall in the same bucket.
 #[derive(Default)]
 struct BucketValues {
-    models: Vec<String>,
+    models: HashMap<String, u32>,
     buckets: HashMap<(usize, i64), Vec<(f64, u32)>>,
 }
 
@@ -179,22 +179,20 @@ impl BucketValues {
                 let v: f64 = row.get(0).map_err(|e| r.err(e))?;
                 let m = row.get_ref(1).map_err(|e| r.err(e))?;
                 let m = m.as_str().map_err(|e| r.err(e.into()))?;
-                let id = match self.models.iter().position(|x| x == m) {
-                    Some(i) => i,
-                    None => {
-                        self.models.push(m.to_owned());
-                        self.models.len() - 1
-                    }
+                let next = self.models.len() as u32;
+                let id = match self.models.get(m) {
+                    Some(&id) => id,
+                    None => *self.models.entry(m.to_owned()).or_insert(next),
                 };
-                values.push((v, id as u32));
+                values.push((v, id));
             }
             values.sort_by(|x, y| x.0.total_cmp(&y.0));
             self.buckets.insert((metric, b), values);
         }
         let id = match model {
             None => None,
-            Some(m) => match self.models.iter().position(|x| x == m) {
-                Some(i) => Some(i as u32),
+            Some(m) => match self.models.get(m) {
+                Some(&id) => Some(id),
                 None => return Ok(None),
             },
         };
