@@ -273,10 +273,7 @@ impl Store {
                     .and_then(|mut s| s.query_row([], |r| r.get(0)))
                     .map_err(err)?
             };
-            insert_rows(&tx, Table::Spans, spans, bind_span, |last| {
-                first_id + last as i64
-            })
-            .map_err(err)?;
+            insert_rows(&tx, Table::Spans, spans, bind_span, Some(first_id)).map_err(err)?;
             let mut roots = crate::request_index::Roots::default();
             for (i, s) in spans.iter().enumerate() {
                 let rowid = first_id + i as i64;
@@ -337,7 +334,7 @@ impl Store {
                 Table::Metrics,
                 metrics,
                 |stmt, at, i, m| bind_metric(stmt, at, request_index[i], m),
-                |_| 0,
+                None,
             )
             .map_err(err)?;
         }
@@ -381,28 +378,27 @@ impl Table {
 /// Inserts `rows` in order: as many chunks of the largest size as fit, then at most one of
 /// each smaller size (in binary: 39 span rows go as 16, 16, 4, 2, 1), so that a batch takes few
 /// statements whatever its size. `bind(statement, first parameter, index in rows, row)` binds
-/// one row's values. For spans, `rowid(i)` is the id the row at index `i` must have got (see
-/// [`NEXT_SPAN_ID`]); after each execution the last row's is compared with SQLite's, and a
+/// one row's values. With `first_id` (spans: see [`NEXT_SPAN_ID`]) the rows must get that id
+/// and the ones after it: after each execution the last row's is compared with SQLite's, and a
 /// difference fails the batch.
 fn insert_rows<T>(
     tx: &rusqlite::Transaction<'_>,
     table: Table,
     rows: &[T],
     bind: impl Fn(&mut rusqlite::Statement<'_>, usize, usize, &T) -> rusqlite::Result<()>,
-    rowid: impl Fn(usize) -> i64,
+    first_id: Option<i64>,
 ) -> rusqlite::Result<()> {
-    let check = |last: usize| match table {
-        Table::Metrics => Ok(()),
-        Table::Spans if tx.last_insert_rowid() == rowid(last) => Ok(()),
-        Table::Spans => Err(rusqlite::Error::ToSqlConversionFailure(
-            format!(
-                "span row {} got id {}, not the next id {}: the batch is not written",
-                last,
-                tx.last_insert_rowid(),
-                rowid(last)
-            )
-            .into(),
-        )),
+    let check = |last: usize| match first_id.map(|first| first + last as i64) {
+        Some(want) if tx.last_insert_rowid() != want => {
+            Err(rusqlite::Error::ToSqlConversionFailure(
+                format!(
+                    "row {last} got id {}, not the next id {want}: the batch is not written",
+                    tx.last_insert_rowid()
+                )
+                .into(),
+            ))
+        }
+        _ => Ok(()),
     };
     let (statements, params) = table.statements();
     let mut done = 0;
