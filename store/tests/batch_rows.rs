@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::count;
+
 use gateway_store::{MetricRow, SpanRow, Store, StoreOptions, TraceRow};
 
 /// Span `i` of request `r` of trace `trace`: the request's root is a server span, its LLM span
@@ -59,13 +61,6 @@ fn batch(trace: &str, requests: usize) -> (Vec<SpanRow>, Vec<TraceRow>, Vec<Metr
         .flat_map(|r| (0..3).map(move |k| metric(trace, r, k)))
         .collect();
     (spans, traces, metrics)
-}
-
-fn count(store: &Store, table: &str) -> i64 {
-    store
-        .connection()
-        .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
-        .unwrap()
 }
 
 #[test]

@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::count;
+
 use gateway_store::{MetricRow, RetentionPolicy, SpanRow, Store, StoreOptions, TraceRow};
 
 const DAY: i64 = 86_400_000_000_000;
@@ -43,13 +45,6 @@ fn fill(store: &mut Store, n: i64, start: i64) {
         });
     }
     store.write_all(&spans, &traces, &metrics).unwrap();
-}
-
-fn count(store: &Store, table: &str) -> i64 {
-    store
-        .connection()
-        .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
-        .unwrap()
 }
 
 #[test]

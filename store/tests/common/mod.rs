@@ -1,6 +1,6 @@
 //! What the store's test files share: a minimal span row.
 
-use gateway_store::SpanRow;
+use gateway_store::{SpanRow, Store};
 
 /// A span of `kind` with empty attributes and events.
 pub fn span(trace: &str, id: &str, parent: Option<&str>, kind: &'static str) -> SpanRow {
@@ -17,6 +17,15 @@ pub fn span(trace: &str, id: &str, parent: Option<&str>, kind: &'static str) -> 
         attributes_json: "{}".into(),
         events_json: "[]".into(),
     }
+}
+
+/// Rows in `table`.
+#[allow(dead_code)]
+pub fn count(store: &Store, table: &str) -> i64 {
+    store
+        .connection()
+        .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+        .expect("count")
 }
 
 /// Turns a file of the latest schema back into one before migration 12: the lookup indexes
