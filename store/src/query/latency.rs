@@ -6,7 +6,7 @@
 //! bucket-and-start index of migration 14 and sorted, so the answer is the exact stored value at
 //! that rank. Without the aggregates every value of the window is read and sorted.
 
-use super::buckets::bucket_of;
+use super::buckets::{bucket_case, bucket_of};
 use super::window::split;
 use super::{QueryResult, Reader, nearest_rank, rank};
 use rusqlite::params;
@@ -124,27 +124,24 @@ impl Hist {
 /// matches it (`INDEXED BY` fails the query if it does not). The bucket is `latency_hist`'s, as
 /// `buckets::bucket_of` mirrors it. [`BucketValues`] keeps them for the report's ranks.
 const BUCKET_SQL: [&str; 2] = [
-    "SELECT duration_ms, COALESCE(model, '') FROM traces INDEXED BY traces_duration_bucket
-     WHERE (CASE
-            WHEN CAST(duration_ms AS INTEGER) < 100 THEN MAX(CAST(duration_ms AS INTEGER), 0)
-            WHEN CAST(duration_ms AS INTEGER) < 1000 THEN 90 + CAST(duration_ms AS INTEGER) / 10
-            WHEN CAST(duration_ms AS INTEGER) < 10000 THEN 180 + CAST(duration_ms AS INTEGER) / 100
-            WHEN CAST(duration_ms AS INTEGER) < 100000 THEN 270 + CAST(duration_ms AS INTEGER) / 1000
-            WHEN CAST(duration_ms AS INTEGER) < 1000000 THEN 360 + CAST(duration_ms AS INTEGER) / 10000
-            ELSE 460 END) = ?1
-       AND start_time_unix_nano >= ?2 AND start_time_unix_nano < ?3
-       AND (?4 IS NULL OR COALESCE(model, '') = ?4)",
-    "SELECT ttft_ms, COALESCE(model, '') FROM traces INDEXED BY traces_ttft_bucket
-     WHERE ttft_ms IS NOT NULL AND (CASE
-            WHEN CAST(ttft_ms AS INTEGER) < 100 THEN MAX(CAST(ttft_ms AS INTEGER), 0)
-            WHEN CAST(ttft_ms AS INTEGER) < 1000 THEN 90 + CAST(ttft_ms AS INTEGER) / 10
-            WHEN CAST(ttft_ms AS INTEGER) < 10000 THEN 180 + CAST(ttft_ms AS INTEGER) / 100
-            WHEN CAST(ttft_ms AS INTEGER) < 100000 THEN 270 + CAST(ttft_ms AS INTEGER) / 1000
-            WHEN CAST(ttft_ms AS INTEGER) < 1000000 THEN 360 + CAST(ttft_ms AS INTEGER) / 10000
-            ELSE 460 END) = ?1
-       AND start_time_unix_nano >= ?2 AND start_time_unix_nano < ?3
-       AND (?4 IS NULL OR COALESCE(model, '') = ?4)",
+    bucket_values_sql!("duration_ms", "traces_duration_bucket", ""),
+    bucket_values_sql!("ttft_ms", "traces_ttft_bucket", "ttft_ms IS NOT NULL AND "),
 ];
+
+/// [`BUCKET_SQL`] for the value column `$col`, through `$index`, with `$and` before the bucket
+/// test (the `WHERE` of a partial index).
+#[rustfmt::skip]
+macro_rules! bucket_values_sql {
+    ($col:literal, $index:literal, $and:literal) => {
+        concat!(
+            "SELECT ", $col, ", COALESCE(model, '') FROM traces INDEXED BY ", $index, "
+            WHERE ", $and, bucket_case!($col), " = ?1
+              AND start_time_unix_nano >= ?2 AND start_time_unix_nano < ?3
+              AND (?4 IS NULL OR COALESCE(model, '') = ?4)"
+        )
+    };
+}
+use bucket_values_sql;
 
 /// The values of the buckets a report's ranks fall in, each bucket read once and sorted, with
 /// their models (as numbers given in `models`): the overall group and every model's group take
