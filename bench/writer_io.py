@@ -13,22 +13,21 @@ Needs nginx and wrk, like bench/issue17.py, and a release build (`--bin` picks a
 binary). Asserts nothing.
 """
 
-import argparse, glob, os, shutil, signal, subprocess, sys, tempfile, time
+import argparse, os, shutil, signal, subprocess, sys, tempfile, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from issue17 import REL, free_port, upstream_nginx, wait_port, wrk  # noqa: E402
+from issue17 import REL, free_port, threads, upstream_nginx, wait_port, wrk  # noqa: E402
 
 
-def threads(pid):
-    """(wchar, rchar, CPU ticks) of the gateway's `sqlite-*` threads, by thread name."""
+def sqlite_threads(pid):
+    """(wchar, rchar, CPU seconds) of the gateway's `sqlite-*` threads, by thread name."""
     out = {}
-    for t in glob.glob(f"/proc/{pid}/task/*"):
-        name = Path(t, "comm").read_text().strip()
+    for tid, (name, cpu) in threads(pid).items():
         if name.startswith("sqlite-"):
-            io = dict(line.split(": ") for line in Path(t, "io").read_text().splitlines() if line)
-            stat = Path(t, "stat").read_text().rsplit(")", 1)[1].split()
-            out[name] = (int(io["wchar"]), int(io["rchar"]), int(stat[11]) + int(stat[12]))
+            io = Path(f"/proc/{pid}/task/{tid}/io").read_text().splitlines()
+            io = dict(line.split(": ") for line in io if line)
+            out[name] = (int(io["wchar"]), int(io["rchar"]), cpu)
     return out
 
 
@@ -54,17 +53,16 @@ def main():
         time.sleep(1)
         url = f"http://127.0.0.1:{gw}"
         wrk(url, 32, a.warm)
-        before = threads(p.pid)
+        before = sqlite_threads(p.pid)
         run = wrk(url, 32, a.seconds)
         time.sleep(1)
-        after = threads(p.pid)
+        after = sqlite_threads(p.pid)
         n = max(run["requests"], 1)
         print(f"{a.bin}: {run['rps']:,.0f} req/s at c=32 for {a.seconds} s, after {a.warm} s")
         print("\n| thread | written (KiB) | read (KiB) | CPU (µs) |\n|---|---|---|---|")
         for name in sorted(after):
             w, r, cpu = (after[name][i] - before.get(name, (0, 0, 0))[i] for i in range(3))
-            ticks = os.sysconf("SC_CLK_TCK")
-            print(f"| {name} | {w / n / 1024:.1f} | {r / n / 1024:.1f} | {cpu / ticks / n * 1e6:.1f} |")
+            print(f"| {name} | {w / n / 1024:.1f} | {r / n / 1024:.1f} | {cpu / n * 1e6:.1f} |")
     finally:
         for p in procs:
             try:
