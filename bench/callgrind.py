@@ -9,9 +9,10 @@ valgrind) in another process. After a warm-up the counters are zeroed, a fixed n
 to persist them, and the counters are dumped; each thread's file is then summed and labelled
 (proxy workers, SQLite writer, other).
 
-    bench/callgrind.py [--requests 2000] [--conns 4] [--off] [--top 25] [--keep DIR]
+    bench/callgrind.py [--requests 2000] [--conns 4] [--off | --bare] [--top 25] [--keep DIR]
 
-`--off` runs the gateway with `[builtins]` all off. Prints instructions per request per thread
+`--off` runs the gateway with `[builtins]` all off; `--bare` runs pingora alone (the example
+`bare_pingora`: the floor of the proxy path). Prints instructions per request per thread
 kind and the top functions (self and inclusive) of the proxy and writer threads.
 Needs valgrind; builds the release binaries if missing. Asserts nothing.
 """
@@ -101,6 +102,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--conns", type=int, default=4)
     ap.add_argument("--off", action="store_true", help="[builtins] all off")
+    ap.add_argument("--bare", action="store_true", help="pingora alone (examples/bare_pingora.rs)")
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--keep", help="keep the callgrind files in this directory")
     ap.add_argument("--no-build", action="store_true")
@@ -110,6 +112,9 @@ def main():
     if not a.no_build:
         subprocess.run(["cargo", "build", "--release", "-q", "-p", "gemini-gateway", "-p", "fake-gemini"],
                        cwd=ROOT, check=True)
+        if a.bare:
+            subprocess.run(["cargo", "build", "--release", "-q", "-p", "gemini-gateway", "--example",
+                            "bare_pingora"], cwd=ROOT, check=True)
     tmp = Path(tempfile.mkdtemp(prefix="gw-callgrind-"))
     up, gw = free_port(), free_port()
     fake = subprocess.Popen([str(REL / "fake-gemini"), "--listen", f"127.0.0.1:{up}", "--chunks", "1"],
@@ -120,7 +125,9 @@ def main():
                    f'shutdown_grace_seconds = 1\n[storage]\npath = "{tmp}/bench.db"\n{builtins}')
     out_pattern = tmp / "callgrind.out.%p"
     gwp = subprocess.Popen(["valgrind", "--tool=callgrind", "--separate-threads=yes", "--compress-strings=no",
-                            f"--callgrind-out-file={out_pattern}", str(REL / "gateway"), "--config", str(cfg)],
+                            f"--callgrind-out-file={out_pattern}",
+                            *([str(REL / "examples" / "bare_pingora"), f"127.0.0.1:{gw}", f"127.0.0.1:{up}", "2"]
+                              if a.bare else [str(REL / "gateway"), "--config", str(cfg)])],
                            stdout=subprocess.DEVNULL, stderr=open(tmp / "gateway.log", "w"))
     try:
         wait_port(up, timeout=120)
@@ -156,7 +163,8 @@ def main():
             k[1][name] = k[1].get(name, 0) + n
         for name, n in incl.items():
             k[2][name] = k[2].get(name, 0) + n
-    mode = "observability off ([builtins] all off)" if a.off else "observability on (default)"
+    mode = ("pingora alone (bare_pingora)" if a.bare else
+            "observability off ([builtins] all off)" if a.off else "observability on (default)")
     print(f"## callgrind: {a.requests} generateContent requests, {a.conns} connections, {mode}")
     print(f"{ok} answered 200 in {elapsed:.1f} s under valgrind\n")
     print("| thread | kind | instructions | per request |")

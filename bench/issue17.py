@@ -6,6 +6,8 @@ sharing the machine's cores as in a real deployment. Prints a markdown report si
 - upstream: its own nginx, 1 worker, a fixed generateContent answer (the fake's, with usage);
 - the floor: nginx as a reverse proxy, 2 workers (the gateway has 2 proxy threads), upstream
   keep-alive, buffering off;
+- pingora alone (`gateway/examples/bare_pingora.rs`: the same threads and `Host` rewrite, nothing
+  else), the floor the gateway's proxy path stands on;
 - the gateway with `[builtins]` all off and with the default configuration (observability on);
 - wrk -t1 -c32 for throughput, -c1 for latency (added = minus the upstream reached directly);
 - c=1 latency again right after a 10 s burst at c=32 (a writer draining its backlog must not
@@ -16,7 +18,8 @@ sharing the machine's cores as in a real deployment. Prints a markdown report si
 
     bench/issue17.py [--seconds 10] [--sustain 60] [--no-build] [--bin PATH]
 
-Needs wrk and nginx (apt) and release builds (made here unless --no-build).
+Needs wrk and nginx (apt) and release builds (made here unless --no-build; without the
+`bare_pingora` example its column is left out).
 """
 
 import argparse, os, re, shutil, signal, socket, sqlite3, subprocess, tempfile, time
@@ -141,7 +144,9 @@ def main():
     ap.add_argument("--bin", help="the gateway binary to run (default: the release build)")
     a = ap.parse_args()
     if not a.no_build and not a.bin:
-        subprocess.run(["cargo", "build", "--release", "-q", "-p", "gemini-gateway"], cwd=ROOT, check=True)
+        subprocess.run(["cargo", "build", "--release", "-q", "-p", "gemini-gateway", "--bin", "gateway",
+                        "--example", "bare_pingora"], cwd=ROOT, check=True)
+    bare = REL / "examples" / "bare_pingora"
     binary = a.bin or str(REL / "gateway")
     tmp = Path(tempfile.mkdtemp(prefix="gw-issue17-"))
     procs = []
@@ -173,8 +178,15 @@ def main():
                                  stdout=subprocess.DEVNULL, stderr=open(tmp / f"{name}.log", "w"))
             procs.append(p)
             gws[name] = (p, port)
-        systems = {"upstream": up, "nginx proxy": floor, "gateway-off": gws["gateway-off"][1],
-                   "gateway-on": gws["gateway-on"][1]}
+        systems = {"upstream": up, "nginx proxy": floor}
+        if bare.exists():
+            port = free_port()
+            p = subprocess.Popen([str(bare), f"127.0.0.1:{port}", f"127.0.0.1:{up}", "2"], start_new_session=True,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            procs.append(p)
+            gws["pingora alone"] = (p, port)
+            systems["pingora alone"] = port
+        systems.update({n: gws[n][1] for n in ("gateway-off", "gateway-on")})
         for port in systems.values():
             wait_port(port)
         time.sleep(1)
@@ -195,9 +207,11 @@ def main():
         base = c1["upstream"]
         nginx_rps = c32["nginx proxy"]["rps"]
         report.append(f"1-minute load average at the start: {load:.2f}\n")
-        report.append("| | upstream direct | nginx proxy | gateway, `[builtins]` all off | gateway, default (observability on) |")
-        report.append("|---|---|---|---|---|")
         names = list(systems)
+        heads = {"upstream": "upstream direct", "nginx proxy": "nginx proxy", "pingora alone": "pingora alone",
+                 "gateway-off": "gateway, `[builtins]` all off", "gateway-on": "gateway, default (observability on)"}
+        report.append("| | " + " | ".join(heads[n] for n in names) + " |")
+        report.append("|---" * (len(names) + 1) + "|")
         report.append("| throughput, c=32 (req/s) | " + " | ".join(
             f"{c32[n]['rps']:,.0f}" + ("" if n in ("upstream", "nginx proxy") else f" ({c32[n]['rps'] / nginx_rps:.2f}×)")
             for n in names) + " |")
@@ -213,7 +227,7 @@ def main():
         report.append("\nCPU per request during the c=32 run (µs, user + system, from /proc/<pid>/task):\n")
         report.append("| | proxy threads | SQLite writer | other threads | total |")
         report.append("|---|---|---|---|---|")
-        for n in ("gateway-off", "gateway-on"):
+        for n in [n for n in names if n in cpu]:
             reqs = max(c32[n]["requests"], 1)
             g = cpu[n]
             report.append(f"| {n} | {g['proxy'] / reqs * 1e6:.1f} | {g['writer'] / reqs * 1e6:.1f} | "
