@@ -24,13 +24,16 @@ use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// WAL size (pages) after a commit that wakes the checkpoint thread: SQLite's own
-/// `wal_autocheckpoint` default.
-pub const CHECKPOINT_PAGES: c_int = 1_000;
+/// WAL size (pages) after a commit that wakes the checkpoint thread. SQLite's own
+/// `wal_autocheckpoint` default is 1,000. With 4,000 a checkpoint copies a page the commits
+/// between two checkpoints rewrote (the last leaf of each index, mostly) once for four times
+/// as many requests: its bytes per request fell by 5% and its CPU by 15% (`bench/writer_io.py`,
+/// docs/benchmarks.md). Below 4,096 frames, the WAL index readers search stays one segment.
+pub const CHECKPOINT_PAGES: c_int = 4_000;
 
 /// WAL size (pages) at which the writer checkpoints itself because the checkpoint thread is
 /// behind: 64 MiB of 4 KiB pages.
-pub const INLINE_PAGES: c_int = 16 * CHECKPOINT_PAGES;
+pub const INLINE_PAGES: c_int = 16_000;
 
 /// The checkpoint thread of a [`Store`]; stopped and joined when the store is dropped.
 #[derive(Debug)]
