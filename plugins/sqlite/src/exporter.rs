@@ -105,10 +105,59 @@ fn open_store(path: impl AsRef<Path>, opts: &StoreOptions) -> gateway_store::Res
 }
 
 /// The rows of one batch.
-struct Rows {
+pub(crate) struct Rows {
     spans: Vec<SpanRow>,
     traces: Vec<TraceRow>,
     metrics: Vec<MetricRow>,
+}
+
+impl Rows {
+    fn with_capacity(spans: usize) -> Self {
+        Self {
+            spans: Vec::with_capacity(spans),
+            traces: Vec::new(),
+            metrics: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, span: &SpanData) {
+        // A system call every YIELD_EVERY spans: a thread woken on this core gets it now
+        // instead of at the next tick (see `gateway_store::Store::open`).
+        if self.spans.len() % YIELD_EVERY == YIELD_EVERY - 1 {
+            std::thread::yield_now();
+        }
+        self.spans.push(span_row(span));
+        self.traces.extend(trace_row(span));
+        metric_rows(span, &mut self.metrics);
+    }
+
+    fn of(batch: &[SpanData]) -> Self {
+        let mut rows = Self::with_capacity(batch.len());
+        batch.iter().for_each(|span| rows.push(span));
+        rows
+    }
+
+    /// The rows of `batch`, which is left empty. Each span is freed as soon as it is
+    /// converted, so that a batch's spans (several times the size of its rows) are not held
+    /// while SQLite writes it, nor while a locked database makes the writer wait to write it
+    /// again.
+    pub(crate) fn take(batch: &mut Vec<SpanData>) -> Self {
+        let spans = std::mem::take(batch);
+        let mut rows = Self::with_capacity(spans.len());
+        spans.into_iter().for_each(|span| rows.push(&span));
+        rows
+    }
+
+    /// What is lost if these rows are not written: spans, traces, metric rows, breached ones.
+    pub(crate) fn counts(&self) -> Left {
+        let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        Left {
+            spans: n(self.spans.len()),
+            traces: n(self.traces.len()),
+            metric_rows: n(self.metrics.len()),
+            breached_rows: n(self.metrics.iter().filter(|m| m.breached).count()),
+        }
+    }
 }
 
 impl SqliteSpanExporter {
@@ -167,29 +216,20 @@ impl SqliteSpanExporter {
 
     /// Writes a batch now, on the calling thread.
     pub fn write(&self, batch: &[SpanData]) -> OTelSdkResult {
+        self.write_rows(&Rows::of(batch))
+    }
+
+    /// Writes the rows of a batch ([`Rows::take`]); they are kept, to be written again after
+    /// an error.
+    pub(crate) fn write_rows(&self, rows: &Rows) -> OTelSdkResult {
         if self.is_shutdown.load(Ordering::Acquire) {
             return Err(OTelSdkError::AlreadyShutdown);
-        }
-        let mut rows = Rows {
-            spans: Vec::with_capacity(batch.len()),
-            traces: Vec::new(),
-            metrics: Vec::new(),
-        };
-        for (i, span) in batch.iter().enumerate() {
-            // A system call every YIELD_EVERY spans: a thread woken on this core gets it now
-            // instead of at the next tick (see `gateway_store::Store::open`).
-            if i % YIELD_EVERY == YIELD_EVERY - 1 {
-                std::thread::yield_now();
-            }
-            rows.spans.push(span_row(span));
-            rows.traces.extend(trace_row(span));
-            metric_rows(span, &mut rows.metrics);
         }
         let mut state = self
             .state
             .lock()
             .map_err(|_| OTelSdkError::InternalFailure("store mutex poisoned".into()))?;
-        let result = state.write(&rows);
+        let result = state.write(rows);
         let left = std::mem::take(&mut state.left);
         drop(state);
         if !left.is_empty()
@@ -286,17 +326,6 @@ impl State {
         }
     }
 
-    /// The rows of `rows`, as [`Left`] counts (a batch counted elsewhere).
-    fn batch_counts(rows: &Rows) -> Left {
-        let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
-        Left {
-            spans: n(rows.spans.len()),
-            traces: n(rows.traces.len()),
-            metric_rows: n(rows.metrics.len()),
-            breached_rows: n(rows.metrics.iter().filter(|m| m.breached).count()),
-        }
-    }
-
     /// Writes a batch and makes sure it is in the file the path names.
     fn write(&mut self, rows: &Rows) -> OTelSdkResult {
         if self.last_check.elapsed() >= CHECK_EVERY {
@@ -318,16 +347,16 @@ impl State {
             Ok(false) => match self.write_again(rows) {
                 Ok(true) => Ok(()),
                 Ok(false) => {
-                    self.left.sub(Self::batch_counts(rows));
+                    self.left.sub(rows.counts());
                     Ok(())
                 }
                 Err(reason) => {
-                    self.left.sub(Self::batch_counts(rows));
+                    self.left.sub(rows.counts());
                     Err(lost(reason))
                 }
             },
             Err(reason) => {
-                self.left.sub(Self::batch_counts(rows));
+                self.left.sub(rows.counts());
                 Err(lost(reason))
             }
         }

@@ -31,7 +31,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::SqliteSpanExporter;
-use crate::exporter::{is_busy, is_file_replaced};
+use crate::exporter::{Rows, is_busy, is_file_replaced};
 use crate::priority::{Priority, Raised, unix_ms};
 pub use crate::stats::ExportStats;
 
@@ -343,9 +343,10 @@ impl SpanProcessor for BoundedBatchProcessor {
     }
 }
 
-/// Where the writer's batches go: the SQLite exporter, written by reference (so that a batch
-/// the locked database refused can be written again, and a lost one's traces and metric rows
-/// counted), or any other exporter (OTLP), which takes the batch. Exactly one is set.
+/// Where the writer's batches go: the SQLite exporter, which gets a batch's rows once,
+/// converted as its spans are freed, and keeps them (so that rows the locked database refused
+/// can be written again, and a lost batch's traces and metric rows counted), or any other
+/// exporter (OTLP), which takes the batch. Exactly one is set.
 struct Sink<E> {
     sqlite: Option<SqliteSpanExporter>,
     other: Option<E>,
@@ -363,13 +364,21 @@ impl<E: SpanExporter + 'static> Sink<E> {
         }
     }
 
-    /// Writes `batch`. The SQLite exporter leaves it in place (the caller clears it); another
-    /// exporter takes it.
-    fn write(&self, batch: &mut Vec<SpanData>) -> OTelSdkResult {
-        match (&self.sqlite, &self.other) {
-            (Some(sqlite), _) => sqlite.write(batch),
-            (None, Some(other)) => futures::executor::block_on(other.export(std::mem::take(batch))),
-            (None, None) => Err(OTelSdkError::AlreadyShutdown),
+    /// The SQLite exporter's rows of `batch`, which is left empty (each span freed once
+    /// converted); `None` for another exporter, which takes the batch itself.
+    fn rows(&self, batch: &mut Vec<SpanData>) -> Option<Rows> {
+        self.sqlite.as_ref().map(|_| Rows::take(batch))
+    }
+
+    /// Writes a batch: its rows for the SQLite exporter (kept, so that the caller can write
+    /// them again), else `batch`, which another exporter takes.
+    fn write(&self, rows: Option<&Rows>, batch: &mut Vec<SpanData>) -> OTelSdkResult {
+        match (&self.sqlite, &self.other, rows) {
+            (Some(sqlite), _, Some(rows)) => sqlite.write_rows(rows),
+            (None, Some(other), _) => {
+                futures::executor::block_on(other.export(std::mem::take(batch)))
+            }
+            _ => Err(OTelSdkError::AlreadyShutdown),
         }
     }
 
@@ -541,11 +550,12 @@ impl<E: SpanExporter + 'static> Writer<E> {
             return;
         }
         let n = self.batch.len() as u64;
+        let rows = self.sink.rows(&mut self.batch);
         let mut retries = 0u64;
         let result = loop {
-            let result = self.sink.write(&mut self.batch);
+            let result = self.sink.write(rows.as_ref(), &mut self.batch);
             match &result {
-                Err(error) if is_busy(error) && !self.batch.is_empty() => {
+                Err(error) if is_busy(error) && rows.is_some() => {
                     if retries > 0 && self.stopping.load(Ordering::Acquire) {
                         break result;
                     }
@@ -594,8 +604,10 @@ impl<E: SpanExporter + 'static> Writer<E> {
                     &self.stats.dropped_export_error
                 };
                 counter.fetch_add(n, Ordering::Relaxed);
-                // Left in place by the SQLite exporter; another exporter took it.
-                self.stats.count_loss(&self.batch);
+                // The SQLite exporter's rows; another exporter took its batch.
+                if let Some(rows) = &rows {
+                    self.stats.count_lost_rows(&rows.counts());
+                }
                 self.stats.export_errors.fetch_add(1, Ordering::Relaxed);
                 self.stats.note_batch(false);
                 // A batch lost to a replaced file is rare and always logged.

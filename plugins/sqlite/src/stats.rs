@@ -164,12 +164,21 @@ impl ExportStats {
     /// by the caller under their reason.
     pub(crate) fn count_loss(&self, spans: &[SpanData]) {
         let loss = Loss::of(spans);
-        self.dropped_traces
-            .fetch_add(loss.traces, Ordering::Relaxed);
+        self.add_lost(loss.traces, loss.metric_rows, loss.breached_rows);
+    }
+
+    /// Counts the traces, metric rows and breached rows of a batch's rows that were not
+    /// written (the spans are counted by the caller).
+    pub(crate) fn count_lost_rows(&self, left: &crate::identity::Left) {
+        self.add_lost(left.traces, left.metric_rows, left.breached_rows);
+    }
+
+    fn add_lost(&self, traces: u64, metric_rows: u64, breached_rows: u64) {
+        self.dropped_traces.fetch_add(traces, Ordering::Relaxed);
         self.dropped_metric_rows
-            .fetch_add(loss.metric_rows, Ordering::Relaxed);
+            .fetch_add(metric_rows, Ordering::Relaxed);
         self.dropped_breached_rows
-            .fetch_add(loss.breached_rows, Ordering::Relaxed);
+            .fetch_add(breached_rows, Ordering::Relaxed);
     }
 
     /// Records whether the writer is retrying a batch the locked database refused.
