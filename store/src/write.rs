@@ -592,45 +592,5 @@ fn instr(
 }
 
 #[cfg(test)]
-mod instr_tests {
-    #![allow(clippy::unwrap_used)]
-    use rusqlite::Connection;
-
-    /// The replacement answers exactly what SQLite's built-in answers.
-    #[test]
-    fn fast_instr_matches_the_builtin() {
-        let builtin = Connection::open_in_memory().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let store =
-            crate::Store::open(dir.path().join("t.db"), &crate::StoreOptions::default()).unwrap();
-        let cases = [
-            "'{\"a\":1,\"gateway.span.source\":\"otlp\"}', '\"gateway.span.source\"'",
-            "'{\"a\":1}', '\"gateway.span.source\"'",
-            "'héllo wörld', 'wö'",
-            "'日本語のテキスト', 'テキ'",
-            "'abc', ''",
-            "'', 'a'",
-            "'', ''",
-            "NULL, 'a'",
-            "'a', NULL",
-            "NULL, NULL",
-            "x'00616263', x'6263'",
-            "x'c3a96263', 'bc'",
-            "'c3a9', x'6139'",
-            "12345, 34",
-            "'x0.30000000000000004y', 0.1 + 0.2",
-            "99999999999999.9, '906'",
-            "'aaa', 'aaaa'",
-            "'abab', 'ab'",
-        ];
-        for args in cases {
-            let sql = format!("SELECT instr({args})");
-            let want: Option<i64> = builtin.query_row(&sql, [], |r| r.get(0)).unwrap();
-            let got: Option<i64> = store
-                .connection()
-                .query_row(&sql, [], |r| r.get(0))
-                .unwrap();
-            assert_eq!(got, want, "instr({args})");
-        }
-    }
-}
+#[path = "write_tests.rs"]
+mod tests;
