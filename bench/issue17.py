@@ -224,6 +224,9 @@ def main():
             for n in names) + " |")
         on, off = c32["gateway-on"]["rps"], c32["gateway-off"]["rps"]
         report.append(f"\ngateway-on / gateway-off throughput: {on / off:.2f}×")
+        if "pingora alone" in c32:
+            alone = c32["pingora alone"]["rps"]
+            report.append(f"gateway-off / pingora alone: {off / alone:.2f}×; gateway-on / pingora alone: {on / alone:.2f}×")
         report.append("\nCPU per request during the c=32 run (µs, user + system, from /proc/<pid>/task):\n")
         report.append("| | proxy threads | SQLite writer | other threads | total |")
         report.append("|---|---|---|---|---|")
