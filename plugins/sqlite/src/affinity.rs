@@ -9,8 +9,8 @@
 //!
 //! The core is the last one this process may use at start. The writer stays on it while it runs
 //! at background priority ([`crate::priority`]) and gets every core back when a backlog raises
-//! it; the checkpoint thread follows, at each checkpoint. A process allowed a single core pins
-//! nothing.
+//! it. The checkpoint thread follows, core and priority: at each checkpoint, and at once when a
+//! writer is raised. A process allowed a single core pins nothing.
 
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)] // sched_getaffinity / sched_setaffinity and libc's CPU_* helpers
@@ -78,40 +78,95 @@ mod sys {
 
 pub(crate) use sys::{pin, unpin};
 
-use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 
-/// Writers raised out of the background ([`crate::priority`]) right now, in this process.
-static RAISED: AtomicUsize = AtomicUsize::new(0);
+/// Where the checkpoint thread stands: on the persistence core and at background priority while
+/// every writer is in the background, on every core at normal priority while one is raised.
+/// Tests make their own; the process has [`STATE`].
+#[derive(Debug, Default)]
+pub(crate) struct Followers {
+    /// Writers raised out of the background ([`crate::priority`]) right now.
+    raised: AtomicUsize,
+    /// The checkpoint thread, once it has checkpointed (0 before).
+    checkpoint: AtomicI32,
+}
 
-/// A writer left the background: persistence may use every core.
+/// This process's writers and checkpoint thread.
+static STATE: Followers = Followers::new();
+
+impl Followers {
+    pub(crate) const fn new() -> Self {
+        Self {
+            raised: AtomicUsize::new(0),
+            checkpoint: AtomicI32::new(0),
+        }
+    }
+
+    /// A writer left the background: persistence may use every core, and the checkpoint
+    /// thread leaves the background at once, even in the middle of a checkpoint (it could
+    /// otherwise be starved on the one core while the writer needs its checkpoints).
+    pub(crate) fn writer_raised(&self) {
+        self.raised.fetch_add(1, Ordering::SeqCst);
+        let tid = self.checkpoint.load(Ordering::SeqCst);
+        if tid != 0 {
+            place(tid, false);
+        }
+    }
+
+    /// A raised writer is back in the background; the checkpoint thread follows at its next
+    /// checkpoint.
+    pub(crate) fn writer_lowered(&self) {
+        let _ = self
+            .raised
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+    }
+
+    /// Called by the checkpoint thread before each checkpoint (two system calls, against the
+    /// thousands of page copies of a checkpoint).
+    pub(crate) fn follow(&self) {
+        self.checkpoint
+            .store(crate::priority::gettid(), Ordering::SeqCst);
+        loop {
+            let background = self.raised.load(Ordering::SeqCst) == 0;
+            place(0, background);
+            // A writer raised meanwhile may have placed this thread before it did: again.
+            if (self.raised.load(Ordering::SeqCst) == 0) == background {
+                return;
+            }
+        }
+    }
+}
+
+/// Thread `tid` (0: the calling thread) on the persistence core at background priority, or on
+/// every core at normal priority.
+fn place(tid: i32, background: bool) {
+    if background {
+        crate::priority::set_background(tid, true);
+        pin(tid);
+    } else {
+        unpin(tid);
+        crate::priority::set_background(tid, false);
+    }
+}
+
+/// A writer left the background (see [`Followers::writer_raised`]).
 pub(crate) fn writer_raised() {
-    RAISED.fetch_add(1, Ordering::Relaxed);
+    STATE.writer_raised();
 }
 
 /// A raised writer is back in the background.
 pub(crate) fn writer_lowered() {
-    let _ = RAISED.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    STATE.writer_lowered();
 }
 
-/// Called by the checkpoint thread before each checkpoint: on the persistence core while every
-/// writer is in the background, on every core while one is raised (under a backlog the
-/// checkpoints must keep up, or the writer checkpoints itself). A system call only on change.
+/// Called by the checkpoint thread before each checkpoint: on the persistence core at
+/// background priority while every writer is in the background, on every core at normal
+/// priority while one is raised (under a backlog the checkpoints must keep up, or the writer
+/// checkpoints itself). At normal priority a checkpoint, which copies thousands of pages at a
+/// stretch, made a request thread woken on its core wait: the added p99 at concurrency 1 was
+/// about 0.5 ms higher (docs/benchmarks.md).
 pub(crate) fn follow_writers() {
-    thread_local! {
-        static PINNED: Cell<Option<bool>> = const { Cell::new(None) };
-    }
-    let want = RAISED.load(Ordering::Relaxed) == 0;
-    PINNED.with(|pinned| {
-        if pinned.get() != Some(want) {
-            if want {
-                pin(0);
-            } else {
-                unpin(0);
-            }
-            pinned.set(Some(want));
-        }
-    });
+    STATE.follow();
 }
 
 #[cfg(all(test, target_os = "linux"))]
@@ -129,6 +184,59 @@ pub(crate) mod tests {
         );
         // SAFETY: reads the set just filled.
         unsafe { libc::CPU_COUNT(&set) }
+    }
+
+    /// The checkpoint thread is on one core at background priority while no writer is
+    /// raised; a writer raised from another thread moves it to every core at normal priority
+    /// at once (as in the middle of a checkpoint), and it stays there at its next checkpoint;
+    /// once the writer is lowered, its next checkpoint puts it back.
+    #[test]
+    fn the_checkpoint_thread_follows_the_writers_core_and_priority() {
+        use std::sync::{Arc, mpsc};
+        let all = cores_of(0);
+        let one = if all >= 2 { 1 } else { all };
+        let idle = if crate::priority::can_leave_idle() {
+            libc::SCHED_IDLE
+        } else {
+            libc::SCHED_OTHER
+        };
+        // SAFETY: plain syscall on a thread id of this process.
+        let policy_of = |tid: i32| unsafe { libc::sched_getscheduler(tid) };
+        let followers = Arc::new(super::Followers::new());
+        let (go, checkpoints) = mpsc::channel::<()>();
+        let (report, done) = mpsc::channel::<i32>();
+        let thread = std::thread::spawn({
+            let followers = followers.clone();
+            move || {
+                for () in checkpoints {
+                    followers.follow();
+                    report.send(crate::priority::gettid()).unwrap();
+                }
+            }
+        });
+        let checkpoint = || {
+            go.send(()).unwrap();
+            done.recv().unwrap()
+        };
+        let tid = checkpoint();
+        assert_eq!(
+            (policy_of(tid), cores_of(tid)),
+            (idle, one),
+            "in the background"
+        );
+        followers.writer_raised();
+        assert_eq!(
+            (policy_of(tid), cores_of(tid)),
+            (libc::SCHED_OTHER, all),
+            "raised at once"
+        );
+        checkpoint();
+        assert_eq!((policy_of(tid), cores_of(tid)), (libc::SCHED_OTHER, all));
+        followers.writer_lowered();
+        checkpoint();
+        assert_eq!((policy_of(tid), cores_of(tid)), (idle, one), "back");
+        drop(go);
+        thread.join().unwrap();
     }
 
     /// On a machine with two or more cores a pinned thread runs on one, and unpinned gets

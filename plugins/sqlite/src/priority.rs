@@ -32,8 +32,9 @@
 //! priority; when it cannot lower its nice value, the high level is the normal one. Other
 //! systems always use normal priority.
 //!
-//! In the background the writer also stays on one core, with the checkpoint thread
-//! ([`crate::affinity`]); raised, it may use them all.
+//! In the background the writer also stays on one core, with the checkpoint thread, which is
+//! then at background priority too ([`crate::affinity`]); raised, it may use them all, and the
+//! checkpoint thread is at normal priority.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI32, AtomicU8, AtomicU64, Ordering};
@@ -90,7 +91,7 @@ impl Priority {
     /// `wanted`: whether to use background priority at all; `high`: queue depth that promotes to
     /// normal; `capacity` and `bytes`: the queue's bounds, half of either promotes to urgent.
     pub(crate) fn new(wanted: bool, high: u64, capacity: u64, bytes: u64) -> Self {
-        let (can_leave_idle, can_urgent) = sys::probe();
+        let (can_leave_idle, can_urgent) = capabilities();
         Self {
             enabled: wanted && can_leave_idle,
             can_urgent,
@@ -218,6 +219,30 @@ impl Priority {
         }
         self.level.store(want, Ordering::Release);
     }
+}
+
+/// What this process may do: (leave `SCHED_IDLE`, set the high level's nice value), probed
+/// once.
+fn capabilities() -> (bool, bool) {
+    static PROBED: std::sync::OnceLock<(bool, bool)> = std::sync::OnceLock::new();
+    *PROBED.get_or_init(sys::probe)
+}
+
+/// Puts thread `tid` (0: the calling thread) at background priority (`SCHED_IDLE`) or back at
+/// normal priority; only where the process may leave `SCHED_IDLE` again, as for the writer.
+pub(crate) fn set_background(tid: i32, background: bool) -> bool {
+    capabilities().0 && sys::set_idle(tid, background)
+}
+
+/// Whether this process may leave `SCHED_IDLE` again (and so uses it).
+#[cfg(test)]
+pub(crate) fn can_leave_idle() -> bool {
+    capabilities().0
+}
+
+/// The calling thread's id (0 where there is none).
+pub(crate) fn gettid() -> i32 {
+    sys::gettid()
 }
 
 /// Milliseconds since the Unix epoch (0 before it).
