@@ -138,8 +138,9 @@ impl Followers {
 }
 
 /// Thread `tid` (0: the calling thread) on the persistence core at background priority, or on
-/// every core at normal priority.
-fn place(tid: i32, background: bool) {
+/// every core at normal priority: a writer as [`crate::priority`] moves it, and the checkpoint
+/// thread after the writers.
+pub(crate) fn place(tid: i32, background: bool) {
     if background {
         crate::priority::set_background(tid, true);
         pin(tid);

@@ -117,8 +117,7 @@ impl Priority {
         self.tid.store(sys::gettid(), Ordering::Release);
         if self.enabled {
             let _guard = self.change.lock().unwrap_or_else(|e| e.into_inner());
-            sys::set_idle(0, true);
-            crate::affinity::pin(0);
+            crate::affinity::place(0, true);
             self.level.store(IDLE, Ordering::Release);
         }
     }
@@ -201,15 +200,13 @@ impl Priority {
         }
         match want {
             IDLE => {
-                sys::set_idle(tid, true);
                 // In the background the writer shares one core with the checkpoint thread.
-                crate::affinity::pin(tid);
+                crate::affinity::place(tid, true);
                 crate::affinity::writer_lowered();
             }
             _ => {
                 if from == IDLE {
-                    sys::set_idle(tid, false);
-                    crate::affinity::unpin(tid);
+                    crate::affinity::place(tid, false);
                     crate::affinity::writer_raised();
                 }
                 if want == URGENT {
