@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""The unpinned method of issue 17: the gateway against a plain nginx reverse proxy, everything
+"""The unpinned method of issue 17: the gateway against nginx as a reverse proxy, everything
 sharing the machine's cores as in a real deployment. Prints a markdown report side by side
 (also written to bench-out/issue17.md). Asserts nothing.
 
 - upstream: its own nginx, 1 worker, a fixed generateContent answer (the fake's, with usage);
 - the floor: nginx as a reverse proxy, 2 workers (the gateway has 2 proxy threads), upstream
-  keep-alive, buffering off;
+  keep-alive, buffering off; ratios are to it;
+- nginx as the issue words it, "a plain nginx reverse proxy": 2 workers and `proxy_pass`, every
+  other setting nginx's default (HTTP/1.0 to the upstream, a new upstream connection per
+  request, buffering on). Printed for reference, with the gateway's ratios to it;
 - pingora alone (`gateway/examples/bare_pingora.rs`: the same threads and `Host` rewrite, nothing
   else), the floor the gateway's proxy path stands on;
 - the gateway with `[builtins]` all off and with the default configuration (observability on);
@@ -152,8 +155,13 @@ def main():
     procs = []
     report = []
     try:
-        up, floor = free_port(), free_port()
+        up, floor, plain = free_port(), free_port(), free_port()
         procs.append(upstream_nginx(tmp, up))
+        procs.append(nginx(tmp, "plain", f"""
+  server {{
+    listen 127.0.0.1:{plain};
+    location / {{ proxy_pass http://127.0.0.1:{up}; }}
+  }}""", 2))
         procs.append(nginx(tmp, "floor", f"""
   upstream up {{ server 127.0.0.1:{up}; keepalive 64; }}
   server {{
@@ -178,7 +186,7 @@ def main():
                                  stdout=subprocess.DEVNULL, stderr=open(tmp / f"{name}.log", "w"))
             procs.append(p)
             gws[name] = (p, port)
-        systems = {"upstream": up, "nginx proxy": floor}
+        systems = {"upstream": up, "nginx proxy": floor, "nginx plain": plain}
         if bare.exists():
             port = free_port()
             p = subprocess.Popen([str(bare), f"127.0.0.1:{port}", f"127.0.0.1:{up}", "2"], start_new_session=True,
@@ -208,12 +216,14 @@ def main():
         nginx_rps = c32["nginx proxy"]["rps"]
         report.append(f"1-minute load average at the start: {load:.2f}\n")
         names = list(systems)
-        heads = {"upstream": "upstream direct", "nginx proxy": "nginx proxy", "pingora alone": "pingora alone",
+        heads = {"upstream": "upstream direct", "nginx proxy": "nginx proxy",
+                 "nginx plain": "nginx proxy, plain (defaults)", "pingora alone": "pingora alone",
                  "gateway-off": "gateway, `[builtins]` all off", "gateway-on": "gateway, default (observability on)"}
         report.append("| | " + " | ".join(heads[n] for n in names) + " |")
         report.append("|---" * (len(names) + 1) + "|")
         report.append("| throughput, c=32 (req/s) | " + " | ".join(
-            f"{c32[n]['rps']:,.0f}" + ("" if n in ("upstream", "nginx proxy") else f" ({c32[n]['rps'] / nginx_rps:.2f}×)")
+            f"{c32[n]['rps']:,.0f}" + ("" if n in ("upstream", "nginx proxy", "nginx plain")
+                                       else f" ({c32[n]['rps'] / nginx_rps:.2f}×)")
             for n in names) + " |")
         report.append("| p99 at c=32 (ms) | " + " | ".join(f"{c32[n]['p99']:.2f}" for n in names) + " |")
         report.append("| p50 / p99 at c=1 (ms) | " + " | ".join(f"{c1[n]['p50']:.3f} / {c1[n]['p99']:.3f}" for n in names) + " |")
@@ -224,6 +234,9 @@ def main():
             for n in names) + " |")
         on, off = c32["gateway-on"]["rps"], c32["gateway-off"]["rps"]
         report.append(f"\ngateway-on / gateway-off throughput: {on / off:.2f}×")
+        plain_rps = c32["nginx plain"]["rps"]
+        report.append(f"against the plain nginx proxy ({plain_rps:,.0f} req/s): gateway-off {off / plain_rps:.2f}×, "
+                      f"gateway-on {on / plain_rps:.2f}×")
         if "pingora alone" in c32:
             alone = c32["pingora alone"]["rps"]
             report.append(f"gateway-off / pingora alone: {off / alone:.2f}×; gateway-on / pingora alone: {on / alone:.2f}×")
