@@ -5,7 +5,8 @@ Starts the issue-17 upstream (its own nginx, a fixed generateContent answer) and
 gateway on a new database, grows the file for `--warm` seconds at wrk -t1 -c32, then measures
 `--seconds` more and prints, per request, what each of the two threads wrote and read through
 system calls (`wchar`/`rchar` of `/proc/<pid>/task/<tid>/io`: WAL frames and checkpoint copies,
-page reads that missed SQLite's cache) and its CPU (user + system).
+page reads that missed SQLite's cache), the write and read system calls that did it, and its
+CPU (user and system apart).
 
     bench/writer_io.py [--bin PATH] [--warm 10] [--seconds 20]
 
@@ -21,13 +22,17 @@ from issue17 import REL, free_port, threads, upstream_nginx, wait_port, wrk  # n
 
 
 def sqlite_threads(pid):
-    """(wchar, rchar, CPU seconds) of the gateway's `sqlite-*` threads, by thread name."""
+    """(wchar, rchar, write calls, read calls, user s, system s) of the gateway's `sqlite-*`
+    threads, by thread name."""
     out = {}
-    for tid, (name, cpu) in threads(pid).items():
+    tck = os.sysconf("SC_CLK_TCK")
+    for tid, (name, _) in threads(pid).items():
         if name.startswith("sqlite-"):
             io = Path(f"/proc/{pid}/task/{tid}/io").read_text().splitlines()
             io = dict(line.split(": ") for line in io if line)
-            out[name] = (int(io["wchar"]), int(io["rchar"]), cpu)
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+            out[name] = (int(io["wchar"]), int(io["rchar"]), int(io["syscw"]), int(io["syscr"]),
+                         int(stat[11]) / tck, int(stat[12]) / tck)
     return out
 
 
@@ -59,10 +64,12 @@ def main():
         after = sqlite_threads(p.pid)
         n = max(run["requests"], 1)
         print(f"{a.bin}: {run['rps']:,.0f} req/s at c=32 for {a.seconds} s, after {a.warm} s")
-        print("\n| thread | written (KiB) | read (KiB) | CPU (µs) |\n|---|---|---|---|")
+        print("\n| thread | written (KiB) | read (KiB) | write / read calls | CPU user + system (µs) |"
+              "\n|---|---|---|---|---|")
         for name in sorted(after):
-            w, r, cpu = (after[name][i] - before.get(name, (0, 0, 0))[i] for i in range(3))
-            print(f"| {name} | {w / n / 1024:.1f} | {r / n / 1024:.1f} | {cpu / n * 1e6:.1f} |")
+            w, r, cw, cr, user, system = (after[name][i] - before.get(name, (0,) * 6)[i] for i in range(6))
+            print(f"| {name} | {w / n / 1024:.1f} | {r / n / 1024:.1f} | {cw / n:.2f} / {cr / n:.2f} | "
+                  f"{user / n * 1e6:.1f} + {system / n * 1e6:.1f} = {(user + system) / n * 1e6:.1f} |")
     finally:
         for p in procs:
             try:

@@ -14,6 +14,7 @@ pub mod query;
 mod request_index;
 mod retention;
 mod rows;
+mod static_bind;
 mod unpriced;
 mod write;
 
@@ -77,6 +78,9 @@ impl Default for StoreOptions {
 
 /// An open connection to the gateway database.
 pub struct Store {
+    /// The writer's multi-row inserts. Declared before `conn`: they are finalized before it
+    /// closes.
+    inserts: write::Inserts,
     conn: Connection,
     path: PathBuf,
     checkpointer: Option<checkpoint::Checkpointer>,
@@ -132,6 +136,7 @@ impl Store {
         remove_orphaned_log(&path);
         let conn = Connection::open(&path).map_err(|e| sqlite_err(&path, e))?;
         let mut store = Self {
+            inserts: write::Inserts::default(),
             conn,
             path,
             checkpointer: None,

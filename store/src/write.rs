@@ -1,6 +1,7 @@
 //! The write path: one transaction per batch, cached prepared statements, and the presence
 //! check the span exporter uses before writing a batch again into another file.
 
+use crate::static_bind::{Binder, StaticStatement};
 use crate::{MetricRow, Result, SpanRow, Store, TraceRow};
 use rusqlite::params;
 
@@ -257,12 +258,16 @@ impl Store {
         traces: &[TraceRow],
         metrics: &[MetricRow],
     ) -> Result<()> {
-        let path = self.path.clone();
-        let err = |e| crate::sqlite_err(&path, e);
+        let Store {
+            inserts,
+            conn,
+            path,
+            ..
+        } = self;
+        let err = |e| crate::sqlite_err(path, e);
         // Immediate: the batch holds the write lock from its start, so the span ids it reads
         // below are still free when it inserts them.
-        let tx = self
-            .conn
+        let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(err)?;
         {
@@ -273,7 +278,15 @@ impl Store {
                     .and_then(|mut s| s.query_row([], |r| r.get(0)))
                     .map_err(err)?
             };
-            insert_rows(&tx, Table::Spans, spans, bind_span, Some(first_id)).map_err(err)?;
+            insert_rows(
+                &tx,
+                &mut inserts.spans,
+                Table::Spans,
+                spans,
+                bind_span,
+                Some(first_id),
+            )
+            .map_err(err)?;
             let mut roots = crate::request_index::Roots::default();
             for (i, s) in spans.iter().enumerate() {
                 let rowid = first_id + i as i64;
@@ -304,23 +317,23 @@ impl Store {
             // A trace's first row in the batch is inserted unless the file has its row; the
             // others merge into it (the update trigger), after the new rows' aggregates are
             // applied, in their order in the batch.
-            let mut insert = tx.prepare_cached(INSERT_TRACE).map_err(err)?;
+            let insert = prepared(&mut inserts.trace, &tx, INSERT_TRACE).map_err(err)?;
             let mut seen =
                 <foldhash::HashSet<&str> as foldhash::HashSetExt>::with_capacity(traces.len());
             let mut merges = Vec::new();
             for t in traces {
-                if seen.insert(t.trace_id.as_str())
-                    && execute_trace(&mut insert, t).map_err(err)? == 1
-                {
+                if seen.insert(t.trace_id.as_str()) && execute_trace(insert, t).map_err(err)? == 1 {
                     pending.add(t);
                 } else {
                     merges.push(t);
                 }
             }
             pending.apply(&tx).map_err(err)?;
-            let mut upsert = tx.prepare_cached(UPSERT_TRACE).map_err(err)?;
-            for t in merges {
-                execute_trace(&mut upsert, t).map_err(err)?;
+            if !merges.is_empty() {
+                let upsert = prepared(&mut inserts.trace_merge, &tx, UPSERT_TRACE).map_err(err)?;
+                for t in merges {
+                    execute_trace(upsert, t).map_err(err)?;
+                }
             }
             let mut request_index = Vec::with_capacity(metrics.len());
             for m in metrics {
@@ -331,14 +344,38 @@ impl Store {
             }
             insert_rows(
                 &tx,
+                &mut inserts.metrics,
                 Table::Metrics,
                 metrics,
-                |stmt, at, i, m| bind_metric(stmt, at, request_index[i], m),
+                |b, at, i, m| bind_metric(b, at, request_index[i], m),
                 None,
             )
             .map_err(err)?;
         }
         tx.commit().map_err(err)
+    }
+}
+
+/// The writer's inserts, prepared on first use; they bind text in place ([`StaticStatement`]).
+#[derive(Debug, Default)]
+pub(crate) struct Inserts {
+    /// [`insert_rows`]' statements, one per chunk size (in the order of [`Table::statements`]).
+    spans: Vec<Option<StaticStatement>>,
+    metrics: Vec<Option<StaticStatement>>,
+    /// [`INSERT_TRACE`] and [`UPSERT_TRACE`].
+    trace: Option<StaticStatement>,
+    trace_merge: Option<StaticStatement>,
+}
+
+/// The statement kept in `slot`, prepared from `sql` on `conn` the first time.
+fn prepared<'s>(
+    slot: &'s mut Option<StaticStatement>,
+    conn: &rusqlite::Connection,
+    sql: &str,
+) -> rusqlite::Result<&'s mut StaticStatement> {
+    match slot {
+        Some(stmt) => Ok(stmt),
+        None => Ok(slot.insert(StaticStatement::prepare(conn, sql)?)),
     }
 }
 
@@ -377,15 +414,16 @@ impl Table {
 
 /// Inserts `rows` in order: as many chunks of the largest size as fit, then at most one of
 /// each smaller size (in binary: 39 span rows go as 16, 16, 4, 2, 1), so that a batch takes few
-/// statements whatever its size. `bind(statement, first parameter, index in rows, row)` binds
+/// statements whatever its size. `bind(binder, first parameter, index in rows, row)` binds
 /// one row's values. With `first_id` (spans: see [`NEXT_SPAN_ID`]) the rows must get that id
 /// and the ones after it: after each execution the last row's is compared with SQLite's, and a
 /// difference fails the batch.
-fn insert_rows<T>(
+fn insert_rows<'r, T>(
     tx: &rusqlite::Transaction<'_>,
+    kept: &mut Vec<Option<StaticStatement>>,
     table: Table,
-    rows: &[T],
-    bind: impl Fn(&mut rusqlite::Statement<'_>, usize, usize, &T) -> rusqlite::Result<()>,
+    rows: &'r [T],
+    bind: impl Fn(&mut Binder<'r, '_>, usize, usize, &'r T) -> rusqlite::Result<()>,
     first_id: Option<i64>,
 ) -> rusqlite::Result<()> {
     let check = |last: usize| match first_id.map(|first| first + last as i64) {
@@ -401,18 +439,21 @@ fn insert_rows<T>(
         _ => Ok(()),
     };
     let (statements, params) = table.statements();
+    kept.resize_with(statements.len(), || None);
     let mut done = 0;
-    for (size, sql) in statements {
+    for ((size, sql), slot) in statements.iter().zip(kept.iter_mut()) {
         let whole = (rows.len() - done) / size * size;
         if whole == 0 {
             continue;
         }
-        let mut stmt = tx.prepare_cached(sql)?;
+        let stmt = prepared(slot, tx, sql)?;
         for group in rows[done..done + whole].chunks_exact(*size) {
-            for (j, row) in group.iter().enumerate() {
-                bind(&mut stmt, j * params + 1, done + j, row)?;
-            }
-            stmt.raw_execute()?;
+            stmt.run(|b| {
+                for (j, row) in group.iter().enumerate() {
+                    bind(b, j * params + 1, done + j, row)?;
+                }
+                Ok(())
+            })?;
             done += size;
             check(done - 1)?;
         }
@@ -421,70 +462,67 @@ fn insert_rows<T>(
 }
 
 /// Binds the values of span `s` from parameter `at` on.
-fn bind_span(
-    stmt: &mut rusqlite::Statement<'_>,
+fn bind_span<'r>(
+    b: &mut Binder<'r, '_>,
     at: usize,
     _: usize,
-    s: &SpanRow,
+    s: &'r SpanRow,
 ) -> rusqlite::Result<()> {
-    stmt.raw_bind_parameter(at, &s.span_id)?;
-    stmt.raw_bind_parameter(at + 1, &s.trace_id)?;
-    stmt.raw_bind_parameter(at + 2, &s.parent_span_id)?;
-    stmt.raw_bind_parameter(at + 3, &s.name)?;
-    stmt.raw_bind_parameter(at + 4, s.kind)?;
-    stmt.raw_bind_parameter(at + 5, s.start_time_unix_nano)?;
-    stmt.raw_bind_parameter(at + 6, s.end_time_unix_nano)?;
-    stmt.raw_bind_parameter(at + 7, s.status_code)?;
-    stmt.raw_bind_parameter(at + 8, &s.status_message)?;
-    stmt.raw_bind_parameter(at + 9, &s.attributes_json)?;
-    stmt.raw_bind_parameter(at + 10, &s.events_json)
+    b.text(at, &s.span_id)?;
+    b.text(at + 1, &s.trace_id)?;
+    b.opt_text(at + 2, s.parent_span_id.as_deref())?;
+    b.text(at + 3, &s.name)?;
+    b.text(at + 4, s.kind)?;
+    b.int(at + 5, s.start_time_unix_nano)?;
+    b.int(at + 6, s.end_time_unix_nano)?;
+    b.text(at + 7, s.status_code)?;
+    b.opt_text(at + 8, s.status_message.as_deref())?;
+    b.text(at + 9, &s.attributes_json)?;
+    b.text(at + 10, &s.events_json)
 }
 
 /// Binds the values of metric row `m`, with its `request_index`, from parameter `at` on.
-fn bind_metric(
-    stmt: &mut rusqlite::Statement<'_>,
+fn bind_metric<'r>(
+    b: &mut Binder<'r, '_>,
     at: usize,
     request_index: Option<i64>,
-    m: &MetricRow,
+    m: &'r MetricRow,
 ) -> rusqlite::Result<()> {
-    stmt.raw_bind_parameter(at, &m.trace_id)?;
-    stmt.raw_bind_parameter(at + 1, &m.metric)?;
-    stmt.raw_bind_parameter(at + 2, m.value)?;
-    stmt.raw_bind_parameter(at + 3, m.threshold)?;
-    stmt.raw_bind_parameter(at + 4, m.breached)?;
-    stmt.raw_bind_parameter(at + 5, &m.model)?;
-    stmt.raw_bind_parameter(at + 6, m.created_at_unix_nano)?;
-    stmt.raw_bind_parameter(at + 7, &m.span_id)?;
-    stmt.raw_bind_parameter(at + 8, &m.llm_span_id)?;
-    stmt.raw_bind_parameter(at + 9, request_index)
+    b.text(at, &m.trace_id)?;
+    b.text(at + 1, &m.metric)?;
+    b.real(at + 2, m.value)?;
+    b.opt_real(at + 3, m.threshold)?;
+    b.int(at + 4, i64::from(m.breached))?;
+    b.opt_text(at + 5, m.model.as_deref())?;
+    b.int(at + 6, m.created_at_unix_nano)?;
+    b.opt_text(at + 7, m.span_id.as_deref())?;
+    b.opt_text(at + 8, m.llm_span_id.as_deref())?;
+    b.opt_int(at + 9, request_index)
 }
 
 /// Runs [`INSERT_TRACE`] or [`UPSERT_TRACE`] for one trace summary; the rows changed.
-fn execute_trace(
-    stmt: &mut rusqlite::CachedStatement<'_>,
-    t: &TraceRow,
-) -> rusqlite::Result<usize> {
-    stmt.execute(params![
-        t.trace_id,
-        t.start_time_unix_nano,
-        t.end_time_unix_nano,
-        t.duration_ms(),
-        t.model,
-        t.operation,
-        t.stream,
-        t.http_status,
-        t.status,
-        t.error_type,
-        t.input_tokens,
-        t.output_tokens,
-        t.cached_tokens,
-        t.reasoning_tokens,
-        t.ttft_ms,
-        t.cost_usd,
-        t.unpriced,
-        t.user_id,
-        t.session_id,
-    ])
+fn execute_trace(stmt: &mut StaticStatement, t: &TraceRow) -> rusqlite::Result<u64> {
+    stmt.run(|b| {
+        b.text(1, &t.trace_id)?;
+        b.int(2, t.start_time_unix_nano)?;
+        b.int(3, t.end_time_unix_nano)?;
+        b.real(4, t.duration_ms())?;
+        b.opt_text(5, t.model.as_deref())?;
+        b.opt_text(6, t.operation.as_deref())?;
+        b.int(7, i64::from(t.stream))?;
+        b.opt_int(8, t.http_status)?;
+        b.text(9, &t.status)?;
+        b.opt_text(10, t.error_type.as_deref())?;
+        b.opt_int(11, t.input_tokens)?;
+        b.opt_int(12, t.output_tokens)?;
+        b.opt_int(13, t.cached_tokens)?;
+        b.opt_int(14, t.reasoning_tokens)?;
+        b.opt_real(15, t.ttft_ms)?;
+        b.opt_real(16, t.cost_usd)?;
+        b.int(17, i64::from(t.unpriced))?;
+        b.opt_text(18, t.user_id.as_deref())?;
+        b.opt_text(19, t.session_id.as_deref())
+    })
 }
 
 impl Store {

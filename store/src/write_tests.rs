@@ -81,7 +81,7 @@ mod ids {
             (None, true),
         ] {
             let tx = store.conn.transaction().unwrap();
-            let result = insert_rows(&tx, Table::Spans, &rows, bind_span, first);
+            let result = insert_rows(&tx, &mut Vec::new(), Table::Spans, &rows, bind_span, first);
             assert_eq!(result.is_ok(), ok, "first id {first:?}: {result:?}");
             if !ok {
                 let message = result.unwrap_err().to_string();
@@ -111,7 +111,15 @@ mod ids {
              END",
         )
         .unwrap();
-        let err = insert_rows(&tx, Table::Spans, &rows, bind_span, Some(1)).unwrap_err();
+        let err = insert_rows(
+            &tx,
+            &mut Vec::new(),
+            Table::Spans,
+            &rows,
+            bind_span,
+            Some(1),
+        )
+        .unwrap_err();
         assert!(
             err.to_string()
                 .contains("row 17 got id 1002, not the next id 18"),
