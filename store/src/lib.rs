@@ -78,9 +78,9 @@ impl Default for StoreOptions {
 
 /// An open connection to the gateway database.
 pub struct Store {
-    /// The writer's multi-row inserts. Declared before `conn`: they are finalized before it
-    /// closes.
-    inserts: write::Inserts,
+    /// The writer's statements of its own. Declared before `conn`: they are finalized before
+    /// it closes.
+    statements: write::Statements,
     conn: Connection,
     path: PathBuf,
     checkpointer: Option<checkpoint::Checkpointer>,
@@ -136,7 +136,7 @@ impl Store {
         remove_orphaned_log(&path);
         let conn = Connection::open(&path).map_err(|e| sqlite_err(&path, e))?;
         let mut store = Self {
-            inserts: write::Inserts::default(),
+            statements: write::Statements::default(),
             conn,
             path,
             checkpointer: None,

@@ -10,8 +10,10 @@
 //! trace (its entries carry the rowid). Both give the same number.
 
 use crate::SpanRow;
+use crate::static_bind::StaticStatement;
+use crate::write::prepared;
 use foldhash::HashMap;
-use rusqlite::{Transaction, params};
+use rusqlite::Transaction;
 
 /// The `request_index` of the root span `?2` of trace `?1`, from the file alone.
 const REQUEST_INDEX: &str = "SELECT CASE WHEN root.id IS NULL THEN (SELECT COUNT(*) + 1 FROM spans
@@ -50,6 +52,7 @@ impl<'a> Roots<'a> {
     pub(crate) fn index(
         &mut self,
         tx: &Transaction<'_>,
+        servers_before: &mut Option<StaticStatement>,
         trace_id: &'a str,
         root: &'a str,
     ) -> rusqlite::Result<i64> {
@@ -61,9 +64,10 @@ impl<'a> Roots<'a> {
         let in_batch = servers.and_then(|v| v.iter().rev().find(|(id, _)| *id == root));
         let i = match (in_batch, servers, self.first_rowid) {
             (Some(&(_, root_rowid)), Some(servers), Some(first)) => {
-                let before: i64 = tx
-                    .prepare_cached(SERVERS_BEFORE)?
-                    .query_row(params![trace_id, first], |r| r.get(0))?;
+                let before = prepared(servers_before, tx, SERVERS_BEFORE)?.query_int(|q| {
+                    q.text(1, trace_id)?;
+                    q.int(2, first)
+                })?;
                 let up_to_root = servers.iter().filter(|&&(_, r)| r <= root_rowid).count();
                 before + up_to_root as i64
             }

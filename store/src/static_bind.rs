@@ -83,13 +83,40 @@ impl StaticStatement {
         bind: impl FnOnce(&mut Binder<'a, '_>) -> rusqlite::Result<()>,
     ) -> rusqlite::Result<u64> {
         let result = self.bind_and_step(bind);
+        self.clear();
+        result
+    }
+
+    /// Like [`StaticStatement::run`] for a query: the first column of its first row, as an
+    /// integer (the other rows are not read); an error when there is none.
+    pub(crate) fn query_int<'a>(
+        &mut self,
+        bind: impl FnOnce(&mut Binder<'a, '_>) -> rusqlite::Result<()>,
+    ) -> rusqlite::Result<i64> {
+        let result = bind(&mut Binder {
+            statement: self,
+            values: PhantomData,
+        })
+        .and_then(|()| {
+            // SAFETY: as in `bind_and_step`; the column is read while the row is current.
+            match unsafe { ffi::sqlite3_step(self.stmt.as_ptr()) } {
+                ffi::SQLITE_ROW => Ok(unsafe { ffi::sqlite3_column_int64(self.stmt.as_ptr(), 0) }),
+                ffi::SQLITE_DONE => Err(rusqlite::Error::QueryReturnedNoRows),
+                rc => Err(error(self.db, rc)),
+            }
+        });
+        self.clear();
+        result
+    }
+
+    /// Resets the statement and clears its bindings: SQLite keeps no pointer to bound values.
+    fn clear(&mut self) {
         // SAFETY: the statement is valid; reset and clear_bindings take any state. Reset
-        // returns the step's error again, which is already in `result`.
+        // returns the last step's error again, which the caller already has.
         unsafe {
             ffi::sqlite3_reset(self.stmt.as_ptr());
             ffi::sqlite3_clear_bindings(self.stmt.as_ptr());
         }
-        result
     }
 
     fn bind_and_step<'a>(
@@ -308,6 +335,31 @@ mod tests {
             .collect::<rusqlite::Result<_>>()
             .expect("rows");
         assert_eq!(texts, [Some("same".into()), None, Some("other".into())]);
+    }
+
+    #[test]
+    fn a_query_gives_its_first_integer_or_no_rows() {
+        let conn = conn();
+        conn.execute_batch("INSERT INTO t (a, b) VALUES ('x', 5), ('x', 7), ('y', 1)")
+            .expect("rows");
+        let mut count =
+            StaticStatement::prepare(&conn, "SELECT COUNT(*), SUM(b) FROM t WHERE a = ?1")
+                .expect("prepare");
+        let mut first = StaticStatement::prepare(&conn, "SELECT b FROM t WHERE a = ?1 ORDER BY b")
+            .expect("prepare");
+        for (a, n, b) in [("x", 2, Some(5)), ("y", 1, Some(1)), ("z", 0, None)] {
+            let key = a.to_string();
+            assert_eq!(count.query_int(|q| q.text(1, &key)).expect("count"), n);
+            match (first.query_int(|q| q.text(1, &key)), b) {
+                (Ok(got), Some(want)) => assert_eq!(got, want),
+                (Err(rusqlite::Error::QueryReturnedNoRows), None) => {}
+                (other, want) => panic!("{a}: {other:?}, expected {want:?}"),
+            }
+        }
+        // A query left after its first row of several is reset: a write after it commits.
+        let _ = first.query_int(|q| q.text(1, "x")).expect("first of two");
+        conn.execute_batch("BEGIN; INSERT INTO t (a) VALUES ('w'); COMMIT;")
+            .expect("write");
     }
 
     #[test]

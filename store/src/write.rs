@@ -259,7 +259,7 @@ impl Store {
         metrics: &[MetricRow],
     ) -> Result<()> {
         let Store {
-            inserts,
+            statements,
             conn,
             path,
             ..
@@ -280,7 +280,7 @@ impl Store {
             };
             insert_rows(
                 &tx,
-                &mut inserts.spans,
+                &mut statements.spans,
                 Table::Spans,
                 spans,
                 bind_span,
@@ -317,7 +317,7 @@ impl Store {
             // A trace's first row in the batch is inserted unless the file has its row; the
             // others merge into it (the update trigger), after the new rows' aggregates are
             // applied, in their order in the batch.
-            let insert = prepared(&mut inserts.trace, &tx, INSERT_TRACE).map_err(err)?;
+            let insert = prepared(&mut statements.trace, &tx, INSERT_TRACE).map_err(err)?;
             let mut seen =
                 <foldhash::HashSet<&str> as foldhash::HashSetExt>::with_capacity(traces.len());
             let mut merges = Vec::new();
@@ -330,7 +330,8 @@ impl Store {
             }
             pending.apply(&tx).map_err(err)?;
             if !merges.is_empty() {
-                let upsert = prepared(&mut inserts.trace_merge, &tx, UPSERT_TRACE).map_err(err)?;
+                let upsert =
+                    prepared(&mut statements.trace_merge, &tx, UPSERT_TRACE).map_err(err)?;
                 for t in merges {
                     execute_trace(upsert, t).map_err(err)?;
                 }
@@ -339,12 +340,16 @@ impl Store {
             for m in metrics {
                 request_index.push(match &m.request_span_id {
                     None => None,
-                    Some(root) => Some(roots.index(&tx, &m.trace_id, root).map_err(err)?),
+                    Some(root) => Some(
+                        roots
+                            .index(&tx, &mut statements.servers_before, &m.trace_id, root)
+                            .map_err(err)?,
+                    ),
                 });
             }
             insert_rows(
                 &tx,
-                &mut inserts.metrics,
+                &mut statements.metrics,
                 Table::Metrics,
                 metrics,
                 |b, at, i, m| bind_metric(b, at, request_index[i], m),
@@ -356,19 +361,22 @@ impl Store {
     }
 }
 
-/// The writer's inserts, prepared on first use; they bind text in place ([`StaticStatement`]).
+/// The writer's statements run for each request, prepared on first use; they bind text in
+/// place ([`StaticStatement`]).
 #[derive(Debug, Default)]
-pub(crate) struct Inserts {
+pub(crate) struct Statements {
     /// [`insert_rows`]' statements, one per chunk size (in the order of [`Table::statements`]).
     spans: Vec<Option<StaticStatement>>,
     metrics: Vec<Option<StaticStatement>>,
     /// [`INSERT_TRACE`] and [`UPSERT_TRACE`].
     trace: Option<StaticStatement>,
     trace_merge: Option<StaticStatement>,
+    /// [`crate::request_index`]'s count of a trace's earlier server spans.
+    pub(crate) servers_before: Option<StaticStatement>,
 }
 
 /// The statement kept in `slot`, prepared from `sql` on `conn` the first time.
-fn prepared<'s>(
+pub(crate) fn prepared<'s>(
     slot: &'s mut Option<StaticStatement>,
     conn: &rusqlite::Connection,
     sql: &str,
