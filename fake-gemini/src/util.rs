@@ -106,9 +106,20 @@ pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-/// `len` characters from `alphabet`, pseudo-random from `seed` and the clock.
+/// `len` characters from `alphabet`, pseudo-random from `seed`, the clock and a count of the
+/// calls in this process. The count keeps ids apart between fakes running in one process (the
+/// Rust tests start one per test, in parallel threads): each numbers its own `seed`s from 0, and
+/// two of them asking in the same microsecond got the same file id, whose bytes the
+/// process-wide [`crate::file_contents`] store then joined.
 pub(crate) fn random_id(seed: u64, len: usize, alphabet: &[u8]) -> String {
-    let mut state = mix64(seed ^ now_micros().rotate_left(17));
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    random_id_at(seed, now_micros(), call, len, alphabet)
+}
+
+/// [`random_id`] at clock reading `micros`, for call number `call`.
+fn random_id_at(seed: u64, micros: u64, call: u64, len: usize, alphabet: &[u8]) -> String {
+    let mut state = mix64(seed ^ micros.rotate_left(17) ^ mix64(call).rotate_left(41));
     (0..len)
         .map(|_| {
             state = mix64(state);
@@ -159,6 +170,17 @@ pub(crate) fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Fakes in one process asking with the same seed in the same microsecond (each numbers its
+    /// seeds from 0) get different ids: the calls differ.
+    #[test]
+    fn ids_from_equal_seeds_at_one_moment_differ_by_call() {
+        let ids: std::collections::HashSet<String> = (0..20_000u64)
+            .map(|call| random_id_at(3, 1_796_000_000_000_000, call, 12, LOWER_CHARS))
+            .collect();
+        assert_eq!(ids.len(), 20_000);
+        assert_ne!(random_id(3, 12, LOWER_CHARS), random_id(3, 12, LOWER_CHARS));
+    }
 
     #[test]
     fn timestamps() {
