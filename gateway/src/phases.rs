@@ -106,7 +106,11 @@ impl ProxyHttp for GatewayProxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         if resp.status == http::StatusCode::SWITCHING_PROTOCOLS {
-            crate::surfaces::live_upgraded(ctx);
+            let extensions = resp
+                .headers
+                .get(http::header::SEC_WEBSOCKET_EXTENSIONS)
+                .and_then(|v| v.to_str().ok());
+            crate::surfaces::live_upgraded(ctx, extensions);
         }
         if resp.status.is_informational() {
             return Ok(());

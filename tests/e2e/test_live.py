@@ -28,28 +28,32 @@ RATE_IN, RATE_OUT = 1.0, 10.0
 
 
 class LiveStack:
-    """fake-gemini (plain http) behind a gateway whose own listener speaks TLS."""
+    """fake-gemini (plain http), or the given `upstream`, behind a gateway whose own listener
+    speaks TLS."""
 
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, upstream: str | None = None):
         pki = tmp / "pki"
         subprocess.run([str(TARGET / "gateway"), "demo-cert", str(pki)], check=True,
                        stdout=subprocess.DEVNULL)
         self.ca, cert, key = pki / "ca.pem", pki / "server.pem", pki / "server-key.pem"
-        self.fake = subprocess.Popen(
-            [str(TARGET / "fake-gemini"), "--listen", "127.0.0.1:0"],
-            stdout=subprocess.PIPE,
-            stderr=open(tmp / "fake.log", "w"),
-            text=True,
-        )
-        line = self.fake.stdout.readline()
-        m = re.search(r"http://\S+", line)
-        assert m, f"fake-gemini did not announce its address: {line!r}"
+        self.fake = None
+        if upstream is None:
+            self.fake = subprocess.Popen(
+                [str(TARGET / "fake-gemini"), "--listen", "127.0.0.1:0"],
+                stdout=subprocess.PIPE,
+                stderr=open(tmp / "fake.log", "w"),
+                text=True,
+            )
+            line = self.fake.stdout.readline()
+            m = re.search(r"http://\S+", line)
+            assert m, f"fake-gemini did not announce its address: {line!r}"
+            upstream = m.group(0)
         self.port = free_port()
         self.db = tmp / "gateway.db"
         self.log = tmp / "gateway.log"
         config = tmp / "gateway.toml"
         config.write_text(
-            f'[proxy]\nlisten = "127.0.0.1:{self.port}"\nupstream = "{m.group(0)}"\n'
+            f'[proxy]\nlisten = "127.0.0.1:{self.port}"\nupstream = "{upstream}"\n'
             f'tls_cert = "{cert}"\ntls_key = "{key}"\nshutdown_grace_seconds = 1\n'
             f'[storage]\npath = "{self.db}"\nlinger_ms = 5\n'
             f'[pricing.models."{MODEL}"]\ninput = {RATE_IN}\noutput = {RATE_OUT}\n'
@@ -71,7 +75,7 @@ class LiveStack:
 
     def close(self) -> None:
         for p in (self.gateway, self.fake):
-            if p.poll() is None:
+            if p is not None and p.poll() is None:
                 p.kill()
                 p.wait()
 

@@ -6,10 +6,12 @@
 //! `max_parse_bytes` the decoder may produce at most [`MAX_RATIO`] bytes per compressed byte, so
 //! a decompression bomb costs a counted truncation and nothing more. The [`framer`] then splits
 //! the decoded body into events and keeps the last one that mentions usage. An upgraded
-//! connection (the Live API) is read by the [`websocket`] frame decoder instead.
+//! connection (the Live API) is read by the [`websocket`] frame decoder instead, which inflates
+//! permessage-deflate messages ([`permessage_deflate`]).
 
 mod decode;
 pub(crate) mod framer;
+pub mod permessage_deflate;
 pub mod websocket;
 
 use crate::route::Framing;

@@ -6,9 +6,13 @@
 //! one read); client frames are unmasked; fragmented messages are reassembled; control frames
 //! (ping, pong, close) may come between fragments. Memory is bounded: a message longer than
 //! `max_message` is skipped (its bytes still counted, its frames still followed) and reported
-//! as [`Event::TooLarge`]. A frame with the RSV1 bit (permessage-deflate) is reported as
-//! compressed, not inflated. A framing error stops decoding for the rest of the connection
-//! ([`Event::Broken`]); the bytes keep flowing.
+//! as [`Event::TooLarge`]. A message with the RSV1 bit (permessage-deflate) is inflated when the
+//! handshake agreed to the extension ([`FrameDecoder::with_inflater`], bounded the same way:
+//! [`super::permessage_deflate`]), and reported as [`Event::Compressed`] when it did not. A
+//! framing error stops decoding for the rest of the connection ([`Event::Broken`]); the bytes
+//! keep flowing.
+
+use super::permessage_deflate::Inflater;
 
 /// What one direction of the connection said.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,8 +24,11 @@ pub enum Event {
         /// The payload.
         payload: Vec<u8>,
     },
-    /// A data message compressed by permessage-deflate (RSV1): not read.
+    /// A data message compressed by permessage-deflate (RSV1) on a connection whose handshake
+    /// did not agree to it: not read.
     Compressed,
+    /// A compressed data message that could not be inflated, and why.
+    NotInflated(String),
     /// A data message longer than the decoder's bound: not read.
     TooLarge {
         /// Its length in bytes.
@@ -71,6 +78,10 @@ pub struct FrameDecoder {
     message: Vec<u8>,
     message_len: u64,
     frames: u64,
+    // permessage-deflate, when agreed: the inflater, and whether it reads this message.
+    inflater: Option<Inflater>,
+    inflating: bool,
+    unmasked: Vec<u8>,
 }
 
 impl FrameDecoder {
@@ -93,7 +104,17 @@ impl FrameDecoder {
             message: Vec::new(),
             message_len: 0,
             frames: 0,
+            inflater: None,
+            inflating: false,
+            unmasked: Vec::new(),
         }
+    }
+
+    /// The same decoder, inflating compressed messages with `inflater` (the handshake agreed
+    /// to permessage-deflate).
+    pub fn with_inflater(mut self, inflater: Inflater) -> Self {
+        self.inflater = Some(inflater);
+        self
     }
 
     /// Frames seen so far (data, continuation and control).
@@ -184,6 +205,7 @@ impl FrameDecoder {
                 self.in_message = true;
                 self.binary = self.opcode == 0x2;
                 self.compressed = rsv1;
+                self.inflating = rsv1 && self.inflater.as_ref().is_some_and(|i| i.lost().is_none());
                 self.message.clear();
                 self.message_len = 0;
             }
@@ -203,6 +225,27 @@ impl FrameDecoder {
 
     fn payload(&mut self, bytes: &[u8]) {
         let control = self.opcode >= 0x8;
+        if !control && self.inflating {
+            self.message_len += bytes.len() as u64;
+            let input = match self.mask {
+                Some(mask) => {
+                    self.unmasked.clear();
+                    self.unmasked.extend(
+                        bytes
+                            .iter()
+                            .enumerate()
+                            .map(|(i, b)| b ^ mask[(self.offset + i) % 4]),
+                    );
+                    &self.unmasked[..]
+                }
+                None => bytes,
+            };
+            if let Some(inflater) = &mut self.inflater {
+                inflater.feed(input, &mut self.message, self.max_message);
+            }
+            self.offset += bytes.len();
+            return;
+        }
         if !control {
             self.message_len += bytes.len() as u64;
             if self.compressed || self.message_len > self.max_message as u64 {
@@ -238,7 +281,27 @@ impl FrameDecoder {
             0xa => out.push(Event::Pong),
             _ if self.fin => {
                 self.in_message = false;
-                let event = if self.compressed {
+                let event = if self.inflating {
+                    let inflater = self.inflater.as_mut();
+                    match inflater.map(|i| i.finish(&mut self.message, self.max_message)) {
+                        Some(Ok(())) => Event::Message {
+                            binary: self.binary,
+                            payload: std::mem::take(&mut self.message),
+                        },
+                        Some(Err(why)) => {
+                            self.message = Vec::new();
+                            Event::NotInflated(why)
+                        }
+                        None => Event::Compressed,
+                    }
+                } else if let Some(lost) = self
+                    .inflater
+                    .as_ref()
+                    .and_then(Inflater::lost)
+                    .filter(|_| self.compressed)
+                {
+                    Event::NotInflated(lost.to_owned())
+                } else if self.compressed {
                     Event::Compressed
                 } else if self.message_len > self.max_message as u64 {
                     Event::TooLarge {
@@ -347,6 +410,101 @@ mod tests {
                     payload: b"ok".to_vec()
                 },
             ]
+        );
+    }
+
+    /// Deflated messages (RSV1 on the first frame only) come out inflated: masked, fragmented,
+    /// with control frames between fragments, fed in any piece size, the window carried over
+    /// from message to message. Without an inflater they are reported as compressed.
+    #[test]
+    fn deflated_messages_inflate_when_the_handshake_agreed() {
+        use crate::observe::permessage_deflate::testing::Sender;
+        let messages = [
+            b"{\"setup\":{\"model\":\"models/gemini-live\"}}".to_vec(),
+            b"{\"clientContent\":{\"turnComplete\":true}}".repeat(500),
+            b"{\"clientContent\":{\"turnComplete\":true}}".to_vec(),
+        ];
+        let mut sender = Sender::new(false);
+        let mut bytes = Vec::new();
+        for (i, m) in messages.iter().enumerate() {
+            let deflated = sender.send(m);
+            let key = (i != 1).then_some([9, 8, 7, i as u8]);
+            let opcode = if i == 1 { 2 } else { 1 };
+            if i == 0 {
+                let mut whole = frame(true, opcode, &deflated, key);
+                whole[0] |= 0x40;
+                bytes.extend(whole);
+                bytes.extend(frame(true, 9, b"ping", key));
+                continue;
+            }
+            let (a, b) = deflated.split_at(deflated.len() / 2);
+            let mut first = frame(false, opcode, a, key);
+            first[0] |= 0x40;
+            bytes.extend(first);
+            if i == 1 {
+                bytes.extend(frame(true, 9, b"ping", key));
+            }
+            bytes.extend(frame(true, 0, b, key));
+        }
+        for piece in [1, 5, 4096, bytes.len()] {
+            let mut d = FrameDecoder::new(1 << 20).with_inflater(Inflater::new(false));
+            let mut got = Vec::new();
+            for c in bytes.chunks(piece) {
+                d.feed(c, &mut got);
+            }
+            let want = vec![
+                Event::Message {
+                    binary: false,
+                    payload: messages[0].clone(),
+                },
+                Event::Ping,
+                Event::Ping,
+                Event::Message {
+                    binary: true,
+                    payload: messages[1].clone(),
+                },
+                Event::Message {
+                    binary: false,
+                    payload: messages[2].clone(),
+                },
+            ];
+            assert_eq!(got, want, "piece size {piece}");
+        }
+        let got = decode_in_pieces(&bytes, 4096, 1 << 20);
+        assert_eq!(got.iter().filter(|e| **e == Event::Compressed).count(), 3);
+    }
+
+    /// A message that inflates past the bound is reported; with the window carried over, every
+    /// later compressed message of that direction is too, and uncompressed ones still read.
+    #[test]
+    fn a_deflated_message_past_the_bound_is_reported_and_loses_the_window() {
+        use crate::observe::permessage_deflate::testing::Sender;
+        let mut sender = Sender::new(false);
+        let mut bytes = Vec::new();
+        for m in [vec![b'z'; 5_000], b"{\"after\":1}".to_vec()] {
+            let mut f = frame(true, 1, &sender.send(&m), None);
+            f[0] |= 0x40;
+            bytes.extend(f);
+        }
+        bytes.extend(frame(true, 1, b"{\"plain\":1}", None));
+        let mut d = FrameDecoder::new(1_000).with_inflater(Inflater::new(false));
+        let mut got = Vec::new();
+        d.feed(&bytes, &mut got);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(
+            got[0],
+            Event::NotInflated("inflates past 1000 bytes".into())
+        );
+        assert!(
+            matches!(&got[1], Event::NotInflated(why) if why.contains("window lost")),
+            "{got:?}"
+        );
+        assert_eq!(
+            got[2],
+            Event::Message {
+                binary: false,
+                payload: b"{\"plain\":1}".to_vec()
+            }
         );
     }
 

@@ -14,6 +14,7 @@
 
 use super::live_wire::{ClientMessage, ServerMessage};
 use super::{PathParts, Surface};
+use crate::observe::permessage_deflate::{Agreement, Inflater};
 use crate::observe::websocket::{Event, FrameDecoder};
 use crate::route::Route;
 use gateway_plugin_sdk::semconv as sc;
@@ -172,11 +173,20 @@ pub struct LiveSession {
 }
 
 impl LiveSession {
-    /// A session whose messages are read up to `max_message` bytes each.
-    pub fn new(max_message: usize) -> Self {
+    /// A session whose messages are read up to `max_message` bytes each (inflated first when
+    /// the handshake agreed to permessage-deflate).
+    pub fn new(max_message: usize, deflate: Option<Agreement>) -> Self {
+        let (mut client, mut server) = (
+            FrameDecoder::new(max_message),
+            FrameDecoder::new(max_message),
+        );
+        if let Some(agreed) = deflate {
+            client = client.with_inflater(Inflater::new(agreed.client_no_context_takeover));
+            server = server.with_inflater(Inflater::new(agreed.server_no_context_takeover));
+        }
         Self {
-            client: FrameDecoder::new(max_message),
-            server: FrameDecoder::new(max_message),
+            client,
+            server,
             model: None,
             session_id: None,
             open: None,
@@ -218,7 +228,12 @@ impl LiveSession {
                     self.close.get_or_insert((side, code));
                 }
                 Event::Ping | Event::Pong => {}
-                Event::Compressed => self.unreadable("compressed (permessage-deflate)"),
+                Event::Compressed => self.unreadable(
+                    "compressed (permessage-deflate) without the handshake agreeing to it",
+                ),
+                Event::NotInflated(why) => self.unreadable(&format!(
+                    "compressed (permessage-deflate), not inflated: {why}"
+                )),
                 Event::TooLarge { len } => {
                     self.unreadable(&format!("a {len}-byte message, over max_parse_bytes"))
                 }

@@ -12,6 +12,7 @@
 use super::live::{Done, LiveSession, NAME, Side, ToolSpan, Turn, TurnEnd};
 use crate::ctx::RequestCtx;
 use crate::errors::ProxyFailure;
+use crate::observe::permessage_deflate::Agreement;
 use crate::proxy::GatewayProxy;
 use crate::span_attrs::{plugin_attrs, request_attrs, usage_attrs};
 use bytes::Bytes;
@@ -23,8 +24,9 @@ use opentelemetry::KeyValue;
 use opentelemetry::trace::{Span, SpanKind, Status, TraceContextExt, Tracer};
 use std::time::Instant;
 
-/// The upstream answered `101`: a Live route starts its session.
-pub(crate) fn upgraded(ctx: &mut RequestCtx) {
+/// The upstream answered `101` with `extensions` (its `Sec-WebSocket-Extensions`): a Live
+/// route starts its session.
+pub(crate) fn upgraded(ctx: &mut RequestCtx, extensions: Option<&str>) {
     let live = ctx
         .route
         .as_ref()
@@ -34,7 +36,11 @@ pub(crate) fn upgraded(ctx: &mut RequestCtx) {
     }
     ctx.response_header = Some(Instant::now());
     ctx.upstream_status = Some(101);
-    ctx.live = Some(Box::new(LiveSession::new(ctx.rt.settings.max_parse_bytes)));
+    let deflate = extensions.and_then(Agreement::from_header);
+    ctx.live = Some(Box::new(LiveSession::new(
+        ctx.rt.settings.max_parse_bytes,
+        deflate,
+    )));
 }
 
 /// Client bytes of an upgraded Live connection; `false` when this is not one.

@@ -34,7 +34,7 @@ struct Script {
 impl Script {
     fn new() -> Self {
         Self {
-            s: LiveSession::new(1 << 20),
+            s: LiveSession::new(1 << 20, None),
             t0: Instant::now(),
             ms: 0,
             done: Vec::new(),
@@ -187,4 +187,62 @@ fn a_cut_session_closes_what_is_open_and_counts_what_it_could_not_read() {
             .contains("not a JSON object")
     );
     assert_eq!(sc.s.go_away.as_deref(), Some("1s"));
+}
+
+/// The same deflated session read twice: where the handshake agreed to permessage-deflate the
+/// turn is metered; where it did not, every message is counted unreadable, with the reason.
+#[test]
+fn deflated_messages_are_read_when_the_handshake_agreed() {
+    use crate::observe::permessage_deflate::{Agreement, testing::Sender};
+    let script = [
+        (
+            Side::Client,
+            r#"{"setup":{"model":"models/gemini-live-2.5-flash"}}"#,
+        ),
+        (Side::Server, r#"{"setupComplete":{"sessionId":"s-z"}}"#),
+        (
+            Side::Client,
+            r#"{"clientContent":{"turns":[{"role":"user","parts":[{"text":"hi"}]}],"turnComplete":true}}"#,
+        ),
+        (
+            Side::Server,
+            r#"{"serverContent":{"modelTurn":{"parts":[{"text":"hello"}]}}}"#,
+        ),
+        (Side::Server, USAGE_1),
+    ];
+    let agreed = Agreement::from_header("permessage-deflate; client_no_context_takeover");
+    for deflate in [agreed, None] {
+        let (mut client, mut server) = (Sender::new(true), Sender::new(false));
+        let mut s = LiveSession::new(1 << 20, deflate);
+        let mut done = Vec::new();
+        for (side, json) in script {
+            let sender = if side == Side::Client {
+                &mut client
+            } else {
+                &mut server
+            };
+            let mut f = frame(side == Side::Client, true, &sender.send(json.as_bytes()));
+            f[0] |= 0x40;
+            s.feed(side, &f, Instant::now(), &mut done);
+        }
+        let usage: Vec<_> = done
+            .iter()
+            .filter_map(|d| match d {
+                Done::Turn(t) => t.usage.map(|u| (u.prompt_tokens, u.candidates_tokens)),
+                Done::Tool(_) => None,
+            })
+            .collect();
+        if deflate.is_some() {
+            assert_eq!((s.unreadable, usage), (0, vec![(10, 4)]));
+            assert_eq!(s.session_id.as_deref(), Some("s-z"));
+        } else {
+            assert_eq!((s.unreadable, usage), (5, vec![]));
+            assert!(
+                s.unreadable_reason
+                    .as_deref()
+                    .unwrap()
+                    .contains("without the handshake")
+            );
+        }
+    }
 }
