@@ -59,6 +59,23 @@ def gateway(tmp_path_factory):
                 p.wait()
 
 
+def otlp_spans(detail: dict) -> list[dict]:
+    """The spans of a trace that came in through the OTLP receiver."""
+    return [s for s in detail["spans"] if s["attributes"].get("gateway.span.source") == "otlp"]
+
+
+def stored_trace(api: str, trace_id: str, ready) -> dict:
+    """`GET /api/traces/{trace_id}` once `ready(detail)` holds (within 30 s)."""
+    auth = {"authorization": f"Bearer {TOKEN}"}
+    deadline = time.time() + 30
+    while True:
+        r = requests.get(f"{api}/api/traces/{trace_id}", headers=auth, timeout=10)
+        if r.status_code == 200 and ready(r.json()):
+            return r.json()
+        assert time.time() < deadline, f"trace incomplete: {r.status_code} {r.text}"
+        time.sleep(0.1)
+
+
 def run_agent(base_url: str, tracer) -> tuple[str, list[str]]:
     """Plans with one call, answers with a streamed one; each call carries the step's context
     as `traceparent`. Returns the trace id and the gateway's trace-id headers."""
@@ -110,16 +127,9 @@ def test_agent_spans_are_parents_of_the_gateway_spans(gateway):
     assert seen == [trace_id, trace_id], "the gateway joined the agent's trace"
 
     auth = {"authorization": f"Bearer {TOKEN}"}
-    deadline = time.time() + 30
-    while True:
-        r = requests.get(f"{api}/api/traces/{trace_id}", headers=auth, timeout=10)
-        spans = r.json().get("spans", []) if r.status_code == 200 else []
-        agent = [s for s in spans if s["attributes"].get("gateway.span.source") == "otlp"]
-        if len(agent) == 4 and len(spans) >= 4 + 2 * 4:
-            break
-        assert time.time() < deadline, f"trace incomplete: {r.status_code} {spans}"
-        time.sleep(0.1)
-    detail = r.json()
+    detail = stored_trace(api, trace_id, lambda d: len(otlp_spans(d)) == 4
+                          and len(d["spans"]) >= 4 + 2 * 4)
+    spans, agent = detail["spans"], otlp_spans(detail)
     by_id = {s["span_id"]: s for s in spans}
     names = {s["name"]: s for s in agent}
     assert set(names) == {"invoke_agent trip-planner", "plan", "retrieve", "answer"}

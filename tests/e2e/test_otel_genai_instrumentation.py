@@ -7,10 +7,7 @@ does on its `llm_call` span, so each call arrives twice with tokens. The stored 
 hold both, agree with the instrumentation on every count (both read the same
 `usageMetadata`), and count each call once in the trace's totals and cost."""
 
-import time
-
 import pytest
-import requests
 from google import genai
 from google.genai import types
 from opentelemetry import propagate
@@ -21,7 +18,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
 from conftest import KEY
-from test_otel_agent import TOKEN, gateway  # noqa: F401  (the fixture: fake, gateway, API)
+from test_otel_agent import gateway, otlp_spans, stored_trace  # noqa: F401  (the fixture)
+from test_otel_agent import TOKEN
 
 MODEL = "gemini-2.5-flash"
 EMBED = "gemini-embedding-001"
@@ -69,18 +67,10 @@ def test_instrumented_app_and_gateway_agree_and_each_call_counts_once(gateway): 
         provider.shutdown()
     assert seen == [trace_id, trace_id], "the gateway joined the application's trace"
 
-    auth = {"authorization": f"Bearer {TOKEN}"}
-    deadline = time.time() + 30
-    while True:
-        r = requests.get(f"{api}/api/traces/{trace_id}", headers=auth, timeout=10)
-        spans = r.json().get("spans", []) if r.status_code == 200 else []
-        app = [s for s in spans if s["attributes"].get("gateway.span.source") == "otlp"]
-        roots = [s for s in spans if s["kind"] == "server"]
-        if len(app) == 4 and len(roots) == 3 and r.json()["trace"]["request_count"] == 3:
-            break
-        assert time.time() < deadline, f"trace incomplete: {r.status_code} {spans}"
-        time.sleep(0.1)
-    detail = r.json()
+    detail = stored_trace(api, trace_id, lambda d: len(otlp_spans(d)) == 4
+                          and d["trace"]["request_count"] == 3)
+    spans, app = detail["spans"], otlp_spans(detail)
+    roots = [s for s in spans if s["kind"] == "server"]
     by_id = {s["span_id"]: s for s in spans}
 
     # The instrumentation's spans: the step, and one CLIENT span per call, its children.
