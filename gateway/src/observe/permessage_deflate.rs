@@ -61,6 +61,8 @@ pub struct Inflater {
     lost: Option<String>,
     /// The current message went past its bound or failed (its reason).
     failed: Option<String>,
+    /// The deflate stream ended (a final block) in the current message.
+    ended: bool,
     buf: Box<[u8; 16 * 1024]>,
 }
 
@@ -82,6 +84,7 @@ impl Inflater {
             reset_each,
             lost: None,
             failed: None,
+            ended: false,
             buf: Box::new([0; 16 * 1024]),
         }
     }
@@ -94,39 +97,26 @@ impl Inflater {
     /// Inflates a piece of the current message's payload (unmasked), appending to `out` as
     /// long as `out` stays within `max` bytes.
     pub fn feed(&mut self, mut input: &[u8], out: &mut Vec<u8>, max: usize) {
-        if let Some(lost) = &self.lost {
-            let why = lost.clone();
-            self.fail(why);
-        }
         while self.failed.is_none() && !input.is_empty() {
-            let before = self.stream.total_in();
-            let produced = self.step(input, out, max);
-            let used = (self.stream.total_in() - before) as usize;
-            input = &input[used..];
-            if used == 0 && produced == 0 {
-                // No progress with input left: the stream ended inside the message.
+            if self.ended {
                 self.fail("deflate data continues past the end of its stream".to_owned());
+                break;
             }
+            input = &input[self.step(input, out, max).0..];
         }
     }
 
     /// Ends the current message: inflates the removed tail. `Err` with the reason when the
     /// message could not be read whole; `out` then means nothing.
     pub fn finish(&mut self, out: &mut Vec<u8>, max: usize) -> Result<(), String> {
-        if let Some(lost) = &self.lost {
-            let why = lost.clone();
-            self.fail(why);
-        }
-        if self.failed.is_none() {
-            let mut tail: &[u8] = &TAIL;
-            // Sync flush: everything the tail completes comes out now.
-            while self.failed.is_none() {
-                let before = self.stream.total_in();
-                let produced = self.step(tail, out, max);
-                tail = &tail[(self.stream.total_in() - before) as usize..];
-                if produced == 0 && tail.is_empty() {
-                    break;
-                }
+        let mut tail: &[u8] = &TAIL;
+        // Sync flush: everything the tail completes comes out now. A stream that ended in the
+        // message (a final block) leaves the tail unread.
+        while self.failed.is_none() && !self.ended {
+            let (used, produced) = self.step(tail, out, max);
+            tail = &tail[used..];
+            if produced == 0 && (tail.is_empty() || used == 0) {
+                break;
             }
         }
         let result = match self.failed.take() {
@@ -142,32 +132,46 @@ impl Inflater {
             }
             None => Ok(()),
         };
-        if self.reset_each {
+        // A stream that ended is over for the sender too: its next message starts a new one.
+        if self.reset_each || self.ended {
             self.stream.reset(false);
+            self.ended = false;
         }
         result
     }
 
-    /// One call into the inflater; the bytes it produced (appended while within `max`).
-    fn step(&mut self, input: &[u8], out: &mut Vec<u8>, max: usize) -> usize {
-        let before = self.stream.total_out();
+    /// One call into the inflater: the input bytes it used and the bytes it produced (appended
+    /// while `out` stays within `max`). Nothing, once the direction is lost.
+    fn step(&mut self, input: &[u8], out: &mut Vec<u8>, max: usize) -> (usize, usize) {
+        if let Some(lost) = &self.lost {
+            let why = lost.clone();
+            self.fail(why);
+            return (0, 0);
+        }
+        let (before_in, before_out) = (self.stream.total_in(), self.stream.total_out());
         match self
             .stream
             .decompress(input, &mut self.buf[..], FlushDecompress::Sync)
         {
-            Ok(Status::Ok | Status::BufError | Status::StreamEnd) => {}
+            Ok(Status::StreamEnd) => self.ended = true,
+            Ok(Status::Ok | Status::BufError) => {}
             Err(e) => {
                 self.fail(format!("not deflate data: {e}"));
-                return 0;
+                return (0, 0);
             }
         }
-        let produced = (self.stream.total_out() - before) as usize;
+        let used = (self.stream.total_in() - before_in) as usize;
+        let produced = (self.stream.total_out() - before_out) as usize;
         if out.len() + produced > max {
             self.fail(format!("inflates past {max} bytes"));
         } else {
             out.extend_from_slice(&self.buf[..produced]);
         }
-        produced
+        if used == 0 && produced == 0 && !self.ended && !input.is_empty() {
+            // No progress with input left and room to write: nothing more will come.
+            self.fail("deflate data that does not progress".to_owned());
+        }
+        (used, produced)
     }
 
     fn fail(&mut self, why: String) {
@@ -338,6 +342,39 @@ mod tests {
                     assert!(lost.contains("window lost"), "{lost}");
                 }
             }
+        }
+    }
+
+    /// A sender may end a message with a final block (BFINAL): its deflate stream is then
+    /// over, the tail goes unread, and its next message is a new stream. Both read whole, in
+    /// either window mode.
+    #[test]
+    fn a_message_that_ends_its_stream_reads_and_the_next_starts_afresh() {
+        use flate2::{Compress, Compression, FlushCompress};
+        let finished = |message: &[u8]| {
+            let mut stream = Compress::new(Compression::default(), false);
+            let mut out = Vec::with_capacity(message.len() + 64);
+            let status = stream
+                .compress_vec(message, &mut out, FlushCompress::Finish)
+                .expect("deflate");
+            assert_eq!(status, flate2::Status::StreamEnd);
+            out
+        };
+        for reset_each in [false, true] {
+            let mut inflater = Inflater::new(reset_each);
+            for m in [&b"{\"setupComplete\":{}}"[..], b"{\"serverContent\":{}}"] {
+                assert_eq!(
+                    read(&mut inflater, &finished(m), 3, 1 << 20).as_deref(),
+                    Ok(m)
+                );
+            }
+            // A sync-flushed message after them reads too.
+            let next = Sender::new(reset_each).send(b"{\"a\":1}");
+            assert_eq!(
+                read(&mut inflater, &next, 3, 1 << 20).as_deref(),
+                Ok(&b"{\"a\":1}"[..])
+            );
+            assert_eq!(inflater.lost(), None);
         }
     }
 
