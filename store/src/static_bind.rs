@@ -82,7 +82,12 @@ impl StaticStatement {
         &mut self,
         bind: impl FnOnce(&mut Binder<'a, '_>) -> rusqlite::Result<()>,
     ) -> rusqlite::Result<u64> {
-        let result = self.bind_and_step(bind);
+        let result = self.bind_and_step(bind).and_then(|rc| match rc {
+            // SAFETY: the connection is open.
+            ffi::SQLITE_DONE => Ok(unsafe { ffi::sqlite3_changes64(self.db.as_ptr()) } as u64),
+            ffi::SQLITE_ROW => Err(rusqlite::Error::ExecuteReturnedResults),
+            rc => Err(error(self.db, rc)),
+        });
         self.clear();
         result
     }
@@ -93,20 +98,28 @@ impl StaticStatement {
         &mut self,
         bind: impl FnOnce(&mut Binder<'a, '_>) -> rusqlite::Result<()>,
     ) -> rusqlite::Result<i64> {
-        let result = bind(&mut Binder {
-            statement: self,
-            values: PhantomData,
-        })
-        .and_then(|()| {
-            // SAFETY: as in `bind_and_step`; the column is read while the row is current.
-            match unsafe { ffi::sqlite3_step(self.stmt.as_ptr()) } {
-                ffi::SQLITE_ROW => Ok(unsafe { ffi::sqlite3_column_int64(self.stmt.as_ptr(), 0) }),
-                ffi::SQLITE_DONE => Err(rusqlite::Error::QueryReturnedNoRows),
-                rc => Err(error(self.db, rc)),
-            }
+        let result = self.bind_and_step(bind).and_then(|rc| match rc {
+            // SAFETY: the row is current until the statement is reset below.
+            ffi::SQLITE_ROW => Ok(unsafe { ffi::sqlite3_column_int64(self.stmt.as_ptr(), 0) }),
+            ffi::SQLITE_DONE => Err(rusqlite::Error::QueryReturnedNoRows),
+            rc => Err(error(self.db, rc)),
         });
         self.clear();
         result
+    }
+
+    /// Binds values with `bind` and steps the statement once: SQLite's result code.
+    fn bind_and_step<'a>(
+        &mut self,
+        bind: impl FnOnce(&mut Binder<'a, '_>) -> rusqlite::Result<()>,
+    ) -> rusqlite::Result<c_int> {
+        bind(&mut Binder {
+            statement: self,
+            values: PhantomData,
+        })?;
+        // SAFETY: the statement is valid and its parameters point at values borrowed for 'a,
+        // which outlives the caller's use of the statement (it clears them before returning).
+        Ok(unsafe { ffi::sqlite3_step(self.stmt.as_ptr()) })
     }
 
     /// Resets the statement and clears its bindings: SQLite keeps no pointer to bound values.
@@ -116,26 +129,6 @@ impl StaticStatement {
         unsafe {
             ffi::sqlite3_reset(self.stmt.as_ptr());
             ffi::sqlite3_clear_bindings(self.stmt.as_ptr());
-        }
-    }
-
-    fn bind_and_step<'a>(
-        &mut self,
-        bind: impl FnOnce(&mut Binder<'a, '_>) -> rusqlite::Result<()>,
-    ) -> rusqlite::Result<u64> {
-        bind(&mut Binder {
-            statement: self,
-            values: PhantomData,
-        })?;
-        // SAFETY: the statement is valid and its parameters point at values borrowed for 'a,
-        // which outlives this call.
-        match unsafe { ffi::sqlite3_step(self.stmt.as_ptr()) } {
-            ffi::SQLITE_DONE => {
-                // SAFETY: the connection is open.
-                Ok(unsafe { ffi::sqlite3_changes64(self.db.as_ptr()) } as u64)
-            }
-            ffi::SQLITE_ROW => Err(rusqlite::Error::ExecuteReturnedResults),
-            rc => Err(error(self.db, rc)),
         }
     }
 }
