@@ -27,6 +27,27 @@ pub struct SpanRow {
     pub events_json: String,
 }
 
+impl SpanRow {
+    /// A span of `kind` named `s`, from 1 ns to 2 ns, status unset, with no attributes or
+    /// events: the least a row holds. Tests and fixtures start from it and set what they need.
+    #[doc(hidden)]
+    pub fn bare(trace_id: &str, span_id: &str, parent: Option<&str>, kind: &'static str) -> Self {
+        Self {
+            span_id: span_id.into(),
+            trace_id: trace_id.into(),
+            parent_span_id: parent.map(Into::into),
+            name: "s".into(),
+            kind,
+            start_time_unix_nano: 1,
+            end_time_unix_nano: 2,
+            status_code: "unset",
+            status_message: None,
+            attributes_json: "{}".into(),
+            events_json: "[]".into(),
+        }
+    }
+}
+
 /// The summary of one gateway request, folded into its trace row.
 ///
 /// When several gateway requests share a trace (the client sent a `traceparent`), their

@@ -49,19 +49,12 @@ mod ids {
     use crate::SpanRow;
 
     fn row(i: usize) -> SpanRow {
-        SpanRow {
-            span_id: format!("{:016x}", i + 1),
-            trace_id: format!("{:032x}", 7),
-            parent_span_id: None,
-            name: "s".into(),
-            kind: "internal",
-            start_time_unix_nano: 1,
-            end_time_unix_nano: 2,
-            status_code: "unset",
-            status_message: None,
-            attributes_json: "{}".into(),
-            events_json: "[]".into(),
-        }
+        SpanRow::bare(
+            &format!("{:032x}", 7),
+            &format!("{:016x}", i + 1),
+            None,
+            "internal",
+        )
     }
 
     /// Rows that do not get the ids the writer expects fail the batch: when other ids are

@@ -10,17 +10,8 @@ use rusqlite::Connection;
 fn rows(trace: &str, n: usize) -> Rows {
     let spans = (0..n)
         .map(|i| SpanRow {
-            span_id: format!("{i:016x}"),
-            trace_id: trace.into(),
-            parent_span_id: None,
             name: format!("s{i}"),
-            kind: "internal",
-            start_time_unix_nano: 1,
-            end_time_unix_nano: 2,
-            status_code: "unset",
-            status_message: None,
-            attributes_json: "{}".into(),
-            events_json: "[]".into(),
+            ..SpanRow::bare(trace, &format!("{i:016x}"), None, "internal")
         })
         .collect();
     let traces = vec![TraceRow {

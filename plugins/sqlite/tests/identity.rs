@@ -160,17 +160,8 @@ fn a_database_replaced_under_load_receives_the_writes() {
     let other = dir.path().join("other.db");
     let mut store = Store::open(&other, &StoreOptions::default()).unwrap();
     let marker = SpanRow {
-        span_id: "00000000000000aa".into(),
-        trace_id: "marker".into(),
-        parent_span_id: None,
         name: "replacement-marker".into(),
-        kind: "internal",
-        start_time_unix_nano: 1,
-        end_time_unix_nano: 2,
-        status_code: "unset",
-        status_message: None,
-        attributes_json: "{}".into(),
-        events_json: "[]".into(),
+        ..SpanRow::bare("marker", "00000000000000aa", None, "internal")
     };
     store.write_batch(&[marker], &[]).unwrap();
     drop(store);

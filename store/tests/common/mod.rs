@@ -2,21 +2,9 @@
 
 use gateway_store::{SpanRow, Store};
 
-/// A span of `kind` with empty attributes and events.
+/// A span of `kind` with empty attributes and events ([`SpanRow::bare`]).
 pub fn span(trace: &str, id: &str, parent: Option<&str>, kind: &'static str) -> SpanRow {
-    SpanRow {
-        span_id: id.into(),
-        trace_id: trace.into(),
-        parent_span_id: parent.map(Into::into),
-        name: "s".into(),
-        kind,
-        start_time_unix_nano: 1,
-        end_time_unix_nano: 2,
-        status_code: "unset",
-        status_message: None,
-        attributes_json: "{}".into(),
-        events_json: "[]".into(),
-    }
+    SpanRow::bare(trace, id, parent, kind)
 }
 
 /// Rows in `table`.
