@@ -78,9 +78,8 @@ pub struct FrameDecoder {
     message: Vec<u8>,
     message_len: u64,
     frames: u64,
-    // permessage-deflate, when agreed: the inflater, and whether it reads this message.
+    // permessage-deflate, when agreed: the inflater, and a buffer to unmask its input in.
     inflater: Option<Inflater>,
-    inflating: bool,
     unmasked: Vec<u8>,
 }
 
@@ -105,7 +104,6 @@ impl FrameDecoder {
             message_len: 0,
             frames: 0,
             inflater: None,
-            inflating: false,
             unmasked: Vec::new(),
         }
     }
@@ -205,7 +203,6 @@ impl FrameDecoder {
                 self.in_message = true;
                 self.binary = self.opcode == 0x2;
                 self.compressed = rsv1;
-                self.inflating = rsv1 && self.inflater.as_ref().is_some_and(|i| i.lost().is_none());
                 self.message.clear();
                 self.message_len = 0;
             }
@@ -225,7 +222,11 @@ impl FrameDecoder {
 
     fn payload(&mut self, bytes: &[u8]) {
         let control = self.opcode >= 0x8;
-        if !control && self.inflating {
+        if let Some(inflater) = self
+            .inflater
+            .as_mut()
+            .filter(|_| !control && self.compressed)
+        {
             self.message_len += bytes.len() as u64;
             let input = match self.mask {
                 Some(mask) => {
@@ -240,9 +241,7 @@ impl FrameDecoder {
                 }
                 None => bytes,
             };
-            if let Some(inflater) = &mut self.inflater {
-                inflater.feed(input, &mut self.message, self.max_message);
-            }
+            inflater.feed(input, &mut self.message, self.max_message);
             self.offset += bytes.len();
             return;
         }
@@ -281,28 +280,22 @@ impl FrameDecoder {
             0xa => out.push(Event::Pong),
             _ if self.fin => {
                 self.in_message = false;
-                let event = if self.inflating {
-                    let inflater = self.inflater.as_mut();
-                    match inflater.map(|i| i.finish(&mut self.message, self.max_message)) {
-                        Some(Ok(())) => Event::Message {
-                            binary: self.binary,
-                            payload: std::mem::take(&mut self.message),
-                        },
-                        Some(Err(why)) => {
-                            self.message = Vec::new();
-                            Event::NotInflated(why)
+                let event = if self.compressed {
+                    match &mut self.inflater {
+                        Some(inflater) => {
+                            match inflater.finish(&mut self.message, self.max_message) {
+                                Ok(()) => Event::Message {
+                                    binary: self.binary,
+                                    payload: std::mem::take(&mut self.message),
+                                },
+                                Err(why) => {
+                                    self.message = Vec::new();
+                                    Event::NotInflated(why)
+                                }
+                            }
                         }
                         None => Event::Compressed,
                     }
-                } else if let Some(lost) = self
-                    .inflater
-                    .as_ref()
-                    .and_then(Inflater::lost)
-                    .filter(|_| self.compressed)
-                {
-                    Event::NotInflated(lost.to_owned())
-                } else if self.compressed {
-                    Event::Compressed
                 } else if self.message_len > self.max_message as u64 {
                     Event::TooLarge {
                         len: self.message_len,
