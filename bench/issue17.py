@@ -71,8 +71,8 @@ def wrk(url, conns, seconds):
             "non2xx": int(non2xx.group(1)) if non2xx else 0, "errors": errors.group(1) if errors else ""}
 
 
-def threads(pid):
-    """{tid: (name, cpu seconds)} of a process."""
+def task_times(pid):
+    """{tid: (name, user seconds, system seconds)} of a process's threads."""
     out = {}
     tck = os.sysconf("SC_CLK_TCK")
     for t in Path(f"/proc/{pid}/task").iterdir():
@@ -82,8 +82,13 @@ def threads(pid):
             continue
         name = stat[stat.index("(") + 1:stat.rindex(")")]
         f = stat.rsplit(")", 1)[1].split()
-        out[t.name] = (name, (int(f[11]) + int(f[12])) / tck)
+        out[t.name] = (name, int(f[11]) / tck, int(f[12]) / tck)
     return out
+
+
+def threads(pid):
+    """{tid: (name, cpu seconds)} of a process."""
+    return {tid: (name, user + system) for tid, (name, user, system) in task_times(pid).items()}
 
 
 def group(name):

@@ -18,21 +18,19 @@ import argparse, os, shutil, signal, subprocess, sys, tempfile, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from issue17 import REL, free_port, threads, upstream_nginx, wait_port, wrk  # noqa: E402
+from issue17 import REL, free_port, task_times, upstream_nginx, wait_port, wrk  # noqa: E402
 
 
 def sqlite_threads(pid):
     """(wchar, rchar, write calls, read calls, user s, system s) of the gateway's `sqlite-*`
     threads, by thread name."""
     out = {}
-    tck = os.sysconf("SC_CLK_TCK")
-    for tid, (name, _) in threads(pid).items():
+    for tid, (name, user, system) in task_times(pid).items():
         if name.startswith("sqlite-"):
             io = Path(f"/proc/{pid}/task/{tid}/io").read_text().splitlines()
             io = dict(line.split(": ") for line in io if line)
-            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
             out[name] = (int(io["wchar"]), int(io["rchar"]), int(io["syscw"]), int(io["syscr"]),
-                         int(stat[11]) / tck, int(stat[12]) / tck)
+                         user, system)
     return out
 
 
