@@ -136,3 +136,7 @@ def test_compressed_live_sessions_are_metered_turn_by_turn(
     assert "gateway.live.frames.unreadable_reason" not in root, root
     assert root["gateway.live.session_id"] == "deflate-session"
     assert root["gateway.live.frames.client"] >= 3 and root["gateway.live.frames.server"] >= 7
+    # The key (in the upgrade's query) reaches neither the log nor the database.
+    assert KEY not in stack.log.read_text()
+    for f in stack.db.parent.glob("gateway.db*"):
+        assert KEY.encode() not in f.read_bytes(), f
