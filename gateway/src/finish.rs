@@ -10,7 +10,7 @@ use crate::payload::{self, ResponseSummary};
 use crate::proxy::GatewayProxy;
 use crate::span_attrs::{
     attr_kv, conversation_attrs, plugin_attrs, plugin_errors, post_attrs, prompt_attrs,
-    request_attrs, request_params, response_attrs, surface_attrs, usage_attrs,
+    request_attrs, request_params, response_attrs, span_attrs, surface_attrs, usage_attrs,
 };
 use crate::surfaces::{AnswerCtx, Surface};
 use gateway_plugin_sdk::semconv as sc;
@@ -196,12 +196,12 @@ impl GatewayProxy {
         } else {
             format!("{} {}", ctx.method, route.template)
         };
-        let mut llm = vec![
-            KeyValue::new(sc::GATEWAY_STEP, sc::STEP_LLM_CALL),
+        let mut llm = span_attrs(KeyValue::new(sc::GATEWAY_STEP, sc::STEP_LLM_CALL));
+        llm.extend([
             KeyValue::new(sc::GEN_AI_PROVIDER_NAME, sc::PROVIDER_GCP_GEMINI),
             KeyValue::new(sc::SERVER_ADDRESS, self.target.upstream.host.clone()),
             KeyValue::new(sc::SERVER_PORT, i64::from(self.target.upstream.port)),
-        ];
+        ]);
         request_attrs(&info, &mut llm);
         request_params(&info, &mut llm);
         conversation_attrs(ctx, &mut llm);
@@ -244,7 +244,7 @@ impl GatewayProxy {
         let llm_cx = ctx
             .root
             .with_remote_span_context(span.span_context().clone());
-        let llm_span_id = span.span_context().span_id().to_string();
+        let llm_span_id = gateway_sqlite::span_hex(span.span_context().span_id());
         end(span, ctx, llm_end);
         // Steps of the call (Interactions), as children of the LLM span.
         for step in &out.summary.steps {
@@ -347,7 +347,7 @@ impl GatewayProxy {
         end: Instant,
         (surface, metering, ttfc): (&'static dyn Surface, Metering, Option<std::time::Duration>),
     ) {
-        let mut a = vec![KeyValue::new(sc::GATEWAY_STATUS, out.status)];
+        let mut a = span_attrs(KeyValue::new(sc::GATEWAY_STATUS, out.status));
         request_attrs(info, &mut a);
         surface_attrs(surface, metering, &out.summary, info, &mut a);
         if let Some(m) = &out.summary.response_model {

@@ -113,10 +113,12 @@ impl GatewayProxy {
         } else {
             ctx.method.clone()
         };
-        let mut attrs = vec![
-            KeyValue::new(sc::HTTP_REQUEST_METHOD, ctx.method.clone()),
-            KeyValue::new(sc::URL_PATH, ctx.path.clone()),
-        ];
+        // The root span's list takes the attributes set when it ends too (`finish.rs`).
+        let mut attrs = crate::span_attrs::span_attrs(KeyValue::new(
+            sc::HTTP_REQUEST_METHOD,
+            ctx.method.clone(),
+        ));
+        attrs.push(KeyValue::new(sc::URL_PATH, ctx.path.clone()));
         if let Some(q) = &ctx.query_redacted {
             attrs.push(KeyValue::new(sc::URL_QUERY, q.clone()));
         }
@@ -127,7 +129,7 @@ impl GatewayProxy {
             .with_start_time(ctx.start_wall)
             .with_attributes(attrs)
             .start_with_context(&self.tracer, &parent);
-        ctx.trace_id = span.span_context().trace_id().to_string();
+        ctx.trace_id = gateway_sqlite::trace_hex(span.span_context().trace_id());
         ctx.root = Context::new().with_span(span);
         ctx.route = Some(route);
     }

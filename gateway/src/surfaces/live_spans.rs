@@ -321,7 +321,7 @@ fn turn_span(proxy: &GatewayProxy, ctx: &RequestCtx, live: &mut LiveSession, t: 
         .with_attributes(a)
         .start_with_context(&proxy.tracer, &ctx.root);
     if ctx.rt.snapshots {
-        let id = span.span_context().span_id().to_string();
+        let id = gateway_sqlite::span_hex(span.span_context().span_id());
         let model = info.model.clone().unwrap_or_default();
         for m in &out.metrics {
             let mut e = vec![

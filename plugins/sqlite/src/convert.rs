@@ -23,23 +23,31 @@ fn kind(k: &SpanKind) -> &'static str {
     }
 }
 
-fn push_f64(out: &mut Vec<u8>, f: f64) {
+// The JSON is written into a `String`: only `&str`s and ASCII go in, so it needs no UTF-8
+// check at the end. Numbers are formatted as serde_json formats them (`itoa`, `zmij`).
+
+fn push_f64(out: &mut String, f: f64) {
     if f.is_finite() {
-        let _ = serde_json::to_writer(&mut *out, &f);
+        out.push_str(zmij::Buffer::new().format_finite(f));
     } else {
-        out.extend_from_slice(b"null");
+        out.push_str("null");
     }
 }
 
-fn push_str(out: &mut Vec<u8>, s: &str) {
+fn push_i64(out: &mut String, i: i64) {
+    out.push_str(itoa::Buffer::new().format(i));
+}
+
+fn push_str(out: &mut String, s: &str) {
     // Most keys and values need no escaping: copied as they are, quoted.
     if !needs_escape(s.as_bytes()) {
         out.reserve(s.len() + 2);
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
     } else {
-        let _ = serde_json::to_writer(&mut *out, s);
+        // A string always serialises.
+        out.push_str(&serde_json::to_string(s).unwrap_or_default());
     }
 }
 
@@ -64,63 +72,65 @@ fn needs_escape(s: &[u8]) -> bool {
         || s[start..].try_into().is_ok_and(any_bad)
 }
 
-/// Lowercase hex of an id's bytes. `hex::encode` (a `char` iterator collected into a `String`)
-/// was 3% of the writer's samples, and `hex::encode_to_slice` plus a UTF-8 check or pushing
-/// `char`s one by one still some 350–500 instructions an id; this is a table lookup per digit.
-fn hex_string(bytes: &[u8]) -> String {
+/// Lowercase hex of an id's bytes, the form OpenTelemetry displays. `hex::encode` (a `char`
+/// iterator collected into a `String`) was 3% of the writer's samples, the id's `Display` (a
+/// padded `{:032x}`) some 900 instructions a trace id, and pushing `char`s about 300; this is
+/// a table lookup per digit into a stack buffer, then one allocation of the right size.
+fn hex_string<const N: usize, const M: usize>(bytes: [u8; N]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = vec![0u8; bytes.len() * 2];
-    for (pair, &b) in out.chunks_exact_mut(2).zip(bytes) {
+    let mut out = [0u8; M];
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
         pair[0] = DIGITS[usize::from(b >> 4)];
         pair[1] = DIGITS[usize::from(b & 0xf)];
     }
     // Hex digits are ASCII, so this never falls back.
-    String::from_utf8(out).unwrap_or_default()
+    std::str::from_utf8(&out)
+        .map(str::to_owned)
+        .unwrap_or_default()
 }
 
-fn trace_hex(id: opentelemetry::trace::TraceId) -> String {
-    hex_string(&id.to_bytes())
+/// A trace id as lowercase hex (32 digits), as it is stored and as `TraceId` displays it.
+pub fn trace_hex(id: opentelemetry::trace::TraceId) -> String {
+    hex_string::<16, 32>(id.to_bytes())
 }
 
-fn span_hex(id: opentelemetry::trace::SpanId) -> String {
-    hex_string(&id.to_bytes())
+/// A span id as lowercase hex (16 digits), as it is stored and as `SpanId` displays it.
+pub fn span_hex(id: opentelemetry::trace::SpanId) -> String {
+    hex_string::<8, 16>(id.to_bytes())
 }
 
-fn push_value(out: &mut Vec<u8>, v: &Value) {
+fn push_value(out: &mut String, v: &Value) {
     match v {
-        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        // serde_json writes integers with `itoa`, without the formatter.
-        Value::I64(i) => {
-            let _ = serde_json::to_writer(&mut *out, i);
-        }
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::I64(i) => push_i64(out, *i),
         Value::F64(f) => push_f64(out, *f),
         Value::String(s) => push_str(out, s.as_str()),
         Value::Array(a) => {
-            out.push(b'[');
+            out.push('[');
             match a {
                 Array::Bool(v) => join(out, v, |o, b| push_value(o, &Value::Bool(*b))),
-                Array::I64(v) => join(out, v, |o, i| push_value(o, &Value::I64(*i))),
+                Array::I64(v) => join(out, v, |o, i| push_i64(o, *i)),
                 Array::F64(v) => join(out, v, |o, f| push_f64(o, *f)),
                 Array::String(v) => join(out, v, |o, s| push_str(o, s.as_str())),
                 _ => {}
             }
-            out.push(b']');
+            out.push(']');
         }
         other => push_str(out, &other.to_string()),
     }
 }
 
-fn join<T>(out: &mut Vec<u8>, items: &[T], mut each: impl FnMut(&mut Vec<u8>, &T)) {
+fn join<T>(out: &mut String, items: &[T], mut each: impl FnMut(&mut String, &T)) {
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
-            out.push(b',');
+            out.push(',');
         }
         each(out, item);
     }
 }
 
-fn write_attributes(out: &mut Vec<u8>, attrs: &[KeyValue]) {
-    out.push(b'{');
+fn write_attributes(out: &mut String, attrs: &[KeyValue]) {
+    out.push('{');
     let mut first = true;
     // Later values of a key win, as when they were set; each key is written once.
     for (i, kv) in attrs.iter().enumerate().rev() {
@@ -129,26 +139,21 @@ fn write_attributes(out: &mut Vec<u8>, attrs: &[KeyValue]) {
             continue;
         }
         if !first {
-            out.push(b',');
+            out.push(',');
         }
         first = false;
         push_str(out, key);
-        out.push(b':');
+        out.push(':');
         push_value(out, &kv.value);
     }
-    out.push(b'}');
-}
-
-fn into_string(bytes: Vec<u8>) -> String {
-    // Only serde_json and ASCII punctuation wrote into it: always UTF-8.
-    String::from_utf8(bytes).unwrap_or_default()
+    out.push('}');
 }
 
 /// Serialises attributes as one JSON object (later keys win), without intermediate values.
 pub fn attributes_json(attrs: &[KeyValue]) -> String {
-    let mut out = Vec::with_capacity(64 + attrs.len() * 48);
+    let mut out = String::with_capacity(64 + attrs.len() * 48);
     write_attributes(&mut out, attrs);
-    into_string(out)
+    out
 }
 
 /// Converts one span.
@@ -158,24 +163,21 @@ pub fn span_row(span: &SpanData) -> SpanRow {
         Status::Ok => ("ok", None),
         Status::Error { description } => ("error", Some(description.to_string())),
     };
-    let mut events = Vec::with_capacity(2 + span.events.len() * 128);
-    events.push(b'[');
+    let mut events = String::with_capacity(2 + span.events.len() * 128);
+    events.push('[');
     for (i, e) in span.events.iter().enumerate() {
-        use std::io::Write;
         if i > 0 {
-            events.push(b',');
+            events.push(',');
         }
-        events.extend_from_slice(b"{\"name\":");
+        events.push_str("{\"name\":");
         push_str(&mut events, &e.name);
-        let _ = write!(
-            events,
-            ",\"time_unix_nano\":{},\"attributes\":",
-            unix_nano(e.timestamp)
-        );
+        events.push_str(",\"time_unix_nano\":");
+        push_i64(&mut events, unix_nano(e.timestamp));
+        events.push_str(",\"attributes\":");
         write_attributes(&mut events, &e.attributes);
-        events.push(b'}');
+        events.push('}');
     }
-    events.push(b']');
+    events.push(']');
     let parent = span.parent_span_id;
     SpanRow {
         span_id: span_hex(span.span_context.span_id()),
@@ -188,7 +190,7 @@ pub fn span_row(span: &SpanData) -> SpanRow {
         status_code,
         status_message,
         attributes_json: attributes_json(&span.attributes),
-        events_json: into_string(events),
+        events_json: events,
     }
 }
 
@@ -461,17 +463,17 @@ mod tests {
     fn strings_are_escaped_wherever_the_byte_is() {
         for len in [0usize, 1, 15, 16, 17, 31, 32, 33, 100] {
             let clean = "é".repeat(len / 2) + &"a".repeat(len % 2);
-            let mut out = Vec::new();
+            let mut out = String::new();
             push_str(&mut out, &clean);
-            assert_eq!(out, format!("\"{clean}\"").into_bytes());
+            assert_eq!(out, format!("\"{clean}\""));
             for at in 0..clean.len().max(1) {
                 for bad in ['"', '\\', '\n', '\u{0}', '\u{1f}'] {
                     let mut s: Vec<char> = "a".repeat(clean.len().max(1)).chars().collect();
                     s[at] = bad;
                     let s: String = s.into_iter().collect();
-                    let mut out = Vec::new();
+                    let mut out = String::new();
                     push_str(&mut out, &s);
-                    let back: String = serde_json::from_slice(&out).unwrap();
+                    let back: String = serde_json::from_str(&out).unwrap();
                     assert_eq!(back, s, "len {len}, {bad:?} at {at}");
                 }
             }
@@ -481,9 +483,43 @@ mod tests {
     #[test]
     fn integers_are_written_whole() {
         for i in [0i64, -1, 42, i64::MIN, i64::MAX] {
-            let mut out = Vec::new();
+            let mut out = String::new();
             push_value(&mut out, &Value::I64(i));
-            assert_eq!(out, i.to_string().into_bytes());
+            assert_eq!(out, i.to_string());
+        }
+    }
+
+    /// Numbers come out exactly as serde_json writes them, non-finite floats as `null`.
+    #[test]
+    fn numbers_are_written_as_serde_json_writes_them() {
+        let floats = [
+            0.0,
+            -0.0,
+            1.5,
+            2.8e-6,
+            0.1 + 0.2,
+            1e21,
+            1e-7,
+            123_456_789.012_345_68,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            5e-324,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        for f in floats {
+            let mut out = String::new();
+            push_value(&mut out, &Value::F64(f));
+            assert_eq!(out, serde_json::to_string(&f).unwrap(), "{f:e}");
+            let mut list = String::new();
+            push_value(&mut list, &Value::Array(vec![f, f].into()));
+            assert_eq!(list, serde_json::to_string(&[f, f]).unwrap(), "{f:e}");
+        }
+        for i in [0i64, 7, -300, i64::MIN, i64::MAX] {
+            let mut list = String::new();
+            push_value(&mut list, &Value::Array(vec![i, i].into()));
+            assert_eq!(list, serde_json::to_string(&[i, i]).unwrap());
         }
     }
 }

@@ -20,8 +20,8 @@ mod processor;
 mod stats;
 
 pub use convert::{
-    METRIC_EVENT, METRIC_LLM_SPAN_ID, attributes_json, is_unpriced_root, metric_rows, span_row,
-    trace_row,
+    METRIC_EVENT, METRIC_LLM_SPAN_ID, attributes_json, is_unpriced_root, metric_rows, span_hex,
+    span_row, trace_hex, trace_row,
 };
 pub use exporter::{CHECK_EVERY, REOPEN_EVERY, SqliteSpanExporter};
 pub use processor::{BATCH_BYTES, BatchConfig, BoundedBatchProcessor, QUEUE_BYTES, span_bytes};
