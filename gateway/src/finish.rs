@@ -178,7 +178,7 @@ impl GatewayProxy {
 
         // prompt_construction: from the request header to the parsed body.
         let mut prompt = prompt_attrs(&info, ctx);
-        plugin_attrs(&ctx.plugin_out, Step::PromptConstruction, &mut prompt);
+        plugin_attrs(&mut ctx.plugin_out, Step::PromptConstruction, &mut prompt);
         prompt.extend(plugin_errors(ctx, "on_request"));
         let span = self.child(
             ctx,
@@ -227,7 +227,7 @@ impl GatewayProxy {
         if let Some(e) = out.error_type.as_ref().filter(|_| llm_failed) {
             llm.push(KeyValue::new(sc::ERROR_TYPE, e.clone()));
         }
-        plugin_attrs(&ctx.plugin_out, Step::LlmCall, &mut llm);
+        plugin_attrs(&mut ctx.plugin_out, Step::LlmCall, &mut llm);
         let llm_status = llm_failed.then(|| {
             ctx.failure_message
                 .clone()
@@ -259,9 +259,9 @@ impl GatewayProxy {
         }
 
         // Spans created by plugins, with their own times.
-        for ps in &ctx.plugin_out.spans {
+        for ps in std::mem::take(&mut ctx.plugin_out.spans) {
             let mut attrs = vec![KeyValue::new(sc::GATEWAY_STEP, sc::STEP_PLUGIN)];
-            attrs.extend(ps.attributes.iter().map(|(k, v)| attr_kv(k, v)));
+            attrs.extend(ps.attributes.into_iter().map(|(k, v)| attr_kv(k, v)));
             let mut span = self.child(ctx, &ps.name, SpanKind::Internal, ps.start, attrs, None);
             span.end_with_timestamp(ps.end.max(ps.start));
         }
@@ -341,7 +341,7 @@ impl GatewayProxy {
 
     fn end_root(
         &self,
-        ctx: &RequestCtx,
+        ctx: &mut RequestCtx,
         info: &RequestInfo,
         out: &Outcome,
         end: Instant,
@@ -382,7 +382,7 @@ impl GatewayProxy {
         }
         // Plugin attributes (cost among them) before the client's properties: a span past its
         // attribute limit drops the newest ones, never the gateway's own.
-        plugin_attrs(&ctx.plugin_out, Step::Root, &mut a);
+        plugin_attrs(&mut ctx.plugin_out, Step::Root, &mut a);
         for (k, v) in &attribution.properties {
             a.push(KeyValue::new(
                 format!("{}{k}", sc::GATEWAY_PROPERTY_PREFIX),

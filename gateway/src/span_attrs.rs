@@ -257,26 +257,25 @@ impl Modalities {
     }
 }
 
-pub(crate) fn attr_kv(key: &str, value: &AttrValue) -> KeyValue {
-    let key = key.to_owned();
+pub(crate) fn attr_kv(key: String, value: AttrValue) -> KeyValue {
     match value {
-        AttrValue::Bool(b) => KeyValue::new(key, *b),
-        AttrValue::I64(i) => KeyValue::new(key, *i),
-        AttrValue::F64(f) => KeyValue::new(key, *f),
-        AttrValue::Str(s) => KeyValue::new(key, s.clone()),
+        AttrValue::Bool(b) => KeyValue::new(key, b),
+        AttrValue::I64(i) => KeyValue::new(key, i),
+        AttrValue::F64(f) => KeyValue::new(key, f),
+        AttrValue::Str(s) => KeyValue::new(key, s),
         AttrValue::StrArray(v) => {
-            let v: Vec<opentelemetry::StringValue> = v.iter().map(|s| s.clone().into()).collect();
+            let v: Vec<opentelemetry::StringValue> = v.into_iter().map(Into::into).collect();
             KeyValue::new(key, Value::Array(v.into()))
         }
     }
 }
 
-/// Plugin attributes of one step, in the order plugins wrote them.
-pub(crate) fn plugin_attrs(out: &PluginOutput, step: Step, into: &mut Vec<KeyValue>) {
+/// Plugin attributes of one step, in the order plugins wrote them, moved onto a span's list
+/// (each step's are read once, after the hooks have run: no copy of their strings).
+pub(crate) fn plugin_attrs(out: &mut PluginOutput, step: Step, into: &mut Vec<KeyValue>) {
     into.extend(
         out.attributes
-            .iter()
-            .filter(|(s, _, _)| *s == step)
+            .extract_if(.., |(s, _, _)| *s == step)
             .map(|(_, k, v)| attr_kv(k, v)),
     );
 }
@@ -291,7 +290,11 @@ pub(crate) fn plugin_errors(ctx: &RequestCtx, hook: &str) -> Option<KeyValue> {
     (!msgs.is_empty()).then(|| KeyValue::new(sc::GATEWAY_PLUGIN_ERROR, msgs.join("; ")))
 }
 
-pub(crate) fn post_attrs(ctx: &RequestCtx, out: &Outcome, observed: &Observed) -> Vec<KeyValue> {
+pub(crate) fn post_attrs(
+    ctx: &mut RequestCtx,
+    out: &Outcome,
+    observed: &Observed,
+) -> Vec<KeyValue> {
     let s = &out.summary;
     let mut post = span_attrs(KeyValue::new(sc::GATEWAY_STEP, sc::STEP_POST_PROCESSING));
     if let Some(u) = &s.usage {
@@ -347,7 +350,7 @@ pub(crate) fn post_attrs(ctx: &RequestCtx, out: &Outcome, observed: &Observed) -
         sc::GATEWAY_RESPONSE_CHUNKS,
         i64::from(observed.events),
     ));
-    plugin_attrs(&ctx.plugin_out, Step::PostProcessing, &mut post);
+    plugin_attrs(&mut ctx.plugin_out, Step::PostProcessing, &mut post);
     post.extend(plugin_errors(ctx, "on_complete"));
     if ctx.hooks_skipped > 0 {
         post.push(KeyValue::new(

@@ -292,10 +292,10 @@ fn turn_span(proxy: &GatewayProxy, ctx: &RequestCtx, live: &mut LiveSession, t: 
             if skipped > 0 {
                 a.push(KeyValue::new(sc::GATEWAY_PLUGIN_SKIPPED, skipped as i64));
             }
-            for step in [Step::Root, Step::LlmCall, Step::PostProcessing] {
-                plugin_attrs(&out, step, &mut a);
-            }
             add_cost(live, &out);
+            for step in [Step::Root, Step::LlmCall, Step::PostProcessing] {
+                plugin_attrs(&mut out, step, &mut a);
+            }
         }
         None => {
             live.unmetered_turns += 1;
