@@ -118,6 +118,12 @@ pub struct ProxyConfig {
     /// Applies between stream chunks too. Default 600000 (thinking models can be quiet for long).
     #[serde(default = "default_read_timeout_ms")]
     pub read_timeout_ms: u64,
+    /// Seconds a client connection has to send its first request header, from when it is
+    /// accepted. Past it the connection is closed without an answer and counted
+    /// (`gateway_client_header_timeouts_total`), so that clients trickling header bytes cannot
+    /// hold the connection cap. Default 30.
+    #[serde(default = "default_header_timeout_seconds")]
+    pub header_timeout_seconds: u64,
     /// Bytes of a request or non-streamed response body kept for parsing. Larger bodies still
     /// pass through untouched; only the part beyond the cap is not inspected. Default 8 MiB.
     #[serde(default = "default_max_parse_bytes")]
@@ -207,6 +213,9 @@ const fn default_connect_timeout_ms() -> u64 {
 const fn default_read_timeout_ms() -> u64 {
     600_000
 }
+const fn default_header_timeout_seconds() -> u64 {
+    30
+}
 const fn default_max_parse_bytes() -> usize {
     8 << 20
 }
@@ -249,6 +258,7 @@ impl Default for ProxyConfig {
             threads: default_threads(),
             connect_timeout_ms: default_connect_timeout_ms(),
             read_timeout_ms: default_read_timeout_ms(),
+            header_timeout_seconds: default_header_timeout_seconds(),
             max_parse_bytes: default_max_parse_bytes(),
             public_url: None,
             shutdown_grace_seconds: default_grace(),
@@ -350,6 +360,10 @@ impl Config {
             ("proxy.threads", self.proxy.threads as u64),
             ("proxy.connect_timeout_ms", self.proxy.connect_timeout_ms),
             ("proxy.read_timeout_ms", self.proxy.read_timeout_ms),
+            (
+                "proxy.header_timeout_seconds",
+                self.proxy.header_timeout_seconds,
+            ),
             ("storage.queue_capacity", self.storage.queue_capacity as u64),
             ("storage.max_batch", self.storage.max_batch as u64),
             (

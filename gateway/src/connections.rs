@@ -11,6 +11,11 @@
 //! counts open client connections. Past the cap a new connection is closed at once (never
 //! queued), so the process keeps the descriptors its in-flight requests need (their upstream
 //! sockets, the database, the API). The cap is [`cap_for`] the soft limit.
+//!
+//! Each connection served must deliver its first request header within the header timeout
+//! (`[proxy] header_timeout_seconds`, see `header_deadline`), so that slow clients cannot hold
+//! the cap for long. Both the refusals and the timeouts are counted ([`ConnectionStats`], on
+//! `/metrics`).
 
 use async_trait::async_trait;
 use pingora::apps::ServerApp;
@@ -110,19 +115,23 @@ mod rlimit {
     }
 }
 
-/// Client connections open now and refused so far.
+/// Client connections open now, refused and timed out so far.
 #[derive(Debug, Default)]
 pub struct ConnectionStats {
     /// Client connections being served.
     pub open: AtomicUsize,
     /// Connections closed at once because [`ConnectionStats::open`] was at the cap.
     pub refused: AtomicU64,
+    /// Connections closed because their first request header did not arrive within the header
+    /// timeout.
+    pub header_timeouts: AtomicU64,
 }
 
 /// A `ServerApp` that serves at most `cap` client connections at once (see the module docs).
 pub struct Capped<A> {
     inner: Arc<A>,
     cap: usize,
+    header_timeout: Duration,
     stats: Arc<ConnectionStats>,
     /// When the last refusal was logged (one line per [`LOG_EVERY`] at most).
     logged: std::sync::Mutex<Option<Instant>>,
@@ -132,11 +141,13 @@ pub struct Capped<A> {
 const LOG_EVERY: Duration = Duration::from_secs(5);
 
 impl<A> Capped<A> {
-    /// Wraps `inner`.
-    pub fn new(inner: A, cap: usize) -> Self {
+    /// Wraps `inner`: at most `cap` connections, each with `header_timeout` for its first
+    /// request header.
+    pub fn new(inner: A, cap: usize, header_timeout: Duration) -> Self {
         Self {
             inner: Arc::new(inner),
             cap,
+            header_timeout,
             stats: Arc::default(),
             logged: std::sync::Mutex::new(None),
         }
@@ -185,6 +196,11 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Capped<A> {
             drop(stream);
             return None;
         }
+        let stream: Stream = Box::new(crate::header_deadline::HeaderDeadline::new(
+            stream,
+            self.header_timeout,
+            self.stats.clone(),
+        ));
         self.inner.process_new(stream, shutdown).await
     }
 

@@ -17,6 +17,7 @@ pub mod demo_tls;
 pub mod errors;
 pub(crate) mod finish;
 pub mod genai_metrics;
+pub mod header_deadline;
 mod headers;
 pub mod listener;
 pub mod metrics;

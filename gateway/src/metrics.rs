@@ -38,6 +38,8 @@ pub struct GatewayMetrics {
     pub completions: Arc<crate::completion::CompletionStats>,
     /// The shared memory budget for request bodies.
     pub body_budget: Arc<crate::body_budget::BodyBudget>,
+    /// Client connections: open, refused at the cap, timed out before a request header.
+    pub connections: Arc<crate::connections::ConnectionStats>,
 }
 
 fn metric(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -263,6 +265,40 @@ impl GatewayMetrics {
             out,
             "gateway_parse_budget_refusals_total {}",
             self.body_budget.refused()
+        );
+        let conns = &self.connections;
+        metric(
+            out,
+            "gateway_client_connections_open",
+            "gauge",
+            "Client connections being served.",
+        );
+        let _ = writeln!(
+            out,
+            "gateway_client_connections_open {}",
+            conns.open.load(Ordering::Relaxed)
+        );
+        metric(
+            out,
+            "gateway_client_connections_refused_total",
+            "counter",
+            "Client connections closed at once because the connection cap was reached.",
+        );
+        let _ = writeln!(
+            out,
+            "gateway_client_connections_refused_total {}",
+            load(&conns.refused)
+        );
+        metric(
+            out,
+            "gateway_client_header_timeouts_total",
+            "counter",
+            "Client connections closed because their first request header did not arrive within proxy.header_timeout_seconds.",
+        );
+        let _ = writeln!(
+            out,
+            "gateway_client_header_timeouts_total {}",
+            load(&conns.header_timeouts)
         );
         metric(
             out,

@@ -25,6 +25,10 @@ fn restart_only(c: &Config) -> Vec<(&'static str, String)> {
         ),
         ("proxy.read_timeout_ms", c.proxy.read_timeout_ms.to_string()),
         (
+            "proxy.header_timeout_seconds",
+            c.proxy.header_timeout_seconds.to_string(),
+        ),
+        (
             "proxy.upstream_ca_file",
             format!("{:?}", c.proxy.upstream_ca_file),
         ),

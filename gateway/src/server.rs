@@ -67,10 +67,14 @@ pub fn run(config: Config, config_path: Option<&std::path::Path>) -> anyhow::Res
     http.handle_init_modules();
     let cap = crate::connections::cap_for(files.unwrap_or(1024));
     tracing::info!(max_connections = cap, "Client connections are capped.");
-    let mut service = pingora::services::listening::Service::new(
-        "Pingora HTTP Proxy Service".into(),
-        crate::connections::Capped::new(http, cap),
+    let capped = crate::connections::Capped::new(
+        http,
+        cap,
+        Duration::from_secs(config.proxy.header_timeout_seconds),
     );
+    let connections = capped.stats();
+    let mut service =
+        pingora::services::listening::Service::new("Pingora HTTP Proxy Service".into(), capped);
     crate::listener::add(&mut service, &config)?;
     server.add_service(service);
     watch_drops(telemetry.sqlite_stats.clone());
@@ -89,6 +93,7 @@ pub fn run(config: Config, config_path: Option<&std::path::Path>) -> anyhow::Res
                 genai: genai.clone(),
                 completions: completions.stats(),
                 body_budget: proxy_budget.clone(),
+                connections,
             },
         )?),
         None => None,

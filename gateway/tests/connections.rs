@@ -1,18 +1,20 @@
 //! File descriptors and client connections, against the real binary under a small file limit
 //! (`prlimit`): the soft limit is raised to the hard one at start, client connections are
 //! capped below it (half of what is left after 128 descriptors), a connection past the cap is
-//! closed at once, and once clients go the proxy serves again. Every wait has a deadline only.
-//! Needs `prlimit` (util-linux).
+//! closed at once, and once clients go the proxy serves again. A client that trickles its
+//! request header past the header timeout is closed and counted; one whose header came in time
+//! keeps its connection past that timeout. Every wait has a deadline only. Needs `prlimit`
+//! (util-linux).
 
 #![allow(clippy::unwrap_used)]
 
 mod util;
 
 use fake_gemini::{FakeConfig, spawn_in_thread};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
-use util::{Gateway, client};
+use util::{Gateway, client, read_answer};
 
 /// The hard file limit the gateway runs under; its cap is (300 - 128) / 2.
 const HARD: u64 = 300;
@@ -84,4 +86,83 @@ fn connections_past_the_cap_are_closed_at_once_and_the_proxy_serves_when_they_go
     wait_for("served again once the clients went", &gw, || {
         matches!(generate(&gw), Ok(200))
     });
+}
+
+fn metric(gw: &Gateway, name: &str) -> f64 {
+    let page = client()
+        .get(gw.api_url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    page.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("{name} not in /metrics:\n{page}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+const REQUEST: &str = "POST /v1beta/models/gemini-3.8-flash:generateContent HTTP/1.1\r\n\
+    Host: gw\r\nx-goog-api-key: k\r\ncontent-type: application/json\r\n\
+    content-length: 40\r\n\r\n{\"contents\":[{\"parts\":[{\"text\":\"hi\"}]}]}";
+
+#[test]
+fn a_header_trickled_past_the_header_timeout_closes_the_connection_and_is_counted() {
+    let fake = spawn_in_thread(FakeConfig::default());
+    let gw = Gateway::start(
+        &fake.base_url(),
+        "header_timeout_seconds = 1\n",
+        "[api]\nlisten = \"127.0.0.1:0\"\n",
+    );
+    assert_eq!(metric(&gw, "gateway_client_header_timeouts_total"), 0.0);
+
+    // A header byte every 100 ms, never its last line: each read has a byte to return, so only
+    // a deadline on the whole header closes the connection.
+    let head = REQUEST.split("\r\n\r\n").next().unwrap().as_bytes();
+    let mut slow = TcpStream::connect(gw.addr).unwrap();
+    slow.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut closed = false;
+    for &b in head.iter().cycle().take(head.len() * 20) {
+        assert!(
+            Instant::now() < deadline,
+            "not closed; log:\n{}",
+            gw.log_text()
+        );
+        if slow.write_all(&[b]).is_err() {
+            closed = true;
+            break;
+        }
+        match slow.read(&mut [0u8; 64]) {
+            Ok(0) => {
+                closed = true;
+                break;
+            }
+            Ok(n) => panic!("an answer to a header never finished ({n} bytes)"),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                closed = true;
+                break;
+            }
+            Err(_) => {}
+        }
+    }
+    assert!(closed, "the trickling client kept its connection");
+    wait_for("the timeout counted", &gw, || {
+        metric(&gw, "gateway_client_header_timeouts_total") >= 1.0
+    });
+    assert_eq!(metric(&gw, "gateway_client_header_timeouts_total"), 1.0);
+
+    // A header that came in time: the connection stays usable past the timeout (keep-alive).
+    let mut s = TcpStream::connect(gw.addr).unwrap();
+    let mut pending = Vec::new();
+    s.write_all(REQUEST.as_bytes()).unwrap();
+    assert_eq!(read_answer(&mut s, &mut pending).0, 200);
+    std::thread::sleep(Duration::from_millis(1_500));
+    s.write_all(REQUEST.as_bytes()).unwrap();
+    assert_eq!(read_answer(&mut s, &mut pending).0, 200);
+    assert_eq!(metric(&gw, "gateway_client_header_timeouts_total"), 1.0);
+    assert_eq!(metric(&gw, "gateway_client_connections_refused_total"), 0.0);
+    assert!(metric(&gw, "gateway_client_connections_open") >= 1.0);
 }

@@ -8,11 +8,11 @@
 mod util;
 
 use fake_gemini::{FakeConfig, spawn_in_thread};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use util::{Gateway, client, free_port};
+use util::{Gateway, client, free_port, header, read_answer};
 
 const BODY: &str = r#"{"contents":[{"parts":[{"text":"hi"}]}]}"#;
 
@@ -265,73 +265,6 @@ fn twenty_thousand_distinct_model_names_keep_memory_and_metrics_bounded() {
 }
 
 /// The value of header `name` (lower case) in an answer head.
-fn header(head: &str, name: &str) -> Option<String> {
-    head.lines().find_map(|l| {
-        let (n, v) = l.split_once(':')?;
-        n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
-    })
-}
-
-/// One HTTP/1.1 answer read from `s`: (status, head, body), with `content-length` or chunked
-/// framing; `pending` keeps bytes read past it.
-fn read_answer(s: &mut TcpStream, pending: &mut Vec<u8>) -> (u16, String, Vec<u8>) {
-    let fill = |s: &mut TcpStream, pending: &mut Vec<u8>| {
-        let mut buf = [0u8; 8192];
-        let n = s.read(&mut buf).unwrap();
-        assert!(
-            n > 0,
-            "the connection closed; got {:?}",
-            String::from_utf8_lossy(pending)
-        );
-        pending.extend_from_slice(&buf[..n]);
-    };
-    let head_end = loop {
-        if let Some(i) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        fill(s, pending);
-    };
-    let head = String::from_utf8_lossy(&pending[..head_end]).into_owned();
-    pending.drain(..head_end);
-    let status = head[9..12].parse().unwrap();
-    let header = |name: &str| header(&head, name);
-    let mut body = Vec::new();
-    if let Some(len) = header("content-length") {
-        let len: usize = len.parse().unwrap();
-        while pending.len() < len {
-            fill(s, pending);
-        }
-        body.extend(pending.drain(..len));
-    } else if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
-        loop {
-            let line_end = loop {
-                if let Some(i) = pending.windows(2).position(|w| w == b"\r\n") {
-                    break i;
-                }
-                fill(s, pending);
-            };
-            let size = usize::from_str_radix(
-                String::from_utf8_lossy(&pending[..line_end])
-                    .split(';')
-                    .next()
-                    .unwrap()
-                    .trim(),
-                16,
-            )
-            .unwrap();
-            while pending.len() < line_end + 2 + size + 2 {
-                fill(s, pending);
-            }
-            body.extend_from_slice(&pending[line_end + 2..line_end + 2 + size]);
-            pending.drain(..line_end + 2 + size + 2);
-            if size == 0 {
-                break;
-            }
-        }
-    }
-    (status, head, body)
-}
-
 fn generate_request(model: &str, host: &str) -> String {
     format!(
         "POST /v1beta/models/{model}:generateContent HTTP/1.1\r\nhost: {host}\r\n\

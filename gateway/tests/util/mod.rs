@@ -479,6 +479,74 @@ pub fn step<'a>(
 }
 
 /// Reads a streaming body until `needle` has been seen, returning what was read.
+/// The value of header `name` in an answer's head, if present.
+pub fn header(head: &str, name: &str) -> Option<String> {
+    head.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+    })
+}
+
+/// One HTTP/1.1 answer read from `s`: (status, head, body), with `content-length` or chunked
+/// framing; `pending` keeps bytes read past it.
+pub fn read_answer(s: &mut std::net::TcpStream, pending: &mut Vec<u8>) -> (u16, String, Vec<u8>) {
+    let fill = |s: &mut std::net::TcpStream, pending: &mut Vec<u8>| {
+        let mut buf = [0u8; 8192];
+        let n = s.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "the connection closed; got {:?}",
+            String::from_utf8_lossy(pending)
+        );
+        pending.extend_from_slice(&buf[..n]);
+    };
+    let head_end = loop {
+        if let Some(i) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        fill(s, pending);
+    };
+    let head = String::from_utf8_lossy(&pending[..head_end]).into_owned();
+    pending.drain(..head_end);
+    let status = head[9..12].parse().unwrap();
+    let header = |name: &str| header(&head, name);
+    let mut body = Vec::new();
+    if let Some(len) = header("content-length") {
+        let len: usize = len.parse().unwrap();
+        while pending.len() < len {
+            fill(s, pending);
+        }
+        body.extend(pending.drain(..len));
+    } else if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        loop {
+            let line_end = loop {
+                if let Some(i) = pending.windows(2).position(|w| w == b"\r\n") {
+                    break i;
+                }
+                fill(s, pending);
+            };
+            let size = usize::from_str_radix(
+                String::from_utf8_lossy(&pending[..line_end])
+                    .split(';')
+                    .next()
+                    .unwrap()
+                    .trim(),
+                16,
+            )
+            .unwrap();
+            while pending.len() < line_end + 2 + size + 2 {
+                fill(s, pending);
+            }
+            body.extend_from_slice(&pending[line_end + 2..line_end + 2 + size]);
+            pending.drain(..line_end + 2 + size + 2);
+            if size == 0 {
+                break;
+            }
+        }
+    }
+    (status, head, body)
+}
+
 pub fn read_until(resp: &mut impl Read, needle: &[u8]) -> Vec<u8> {
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];

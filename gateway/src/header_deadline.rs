@@ -1,0 +1,253 @@
+//! A deadline on a client connection's first request header.
+//!
+//! pingora bounds each read of a request header (60 s), never their sum, so a client that sends
+//! a header byte every few seconds holds its connection until the header size limit: enough
+//! such clients fill the connection cap (`connections`) and keep everyone else out.
+//! [`HeaderDeadline`] wraps an accepted client stream and fails its reads (`TimedOut`) once the
+//! deadline has passed, until the bytes read so far hold the end of a header: an empty line,
+//! `\r\n\r\n` or a bare `\n\n` (the line ends httparse accepts). From then on it passes every call
+//! straight through. pingora then drops the connection without an answer, as it does when a
+//! read of the header fails.
+//!
+//! It covers the first request of a connection. Later requests on a kept-alive connection are
+//! bounded per read by pingora's keep-alive timeout, and HTTP/2 by its own frame handling (the
+//! preface ends in an empty line); docs/faults.md says what stays open.
+
+use crate::connections::ConnectionStats;
+use async_trait::async_trait;
+use pingora::protocols::raw_connect::ProxyDigest;
+use pingora::protocols::{
+    GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl, Stream,
+    TimingDigest, UniqueID, UniqueIDType,
+};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// A client stream whose first request header must arrive within a deadline (see the module
+/// documentation).
+pub struct HeaderDeadline {
+    inner: Stream,
+    /// Until the first header is complete: the deadline, and whether the bytes read so far end
+    /// at the start of a line (after a `\n`, with nothing but `\r` since).
+    pending: Option<Pending>,
+    stats: Arc<ConnectionStats>,
+}
+
+struct Pending {
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    at_line_start: bool,
+}
+
+impl Pending {
+    /// Whether `bytes`, following what was read before, complete a header.
+    fn ends_header(&mut self, bytes: &[u8]) -> bool {
+        for &b in bytes {
+            match b {
+                b'\n' if self.at_line_start => return true,
+                b'\n' => self.at_line_start = true,
+                b'\r' => {}
+                _ => self.at_line_start = false,
+            }
+        }
+        false
+    }
+}
+
+impl HeaderDeadline {
+    /// Wraps `inner`, whose first request header must be read within `timeout` from now.
+    /// Connections that miss it are counted in `stats.header_timeouts`.
+    pub fn new(inner: Stream, timeout: Duration, stats: Arc<ConnectionStats>) -> Self {
+        Self {
+            inner,
+            pending: Some(Pending {
+                deadline: Box::pin(tokio::time::sleep(timeout)),
+                at_line_start: false,
+            }),
+            stats,
+        }
+    }
+}
+
+impl std::fmt::Debug for HeaderDeadline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeaderDeadline")
+            .field("inner", &self.inner)
+            .field("header_read", &self.pending.is_none())
+            .finish()
+    }
+}
+
+impl AsyncRead for HeaderDeadline {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        let Some(pending) = &mut this.pending else {
+            return Pin::new(&mut this.inner).poll_read(cx, buf);
+        };
+        if pending.deadline.as_mut().poll(cx).is_ready() {
+            this.stats.header_timeouts.fetch_add(1, Ordering::Relaxed);
+            // Once failed, always failed: the reads that follow see the same deadline.
+            return Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the request header did not arrive within the header timeout",
+            )));
+        }
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled
+            && pending.ends_header(&buf.filled()[before..])
+        {
+            this.pending = None;
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for HeaderDeadline {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[async_trait]
+impl Shutdown for HeaderDeadline {
+    async fn shutdown(&mut self) {
+        self.inner.shutdown().await;
+    }
+}
+
+impl UniqueID for HeaderDeadline {
+    fn id(&self) -> UniqueIDType {
+        self.inner.id()
+    }
+}
+
+impl Ssl for HeaderDeadline {
+    fn get_ssl(&self) -> Option<&pingora::protocols::tls::TlsRef> {
+        self.inner.get_ssl()
+    }
+
+    fn get_ssl_digest(&self) -> Option<Arc<pingora::protocols::tls::SslDigest>> {
+        self.inner.get_ssl_digest()
+    }
+
+    fn selected_alpn_proto(&self) -> Option<pingora::protocols::ALPN> {
+        self.inner.selected_alpn_proto()
+    }
+}
+
+impl GetTimingDigest for HeaderDeadline {
+    fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {
+        self.inner.get_timing_digest()
+    }
+
+    fn get_read_pending_time(&self) -> Duration {
+        self.inner.get_read_pending_time()
+    }
+
+    fn get_write_pending_time(&self) -> Duration {
+        self.inner.get_write_pending_time()
+    }
+}
+
+impl GetProxyDigest for HeaderDeadline {
+    fn get_proxy_digest(&self) -> Option<Arc<ProxyDigest>> {
+        self.inner.get_proxy_digest()
+    }
+
+    fn set_proxy_digest(&mut self, digest: ProxyDigest) {
+        self.inner.set_proxy_digest(digest);
+    }
+}
+
+impl GetSocketDigest for HeaderDeadline {
+    fn get_socket_digest(&self) -> Option<Arc<SocketDigest>> {
+        self.inner.get_socket_digest()
+    }
+
+    fn set_socket_digest(&mut self, socket_digest: SocketDigest) {
+        self.inner.set_socket_digest(socket_digest);
+    }
+}
+
+#[async_trait]
+impl Peek for HeaderDeadline {
+    async fn try_peek(&mut self, buf: &mut [u8]) -> std::io::Result<bool> {
+        self.inner.try_peek(buf).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn pending() -> Pending {
+        Pending {
+            deadline: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            at_line_start: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_header_ends_at_its_empty_line_in_any_piece_size() {
+        let complete: [&[u8]; 4] = [
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.1\nHost: a\n\n",
+            b"GET / HTTP/1.1\r\nHost: a\n\r\n",
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+        ];
+        for text in complete {
+            for piece in 1..=text.len() {
+                let mut p = pending();
+                let ended = text.chunks(piece).any(|c| p.ends_header(c));
+                assert!(ended, "{text:?} in pieces of {piece}");
+            }
+        }
+        let incomplete: [&[u8]; 4] = [
+            b"GET / HTTP/1.1\r\nHost: a\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\r\n",
+            b"GET / HTTP/1.1\r\nX: \r\r\r\nY: z\r\n",
+            b"",
+        ];
+        for text in incomplete {
+            for piece in 1..=text.len().max(1) {
+                let mut p = pending();
+                let ended = text.chunks(piece).any(|c| p.ends_header(c));
+                assert!(!ended, "{text:?} in pieces of {piece}");
+            }
+        }
+    }
+}
