@@ -14,7 +14,7 @@ use fake_gemini::{FakeConfig, spawn_in_thread};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
-use util::{Gateway, client, read_answer};
+use util::{Gateway, client, metric_value, metrics, read_answer};
 
 /// The hard file limit the gateway runs under; its cap is (300 - 128) / 2.
 const HARD: u64 = 300;
@@ -89,18 +89,7 @@ fn connections_past_the_cap_are_closed_at_once_and_the_proxy_serves_when_they_go
 }
 
 fn metric(gw: &Gateway, name: &str) -> f64 {
-    let page = client()
-        .get(gw.api_url("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    page.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .unwrap_or_else(|| panic!("{name} not in /metrics:\n{page}"))
-        .trim()
-        .parse()
-        .unwrap()
+    metric_value(&metrics(&gw.api_url("")), name)
 }
 
 const REQUEST: &str = "POST /v1beta/models/gemini-3.8-flash:generateContent HTTP/1.1\r\n\

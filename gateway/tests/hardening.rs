@@ -12,7 +12,7 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use util::{Gateway, client, free_port, header, read_answer};
+use util::{Gateway, client, free_port, header, metric_value, metrics, read_answer};
 
 const BODY: &str = r#"{"contents":[{"parts":[{"text":"hi"}]}]}"#;
 
@@ -96,18 +96,6 @@ fn otlp_receiver() -> (String, Arc<Mutex<OtlpTally>>) {
         });
     });
     (format!("http://{addr}"), tally)
-}
-
-fn metrics(api: &str) -> String {
-    let r = client().get(format!("{api}/metrics")).send().unwrap();
-    assert_eq!(r.status(), 200);
-    r.text().unwrap()
-}
-
-fn metric_value(page: &str, name: &str) -> f64 {
-    page.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} on /metrics"))
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {

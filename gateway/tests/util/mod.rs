@@ -479,6 +479,20 @@ pub fn step<'a>(
 }
 
 /// Reads a streaming body until `needle` has been seen, returning what was read.
+/// The `/metrics` page of the API at `api` (`http://host:port`).
+pub fn metrics(api: &str) -> String {
+    let r = client().get(format!("{api}/metrics")).send().unwrap();
+    assert_eq!(r.status(), 200);
+    r.text().unwrap()
+}
+
+/// The value of the unlabelled metric `name` on a `/metrics` page.
+pub fn metric_value(page: &str, name: &str) -> f64 {
+    page.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} on /metrics"))
+}
+
 /// The value of header `name` in an answer's head, if present.
 pub fn header(head: &str, name: &str) -> Option<String> {
     head.lines().find_map(|l| {
