@@ -41,6 +41,8 @@ pub struct HeaderDeadline {
 struct Pending {
     deadline: Pin<Box<tokio::time::Sleep>>,
     at_line_start: bool,
+    /// Whether this connection's timeout was counted (once, however often it is read after).
+    counted: bool,
 }
 
 impl Pending {
@@ -67,6 +69,7 @@ impl HeaderDeadline {
             pending: Some(Pending {
                 deadline: Box::pin(tokio::time::sleep(timeout)),
                 at_line_start: false,
+                counted: false,
             }),
             stats,
         }
@@ -93,7 +96,9 @@ impl AsyncRead for HeaderDeadline {
             return Pin::new(&mut this.inner).poll_read(cx, buf);
         };
         if pending.deadline.as_mut().poll(cx).is_ready() {
-            this.stats.header_timeouts.fetch_add(1, Ordering::Relaxed);
+            if !std::mem::replace(&mut pending.counted, true) {
+                this.stats.header_timeouts.fetch_add(1, Ordering::Relaxed);
+            }
             // Once failed, always failed: the reads that follow see the same deadline.
             return Poll::Ready(Err(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
@@ -219,6 +224,7 @@ mod tests {
         let mut p = Pending {
             deadline: Box::pin(tokio::time::sleep(Duration::ZERO)),
             at_line_start: false,
+            counted: false,
         };
         text.chunks(piece).any(|c| p.ends_header(c))
     }
@@ -244,5 +250,67 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The accepted side of a loopback connection, wrapped with `timeout`, and its client.
+    async fn wrapped(
+        timeout: Duration,
+    ) -> (HeaderDeadline, tokio::net::TcpStream, Arc<ConnectionStats>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let stats = Arc::new(ConnectionStats::default());
+        let stream: Stream = Box::new(pingora::protocols::l4::stream::Stream::from(server));
+        (
+            HeaderDeadline::new(stream, timeout, stats.clone()),
+            client,
+            stats,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_late_header_fails_every_read_and_is_counted_once() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut server, mut client, stats) = wrapped(Duration::from_millis(50)).await;
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 64];
+        assert!(
+            server.read(&mut buf).await.unwrap() > 0,
+            "bytes before the deadline pass"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        client.write_all(b"X: y\r\n").await.unwrap();
+        for _ in 0..3 {
+            let e = server.read(&mut buf).await.unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+        }
+        assert_eq!(stats.header_timeouts.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn after_a_whole_header_the_deadline_no_longer_applies() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut server, mut client, stats) = wrapped(Duration::from_millis(50)).await;
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 64];
+        while !got.ends_with(b"\r\n\r\n") {
+            let n = server.read(&mut buf).await.unwrap();
+            got.extend_from_slice(&buf[..n]);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        client.write_all(b"GET /next HTTP/1.1\r\n").await.unwrap();
+        assert!(server.read(&mut buf).await.unwrap() > 0);
+        server.write_all(b"HTTP/1.1 200 OK\r\n").await.unwrap();
+        assert!(client.read(&mut buf).await.unwrap() > 0);
+        assert_eq!(stats.header_timeouts.load(Ordering::Relaxed), 0);
     }
 }
