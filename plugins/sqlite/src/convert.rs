@@ -331,12 +331,21 @@ pub const METRIC_LLM_SPAN_ID: &str = "llm_span_id";
 /// else is left out) and the request's root span (the carrying span's parent), from which the
 /// writer derives the request's position in a merged trace (see docs/schema.md).
 pub fn metric_rows(span: &SpanData, out: &mut Vec<MetricRow>) {
+    let mut events = span
+        .events
+        .iter()
+        .filter(|e| e.name == METRIC_EVENT)
+        .peekable();
+    // Most spans carry none: their ids are not hexed for nothing.
+    if events.peek().is_none() {
+        return;
+    }
     let span_id = span_hex(span.span_context.span_id());
     let parent = span.parent_span_id;
     let request_span_id =
         (parent != opentelemetry::trace::SpanId::INVALID).then(|| span_hex(parent));
     let mut trace_id = None;
-    for e in span.events.iter().filter(|e| e.name == METRIC_EVENT) {
+    for e in events {
         let a = &e.attributes;
         let (Some(metric), Some(value)) = (string(a, "metric"), float(a, "value")) else {
             continue;
