@@ -30,6 +30,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// A client stream whose first request header must arrive within a deadline (see the module
 /// documentation).
+#[derive(Debug)]
 pub struct HeaderDeadline {
     inner: Stream,
     /// Until the first header is complete: the deadline, and whether the bytes read so far end
@@ -38,6 +39,7 @@ pub struct HeaderDeadline {
     stats: Arc<ConnectionStats>,
 }
 
+#[derive(Debug)]
 struct Pending {
     deadline: Pin<Box<tokio::time::Sleep>>,
     at_line_start: bool,
@@ -73,15 +75,6 @@ impl HeaderDeadline {
             }),
             stats,
         }
-    }
-}
-
-impl std::fmt::Debug for HeaderDeadline {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HeaderDeadline")
-            .field("inner", &self.inner)
-            .field("header_read", &self.pending.is_none())
-            .finish()
     }
 }
 
@@ -218,6 +211,7 @@ impl Peek for HeaderDeadline {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// Whether `text`, read in pieces of `piece` bytes, completes a header.
     fn ends(text: &[u8], piece: usize) -> bool {
@@ -272,7 +266,6 @@ mod tests {
 
     #[tokio::test]
     async fn a_late_header_fails_every_read_and_is_counted_once() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let (mut server, mut client, stats) = wrapped(Duration::from_millis(50)).await;
         client
             .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n")
@@ -294,7 +287,6 @@ mod tests {
 
     #[tokio::test]
     async fn after_a_whole_header_the_deadline_no_longer_applies() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let (mut server, mut client, stats) = wrapped(Duration::from_millis(50)).await;
         client
             .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")

@@ -394,13 +394,7 @@ fn price(
 
 /// Adds a priced turn's cost to the session's sum (an unpriced turn flags the session).
 fn add_cost(live: &mut LiveSession, out: &PluginOutput) {
-    let root = |key: &str| {
-        out.attributes
-            .iter()
-            .rev()
-            .find(|(s, k, _)| *s == Step::Root && k == key)
-            .map(|(_, _, v)| v)
-    };
+    let root = |key: &str| out.get(Step::Root, key);
     if let Some(AttrValue::Bool(true)) = root(sc::GATEWAY_COST_UNPRICED) {
         live.unpriced = true;
     } else if let Some(AttrValue::F64(usd)) = root(sc::GATEWAY_COST_USD) {
