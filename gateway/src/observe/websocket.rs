@@ -222,36 +222,31 @@ impl FrameDecoder {
 
     fn payload(&mut self, bytes: &[u8]) {
         let control = self.opcode >= 0x8;
+        if !control {
+            self.message_len += bytes.len() as u64;
+        }
+        let offset = self.offset;
+        self.offset += bytes.len();
         if let Some(inflater) = self
             .inflater
             .as_mut()
             .filter(|_| !control && self.compressed)
         {
-            self.message_len += bytes.len() as u64;
             let input = match self.mask {
                 Some(mask) => {
                     self.unmasked.clear();
-                    self.unmasked.extend(
-                        bytes
-                            .iter()
-                            .enumerate()
-                            .map(|(i, b)| b ^ mask[(self.offset + i) % 4]),
-                    );
+                    self.unmasked.extend_from_slice(bytes);
+                    unmask(&mut self.unmasked, mask, offset);
                     &self.unmasked[..]
                 }
                 None => bytes,
             };
             inflater.feed(input, &mut self.message, self.max_message);
-            self.offset += bytes.len();
             return;
         }
-        if !control {
-            self.message_len += bytes.len() as u64;
-            if self.compressed || self.message_len > self.max_message as u64 {
-                self.message = Vec::new();
-                self.offset += bytes.len();
-                return;
-            }
+        if !control && (self.compressed || self.message_len > self.max_message as u64) {
+            self.message = Vec::new();
+            return;
         }
         let buf = if control {
             &mut self.control
@@ -261,11 +256,8 @@ impl FrameDecoder {
         let start = buf.len();
         buf.extend_from_slice(bytes);
         if let Some(mask) = self.mask {
-            for (i, b) in buf[start..].iter_mut().enumerate() {
-                *b ^= mask[(self.offset + i) % 4];
-            }
+            unmask(&mut buf[start..], mask, offset);
         }
-        self.offset += bytes.len();
     }
 
     fn end_frame(&mut self, out: &mut Vec<Event>) {
@@ -310,6 +302,13 @@ impl FrameDecoder {
             }
             _ => {}
         }
+    }
+}
+
+/// Unmasks `bytes`, the payload bytes from `offset` on, with a client frame's `mask`.
+fn unmask(bytes: &mut [u8], mask: [u8; 4], offset: usize) {
+    for (i, b) in bytes.iter_mut().enumerate() {
+        *b ^= mask[(offset + i) % 4];
     }
 }
 
