@@ -331,6 +331,45 @@ def slowloris(gw):
     )
 
 
+def slowloris_keepalive(gw):
+    """slowloris on the second request of kept-alive connections: each answers one request in
+    full, then feeds the next header a byte per 5 s for 40 s (past the 30 s header timeout,
+    within the 60 s keep-alive timeout that bounds each read)."""
+    n = 1100
+    conns = []
+    for _ in range(n):
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
+            c.request("POST", GEN, BODY, {"x-goog-api-key": "k"})
+            c.getresponse().read()
+            c.sock.sendall(b"POST " + GEN.encode() + b" HTTP/1.1\r\nhost: x\r\n")
+            conns.append(c)
+        except OSError:
+            break
+    for _ in range(8):
+        time.sleep(5)
+        for c in conns:
+            try:
+                c.sock.send(b"x")
+            except (OSError, AttributeError):
+                pass
+    alive = 0
+    for c in conns:
+        try:
+            c.sock.setblocking(False)
+            alive += c.sock.recv(1) != b""
+        except BlockingIOError:
+            alive += 1
+        except (OSError, AttributeError):
+            pass
+        c.close()
+    return (
+        f"{n} kept-alive connections, each answered once, then feeding the next header a byte "
+        "per 5 s (40 s)",
+        f"{len(conns)} opened, {alive} still open at the end",
+    )
+
+
 def idle_keepalive(gw):
     n = 500
     conns = []
@@ -513,6 +552,7 @@ ATTACKS = {
     "label_flood": (label_flood, "fake", "", ""),
     "stalled_uploads": (stalled_uploads, "fake", "", ""),
     "slowloris": (slowloris, "fake", "", ""),
+    "slowloris_keepalive": (slowloris_keepalive, "fake", "", ""),
     "idle_keepalive": (idle_keepalive, "fake", "", ""),
     "property_flood": (property_flood, "fake", "", ""),
     "gzip_bomb": (gzip_bomb, "hostile", "max_parse_bytes = 1048576", ""),

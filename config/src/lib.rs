@@ -118,8 +118,9 @@ pub struct ProxyConfig {
     /// Applies between stream chunks too. Default 600000 (thinking models can be quiet for long).
     #[serde(default = "default_read_timeout_ms")]
     pub read_timeout_ms: u64,
-    /// Seconds a client connection has to send its first request header, from when it is
-    /// accepted. Past it the connection is closed without an answer and counted
+    /// Seconds a client has to send a request header: a connection's first from when it is
+    /// accepted, each later one on a kept-alive HTTP/1 connection from its first byte. Past it
+    /// the connection is closed without an answer and counted
     /// (`gateway_client_header_timeouts_total`), so that clients trickling header bytes cannot
     /// hold the connection cap. Default 30.
     #[serde(default = "default_header_timeout_seconds")]

@@ -12,7 +12,7 @@
 //! queued), so the process keeps the descriptors its in-flight requests need (their upstream
 //! sockets, the database, the API). The cap is [`cap_for`] the soft limit.
 //!
-//! Each connection served must deliver its first request header within the header timeout
+//! Each connection served must deliver each request header within the header timeout
 //! (`[proxy] header_timeout_seconds`, see `header_deadline`), so that slow clients cannot hold
 //! the cap for long. Both the refusals and the timeouts are counted ([`ConnectionStats`], on
 //! `/metrics`).
@@ -122,8 +122,7 @@ pub struct ConnectionStats {
     pub open: AtomicUsize,
     /// Connections closed at once because [`ConnectionStats::open`] was at the cap.
     pub refused: AtomicU64,
-    /// Connections closed because their first request header did not arrive within the header
-    /// timeout.
+    /// Connections closed because a request header did not arrive within the header timeout.
     pub header_timeouts: AtomicU64,
 }
 
@@ -141,8 +140,8 @@ pub struct Capped<A> {
 const LOG_EVERY: Duration = Duration::from_secs(5);
 
 impl<A> Capped<A> {
-    /// Wraps `inner`: at most `cap` connections, each with `header_timeout` for its first
-    /// request header.
+    /// Wraps `inner`: at most `cap` connections, each with `header_timeout` for each request
+    /// header.
     pub fn new(inner: A, cap: usize, header_timeout: Duration) -> Self {
         Self {
             inner: Arc::new(inner),

@@ -293,7 +293,7 @@ impl GatewayMetrics {
             out,
             "gateway_client_header_timeouts_total",
             "counter",
-            "Client connections closed because their first request header did not arrive within proxy.header_timeout_seconds.",
+            "Client connections closed because a request header did not arrive within proxy.header_timeout_seconds.",
         );
         let _ = writeln!(
             out,

@@ -110,34 +110,10 @@ fn a_header_trickled_past_the_header_timeout_closes_the_connection_and_is_counte
     // a deadline on the whole header closes the connection.
     let head = REQUEST.split("\r\n\r\n").next().unwrap().as_bytes();
     let mut slow = TcpStream::connect(gw.addr).unwrap();
-    slow.set_read_timeout(Some(Duration::from_millis(100)))
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut closed = false;
-    for &b in head.iter().cycle().take(head.len() * 20) {
-        assert!(
-            Instant::now() < deadline,
-            "not closed; log:\n{}",
-            gw.log_text()
-        );
-        if slow.write_all(&[b]).is_err() {
-            closed = true;
-            break;
-        }
-        match slow.read(&mut [0u8; 64]) {
-            Ok(0) => {
-                closed = true;
-                break;
-            }
-            Ok(n) => panic!("an answer to a header never finished ({n} bytes)"),
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
-                closed = true;
-                break;
-            }
-            Err(_) => {}
-        }
-    }
-    assert!(closed, "the trickling client kept its connection");
+    assert!(
+        trickled_until_closed(&mut slow, head, &gw),
+        "the trickling client kept its connection"
+    );
     wait_for("the timeout counted", &gw, || {
         metric(&gw, "gateway_client_header_timeouts_total") >= 1.0
     });
@@ -154,4 +130,41 @@ fn a_header_trickled_past_the_header_timeout_closes_the_connection_and_is_counte
     assert_eq!(metric(&gw, "gateway_client_header_timeouts_total"), 1.0);
     assert_eq!(metric(&gw, "gateway_client_connections_refused_total"), 0.0);
     assert!(metric(&gw, "gateway_client_connections_open") >= 1.0);
+
+    // A later header on that kept-alive connection has a deadline of its own, from its first
+    // byte: trickled, it is closed and counted too.
+    assert!(
+        trickled_until_closed(&mut s, head, &gw),
+        "a trickled second header kept its connection"
+    );
+    wait_for("the second timeout counted", &gw, || {
+        metric(&gw, "gateway_client_header_timeouts_total") >= 2.0
+    });
+    assert_eq!(metric(&gw, "gateway_client_header_timeouts_total"), 2.0);
+}
+
+/// Writes `head` to `stream` a byte every 100 ms, over and over, never its last line; whether
+/// the gateway closed the connection (within 60 s) rather than answer.
+fn trickled_until_closed(stream: &mut TcpStream, head: &[u8], gw: &Gateway) -> bool {
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for &b in head.iter().cycle().take(head.len() * 20) {
+        assert!(
+            Instant::now() < deadline,
+            "not closed; log:\n{}",
+            gw.log_text()
+        );
+        if stream.write_all(&[b]).is_err() {
+            return true;
+        }
+        match stream.read(&mut [0u8; 64]) {
+            Ok(0) => return true,
+            Ok(n) => panic!("an answer to a header never finished ({n} bytes)"),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => {}
+        }
+    }
+    false
 }
