@@ -86,6 +86,14 @@ impl Header {
 
     /// Whether `bytes`, following what was read before, complete a header.
     fn ends_header(&mut self, bytes: &[u8]) -> bool {
+        use std::sync::LazyLock;
+        // The usual end of a header: wherever it is, an empty line is there. One search finds
+        // it in a header read whole, where looking at each line end costs a search per line.
+        static CRLF_CRLF: LazyLock<memchr::memmem::Finder<'static>> =
+            LazyLock::new(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
+        if CRLF_CRLF.find(bytes).is_some() {
+            return true;
+        }
         let only_cr = |s: &[u8]| s.iter().all(|&b| b == b'\r');
         let mut from = 0;
         for nl in memchr::memchr_iter(b'\n', bytes) {
