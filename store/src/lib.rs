@@ -20,6 +20,8 @@ mod write;
 
 pub use checkpoint::{CHECKPOINT_PAGES, INLINE_PAGES};
 pub use migrations::OWN_TABLES;
+#[doc(hidden)]
+pub use migrations::migration_sql;
 /// The schema version this build creates and migrates to.
 pub const LATEST_SCHEMA: i64 = migrations::LATEST;
 pub use retention::{RetentionPolicy, RetentionReport};

@@ -606,6 +606,13 @@ const MIGRATIONS: &[&str] = &[
 /// The newest schema version this build knows.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
 
+/// The SQL of migration `version` (from 1), for tests that turn a file back into an older
+/// schema with the migrations' own statements. Panics on a version that does not exist.
+#[doc(hidden)]
+pub fn migration_sql(version: usize) -> &'static str {
+    MIGRATIONS[version - 1]
+}
+
 /// Checks the file ([`check`]), then applies the migrations it lacks, each in its own
 /// transaction with its version record.
 pub(crate) fn apply(conn: &Connection, path: &Path) -> Result<()> {

@@ -190,7 +190,7 @@ fn migration_5_keeps_rows_ids_indexes_and_sibling_views() {
     drop(store);
     // Turn the file back into schema version 4: the table without span_id nor AUTOINCREMENT.
     let c = Connection::open(&path).unwrap();
-    c.execute_batch(common::UNDO_SPAN_LOOKUP).unwrap();
+    c.execute_batch(&common::undo_span_lookup()).unwrap();
     c.execute_batch(
         "CREATE TABLE old (id INTEGER PRIMARY KEY, trace_id TEXT NOT NULL, metric TEXT NOT NULL,
              value REAL NOT NULL, threshold REAL, breached INTEGER NOT NULL, model TEXT,

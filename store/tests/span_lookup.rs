@@ -209,7 +209,7 @@ fn a_file_from_before_migration_12_gets_its_copies_from_the_old_indexes() {
     assert_eq!(before[0], ["i-9"]);
     assert_eq!(before[1], ["batches/9"]);
     let c = Connection::open(&path).unwrap();
-    c.execute_batch(common::UNDO_SPAN_LOOKUP).unwrap();
+    c.execute_batch(&common::undo_span_lookup()).unwrap();
     drop(c);
     // An API that reads the file before the gateway migrates it uses the indexes on `spans`.
     {

@@ -323,7 +323,7 @@ fn migration_9_brings_old_rows_to_the_rule() {
         [],
     )
     .unwrap();
-    c.execute_batch(common::UNDO_SPAN_LOOKUP).unwrap();
+    c.execute_batch(&common::undo_span_lookup()).unwrap();
     c.execute("DELETE FROM gateway_migrations WHERE version >= 9", [])
         .unwrap();
     let flags: i64 = c
