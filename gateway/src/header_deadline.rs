@@ -110,36 +110,13 @@ impl Header {
 
 /// What a write that begins an answer makes of the connection: `None` for an interim answer.
 fn answer_kind(written: &[u8]) -> Option<Between> {
-    match written {
-        [
-            b'H',
-            b'T',
-            b'T',
-            b'P',
-            b'/',
-            b'1',
-            b'.',
-            _,
-            b' ',
-            b'1',
-            b'0',
-            b'1',
-            ..,
-        ] => Some(Between::Opaque),
-        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', _, b' ', b'1', ..] => None,
-        [
-            b'H',
-            b'T',
-            b'T',
-            b'P',
-            b'/',
-            b'1',
-            b'.',
-            _,
-            b' ',
-            b'2'..=b'5',
-            ..,
-        ] => Some(Between::Answered),
+    let Some([_, b' ', status @ ..]) = written.strip_prefix(b"HTTP/1.") else {
+        return Some(Between::Opaque);
+    };
+    match status {
+        [b'1', b'0', b'1', ..] => Some(Between::Opaque),
+        [b'1', ..] => None,
+        [b'2'..=b'5', ..] => Some(Between::Answered),
         _ => Some(Between::Opaque),
     }
 }
