@@ -297,18 +297,10 @@ def stalled_uploads(gw):
     )
 
 
-def slowloris(gw):
-    n = 1100  # over the gateway's file limit of 1024
-    socks = []
-    for _ in range(n):
-        try:
-            s = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
-            s.sendall(b"POST " + GEN.encode() + b" HTTP/1.1\r\nhost: x\r\n")
-            socks.append(s)
-        except OSError:
-            break
-    # One header byte per connection every 5 s, for 30 s.
-    for _ in range(6):
+def trickle(socks, rounds):
+    """One header byte on each socket every 5 s, `rounds` times; then how many are still open
+    (closes them)."""
+    for _ in range(rounds):
         time.sleep(5)
         for s in socks:
             try:
@@ -325,6 +317,20 @@ def slowloris(gw):
         except OSError:
             pass
         s.close()
+    return alive
+
+
+def slowloris(gw):
+    n = 1100  # over the gateway's file limit of 1024
+    socks = []
+    for _ in range(n):
+        try:
+            s = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
+            s.sendall(b"POST " + GEN.encode() + b" HTTP/1.1\r\nhost: x\r\n")
+            socks.append(s)
+        except OSError:
+            break
+    alive = trickle(socks, 6)
     return (
         f"{n} connections feeding headers a byte per 5 s (30 s)",
         f"{len(socks)} opened, {alive} still open at the end",
@@ -336,37 +342,21 @@ def slowloris_keepalive(gw):
     full, then feeds the next header a byte per 5 s for 40 s (past the 30 s header timeout,
     within the 60 s keep-alive timeout that bounds each read)."""
     n = 1100
-    conns = []
+    socks = []
     for _ in range(n):
         try:
             c = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
             c.request("POST", GEN, BODY, {"x-goog-api-key": "k"})
             c.getresponse().read()
             c.sock.sendall(b"POST " + GEN.encode() + b" HTTP/1.1\r\nhost: x\r\n")
-            conns.append(c)
+            socks.append(c.sock)
         except OSError:
             break
-    for _ in range(8):
-        time.sleep(5)
-        for c in conns:
-            try:
-                c.sock.send(b"x")
-            except (OSError, AttributeError):
-                pass
-    alive = 0
-    for c in conns:
-        try:
-            c.sock.setblocking(False)
-            alive += c.sock.recv(1) != b""
-        except BlockingIOError:
-            alive += 1
-        except (OSError, AttributeError):
-            pass
-        c.close()
+    alive = trickle(socks, 8)
     return (
         f"{n} kept-alive connections, each answered once, then feeding the next header a byte "
         "per 5 s (40 s)",
-        f"{len(conns)} opened, {alive} still open at the end",
+        f"{len(socks)} opened, {alive} still open at the end",
     )
 
 
