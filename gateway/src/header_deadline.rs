@@ -15,8 +15,10 @@
 //!   after a final answer began (a write starting `HTTP/1.x` and a status of 200 to 599) start
 //!   the next header. Any write while a header is being read ends that header: pingora answers
 //!   only a request whose header it has. An interim answer (`1xx`) changes nothing.
-//! - After a `101` (a WebSocket), or a first answer that is not HTTP/1 (HTTP/2 frames: the
-//!   preface ends in an empty line), the wrapper passes every call straight through.
+//! - On HTTP/2 (ALPN `h2`) the deadline covers the client's connection preface, which ends in
+//!   an empty line, whatever the server writes meanwhile (its own preface may go first); then
+//!   the wrapper stands aside. So it does after a `101` (a WebSocket), or a first answer that
+//!   is not HTTP/1.
 //!
 //! Known limit: a request body still being read after its answer began (an early error
 //! answer, or a pipelined request whose header pingora read with the one before) is read as
@@ -72,7 +74,8 @@ enum Between {
     Request,
     /// A final answer began: the next bytes read start a header.
     Answered,
-    /// Upgraded, or not HTTP/1: no more headers to watch.
+    /// Upgraded, or not HTTP/1: no more headers to watch (on HTTP/2 from the start: only the
+    /// preface is watched, and writes change nothing).
     Opaque,
 }
 
@@ -126,11 +129,16 @@ impl HeaderDeadline {
     /// each later one within `timeout` from its first byte. Headers that miss it are counted in
     /// `stats.header_timeouts`.
     pub fn new(inner: Stream, timeout: Duration, stats: Arc<ConnectionStats>) -> Self {
+        let h2 = inner.selected_alpn_proto() == Some(pingora::protocols::ALPN::H2);
         Self {
             inner,
             timeout,
             header: Some(Header::new()),
-            between: Between::Request,
+            between: if h2 {
+                Between::Opaque
+            } else {
+                Between::Request
+            },
             deadline: Box::pin(tokio::time::sleep(timeout)),
             stats,
         }
@@ -138,7 +146,7 @@ impl HeaderDeadline {
 
     /// Notes `written`, bytes just written: the answer they may begin.
     fn wrote(&mut self, written: &[u8]) {
-        if written.is_empty() {
+        if written.is_empty() || self.between == Between::Opaque {
             return;
         }
         if self.header.take().is_some() {

@@ -553,3 +553,60 @@ fn bad_listener_certificates_are_startup_errors_naming_the_file() {
         assert!(stderr.contains(named), "{named} not named in:\n{stderr}");
     }
 }
+
+/// An HTTP/2 client over TLS that sends its connection preface a byte at a time and stops
+/// before its empty line: the header timeout closes the connection, as it does a trickled
+/// HTTP/1 header, although the gateway's HTTP/2 side writes its own preface first. Counted on
+/// `/metrics`.
+#[test]
+fn a_trickled_h2_preface_over_tls_is_closed_at_the_header_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let fake = fake_gemini::spawn_in_thread(FakeConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("listener test CA");
+    let (ca_pem, cert, key) = ca.issue(dir.path(), "listener", &["localhost", "127.0.0.1"]);
+    let gw = Gateway::start(
+        &fake.base_url(),
+        &format!(
+            "tls_cert = {}\ntls_key = {}\nheader_timeout_seconds = 1\n",
+            toml_path(&cert),
+            toml_path(&key)
+        ),
+        "[api]\nlisten = \"127.0.0.1:0\"\n",
+    );
+    gw.wait_for_log("Proxy listener speaks TLS");
+    let closed = tokio_block_on(async {
+        let tcp = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let stream = tokio_rustls::TlsConnector::from(client_tls(&ca_pem, &[b"h2"]))
+            .connect(name, tcp)
+            .await
+            .unwrap();
+        assert_eq!(stream.get_ref().1.alpn_protocol(), Some(b"h2".as_slice()));
+        let (mut rd, mut wr) = tokio::io::split(stream);
+        let reader = tokio::spawn(async move {
+            let mut buf = [0u8; 1024];
+            while let Ok(n) = rd.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        });
+        // The preface up to its empty line, a byte every 100 ms, then nothing more.
+        for &b in b"PRI * HTTP/2.0\r\n" {
+            if reader.is_finished() || wr.write_all(&[b]).await.is_err() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::timeout(Duration::from_secs(30), reader)
+            .await
+            .is_ok()
+    });
+    assert!(closed, "the trickled h2 preface kept its connection");
+    let page = util::metrics(&gw.api_url(""));
+    assert_eq!(
+        util::metric_value(&page, "gateway_client_header_timeouts_total"),
+        1.0
+    );
+}
