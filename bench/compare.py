@@ -17,6 +17,8 @@ with pip unless --no-litellm), optionally oha (cargo install oha) for fixed-rate
 import argparse, os, re, shutil, signal, socket, sqlite3, subprocess, sys, tempfile, time
 from pathlib import Path
 
+from issue17 import free_port, wait_port  # the unpinned method's own helpers
+
 ROOT = Path(__file__).resolve().parents[1]
 REL = ROOT / "target" / "release"  # --smoke uses target/debug (built by the test command)
 BODY = '{"contents":[{"role":"user","parts":[{"text":"Summarise the benchmark in one line"}]}]}'
@@ -25,23 +27,6 @@ GW_CPU, LOAD_CPU = "0", "1"
 # One key for every system: LiteLLM's pass-through authenticates it as its master key; the fake
 # upstream accepts any key. (bench/post.lua carries the same value.)
 KEY = "sk-b3nchb3nchb3nchb3nchb3nchb3nchb3nchb3nchb3nchb3nchb3nchb3nch0123"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, timeout=60):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"port {port} did not open")
 
 
 def signal_group(p, sig):

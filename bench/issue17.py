@@ -43,6 +43,21 @@ def free_port():
         return s.getsockname()[1]
 
 
+def stop_all(procs):
+    """SIGTERM to each process group still running, then SIGKILL to those not gone in 30 s."""
+    for p in procs:
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    for p in procs:
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+
+
 def wait_port(port, timeout=60):
     end = time.time() + timeout
     while time.time() < end:
@@ -288,17 +303,7 @@ def main():
                       f"writer {g['writer'] / max(sus['requests'], 1) * 1e6:.1f} µs")
         report.append(f"\n1-minute load average at the end: {os.getloadavg()[0]:.2f}")
     finally:
-        for p in procs:
-            if p.poll() is None:
-                try:
-                    os.killpg(p.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        for p in procs:
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
+        stop_all(procs)
         # A minute's database is gigabytes.
         shutil.rmtree(tmp, ignore_errors=True)
     text = "\n".join(report)

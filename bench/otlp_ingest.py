@@ -23,7 +23,8 @@ REL = ROOT / "target" / "release"
 sys_path = Path(__file__).resolve().parent
 import sys
 sys.path.insert(0, str(sys_path))
-from issue17 import free_port, wait_port, wrk, upstream_nginx, threads, cpu_by_group  # noqa: E402
+from issue17 import (  # noqa: E402
+    free_port, wait_port, wrk, upstream_nginx, threads, cpu_by_group, stop_all)
 
 
 def batch_body(n):
@@ -157,17 +158,7 @@ def main():
                       "helper, the API's runtime included.)")
         report.append(f"\n1-minute load average at the end: {os.getloadavg()[0]:.2f}")
     finally:
-        for p in procs:
-            if p.poll() is None:
-                try:
-                    os.killpg(p.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        for p in procs:
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
+        stop_all(procs)
     text = "\n".join(report)
     out = ROOT / "bench-out"
     out.mkdir(exist_ok=True)
