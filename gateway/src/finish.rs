@@ -149,6 +149,7 @@ impl GatewayProxy {
                 http_status: out.http_status,
                 status: out.status,
                 usage: out.summary.usage.as_ref(),
+                usage_parts: &out.summary.usage_parts,
                 timings: Timings {
                     total_ms: RequestCtx::ms(ctx.start, llm_end.max(post_start)),
                     ttft_ms: ttfc.map(|d| d.as_secs_f64() * 1e3),

@@ -11,6 +11,9 @@ use serde::de::IgnoredAny;
 pub struct ResponseSummary {
     /// Final usage, if the response carried any.
     pub usage: Option<Usage>,
+    /// The usage of each separately billed call that `usage` sums (a batch job's responses);
+    /// empty when `usage` is one call's.
+    pub usage_parts: Vec<Usage>,
     /// One finish reason per candidate (or choice).
     pub finish_reasons: Vec<String>,
     /// `responseId` / `id`.

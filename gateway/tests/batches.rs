@@ -1,7 +1,8 @@
 //! The Batch API through the real gateway binary, against the fake upstream: the create is
-//! deferred; the first poll that shows the job done meters the SUM of its inlined responses'
-//! usage at tier `batch` (50% of gemini-3.8-flash standard: $0.75 in / $3.75 out per 1M, 2026);
-//! later polls are free; a job whose results are a file stays deferred.
+//! deferred; the first poll that shows the job done meters its inlined responses at tier
+//! `batch` (50% of gemini-3.8-flash standard: $0.75 in / $3.75 out per 1M, 2026), each priced
+//! as its own call and summed; later polls are free; a job whose results are a file stays
+//! deferred.
 
 #![allow(clippy::unwrap_used)]
 
@@ -163,4 +164,55 @@ fn results_in_a_file_stay_deferred_and_pending_polls_cost_nothing() {
         trace_row(&gw, &t).3.unwrap() > 0.0,
         "the second poll finds it done"
     );
+}
+
+/// Each response of a batch is its own billed call: gemini-2.5-flash-lite bills $35 per 1,000
+/// grounded prompts, so three grounded responses owe three fees ($0.105), not the one a
+/// single summed call would (before responses were priced one by one, the stored cost had
+/// $0.035 of grounding). Tokens at 50% of $0.10 in / $0.40 out per 1M.
+#[test]
+fn each_batch_response_is_priced_as_its_own_call() {
+    let fake = spawn_in_thread(FakeConfig::default());
+    let gw = Gateway::start(&fake.base_url(), "", "");
+    let reqs: Vec<Value> = ["who won", "what is new today", "weather"]
+        .iter()
+        .map(|t| {
+            json!({"request": {"contents": [{"role": "user", "parts": [{"text": t}]}],
+                               "tools": [{"google_search": {}}]}})
+        })
+        .collect();
+    let body = json!({"batch": {"inputConfig": {"requests": {"requests": reqs}}}});
+    let r = client()
+        .post(gw.url("/v1beta/models/gemini-2.5-flash-lite:batchGenerateContent"))
+        .header("x-goog-api-key", KEY)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let op: Value = r.json().unwrap();
+    let (first, done) = poll(&gw, op["name"].as_str().unwrap());
+    let responses = done["metadata"]["output"]["inlinedResponses"]["inlinedResponses"]
+        .as_array()
+        .unwrap();
+    assert_eq!(responses.len(), 3);
+    let mut expected = 0.0;
+    for r in responses {
+        let answer = &r["response"];
+        assert!(
+            answer["candidates"][0]["groundingMetadata"].is_object(),
+            "{answer}"
+        );
+        let u = &answer["usageMetadata"];
+        let n = |k: &str| u[k].as_f64().unwrap_or(0.0);
+        let input = n("promptTokenCount") + n("toolUsePromptTokenCount");
+        let output = n("candidatesTokenCount") + n("thoughtsTokenCount");
+        expected += 0.5 * (input * 0.10 + output * 0.40) / 1e6 + 35.0 / 1000.0;
+    }
+    let (model, _, _, cost, unpriced) = trace_row(&gw, &first);
+    assert_eq!(model.as_deref(), Some("gemini-2.5-flash-lite"));
+    assert!(!unpriced);
+    assert!(close(cost.unwrap(), expected), "{cost:?} vs {expected}");
+    let llm = llm_span(&gw, &first);
+    assert_eq!(llm["gateway.service_tier"], "batch");
 }

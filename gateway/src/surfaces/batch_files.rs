@@ -132,6 +132,7 @@ pub(super) fn summarize(
     attrs.push(KeyValue::new(sc::GATEWAY_BATCH_RESULTS, "metered"));
     if totals.usage.is_some() || bad > 0 {
         s.usage = totals.usage;
+        s.usage_parts = totals.parts;
         s.metering = Some(Metering::Metered);
     }
     s

@@ -178,6 +178,7 @@ impl Surface for Batches {
                 (_, None) if totals.failed == totals.responses => Metering::Free,
                 (Some(id), usage) if first_metering(id) => {
                     s.usage = usage;
+                    s.usage_parts = totals.parts;
                     Metering::Metered
                 }
                 (Some(_), _) => {
@@ -187,6 +188,7 @@ impl Surface for Batches {
                 }
                 (None, usage) => {
                     s.usage = usage;
+                    s.usage_parts = totals.parts;
                     Metering::Metered
                 }
             }

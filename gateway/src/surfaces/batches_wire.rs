@@ -103,6 +103,8 @@ pub struct Requests {
 #[derive(Debug, Default)]
 pub struct Totals {
     pub usage: Option<Usage>,
+    /// Each result's usage, in order: every one is a call billed on its own.
+    pub parts: Vec<Usage>,
     pub model: Option<String>,
     pub responses: u64,
     pub failed: u64,
@@ -159,6 +161,7 @@ pub fn sum_inlined(inlined: &Inlined) -> Totals {
         });
         if let Some(u) = usage {
             add(t.usage.get_or_insert_with(Usage::default), &u);
+            t.parts.push(u);
         }
         if t.model.is_none() {
             t.model = s.response_model;
@@ -223,7 +226,15 @@ mod tests {
             (7, 3, 7)
         );
         assert_eq!(t.model.as_deref(), Some("gemini-3.8-flash"));
+        // Each answered line is also kept on its own, in order, to be priced as its own call.
+        let parts: Vec<_> = t
+            .parts
+            .iter()
+            .map(|p| (p.prompt_tokens, p.candidates_tokens, p.thoughts_tokens))
+            .collect();
+        assert_eq!(parts, [(3, 2, 0), (4, 1, 7)]);
         let (t, bad) = sum_lines(b"garbage\n");
         assert_eq!((t.responses, t.usage.is_none(), bad), (0, true, 1));
+        assert!(t.parts.is_empty());
     }
 }

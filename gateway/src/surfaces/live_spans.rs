@@ -376,6 +376,7 @@ fn price(
         http_status: ctx.upstream_status,
         status: "ok",
         usage: t.usage.as_ref(),
+        usage_parts: &[],
         timings: Timings {
             total_ms,
             ttft_ms: ttfr.map(|s| s * 1e3),

@@ -49,6 +49,7 @@ fn bench(c: &mut Criterion) {
                 http_status: Some(200),
                 status: "ok",
                 usage: Some(&usage),
+                usage_parts: &[],
                 timings: Timings::default(),
                 finish_reasons: &[],
                 response_model: Some("gemini-3.5-flash-lite"),

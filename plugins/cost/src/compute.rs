@@ -10,6 +10,8 @@
 //! - Grounding: `search_queries × search_per_1k / 1000`, plus `grounded_prompt_per_1k / 1000`
 //!   when the answer was grounded; free allowances are not deducted.
 //! - Any count above [`MAX_TOKENS`] or a non-finite result: `None` (implausible usage).
+//! - Several calls summed in one usage (a batch job's responses): each priced on its own
+//!   ([`compute_each`]), so that the rules above apply per call.
 
 use crate::ModelPrice;
 use gateway_plugin_sdk::Usage;
@@ -123,6 +125,27 @@ pub fn compute(price: &ModelPrice, usage: &Usage) -> Option<Cost> {
     };
     let parts = [cost.input_usd, cost.output_usd, cost.grounding_usd];
     (parts.iter().all(|v| v.is_finite()) && cost.total_usd().is_finite()).then_some(cost)
+}
+
+/// Cost of several separately billed calls at `price` (a batch job's responses), each priced
+/// on its own and summed: the long-context rates and a per-prompt grounding fee apply per
+/// call, not to the sum. `long_context` when any call took the long-context rates; `None` when
+/// any call's cost is `None`.
+pub fn compute_each(price: &ModelPrice, calls: &[Usage]) -> Option<Cost> {
+    let mut sum = Cost {
+        input_usd: 0.0,
+        output_usd: 0.0,
+        grounding_usd: 0.0,
+        long_context: false,
+    };
+    for usage in calls {
+        let c = compute(price, usage)?;
+        sum.input_usd += c.input_usd;
+        sum.output_usd += c.output_usd;
+        sum.grounding_usd += c.grounding_usd;
+        sum.long_context |= c.long_context;
+    }
+    (sum.total_usd().is_finite()).then_some(sum)
 }
 
 #[cfg(test)]

@@ -73,7 +73,7 @@ mod row;
 mod storage;
 
 pub use book::{PriceBook, Resolved};
-pub use compute::{Cost, MAX_TOKENS, compute};
+pub use compute::{Cost, MAX_TOKENS, compute, compute_each};
 pub use config::PricingConfig;
 pub use date::{parse_timestamp, start_of_day};
 pub use plugin::TokenCostPlugin;

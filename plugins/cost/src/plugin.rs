@@ -1,7 +1,7 @@
 //! The span plugin around [`PriceBook`] and [`compute`](crate::compute): which call is priced,
 //! by which model and tier, and the attributes it writes.
 
-use crate::{PriceBook, PricingConfig, Resolved, compute};
+use crate::{PriceBook, PricingConfig, Resolved, compute, compute_each};
 use gateway_plugin_sdk::prelude::*;
 use gateway_plugin_sdk::semconv as sc;
 use std::sync::Arc;
@@ -133,7 +133,12 @@ impl TokenCostPlugin {
         let Some(usage) = call.usage else {
             return self.mark_unpriced(out, "usage not reported by the response");
         };
-        let Some(cost) = compute(&resolved.price, usage) else {
+        let cost = if call.usage_parts.is_empty() {
+            compute(&resolved.price, usage)
+        } else {
+            compute_each(&resolved.price, call.usage_parts)
+        };
+        let Some(cost) = cost else {
             return self.mark_unpriced(out, "implausible usage");
         };
         write_cost(out, &resolved, &cost);

@@ -273,3 +273,71 @@ fn a_call_that_failed_or_was_cut_before_any_usage_is_not_unpriced() {
     );
     assert_eq!(unpriced(&p), 1);
 }
+
+/// The summed usage of several calls (a batch job's responses).
+fn summed(parts: &[Usage]) -> Usage {
+    parts.iter().fold(Usage::default(), |mut s, u| {
+        s.prompt_tokens += u.prompt_tokens;
+        s.candidates_tokens += u.candidates_tokens;
+        s.search_queries += u.search_queries;
+        s.grounded |= u.grounded;
+        s
+    })
+}
+
+#[test]
+fn a_batch_prices_each_response_on_its_own() {
+    let p = plugin();
+    // Two responses of 150k prompt and 1k output on gemini-3.1-pro-preview (long-context rates
+    // past 200k): each is under the threshold, so both take the standard rates,
+    // 2 × (150k × $2 + 1k × $12) / 1M = $0.624. Their sum (300k) would have taken the
+    // long-context ones for everything: 300k × $4 + 2k × $18 = $1.236.
+    let one = Usage {
+        prompt_tokens: 150_000,
+        candidates_tokens: 1_000,
+        ..Usage::default()
+    };
+    let parts = vec![one, one];
+    let mut c = call("gemini-3.1-pro-preview", summed(&parts));
+    let as_one_call = c.run(&p);
+    close(cost(&as_one_call), 1.236);
+    c.usage_parts = parts;
+    let out = c.run(&p);
+    close(cost(&out), 0.624);
+    assert_eq!(
+        pp_str(&out, sc::GATEWAY_COST_TIER).as_deref(),
+        Some("standard")
+    );
+
+    // One response past the threshold takes the long-context rates, alone: 250k × $4 + 1k ×
+    // $18 = $1.018, plus $0.312 for the other: $1.330, and the tier says long_context.
+    let long = Usage {
+        prompt_tokens: 250_000,
+        ..one
+    };
+    c.usage_parts = vec![long, one];
+    c.usage = Some(summed(&c.usage_parts));
+    let out = c.run(&p);
+    close(cost(&out), 1.330);
+    assert_eq!(
+        pp_str(&out, sc::GATEWAY_COST_TIER).as_deref(),
+        Some("long_context")
+    );
+
+    // gemini-2.5-flash-lite bills $35 per 1,000 grounded prompts: 100 grounded responses are
+    // $3.50 of grounding (the sum, one grounded "prompt", was $0.035), plus 100 × (10 × $0.10
+    // + 5 × $0.40) / 1M of tokens.
+    let grounded = Usage {
+        prompt_tokens: 10,
+        candidates_tokens: 5,
+        grounded: true,
+        ..Usage::default()
+    };
+    let mut g = call("gemini-2.5-flash-lite", Usage::default());
+    g.usage_parts = vec![grounded; 100];
+    g.usage = Some(summed(&g.usage_parts));
+    close(
+        cost(&g.run(&p)),
+        3.5 + 100.0 * (10.0 * 0.10 + 5.0 * 0.40) / 1e6,
+    );
+}

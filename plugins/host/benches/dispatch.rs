@@ -46,6 +46,7 @@ fn per_request(host: &PluginHost, info: &RequestInfo, body: &[u8]) -> usize {
         http_status: Some(200),
         status: "ok",
         usage: Some(&usage),
+        usage_parts: &[],
         timings: Timings::default(),
         finish_reasons: &[],
         response_model: None,

@@ -28,8 +28,9 @@ use std::ffi::{CStr, c_char};
 ///
 /// 2: `CompletedCall`, `Usage` and `RequestInfo` gained fields. 3: the compatibility record
 /// gained the source fingerprint and the panic strategy; `export_plugin!` pins the allocator.
-/// 4: `Usage` gained the text and image token counts by modality.
-pub const ABI_VERSION: u32 = 4;
+/// 4: `Usage` gained the text and image token counts by modality. 5: `CompletedCall` gained
+/// `usage_parts`, the usage of each call a batch's `usage` sums.
+pub const ABI_VERSION: u32 = 5;
 
 /// The SDK crate version.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");

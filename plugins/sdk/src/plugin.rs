@@ -131,6 +131,10 @@ pub struct CompletedCall<'a> {
     pub status: &'a str,
     /// Final usage, if the response reported it.
     pub usage: Option<&'a Usage>,
+    /// When `usage` sums several separately billed calls (the responses of a batch job), the
+    /// usage of each, in order; empty when `usage` is one call's. Price each part on its own:
+    /// the long-context rates and a per-prompt grounding fee apply per call, not to the sum.
+    pub usage_parts: &'a [Usage],
     /// Timings.
     pub timings: Timings,
     /// Finish reasons.

@@ -248,7 +248,8 @@ pub const GATEWAY_COST_UNPRICED: &str = "gateway.cost.unpriced";
 pub const GATEWAY_COST_UNPRICED_REASON: &str = "gateway.cost.unpriced_reason";
 /// The price-table entry a model resolved to.
 pub const GATEWAY_COST_MODEL: &str = "gateway.cost.model";
-/// `standard` or `long_context`.
+/// `standard` or `long_context` (for a batch job's responses, priced one by one:
+/// `long_context` when any of them took the long-context rates).
 pub const GATEWAY_COST_TIER: &str = "gateway.cost.tier";
 /// Date (`YYYY-MM-DD`) from which the applied price row is in force.
 pub const GATEWAY_COST_EFFECTIVE_FROM: &str = "gateway.cost.effective_from";

@@ -140,6 +140,7 @@ pub fn completed(request: RequestView<'_>) -> CompletedCall<'_> {
         http_status: Some(200),
         status: "ok",
         usage: Some(&USAGE),
+        usage_parts: &[],
         timings: Timings {
             total_ms: 250.0,
             ttft_ms: request.info.stream.then_some(50.0),

@@ -182,6 +182,7 @@ mod tests {
             http_status: Some(200),
             status: "ok",
             usage: None,
+            usage_parts: &[],
             timings: Timings {
                 total_ms: 31000.0,
                 ttft_ms: Some(150.0),

@@ -45,6 +45,8 @@ pub struct Call {
     /// The client went away (or the gateway stopped) before the call ended.
     pub cancelled: bool,
     pub usage: Option<Usage>,
+    /// The calls `usage` sums, when it sums several (a batch job's responses).
+    pub usage_parts: Vec<Usage>,
     pub response_model: Option<&'static str>,
     pub service_tier: Option<&'static str>,
     pub metering: Metering,
@@ -62,6 +64,7 @@ pub fn call(model: &str, usage: Usage) -> Call {
         http_status: Some(200),
         cancelled: false,
         usage: Some(usage),
+        usage_parts: Vec::new(),
         response_model: None,
         service_tier: None,
         metering: Metering::Metered,
@@ -87,6 +90,7 @@ impl Call {
             http_status: self.http_status,
             status,
             usage: self.usage.as_ref(),
+            usage_parts: &self.usage_parts,
             timings: Timings::default(),
             finish_reasons: &[],
             response_model: self.response_model,
