@@ -149,14 +149,29 @@ impl GeminiUsage {
 }
 
 impl OpenAiUsage {
+    /// OpenAI counts reasoning inside `completion_tokens`; Gemini's OpenAI-compatible endpoint
+    /// may count it beside (`total_tokens` = prompt + completion + reasoning, as its native
+    /// usage does). The total tells which: either way the output is the answer plus the
+    /// reasoning, once.
     fn into_usage(self) -> Usage {
         let reasoning = self
             .completion_tokens_details
             .map_or(0, |d| d.reasoning_tokens);
+        let beside = reasoning > 0
+            && self
+                .prompt_tokens
+                .checked_add(self.completion_tokens)
+                .and_then(|n| n.checked_add(reasoning))
+                == Some(self.total_tokens);
+        let candidates = if beside {
+            self.completion_tokens
+        } else {
+            self.completion_tokens.saturating_sub(reasoning)
+        };
         Usage {
             prompt_tokens: self.prompt_tokens,
             cached_tokens: self.prompt_tokens_details.map_or(0, |d| d.cached_tokens),
-            candidates_tokens: self.completion_tokens.saturating_sub(reasoning),
+            candidates_tokens: candidates,
             thoughts_tokens: reasoning,
             total_tokens: self.total_tokens,
             ..Usage::default()

@@ -109,6 +109,18 @@ fn openai_stream_takes_the_last_usage_and_ignores_done() {
         (4, 7, 2)
     );
     assert_eq!(s.finish_reasons, vec!["stop".to_string()]);
+
+    // The same answer with the reasoning counted beside the completion (the total says so, as
+    // Gemini's own usage counts thoughts): the completion is the answer alone.
+    let body = "data: {\"id\":\"c1\",\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":9,\"total_tokens\":15,\"completion_tokens_details\":{\"reasoning_tokens\":2}}}\n\n\
+                data: [DONE]\n\n";
+    let mut obs = Observer::new(Framing::Sse, 1 << 20, 0, b"\"usage\"");
+    obs.feed(body.as_bytes());
+    let u = summarize(&obs.finish()).usage.unwrap();
+    assert_eq!(
+        (u.prompt_tokens, u.candidates_tokens, u.thoughts_tokens),
+        (4, 9, 2)
+    );
 }
 
 #[test]

@@ -4,8 +4,9 @@ use serde::{Deserialize, Serialize};
 
 /// Final token usage of one call (from the last cumulative `usageMetadata`).
 ///
-/// Missing fields are 0, as in proto3 JSON. For OpenAI-compatible calls `candidates_tokens` is
-/// `completion_tokens - reasoning_tokens` and `thoughts_tokens` is `reasoning_tokens`.
+/// Missing fields are 0, as in proto3 JSON. For OpenAI-compatible calls `thoughts_tokens` is
+/// `reasoning_tokens` and `candidates_tokens` is `completion_tokens` without them (when
+/// `total_tokens` shows the reasoning counted beside the completion, `completion_tokens` as is).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Usage {
