@@ -159,7 +159,12 @@ impl GatewayProxy {
                 response_model: out.summary.response_model.as_deref(),
                 service_tier: out.summary.service_tier.as_deref(),
                 metering,
-                started_at: ctx.start_wall,
+                // A deferred call's work is priced on the day it was made (never after this
+                // request: an answer's clock may be ahead of ours).
+                started_at: out
+                    .summary
+                    .work_created_at
+                    .map_or(ctx.start_wall, |t| t.min(ctx.start_wall)),
             };
             let errors = if ctx.skip_library_hooks {
                 // The completion queue was full: the library hooks are skipped (and counted)

@@ -14,6 +14,10 @@ pub struct ResponseSummary {
     /// The usage of each separately billed call that `usage` sums (a batch job's responses);
     /// empty when `usage` is one call's.
     pub usage_parts: Vec<Usage>,
+    /// When the billed work was made, if the answer says and it was not made by this request
+    /// (a background interaction or a batch job metered on a later poll): the date its prices
+    /// are taken at.
+    pub work_created_at: Option<std::time::SystemTime>,
     /// One finish reason per candidate (or choice).
     pub finish_reasons: Vec<String>,
     /// `responseId` / `id`.

@@ -476,34 +476,35 @@ fn usage_on_an_unknown_path_is_flagged_and_counted() {
     assert_eq!(llm_span(&gw, &id)["gateway.metering"], "unknown");
 }
 
-#[test]
-fn a_gateway_whose_clock_is_past_2027_uses_the_new_rate() {
-    // libfaketime moves the gateway's wall clock (not its monotonic clock) to 2027-01-02. It is
-    // preloaded through `env`, which execs the gateway in place: the process the test stops is
-    // the gateway itself (the `faketime` wrapper would fork it and leave it running).
+/// A gateway in front of `upstream` whose wall clock (not its monotonic clock) libfaketime
+/// moves to `at`. It is preloaded through `env`, which execs the gateway in place: the process
+/// the test stops is the gateway itself (the `faketime` wrapper would fork it and leave it
+/// running).
+fn gateway_at(upstream: &str, at: &str) -> Gateway {
     let lib = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"]
         .into_iter()
         .chain(["/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1"])
         .find(|p| std::path::Path::new(p).exists())
         .expect("libfaketime is required (scripts/setup.sh installs the faketime package)");
     let preload = format!("LD_PRELOAD={lib}");
-    let fake = spawn_in_thread(FakeConfig::default());
+    let faketime = format!("FAKETIME=@{at}");
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("gateway.db");
-    let gw = Gateway::start_wrapped(
+    Gateway::start_wrapped(
         dir,
         db,
-        &fake.base_url(),
+        upstream,
         "",
         "linger_ms = 5",
         "",
-        &[
-            "env",
-            &preload,
-            "FAKETIME=@2027-01-02 00:00:00",
-            "FAKETIME_DONT_FAKE_MONOTONIC=1",
-        ],
-    );
+        &["env", &preload, &faketime, "FAKETIME_DONT_FAKE_MONOTONIC=1"],
+    )
+}
+
+#[test]
+fn a_gateway_whose_clock_is_past_2027_uses_the_new_rate() {
+    let fake = spawn_in_thread(FakeConfig::default());
+    let gw = gateway_at(&fake.base_url(), "2027-01-02 00:00:00");
     let r = post(
         &gw,
         "/v1beta/models/gemini-3.8-flash:generateContent",
@@ -520,6 +521,106 @@ fn a_gateway_whose_clock_is_past_2027_uses_the_new_rate() {
         .find(|s| s.2["gateway.step"] == "post_processing")
         .unwrap();
     assert_eq!(post.2["gateway.cost.effective_from"], "2027-01-01");
+}
+
+/// An upstream on loopback that answers each request with the JSON body of the first route
+/// whose path fragment its request line holds (404 when none does).
+fn routed_upstream(routes: Vec<(&'static str, String)>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let mut s = stream.unwrap();
+            let mut buf = [0u8; 65536];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let line = String::from_utf8_lossy(&buf[..n]);
+            let line = line.lines().next().unwrap_or("");
+            let (status, body) = routes
+                .iter()
+                .find(|(path, _)| line.contains(path))
+                .map_or(("404 Not Found", "{}".to_owned()), |(_, b)| {
+                    ("200 OK", b.clone())
+                });
+            let head = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(head.as_bytes());
+            let _ = s.write_all(body.as_bytes());
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Work metered on a later poll (a background interaction, a batch job) is priced on the day
+/// it was made, which its answer states (`created`, `createTime`), not on the day of the poll:
+/// polled on 2027-01-02, what was made on 2026-12-31 takes the 2026 rates of
+/// gemini-3.8-flash ($0.75 / $3.75), and what was made on 2027-01-01 the new ones.
+#[test]
+fn deferred_work_is_priced_on_the_day_it_was_made() {
+    let interaction = |id: &str, created: &str| {
+        json!({"id": id, "status": "completed", "model": "gemini-3.8-flash", "created": created,
+               "usage": {"total_input_tokens": 1000, "total_output_tokens": 100,
+                         "total_tokens": 1100}})
+        .to_string()
+    };
+    let batch = |name: &str, created: &str| {
+        json!({"name": name, "done": true,
+               "metadata": {"model": "models/gemini-3.8-flash", "state": "BATCH_STATE_SUCCEEDED",
+                            "createTime": created,
+                            "output": {"inlinedResponses": {"inlinedResponses": [{"response": {
+                                "candidates": [{"content": {"parts": [{"text": "ok"}],
+                                                            "role": "model"},
+                                                "finishReason": "STOP"}],
+                                "usageMetadata": {"promptTokenCount": 2000,
+                                                  "candidatesTokenCount": 400,
+                                                  "totalTokenCount": 2400},
+                                "modelVersion": "gemini-3.8-flash"}}]}}}})
+        .to_string()
+    };
+    let upstream = routed_upstream(vec![
+        (
+            "/interactions/old ",
+            interaction("old", "2026-12-31T23:00:00Z"),
+        ),
+        (
+            "/interactions/new ",
+            interaction("new", "2027-01-01T10:00:00Z"),
+        ),
+        (
+            "/batches/old ",
+            batch("batches/old", "2026-12-31T23:00:00Z"),
+        ),
+        (
+            "/batches/new ",
+            batch("batches/new", "2027-01-01T10:00:00Z"),
+        ),
+    ]);
+    let gw = gateway_at(&upstream, "2027-01-02 00:00:00");
+    let get = |path: &str| {
+        let r = client()
+            .get(gw.url(path))
+            .header("x-goog-api-key", KEY)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        trace_id(&r)
+    };
+    let cases = [
+        ("/v1beta/interactions/old", 1000.0 * 0.75 + 100.0 * 3.75),
+        ("/v1beta/interactions/new", 1000.0 * 1.50 + 100.0 * 7.50),
+        // Batch: 50% of standard.
+        ("/v1beta/batches/old", 0.5 * (2000.0 * 0.75 + 400.0 * 3.75)),
+        ("/v1beta/batches/new", 0.5 * (2000.0 * 1.50 + 400.0 * 7.50)),
+    ];
+    for (path, micro_usd) in cases {
+        let id = get(path);
+        let (model, _, _, cost, unpriced) = trace_row(&gw, &id);
+        assert_eq!(model.as_deref(), Some("gemini-3.8-flash"), "{path}");
+        assert!(!unpriced, "{path}");
+        let want = micro_usd / 1e6;
+        assert!(close(cost.unwrap(), want), "{path}: {cost:?} vs {want}");
+    }
 }
 
 /// A one-shot upstream on loopback that answers `body` as JSON to every request.

@@ -157,7 +157,9 @@ impl Surface for Batches {
             s.metering = Some(Metering::Deferred);
             return s;
         }
-        // A GET: meter the finished job's inlined results once per job id.
+        // A GET: meter the finished job's inlined results once per job id, on the day the job
+        // was created.
+        let created = super::work_created_at(meta.create_time.as_deref());
         let output = meta.output.or(op.response);
         let inlined = output.as_ref().and_then(|o| o.inlined_responses.as_ref());
         let file = output.as_ref().and_then(|o| o.responses_file.clone());
@@ -179,6 +181,7 @@ impl Surface for Batches {
                 (Some(id), usage) if first_metering(id) => {
                     s.usage = usage;
                     s.usage_parts = totals.parts;
+                    s.work_created_at = created;
                     Metering::Metered
                 }
                 (Some(_), _) => {
@@ -189,6 +192,7 @@ impl Surface for Batches {
                 (None, usage) => {
                     s.usage = usage;
                     s.usage_parts = totals.parts;
+                    s.work_created_at = created;
                     Metering::Metered
                 }
             }

@@ -26,6 +26,8 @@ pub struct Operation {
 #[serde(default, rename_all = "camelCase")]
 pub struct BatchMeta {
     pub model: Option<String>,
+    /// When the job was created (RFC 3339): the day its work is priced at.
+    pub create_time: Option<String>,
     pub state: Option<String>,
     pub batch_stats: Option<BatchStats>,
     pub output: Option<Output>,

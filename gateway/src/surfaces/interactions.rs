@@ -216,6 +216,10 @@ impl Surface for Interactions {
             (None, _) => Metering::Metered,
             (Some(_), Some(id)) => {
                 if first_metering(id) {
+                    if act == "get" {
+                        // Metered on a poll: priced on the day the interaction was created.
+                        s.work_created_at = super::work_created_at(state.created.as_deref());
+                    }
                     Metering::Metered
                 } else {
                     s.llm_attrs

@@ -21,6 +21,7 @@ struct TimedStep {
 #[derive(Default)]
 pub(super) struct State {
     pub(super) id: Option<String>,
+    pub(super) created: Option<String>,
     pub(super) model: Option<String>,
     pub(super) agent: Option<String>,
     pub(super) tier: Option<String>,
@@ -68,6 +69,7 @@ impl State {
 
     fn apply_interaction(&mut self, i: Interaction) {
         self.id = i.id.or(self.id.take());
+        self.created = i.created.or(self.created.take());
         self.model = i.model.or(self.model.take());
         self.agent = i.agent.or(self.agent.take());
         self.tier = i.service_tier.or(self.tier.take());
@@ -89,6 +91,7 @@ impl State {
             // A unary Interaction (or an error object).
             self.apply_interaction(Interaction {
                 id: e.id,
+                created: e.created,
                 status: e.status,
                 model: e.model,
                 agent: e.agent,

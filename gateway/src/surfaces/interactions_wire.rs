@@ -91,6 +91,8 @@ pub struct Step {
 #[serde(default)]
 pub struct Interaction {
     pub id: Option<String>,
+    /// When the interaction was created (RFC 3339).
+    pub created: Option<String>,
     pub status: Option<String>,
     pub model: Option<String>,
     pub agent: Option<String>,
@@ -133,6 +135,7 @@ pub struct Event {
     pub error: Option<ErrorBody>,
     // A unary answer parsed as an event keeps its own fields here.
     pub id: Option<String>,
+    pub created: Option<String>,
     pub model: Option<String>,
     pub agent: Option<String>,
     pub service_tier: Option<String>,

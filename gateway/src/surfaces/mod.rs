@@ -186,6 +186,16 @@ pub(crate) fn route(surface: &'static dyn Surface, metering: Metering, template:
     }
 }
 
+/// When the billed work of a deferred call was made, from the time its answer states (a
+/// background interaction's `created`, a batch job's `createTime`, RFC 3339): prices carry
+/// dates, and the poll that meters the work may fall on another day's rates. `None` when the
+/// time is missing or not a timestamp.
+pub fn work_created_at(stated: Option<&str>) -> Option<std::time::SystemTime> {
+    let ns = gateway_cost::parse_timestamp(stated?)?;
+    let ns = u64::try_from(ns).ok()?;
+    std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_nanos(ns))
+}
+
 /// Lowercase service tier from any of Gemini's spellings (`FLEX`, `SERVICE_TIER_FLEX`, `flex`).
 pub fn normalize_tier(raw: &str) -> String {
     let t = raw.trim().to_ascii_lowercase();
