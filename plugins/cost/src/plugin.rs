@@ -118,11 +118,17 @@ impl TokenCostPlugin {
             // (the rule the writer applies, `gateway_store::is_unpriced`).
             return;
         }
-        // The served model when the table knows it, else the requested one.
-        let model = served
-            .filter(|s| self.book.key(s).is_some())
-            .or(requested)
-            .or(served);
+        // The served model prices the call. One the table lacks is not priced at the requested
+        // model's rates: that would be a guess (gemini-3.1-flash-image is answered by
+        // gemini-nano-banana-2.1, whose price is not published).
+        let model = match (served, requested) {
+            (Some(s), _) if self.book.key(s).is_some() => Some(s),
+            (Some(s), Some(r)) if !self.book.same_model(r, s) => {
+                let reason = format!("served by {s}, which has no price (requested {r})");
+                return self.mark_unpriced(out, &reason);
+            }
+            (s, r) => r.or(s),
+        };
         let Some(model) = model else {
             return self.mark_unpriced(out, "no model in the request or the response");
         };

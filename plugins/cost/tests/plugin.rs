@@ -102,12 +102,20 @@ fn the_served_model_is_priced_and_routing_is_flagged() {
     // The same model under another spelling is not routing.
     c.info.model = Some("models/gemini-3.8-flash-001".into());
     assert_eq!(c.run(&p).get(Step::Root, sc::GATEWAY_MODEL_ROUTED), None);
-    // A served model the table lacks falls back to the requested one: 3.1 Flash Image,
-    // 1M × $0.50 + 1M × $3 = $3.50.
+    // A served model the table lacks is unpriced, never priced at the requested model's rates
+    // (3.1 Flash Image's would have said $3.50): the routing is still recorded.
     c.info.model = Some("gemini-3.1-flash-image".into());
     c.response_model = Some("gemini-nano-banana-2.1");
+    let before = unpriced(&p);
     let out = c.run(&p);
-    close(cost(&out), 3.5);
+    assert_eq!(out.get(Step::Root, sc::GATEWAY_COST_USD), None);
+    assert_eq!(
+        unpriced_reason(&out).as_deref(),
+        Some(
+            "served by gemini-nano-banana-2.1, which has no price (requested gemini-3.1-flash-image)"
+        )
+    );
+    assert_eq!(unpriced(&p), before + 1);
     assert_eq!(
         out.get(Step::Root, sc::GATEWAY_MODEL_ROUTED),
         Some(&AttrValue::Bool(true))
