@@ -1,5 +1,6 @@
 //! `GET /api/sessions/{id}` over a fixed database: two sessions interleaved in time, a
-//! conversation across sessions, an Interactions chain with a cycle, a trace with NULL cost,
+//! conversation across sessions, an Interactions chain with a cycle, traces with NULL cost
+//! (unpriced, and one deferred: not unpriced),
 //! application spans. Every expected value is computed here from the inserted rows.
 
 use crate::util::{MS, TestDb, get, message, now, tid};
@@ -15,6 +16,8 @@ struct Fixture {
     spans: Vec<SpanRow>,
 }
 
+/// Trace `n`'s row. A trace with no cost is unpriced, except trace 3: a deferred call (no
+/// cost yet, not unpriced), so that a count of NULL costs and the count of `unpriced` differ.
 fn row(n: u64, start: i64, ms: i64, session: Option<&str>, cost: Option<f64>) -> TraceRow {
     TraceRow {
         trace_id: tid(n),
@@ -36,7 +39,7 @@ fn row(n: u64, start: i64, ms: i64, session: Option<&str>, cost: Option<f64>) ->
         cached_tokens: Some(n as i64 % 3 * 10),
         reasoning_tokens: (n % 2 == 1).then_some(n as i64),
         cost_usd: cost,
-        unpriced: cost.is_none(),
+        unpriced: cost.is_none() && n != 3,
         session_id: session.map(Into::into),
         ..Default::default()
     }
@@ -84,7 +87,7 @@ fn fixture(t0: i64) -> Fixture {
         14 | 15 => Some("conv-x"),
         _ => None,
     };
-    let cost = |n: u64| (![5, 11].contains(&n)).then_some(0.000_123_4 * n as f64 + 1e-7);
+    let cost = |n: u64| (![3, 5, 11].contains(&n)).then_some(0.000_123_4 * n as f64 + 1e-7);
     let rows: Vec<TraceRow> = (1..=15u64)
         .filter(|n| *n != 9)
         .map(|n| row(n, at(n as i64), 300 + n as i64 * 50, sess(n), cost(n)))
@@ -174,10 +177,10 @@ fn expected(f: &Fixture, members: &[u64]) -> Vec<(String, Value)> {
             o += r.output_tokens.unwrap_or(0);
             c += r.cached_tokens.unwrap_or(0);
             rs += r.reasoning_tokens.unwrap_or(0);
-            match r.cost_usd {
-                Some(v) => usd = Some(usd.unwrap_or(0.0) + v),
-                None => unp += 1,
+            if let Some(v) = r.cost_usd {
+                usd = Some(usd.unwrap_or(0.0) + v);
             }
+            unp += u64::from(r.unpriced);
             dur += r.duration_ms();
             end = end.max(r.end_time_unix_nano);
             let v = serde_json::json!({

@@ -17,6 +17,9 @@ use util::{Gateway, client, llm_span, trace_id, trace_row};
 const KEY: &str = "test-key";
 const API: &str = "[api]\nlisten = \"127.0.0.1:0\"\n";
 const INPUT_RATE: f64 = 0.75;
+/// gemini-3.8-flash's 2026 cache-read and output rates (USD per 1M tokens).
+const CACHE_READ_RATE: f64 = 0.075;
+const OUTPUT_RATE: f64 = 3.75;
 const STORAGE_RATE: f64 = 1.00;
 const HOUR_NS: f64 = 3.6e12;
 
@@ -176,6 +179,16 @@ fn create_patch_and_delete_account_storage_by_the_token_hour() {
         llm_span(&gw, &t)["gen_ai.usage.cache_read.input_tokens"],
         tokens
     );
+    // Its cost, from the answer: the uncached prompt at the input rate, the cached part at the
+    // cache-read rate (once, not also at the input rate), thoughts as output.
+    let u = &answer["usageMetadata"];
+    let n = |k: &str| u[k].as_f64().unwrap_or(0.0);
+    let gen_cost = ((n("promptTokenCount") - n("cachedContentTokenCount")) * INPUT_RATE
+        + n("cachedContentTokenCount") * CACHE_READ_RATE
+        + (n("candidatesTokenCount") + n("thoughtsTokenCount")) * OUTPUT_RATE)
+        / 1e6;
+    let stored = trace_row(&gw, &t).3.unwrap();
+    assert!(close(stored, gen_cost), "{stored} vs {gen_cost}");
 
     // A new TTL closes the first interval at updateTime and opens the next.
     let r = send(
@@ -235,7 +248,6 @@ fn create_patch_and_delete_account_storage_by_the_token_hour() {
         (Some(0), Some(0))
     );
     assert_eq!(line["models"][0]["model"], "gemini-3.8-flash");
-    let gen_cost = trace_row(&gw, &t).3.unwrap();
     assert!(
         close(report["total_usd"].as_f64().unwrap(), creation + gen_cost),
         "{report}"

@@ -135,7 +135,10 @@ fn run(mode: &str) -> Run {
              [export.otlp]\nendpoint = \"{endpoint}\"\nmetrics_interval_ms = 100\n"
         ),
     );
+    // A search tool and a cache, so that the answer's tool-use prompt and cached counts are
+    // not 0 and the sums below are checked on both.
     let body = r#"{"contents":[{"parts":[{"text":"name three colours"}]}],
+        "tools":[{"googleSearch":{}}],"cachedContent":"cachedContents/palette",
         "generationConfig":{"temperature":0.5,"topK":40,"maxOutputTokens":256,
         "thinkingConfig":{"thinkingLevel":"low"}}}"#;
     let resp = client()
@@ -210,6 +213,13 @@ fn run(mode: &str) -> Run {
 fn common(r: &Run) {
     let a = &r.ok;
     let n = |k: &str| r.usage[k].as_i64().unwrap_or(0);
+    for k in [
+        "toolUsePromptTokenCount",
+        "cachedContentTokenCount",
+        "thoughtsTokenCount",
+    ] {
+        assert!(n(k) > 0, "{k} is 0 in {}", r.usage);
+    }
     assert_eq!(
         a["gen_ai.usage.input_tokens"],
         n("promptTokenCount") + n("toolUsePromptTokenCount")
@@ -332,12 +342,19 @@ fn latest_names_on_the_inference_span_and_metrics() {
     ] {
         assert!(!r.metrics.iter().any(|n| n == m), "{m} is v1.41 only");
     }
-    // The successful call counted its prompt as text; the failed one recorded 0, unknown.
+    // The successful call counted its prompt as text and its tool-use prompt (not broken down
+    // by modality here) as unknown; the failed one recorded 0, unknown.
     let n = r.usage["promptTokenCount"].as_i64().unwrap();
-    assert_eq!(
-        r.input_counter,
-        vec![("text".to_owned(), n), ("unknown".to_owned(), 0)]
-    );
+    let tool_use = r.usage["toolUsePromptTokenCount"].as_i64().unwrap();
+    let mut points = r.input_counter.clone();
+    points.sort();
+    let mut want = vec![
+        ("text".to_owned(), n),
+        ("unknown".to_owned(), 0),
+        ("unknown".to_owned(), tool_use),
+    ];
+    want.sort();
+    assert_eq!(points, want);
 }
 
 #[test]

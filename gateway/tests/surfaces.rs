@@ -46,16 +46,19 @@ fn interactions_unary_are_metered_with_thoughts_and_steps() {
         &gw,
         "/v1beta/interactions",
         &json!({"model": "gemini-3.8-flash", "input": "count the stars in the sky tonight",
-                "previous_interaction_id": "v1_prev"}),
+                "previous_interaction_id": "v1_prev", "cached_content": "cachedContents/stars"}),
     );
     assert_eq!(r.status(), 200);
     let id = trace_id(&r);
     let body: Value = r.json().unwrap();
     let usage = &body["usage"];
+    // Thoughts (billed as output) and a cached part of the prompt (at the cache-read rate)
+    // are both in the answer, so the cost below checks both rules.
     assert!(
         usage["total_thought_tokens"].as_u64().unwrap() > 0,
         "{body}"
     );
+    assert!(usage["total_cached_tokens"].as_u64().unwrap() > 0, "{body}");
     let (model, input, output, cost, unpriced) = trace_row(&gw, &id);
     assert_eq!(model.as_deref(), Some("gemini-3.8-flash"));
     assert_eq!(input, usage["total_input_tokens"].as_i64());
@@ -75,6 +78,14 @@ fn interactions_unary_are_metered_with_thoughts_and_steps() {
     );
 
     let conn = Connection::open(&gw.db).unwrap();
+    let cached: Option<i64> = conn
+        .query_row(
+            "SELECT cached_tokens FROM traces WHERE trace_id = ?1",
+            [&id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(cached, usage["total_cached_tokens"].as_i64());
     let spans = spans_of(&conn, &id);
     let llm = spans
         .iter()

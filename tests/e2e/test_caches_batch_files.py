@@ -89,8 +89,8 @@ def test_cache_create_update_delete(own):
     assert (s1, e1, by1) == (ns(cache.create_time), ns(updated.update_time), "ttl_update")
     assert s2 == ns(updated.update_time) and before <= e2 <= after
     assert (r1, r2, seen1, seen2, m1, m2) == (STORAGE, STORAGE, 1, 1, "gemini-3.8-flash", "gemini-3.8-flash")
-    storage = tokens * (e2 - s1) / HOUR_NS * STORAGE / 1e6
-    assert storage > 0
+    # The storage cost of these intervals is checked against the API's report in
+    # gateway/tests/caches.rs; here the intervals themselves are.
 
     # The create is billed as input tokens; the PATCH and DELETE calls are free.
     traces = wait_rows(

@@ -145,6 +145,9 @@ def test_openai_stream(stack, expected):
         "stream": True,
         # A thinking model: its reasoning is output too, counted by the total.
         "usage": {"input": usage.prompt_tokens, "output": usage.total_tokens - usage.prompt_tokens},
+        # gemini-2.5-flash is answered by gemini-3.5-flash-lite ($0.30 in, $2.50 out per 1M);
+        # the reasoning is billed as output.
+        "cost": (usage.prompt_tokens * 0.30 + (usage.total_tokens - usage.prompt_tokens) * 2.50) / 1e6,
     }
 
 
