@@ -30,6 +30,9 @@ impl Default for FakeConfig {
 pub(crate) enum Fault {
     /// Send two stream events, then abort the connection.
     ResetMidStream,
+    /// Send two stream events, then an in-band `{"error": …}` event (500 `INTERNAL`), and end
+    /// the stream normally: the HTTP status stays 200.
+    ErrorMidStream,
     /// Never answer.
     Hang,
 }
@@ -65,6 +68,7 @@ impl Knobs {
         let num = |name: &str| text(name).and_then(|s| s.parse::<u64>().ok());
         let fault = text("x-fake-fault").and_then(|f| match f.to_ascii_lowercase().as_str() {
             "reset-mid-stream" | "reset" => Some(Fault::ResetMidStream),
+            "error-mid-stream" => Some(Fault::ErrorMidStream),
             "hang" => Some(Fault::Hang),
             _ => None,
         });

@@ -152,6 +152,11 @@ impl ApiError {
             }))
     }
 
+    /// `{"error":…}`, as a stream's in-band error event carries it.
+    pub fn envelope(&self) -> Value {
+        json!({ "error": self })
+    }
+
     /// The response, as `{"error":…}` or, if `array`, `[{"error":…}]`.
     pub fn response(&self, array: bool) -> Response {
         let env = Envelope { error: self };

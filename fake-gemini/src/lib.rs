@@ -182,7 +182,9 @@
 //! [`FakeConfig`]; `x-fake-status: <4xx|5xx>` answers a canned Gemini error
 //! (429 carries QuotaFailure, Help and RetryInfo details);
 //! `x-fake-fault: reset-mid-stream` sends two stream events then aborts the
-//! connection; `x-fake-fault: hang` never answers; `x-fake-hold: <token>`
+//! connection; `x-fake-fault: error-mid-stream` sends two stream events then
+//! Gemini's in-band error event (`{"error": {code 500, status INTERNAL}}`) as
+//! the stream's last element, under HTTP 200; `x-fake-fault: hang` never answers; `x-fake-hold: <token>`
 //! pauses a stream after its first event until [`FakeGemini::release`] or
 //! `POST /__fake/release/<token>` (204). `x-fake-tier-downgrade: 1` serves a
 //! priority request at standard; `x-fake-polls: N` (background interactions

@@ -41,6 +41,10 @@ use crate::state::{SeenRequest, Shared};
 use crate::tokens::{THOUGHT_TOKENS, content_text, is_thinking_model, thinking_disabled, words};
 use crate::util::{field, query_param};
 
+/// The tier a Live session is served at, named in every turn's `usageMetadata.serviceTier` as
+/// Gemini does. The Live setup has no tier to ask for, so it is always standard.
+const LIVE_TIER: &str = "standard";
+
 /// Audio tokens per second of input or output (Gemini's rate).
 const AUDIO_TOKENS_PER_SECOND: u64 = 25;
 /// Bytes per second of 16 kHz 16-bit mono PCM.
@@ -374,6 +378,7 @@ async fn answer(c: &mut Conn, user_turn: bool) -> Result<Step, axum::Error> {
             "totalTokenCount": prompt + CALL_TOKENS,
             "promptTokensDetails": prompt_details,
             "responseTokensDetails": [{"modality": "TEXT", "tokenCount": CALL_TOKENS}],
+            "serviceTier": LIVE_TIER,
         });
         let call = json!({"id": id, "name": name, "args": {"query": c.s.last_user_text}});
         c.send(&json!({"toolCall": {"functionCalls": [call]}, "usageMetadata": usage}))
@@ -418,6 +423,7 @@ async fn answer(c: &mut Conn, user_turn: bool) -> Result<Step, axum::Error> {
         "totalTokenCount": prompt + response + thoughts,
         "promptTokensDetails": prompt_details,
         "responseTokensDetails": [{"modality": modality, "tokenCount": response}],
+        "serviceTier": LIVE_TIER,
     });
     if thoughts > 0 {
         usage["thoughtsTokenCount"] = json!(thoughts);

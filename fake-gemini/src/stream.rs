@@ -69,7 +69,21 @@ pub(crate) fn generate_stream(
     prompt: &Prompt,
     framing: Framing,
 ) -> Response {
-    let frames = generate_frames(model, prompt, knobs.chunks, framing, shared.next_seq());
+    let mut frames = generate_frames(model, prompt, knobs.chunks, framing, shared.next_seq());
+    if knobs.fault == Some(Fault::ErrorMidStream) {
+        // Two events, then the error as the stream's last element (Gemini's in-band error).
+        frames.truncate(EVENTS_BEFORE_RESET);
+        let error = crate::errors::ApiError::new(
+            500,
+            "An internal error has occurred. Please retry or report in \
+             https://developers.generativeai.google/guide/troubleshooting",
+        )
+        .envelope();
+        frames.push(Bytes::from(match framing {
+            Framing::Sse => format!("data: {}\r\n\r\n", google_line(&error)),
+            Framing::JsonArray => format!("\r\n,{}\r\n]", pretty(&error)),
+        }));
+    }
     let content_type = match framing {
         Framing::Sse => "text/event-stream",
         Framing::JsonArray => "application/json; charset=UTF-8",

@@ -423,6 +423,84 @@ fn reset_mid_stream_is_recorded() {
     assert_eq!((status.as_str(), err.as_str()), ("error", "stream_reset"));
 }
 
+/// Gemini reports an error in the middle of a stream as an event of its own (`{"error": …}`)
+/// under HTTP 200. The client gets the stream as sent; the trace is an error with the
+/// error's status, keeps the usage of the last event before it, and costs nothing (failed
+/// calls are not billed).
+#[test]
+fn an_error_event_mid_stream_is_recorded_with_the_usage_before_it() {
+    let fake = spawn_in_thread(FakeConfig {
+        chunks: 5,
+        ..FakeConfig::default()
+    });
+    let mut gw = Gateway::start(&fake.base_url(), "", "");
+    let mut traces = Vec::new();
+    for (path, sse) in [
+        (
+            "/v1beta/models/gemini-3.8-flash:streamGenerateContent?alt=sse",
+            true,
+        ),
+        (
+            "/v1beta/models/gemini-3.8-flash:streamGenerateContent",
+            false,
+        ),
+    ] {
+        let resp = client()
+            .post(gw.url(path))
+            .header("x-goog-api-key", KEY)
+            .header("x-fake-fault", "error-mid-stream")
+            .body(gen_body("one two three four five six seven eight"))
+            .send()
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let t = resp.headers()["x-gateway-trace-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let text = resp.text().unwrap();
+        let events: Vec<serde_json::Value> = if sse {
+            text.split("\r\n\r\n")
+                .filter_map(|e| e.strip_prefix("data: "))
+                .map(|d| serde_json::from_str(d).unwrap())
+                .collect()
+        } else {
+            serde_json::from_str(&text).unwrap()
+        };
+        assert_eq!(events.len(), 3, "{text}");
+        assert_eq!(events[2]["error"]["status"], "INTERNAL", "{text}");
+        traces.push((t, events[1]["usageMetadata"].clone()));
+    }
+    let conn = gw.wait_traces(2);
+    gw.stop();
+    for (t, usage) in traces {
+        let row: (
+            String,
+            Option<String>,
+            Option<i64>,
+            Option<i64>,
+            Option<f64>,
+        ) = conn
+            .query_row(
+                "SELECT status, error_type, input_tokens, output_tokens, cost_usd FROM traces \
+                 WHERE trace_id = ?1",
+                [&t],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .unwrap();
+        let n = |k: &str| usage[k].as_i64().unwrap_or(0);
+        assert_eq!(
+            row,
+            (
+                "error".to_owned(),
+                Some("INTERNAL".to_owned()),
+                Some(n("promptTokenCount")),
+                Some(n("candidatesTokenCount") + n("thoughtsTokenCount")),
+                Some(0.0)
+            )
+        );
+    }
+}
+
 #[test]
 fn client_disconnect_mid_stream_is_cancelled() {
     let fake = spawn_in_thread(FakeConfig {
