@@ -757,3 +757,45 @@ fn a_stream_answered_with_an_error_has_no_time_to_first_chunk() {
     let llm = llm_span(&gw, &ok_id);
     assert!(llm["gen_ai.response.time_to_first_chunk"].is_number());
 }
+
+/// Image output is billed at the model's image-output rate, apart from its text: the answer's
+/// `candidatesTokensDetails` splits the candidates, and gemini-3.1-flash-image charges $0.50 in,
+/// $3.00 per 1M text (and thinking) out and $60.00 per 1M image out.
+#[test]
+fn image_output_is_priced_at_the_image_rate() {
+    let fake = spawn_in_thread(FakeConfig::default());
+    let gw = Gateway::start(&fake.base_url(), "", "");
+    let r = post(
+        &gw,
+        "/v1beta/models/gemini-3.1-flash-image:generateContent",
+        &json!({"contents": [{"role": "user", "parts": [{"text": "draw a red circle"}]}],
+                "generationConfig": {"responseModalities": ["TEXT", "IMAGE"]}}),
+    );
+    assert_eq!(r.status(), 200);
+    let id = trace_id(&r);
+    let answer: Value = r.json().unwrap();
+    let u = &answer["usageMetadata"];
+    let n = |k: &str| u[k].as_f64().unwrap_or(0.0);
+    let image = u["candidatesTokensDetails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["modality"] == "IMAGE")
+        .map(|d| d["tokenCount"].as_f64().unwrap())
+        .sum::<f64>();
+    assert!(image > 0.0, "{answer}");
+    let text = n("candidatesTokenCount") - image + n("thoughtsTokenCount");
+    let expected = (n("promptTokenCount") * 0.50 + text * 3.00 + image * 60.00) / 1e6;
+    let (model, _, output, cost, unpriced) = trace_row(&gw, &id);
+    assert_eq!(model.as_deref(), Some("gemini-3.1-flash-image"));
+    assert!(!unpriced);
+    assert_eq!(
+        output,
+        Some((n("candidatesTokenCount") + n("thoughtsTokenCount")) as i64)
+    );
+    assert!(close(cost.unwrap(), expected), "{cost:?} vs {expected}");
+    assert_eq!(
+        llm_span(&gw, &id)["gen_ai.usage.image.output_tokens"],
+        image as i64
+    );
+}
