@@ -2,8 +2,8 @@
 //! upstream: a finished job whose results are a `responsesFile` is "results not seen" (no
 //! cost, never $0) until the file is downloaded through the gateway; the download meters every
 //! line's usage at the batch tier (50% of gemini-3.8-flash standard: $0.75 in / $3.75 out per
-//! 1M, 2026), once per file however often it is downloaded, and passes the bytes through
-//! unchanged. A line that is not JSON is counted; a file past `max_parse_bytes` is flagged.
+//! 1M in 2026, twice that from 2027), once per file however often it is downloaded, and
+//! passes the bytes through unchanged. A line that is not JSON is counted; a file past `max_parse_bytes` is flagged.
 
 #![allow(clippy::unwrap_used)]
 
@@ -89,13 +89,6 @@ fn download(gw: &Gateway, path: &str) -> (String, Vec<u8>) {
     (trace_id(&r), r.bytes().unwrap().to_vec())
 }
 
-fn batch_cost(u: &Value) -> f64 {
-    let n = |k: &str| u[k].as_f64().unwrap_or(0.0);
-    let input = n("promptTokenCount") + n("toolUsePromptTokenCount");
-    let output = n("candidatesTokenCount") + n("thoughtsTokenCount");
-    0.5 * (input * 0.75 + output * 3.75) / 1e6
-}
-
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-12_f64.max(b.abs() * 1e-9)
 }
@@ -152,7 +145,7 @@ fn a_results_file_is_metered_once_when_downloaded() {
             .map(|u| u[k].as_i64().unwrap_or(0))
             .sum::<i64>()
     };
-    let expected: f64 = usages.iter().map(|u| batch_cost(u)).sum();
+    let expected: f64 = usages.iter().map(|u| util::flash_38_batch_cost(u)).sum();
 
     let (model, input_tokens, output, cost, unpriced) = trace_row(&gw, &first);
     assert!(!unpriced);
@@ -219,7 +212,7 @@ fn a_malformed_line_is_counted_and_the_rest_metered() {
     assert_eq!(ok.len(), 2);
     let expected: f64 = ok
         .iter()
-        .map(|r| batch_cost(&r["response"]["usageMetadata"]))
+        .map(|r| util::flash_38_batch_cost(&r["response"]["usageMetadata"]))
         .sum();
     let llm = llm_span(&gw, &t);
     assert_eq!(

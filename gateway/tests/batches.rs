@@ -1,8 +1,8 @@
 //! The Batch API through the real gateway binary, against the fake upstream: the create is
 //! deferred; the first poll that shows the job done meters its inlined responses at tier
-//! `batch` (50% of gemini-3.8-flash standard: $0.75 in / $3.75 out per 1M, 2026), each priced
-//! as its own call and summed; later polls are free; a job whose results are a file stays
-//! deferred.
+//! `batch` (50% of gemini-3.8-flash standard: $0.75 in / $3.75 out per 1M in 2026, twice that
+//! from 2027), each priced as its own call and summed; later polls are free; a job whose
+//! results are a file stays deferred.
 
 #![allow(clippy::unwrap_used)]
 
@@ -38,14 +38,6 @@ fn poll(gw: &Gateway, name: &str) -> (String, Value) {
     assert_eq!(r.status(), 200);
     let t = trace_id(&r);
     (t, r.json().unwrap())
-}
-
-/// Batch cost of one generateContent usage: 50% of gemini-3.8-flash standard.
-fn batch_cost(u: &Value) -> f64 {
-    let n = |k: &str| u[k].as_f64().unwrap_or(0.0);
-    let input = n("promptTokenCount") + n("toolUsePromptTokenCount");
-    let output = n("candidatesTokenCount") + n("thoughtsTokenCount");
-    0.5 * (input * 0.75 + output * 3.75) / 1e6
 }
 
 fn close(a: f64, b: f64) -> bool {
@@ -95,7 +87,7 @@ fn batch_jobs_are_metered_once_at_the_batch_tier() {
             .map(|u| u[k].as_i64().unwrap_or(0))
             .sum::<i64>()
     };
-    let expected: f64 = usages.iter().map(|u| batch_cost(u)).sum();
+    let expected: f64 = usages.iter().map(|u| util::flash_38_batch_cost(u)).sum();
 
     // The first poll that sees it done meters the sum of the responses, at tier batch.
     let (model, input, output, cost, unpriced) = trace_row(&gw, &first);

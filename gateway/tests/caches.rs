@@ -2,7 +2,8 @@
 //! billed as input tokens; storage is accounted per token-hour over the cache's life, ended by
 //! a new TTL (PATCH), a DELETE or expiry, and served as its own line of the cost report. The
 //! expected costs are computed here from the times the upstream answered and the published
-//! rates of gemini-3.8-flash (2026: input $0.75 per 1M, storage $1.00 per 1M token-hours).
+//! rates of gemini-3.8-flash (input $0.75 per 1M in 2026, $1.50 from 2027; storage $1.00 per
+//! 1M token-hours).
 
 #![allow(clippy::unwrap_used)]
 
@@ -16,10 +17,6 @@ use util::{Gateway, client, llm_span, trace_id, trace_row};
 
 const KEY: &str = "test-key";
 const API: &str = "[api]\nlisten = \"127.0.0.1:0\"\n";
-const INPUT_RATE: f64 = 0.75;
-/// gemini-3.8-flash's 2026 cache-read and output rates (USD per 1M tokens).
-const CACHE_READ_RATE: f64 = 0.075;
-const OUTPUT_RATE: f64 = 3.75;
 const STORAGE_RATE: f64 = 1.00;
 const HOUR_NS: f64 = 3.6e12;
 
@@ -157,7 +154,7 @@ fn create_patch_and_delete_account_storage_by_the_token_hour() {
     let (model, input, _, cost, unpriced) = trace_row(&gw, &create_trace);
     assert_eq!(model.as_deref(), Some("gemini-3.8-flash"));
     assert_eq!((input, unpriced), (Some(tokens), false));
-    let creation = tokens as f64 * INPUT_RATE / 1e6;
+    let creation = tokens as f64 * util::flash_38_rates().0 / 1e6;
     assert!(close(cost.unwrap(), creation), "{cost:?} vs {creation}");
     let llm = llm_span(&gw, &create_trace);
     assert_eq!(llm["gateway.cache.event"], "create");
@@ -183,10 +180,8 @@ fn create_patch_and_delete_account_storage_by_the_token_hour() {
     // cache-read rate (once, not also at the input rate), thoughts as output.
     let u = &answer["usageMetadata"];
     let n = |k: &str| u[k].as_f64().unwrap_or(0.0);
-    let gen_cost = ((n("promptTokenCount") - n("cachedContentTokenCount")) * INPUT_RATE
-        + n("cachedContentTokenCount") * CACHE_READ_RATE
-        + (n("candidatesTokenCount") + n("thoughtsTokenCount")) * OUTPUT_RATE)
-        / 1e6;
+    assert!(n("cachedContentTokenCount") > 0.0);
+    let gen_cost = util::flash_38_cost(u);
     let stored = trace_row(&gw, &t).3.unwrap();
     assert!(close(stored, gen_cost), "{stored} vs {gen_cost}");
 

@@ -4,7 +4,7 @@
 //! started again over the same database file; the next poll is free and marked already
 //! metered, and the `traces` rows count the usage once. A SIGHUP reload keeps the ids too.
 //! Expected tokens and costs are computed from the usage the fake answered (gemini-3.8-flash,
-//! $0.75 in / $3.75 out per 1M, 2026; batch at 50%).
+//! $0.75 in / $3.75 out per 1M in 2026, twice that from 2027; batch at 50%).
 
 #![allow(clippy::unwrap_used)]
 
@@ -72,14 +72,6 @@ fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-12_f64.max(b.abs() * 1e-9)
 }
 
-/// Batch cost of a generateContent usage: 50% of gemini-3.8-flash standard.
-fn batch_cost(u: &Value) -> f64 {
-    let n = |k: &str| u[k].as_f64().unwrap_or(0.0);
-    let input = n("promptTokenCount") + n("toolUsePromptTokenCount");
-    let output = n("candidatesTokenCount") + n("thoughtsTokenCount");
-    0.5 * (input * 0.75 + output * 3.75) / 1e6
-}
-
 /// (input, output, cost) of generateContent usages at the batch tier.
 fn batch_usage(usages: &[&Value]) -> (i64, i64, f64) {
     let n = |k: &str| {
@@ -90,7 +82,11 @@ fn batch_usage(usages: &[&Value]) -> (i64, i64, f64) {
     };
     let input: i64 = n("promptTokenCount") + n("toolUsePromptTokenCount");
     let output: i64 = n("candidatesTokenCount") + n("thoughtsTokenCount");
-    (input, output, usages.iter().map(|u| batch_cost(u)).sum())
+    (
+        input,
+        output,
+        usages.iter().map(|u| util::flash_38_batch_cost(u)).sum(),
+    )
 }
 
 #[test]
@@ -111,8 +107,10 @@ fn a_background_interaction_is_not_metered_again_after_a_restart() {
     let input = n("total_input_tokens");
     let output = n("total_output_tokens") + n("total_thought_tokens");
     let cached = n("total_cached_tokens");
+    let (in_rate, cache_rate, out_rate) = util::flash_38_rates();
     let cost =
-        ((input - cached) as f64 * 0.75 + cached as f64 * 0.075 + output as f64 * 3.75) / 1e6;
+        ((input - cached) as f64 * in_rate + cached as f64 * cache_rate + output as f64 * out_rate)
+            / 1e6;
     assert!(input > 0 && output > 0);
     assert_eq!(llm_span(&gw, &first)["gateway.metering"], "metered");
 

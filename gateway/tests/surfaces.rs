@@ -29,13 +29,14 @@ fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-12_f64.max(b.abs() * 1e-9)
 }
 
-/// Cost of an Interactions usage at gemini-3.8-flash's 2026 rates ($0.75 in, $3.75 out).
-fn flash_38_cost(u: &Value) -> f64 {
+/// Cost of an Interactions usage at gemini-3.8-flash's rates in force now.
+fn interaction_cost(u: &Value) -> f64 {
+    let (in_rate, cache_rate, out_rate) = util::flash_38_rates();
     let input = u["total_input_tokens"].as_f64().unwrap_or(0.0);
     let cached = u["total_cached_tokens"].as_f64().unwrap_or(0.0);
     let out = u["total_output_tokens"].as_f64().unwrap_or(0.0)
         + u["total_thought_tokens"].as_f64().unwrap_or(0.0);
-    ((input - cached) * 0.75 + cached * 0.075 + out * 3.75) / 1e6
+    ((input - cached) * in_rate + cached * cache_rate + out * out_rate) / 1e6
 }
 
 #[test]
@@ -72,9 +73,9 @@ fn interactions_unary_are_metered_with_thoughts_and_steps() {
     );
     assert!(!unpriced);
     assert!(
-        close(cost.unwrap(), flash_38_cost(usage)),
+        close(cost.unwrap(), interaction_cost(usage)),
         "{cost:?} vs {}",
-        flash_38_cost(usage)
+        interaction_cost(usage)
     );
 
     let conn = Connection::open(&gw.db).unwrap();
@@ -167,7 +168,7 @@ fn interactions_streams_take_the_final_cumulative_usage() {
                 + usage["total_thought_tokens"].as_i64().unwrap()
         )
     );
-    assert!(close(cost.unwrap(), flash_38_cost(usage)));
+    assert!(close(cost.unwrap(), interaction_cost(usage)));
     let llm = llm_span(&gw, &id);
     assert_eq!(llm["gen_ai.request.stream"], true);
     assert!(
@@ -214,7 +215,7 @@ fn background_interactions_are_metered_once_however_often_polled() {
     // The first poll that sees it completed is metered; the second is free.
     let (_, _, _, cost, unpriced) = trace_row(&gw, &first);
     assert!(!unpriced);
-    assert!(close(cost.unwrap(), flash_38_cost(&done["usage"])));
+    assert!(close(cost.unwrap(), interaction_cost(&done["usage"])));
     let (_, input, _, cost, _) = trace_row(&gw, &second);
     assert_eq!((input, cost), (None, Some(0.0)));
     let llm = llm_span(&gw, &second);
@@ -286,7 +287,7 @@ fn compressed_answers_reach_the_client_intact_and_are_metered() {
         );
         assert!(!unpriced);
         assert!(
-            close(cost.unwrap(), gen_cost(&last_usage, 0.75, 3.75)),
+            close(cost.unwrap(), util::flash_38_cost(&last_usage)),
             "{encoding}"
         );
         let conn = Connection::open(&gw.db).unwrap();
@@ -388,7 +389,7 @@ fn tiers_routing_embeddings_and_grounding_are_priced_by_what_served() {
     let flex_id = trace_id(&flex);
     let std_cost = trace_row(&gw, &std_id).3.unwrap();
     let flex_cost = trace_row(&gw, &flex_id).3.unwrap();
-    assert!(close(std_cost, gen_cost(&std_usage, 0.75, 3.75)));
+    assert!(close(std_cost, util::flash_38_cost(&std_usage)));
     assert!(
         close(flex_cost, std_cost / 2.0),
         "flex is half: {flex_cost} vs {std_cost}"
@@ -439,7 +440,7 @@ fn tiers_routing_embeddings_and_grounding_are_priced_by_what_served() {
     assert_eq!(llm["gateway.model.routed"], true);
     assert!(close(
         trace_row(&gw, &routed).3.unwrap(),
-        gen_cost(&body["usageMetadata"], 0.75, 3.75)
+        util::flash_38_cost(&body["usageMetadata"])
     ));
 
     // Embeddings report usage now: metered at the input rate ($0.20 for gemini-embedding-2).
@@ -468,7 +469,7 @@ fn tiers_routing_embeddings_and_grounding_are_priced_by_what_served() {
         .filter(|q| !q.as_str().unwrap().trim().is_empty())
         .count() as f64;
     assert!(queries >= 1.0);
-    let expected = gen_cost(&body["usageMetadata"], 0.75, 3.75) + queries * 14.0 / 1000.0;
+    let expected = util::flash_38_cost(&body["usageMetadata"]) + queries * 14.0 / 1000.0;
     assert!(close(trace_row(&gw, &g).3.unwrap(), expected));
 }
 
@@ -705,7 +706,7 @@ fn a_flood_of_property_headers_never_evicts_cost_or_usage() {
     let (_, input, _, cost, unpriced) = trace_row(&gw, &id);
     assert!(!unpriced);
     assert_eq!(input, u["promptTokenCount"].as_i64());
-    assert!(close(cost.unwrap(), gen_cost(&u, 0.75, 3.75)));
+    assert!(close(cost.unwrap(), util::flash_38_cost(&u)));
     let conn = Connection::open(&gw.db).unwrap();
     let root = spans_of(&conn, &id)
         .into_iter()

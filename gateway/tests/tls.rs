@@ -94,13 +94,9 @@ fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-12_f64.max(b.abs() * 1e-9)
 }
 
-/// Standard cost of a generateContent usage at gemini-3.8-flash's 2026 rates ($0.75 in, $3.75
-/// out per 1M tokens; thoughts are billed as output).
+/// Standard cost of a generateContent usage at gemini-3.8-flash's rates in force now.
 fn flash_cost(u: &Value) -> f64 {
-    let p = u["promptTokenCount"].as_f64().unwrap();
-    let o = u["candidatesTokenCount"].as_f64().unwrap_or(0.0)
-        + u["thoughtsTokenCount"].as_f64().unwrap_or(0.0);
-    (p * 0.75 + o * 3.75) / 1e6
+    util::flash_38_cost(u)
 }
 
 /// The stored row of `id` carries the answer's model, tokens and cost.

@@ -15,6 +15,11 @@ ROOT = Path(__file__).resolve().parents[2]
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug"
 KEY = "AIzaE2E-secret-key-do-not-store-42"
 
+# gemini-3.8-flash's standard rates in force now, USD per 1M tokens: (input, cache read,
+# output). The shipped prices double on 2027-01-01 (UTC), so a run on either side of that day
+# expects the rates the gateway then applies.
+FLASH_38 = (0.75, 0.075, 3.75) if time.time() < 1_798_761_600 else (1.50, 0.15, 7.50)
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -4,8 +4,9 @@ Batch API job with its results in a file (`files.upload`, `batches.create` / `ge
 the database stores: the cache's token count and storage intervals, the creation cost, and the
 results file metered once at the batch tier.
 
-Rates of gemini-3.8-flash in 2026 (the shipped price table): input $0.75 and output $3.75 per
-1M tokens, storage $1.00 per 1M token-hours; batch = 50% of the token rates.
+Rates of gemini-3.8-flash (the shipped price table): input $0.75 and output $3.75 per 1M
+tokens in 2026, twice that from 2027 (conftest.FLASH_38), storage $1.00 per 1M token-hours;
+batch = 50% of the token rates.
 """
 
 import calendar
@@ -16,9 +17,9 @@ import pytest
 from google import genai
 from google.genai import types
 
-from conftest import KEY, Stack
+from conftest import FLASH_38, KEY, Stack
 
-INPUT, OUTPUT, STORAGE = 0.75, 3.75, 1.00
+(INPUT, _, OUTPUT), STORAGE = FLASH_38, 1.00
 HOUR_NS = 3_600_000_000_000
 
 

@@ -13,7 +13,7 @@ from google import genai
 from google.genai import errors, types
 from openai import OpenAI
 
-from conftest import KEY
+from conftest import FLASH_38, KEY
 
 
 def gclient(stack, session):
@@ -172,7 +172,6 @@ def test_curl_with_query_key(stack, expected):
 
 
 # Today's surfaces: Interactions (unary and streamed), a flex call, a compressed answer.
-FLASH_38 = (0.75, 0.075, 3.75)  # input, cache read, output: USD per 1M tokens until 2026-12-31
 
 
 def interaction_cost(u, rates=FLASH_38):
@@ -227,7 +226,7 @@ def test_flex_tier_is_half_price(stack, expected):
         "requests": 1,
         "generate": True,
         "usage": usage_of(u),
-        "cost": (u.prompt_token_count * 0.75 + out * 3.75) / 1e6 / 2,
+        "cost": (u.prompt_token_count * FLASH_38[0] + out * FLASH_38[2]) / 1e6 / 2,
     }
 
 
@@ -251,7 +250,7 @@ def test_curl_compressed(stack, expected):
         "requests": 1,
         "generate": True,
         "usage": {"input": u["promptTokenCount"], "output": output},
-        "cost": (u["promptTokenCount"] * 0.75 + output * 3.75) / 1e6,
+        "cost": (u["promptTokenCount"] * FLASH_38[0] + output * FLASH_38[2]) / 1e6,
     }
 
 
@@ -274,7 +273,7 @@ def test_js_sdk(stack, expected):
     assert seen["js-generate"]["model"] == "gemini-3.8-flash"
     u = seen["js-generate"]["usage"]
     out_tokens = (u.get("candidatesTokenCount") or 0) + (u.get("thoughtsTokenCount") or 0)
-    expected["js-generate"]["cost"] = (u["promptTokenCount"] * 0.75 + out_tokens * 3.75) / 1e6
+    expected["js-generate"]["cost"] = (u["promptTokenCount"] * FLASH_38[0] + out_tokens * FLASH_38[2]) / 1e6
     expected["js-stream"]["stream"] = True
     i = seen["js-interaction"]
     assert i["status"] == "completed"
@@ -286,9 +285,9 @@ def test_js_sdk(stack, expected):
             "input": iu["total_input_tokens"],
             "output": iu["total_output_tokens"] + iu["total_thought_tokens"],
         },
-        "cost": ((iu["total_input_tokens"] - (iu.get("total_cached_tokens") or 0)) * 0.75
-                 + (iu.get("total_cached_tokens") or 0) * 0.075
-                 + (iu["total_output_tokens"] + iu["total_thought_tokens"]) * 3.75) / 1e6,
+        "cost": ((iu["total_input_tokens"] - (iu.get("total_cached_tokens") or 0)) * FLASH_38[0]
+                 + (iu.get("total_cached_tokens") or 0) * FLASH_38[1]
+                 + (iu["total_output_tokens"] + iu["total_thought_tokens"]) * FLASH_38[2]) / 1e6,
     }
 
 

@@ -10,10 +10,10 @@ import pytest
 from google import genai
 from google.genai import types
 
-from conftest import KEY
+from conftest import FLASH_38, KEY
 
-# gemini-3.8-flash standard rates, USD per 1M tokens (December 2026).
-RATE_IN, RATE_OUT = 0.75, 3.75
+# gemini-3.8-flash standard rates in force now, USD per 1M tokens.
+RATE_IN, _, RATE_OUT = FLASH_38
 
 
 def client(tls_stack, session, monkeypatch):

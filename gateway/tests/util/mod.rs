@@ -641,3 +641,37 @@ pub fn trace_id(r: &reqwest::blocking::Response) -> String {
         .unwrap()
         .to_owned()
 }
+
+/// gemini-3.8-flash's standard rates in force now, USD per 1M tokens: (input, cache read,
+/// output). The shipped prices double on 2027-01-01 (UTC), so a test that runs on either side
+/// of that day expects the rates the gateway then applies.
+pub fn flash_38_rates() -> (f64, f64, f64) {
+    const JAN_1_2027: u64 = 1_798_761_600;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    if now < JAN_1_2027 {
+        (0.75, 0.075, 3.75)
+    } else {
+        (1.50, 0.15, 7.50)
+    }
+}
+
+/// Standard cost of a generateContent `usageMetadata` at gemini-3.8-flash's rates in force now:
+/// the uncached prompt and the tool-use prompt at the input rate, the cached part at the
+/// cache-read rate, candidates and thoughts at the output rate.
+pub fn flash_38_cost(u: &serde_json::Value) -> f64 {
+    let (input, cache_read, output) = flash_38_rates();
+    let n = |k: &str| u[k].as_f64().unwrap_or(0.0);
+    let cached = n("cachedContentTokenCount");
+    ((n("promptTokenCount") - cached + n("toolUsePromptTokenCount")) * input
+        + cached * cache_read
+        + (n("candidatesTokenCount") + n("thoughtsTokenCount")) * output)
+        / 1e6
+}
+
+/// The same at the batch tier: half of every standard rate.
+pub fn flash_38_batch_cost(u: &serde_json::Value) -> f64 {
+    0.5 * flash_38_cost(u)
+}
