@@ -57,7 +57,13 @@ pub(crate) enum Route {
     /// `POST /{ver}/interactions`.
     CreateInteraction,
     /// `GET /{ver}/interactions/{id}`.
-    GetInteraction(String),
+    /// `GET …/interactions/{id}`; with `?stream=true` its events as a stream, after
+    /// `last_event_id` when given (a resumed stream).
+    GetInteraction {
+        id: String,
+        stream: bool,
+        after: Option<u64>,
+    },
     /// `POST /{ver}/interactions/{id}/cancel` (or `{id}:cancel`).
     CancelInteraction(String),
     /// `DELETE /{ver}/interactions/{id}`.
@@ -201,7 +207,11 @@ pub(crate) fn route(method: &str, path: &str, query: Option<&str>) -> Route {
         [ver, "interactions", id] if is_version(ver) && !id.is_empty() => {
             match (id.split_once(':'), get, post, delete) {
                 (Some((id, "cancel")), _, true, _) => Route::CancelInteraction(id.to_string()),
-                (None, true, _, _) => Route::GetInteraction((*id).to_string()),
+                (None, true, _, _) => Route::GetInteraction {
+                    id: (*id).to_string(),
+                    stream: query_param(query, "stream") == Some("true"),
+                    after: query_param(query, "last_event_id").and_then(|v| v.parse().ok()),
+                },
                 (None, _, _, true) => Route::DeleteInteraction((*id).to_string()),
                 _ => Route::NotFound,
             }
@@ -277,7 +287,23 @@ mod tests {
         assert!(route("POST", "/v1alpha/interactions", None).is_generation());
         assert_eq!(
             route("GET", "/v1beta/interactions/abc", Some("stream=false")),
-            Route::GetInteraction("abc".into())
+            Route::GetInteraction {
+                id: "abc".into(),
+                stream: false,
+                after: None
+            }
+        );
+        assert_eq!(
+            route(
+                "GET",
+                "/v1beta/interactions/abc",
+                Some("stream=true&last_event_id=4")
+            ),
+            Route::GetInteraction {
+                id: "abc".into(),
+                stream: true,
+                after: Some(4)
+            }
         );
         assert_eq!(
             route("POST", "/v1beta/interactions/abc/cancel", None),

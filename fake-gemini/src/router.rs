@@ -236,7 +236,9 @@ async fn serve(
             let req = parse_body(&bytes)?;
             interactions_api::create(shared, knobs, headers, &req, tier?)
         }
-        Route::GetInteraction(id) => interactions_api::get(shared, &id),
+        Route::GetInteraction { id, stream, after } => {
+            interactions_api::get(shared, knobs, &id, stream, after)
+        }
         Route::CancelInteraction(id) => interactions_api::cancel(shared, &id),
         Route::DeleteInteraction(id) => interactions_api::delete(shared, &id),
         Route::GetBatch(id) => batches::get(shared, &id),

@@ -800,3 +800,69 @@ fn image_output_is_priced_at_the_image_rate() {
         image as i64
     );
 }
+
+/// The `data:` events of an Interactions stream, `[DONE]` left out.
+fn stream_events(text: &str) -> Vec<Value> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect()
+}
+
+/// A background interaction followed as a stream (`GET …?stream=true`) is metered once, from
+/// its final usage; a stream resumed after an event (`last_event_id`) repeats that usage and is
+/// free, so the traces add up to one interaction.
+#[test]
+fn a_resumed_interaction_stream_is_metered_once() {
+    let fake = spawn_in_thread(FakeConfig::default());
+    let gw = Gateway::start(&fake.base_url(), "", "");
+    let r = post(
+        &gw,
+        "/v1beta/interactions",
+        &json!({"model": "gemini-3.8-flash", "input": "plan a long trip by train",
+                "background": true}),
+    );
+    assert_eq!(r.status(), 200);
+    let create = trace_id(&r);
+    let created: Value = r.json().unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["status"], "in_progress");
+    let follow = |query: &str| {
+        let r = client()
+            .get(gw.url(&format!("/v1beta/interactions/{id}?{query}")))
+            .header("x-goog-api-key", KEY)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
+        (trace_id(&r), stream_events(&r.text().unwrap()))
+    };
+    let (first, events) = follow("stream=true");
+    let done = events.last().unwrap();
+    assert_eq!(done["event_type"], "interaction.completed", "{events:?}");
+    let usage = &done["interaction"]["usage"];
+    assert!(usage["total_output_tokens"].as_u64().unwrap() > 0);
+    let (resumed, rest) = follow("stream=true&last_event_id=3");
+    assert_eq!(rest[0]["event_id"], "4");
+    assert_eq!(rest.len(), events.len() - 3);
+    assert_eq!(rest.last().unwrap()["interaction"]["usage"], *usage);
+
+    let (_, _, _, create_cost, _) = trace_row(&gw, &create);
+    assert_eq!(create_cost, None, "the create is deferred");
+    let (_, input, _, cost, unpriced) = trace_row(&gw, &first);
+    assert!(!unpriced);
+    assert_eq!(input, usage["total_input_tokens"].as_i64());
+    assert!(close(cost.unwrap(), interaction_cost(usage)), "{cost:?}");
+    let (_, input, _, cost, _) = trace_row(&gw, &resumed);
+    assert_eq!((input, cost), (None, Some(0.0)));
+    assert_eq!(
+        llm_span(&gw, &resumed)["gateway.interaction.already_metered"],
+        true
+    );
+}

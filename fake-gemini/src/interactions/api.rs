@@ -1,5 +1,6 @@
 //! Interactions endpoints: `POST /{ver}/interactions` (unary, streamed or
-//! background), `GET | DELETE /{ver}/interactions/{id}`,
+//! background), `GET | DELETE /{ver}/interactions/{id}` (a `GET` with
+//! `?stream=true` streams the events, after `last_event_id` when given),
 //! `POST /{ver}/interactions/{id}/cancel`, and the bounded store behind them.
 
 use std::collections::{HashMap, VecDeque};
@@ -10,8 +11,9 @@ use axum::response::Response;
 use serde_json::Value;
 
 use super::Interaction;
-use super::create::create as compute;
+use super::create::{Created, create as compute};
 use super::stream::frames;
+use super::usage::Counts;
 use crate::config::Knobs;
 use crate::errors::ApiError;
 use crate::native::json_response;
@@ -40,6 +42,9 @@ enum State {
 struct Record {
     full: Interaction,
     state: State,
+    /// The input counts and each step's, to replay the events of a streamed `GET`.
+    base: Counts,
+    step_counts: Vec<Counts>,
 }
 
 /// Stored interactions by id, bounded to [`MAX_STORED`].
@@ -55,14 +60,17 @@ struct Inner {
 }
 
 impl InteractionStore {
-    fn insert(&self, full: Interaction, state: State) {
+    fn insert(&self, created: &Created, state: State) {
         let mut inner = lock(&self.inner);
+        let full = created.interaction.clone();
         let id = full.id.clone();
-        if inner
-            .records
-            .insert(id.clone(), Record { full, state })
-            .is_none()
-        {
+        let record = Record {
+            full,
+            state,
+            base: created.base,
+            step_counts: created.step_counts.clone(),
+        };
+        if inner.records.insert(id.clone(), record).is_none() {
             inner.order.push_back(id);
         }
         while inner.order.len() > MAX_STORED {
@@ -90,6 +98,28 @@ impl InteractionStore {
             State::Done => rec.full.clone(),
             State::Cancelled(view) => view.as_ref().clone(),
         })
+    }
+
+    /// A streamed `GET`: the interaction to replay, run to its end (a stream follows a
+    /// running interaction until it finishes); `None` for a cancelled one.
+    fn resume(&self, id: &str) -> Option<Option<Created>> {
+        let mut inner = lock(&self.inner);
+        let rec = inner.records.get_mut(id)?;
+        if let State::Cancelled(_) = rec.state {
+            return Some(None);
+        }
+        if let State::Running { .. } = rec.state {
+            rec.full.updated = iso_seconds(now_micros());
+            rec.state = State::Done;
+        }
+        Some(Some(Created {
+            interaction: rec.full.clone(),
+            base: rec.base,
+            step_counts: rec.step_counts.clone(),
+            stream: true,
+            background: false,
+            store: true,
+        }))
     }
 
     /// Cancel: a running interaction loses its (future) steps and usage; a
@@ -155,9 +185,7 @@ pub(crate) fn create(
         } else {
             State::Done
         };
-        shared
-            .interactions
-            .insert(created.interaction.clone(), state);
+        shared.interactions.insert(&created, state);
     }
     if created.stream {
         let frames = frames(&created, knobs.chunks);
@@ -174,8 +202,30 @@ pub(crate) fn create(
     Ok(interaction_response(&created.interaction))
 }
 
-/// `GET /{ver}/interactions/{id}`.
-pub(crate) fn get(shared: &Shared, id: &str) -> Result<Response, ApiError> {
+/// `GET /{ver}/interactions/{id}`; with `stream`, the interaction's events from its start, or
+/// those after event `after` (`last_event_id`).
+pub(crate) fn get(
+    shared: &Arc<Shared>,
+    knobs: Knobs,
+    id: &str,
+    stream: bool,
+    after: Option<u64>,
+) -> Result<Response, ApiError> {
+    if stream
+        && let Some(created) = shared
+            .interactions
+            .resume(id)
+            .ok_or_else(|| not_found(id))?
+    {
+        let skip = after.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
+        let events: Vec<_> = frames(&created, knobs.chunks)
+            .into_iter()
+            .skip(skip)
+            .collect();
+        let mut resp = frames_response(shared.clone(), knobs, events, "text/event-stream");
+        tier::set_header(&mut resp, created.interaction.service_tier);
+        return Ok(resp);
+    }
     let i = shared.interactions.poll(id).ok_or_else(|| not_found(id))?;
     Ok(interaction_response(&i))
 }
@@ -206,7 +256,7 @@ mod tests {
         let req = json!({"model": "gemini-3.8-flash", "input": "x"});
         let mut c = compute(&req, Tier::Standard, 1, "t").expect("created");
         c.interaction.id = id.to_string();
-        store.insert(c.interaction, state);
+        store.insert(&c, state);
     }
 
     #[test]

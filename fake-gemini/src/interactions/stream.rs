@@ -2,7 +2,8 @@
 //! `interaction.created`, `interaction.status_update`, then per step
 //! `step.start`, one or more `step.delta` (with cumulative
 //! `metadata.total_usage`) and `step.stop` (`step_usage` of the step, `usage`
-//! cumulative), then `interaction.completed` and `data: [DONE]`.
+//! cumulative), then `interaction.completed` and `data: [DONE]`. Every event
+//! has an `event_id` (its position, from 1) to resume the stream from.
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -227,8 +228,24 @@ pub(crate) fn frames(created: &Created, chunks: usize) -> Vec<Bytes> {
         }));
     }
     out.push(frame(&Event::Completed { interaction: done }));
+    // Each event carries its position as `event_id`, from 1: a client resumes a stream with
+    // the last one it read (`GET …?stream=true&last_event_id=N` skips the first N).
+    let mut out: Vec<Bytes> = out
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| with_event_id(&f, i + 1))
+        .collect();
     out.push(Bytes::from_static(b"data: [DONE]\n\n"));
     out
+}
+
+/// `data: {…}\n\n` with `"event_id":"{n}"` added as the object's last member.
+fn with_event_id(frame: &[u8], n: usize) -> Bytes {
+    let text = String::from_utf8_lossy(frame);
+    match text.trim_end().strip_suffix('}') {
+        Some(head) => Bytes::from(format!("{head},\"event_id\":\"{n}\"}}\n\n")),
+        None => Bytes::copy_from_slice(frame),
+    }
 }
 
 #[cfg(test)]
