@@ -866,3 +866,47 @@ fn a_resumed_interaction_stream_is_metered_once() {
         true
     );
 }
+
+/// An Interactions stream that fails midway ends with an `error` event: the client gets every
+/// event as sent, and the trace is an error named by the event's code, with the usage the
+/// stream had reported before it and no cost (failed calls are not billed).
+#[test]
+fn an_interactions_stream_ending_in_an_error_event_is_an_error() {
+    let fake = spawn_in_thread(FakeConfig::default());
+    let gw = Gateway::start(&fake.base_url(), "", "");
+    let r = client()
+        .post(gw.url("/v1beta/interactions"))
+        .header("x-goog-api-key", KEY)
+        .header("content-type", "application/json")
+        .header("x-fake-fault", "error-mid-stream")
+        .body(
+            json!({"model": "gemini-3.8-flash", "input": "tell a long story", "stream": true})
+                .to_string(),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let id = trace_id(&r);
+    let events = stream_events(&r.text().unwrap());
+    let error = events.last().unwrap();
+    assert_eq!(error["event_type"], "error", "{events:?}");
+    let usage = events
+        .iter()
+        .rev()
+        .find_map(|e| e["metadata"].get("total_usage"))
+        .expect("usage before the error");
+    let conn = Connection::open(&gw.db).unwrap();
+    let row = gw.wait_traces(1);
+    drop(row);
+    let (status, error_type, input, cost): (String, Option<String>, Option<i64>, Option<f64>) =
+        conn.query_row(
+            "SELECT status, error_type, input_tokens, cost_usd FROM traces WHERE trace_id = ?1",
+            [&id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!(status, "error");
+    assert_eq!(error_type.as_deref(), error["error"]["code"].as_str());
+    assert_eq!(input, usage["total_input_tokens"].as_i64());
+    assert_eq!(cost, Some(0.0));
+}

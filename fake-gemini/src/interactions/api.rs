@@ -12,9 +12,9 @@ use serde_json::Value;
 
 use super::Interaction;
 use super::create::{Created, create as compute};
-use super::stream::frames;
+use super::stream::{frames, with_error_mid_stream};
 use super::usage::Counts;
-use crate::config::Knobs;
+use crate::config::{Fault, Knobs};
 use crate::errors::ApiError;
 use crate::native::json_response;
 use crate::state::{Shared, lock};
@@ -188,7 +188,10 @@ pub(crate) fn create(
         shared.interactions.insert(&created, state);
     }
     if created.stream {
-        let frames = frames(&created, knobs.chunks);
+        let mut frames = frames(&created, knobs.chunks);
+        if knobs.fault == Some(Fault::ErrorMidStream) {
+            frames = with_error_mid_stream(frames);
+        }
         return Ok(frames_response(
             shared.clone(),
             knobs,
@@ -218,10 +221,11 @@ pub(crate) fn get(
             .ok_or_else(|| not_found(id))?
     {
         let skip = after.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
-        let events: Vec<_> = frames(&created, knobs.chunks)
-            .into_iter()
-            .skip(skip)
-            .collect();
+        let mut all = frames(&created, knobs.chunks);
+        if knobs.fault == Some(Fault::ErrorMidStream) {
+            all = with_error_mid_stream(all);
+        }
+        let events: Vec<_> = all.into_iter().skip(skip).collect();
         let mut resp = frames_response(shared.clone(), knobs, events, "text/event-stream");
         tier::set_header(&mut resp, created.interaction.service_tier);
         return Ok(resp);

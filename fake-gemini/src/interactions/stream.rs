@@ -239,6 +239,28 @@ pub(crate) fn frames(created: &Created, chunks: usize) -> Vec<Bytes> {
     out
 }
 
+/// Events kept before the `error` event of `x-fake-fault: error-mid-stream`: the creation,
+/// the status update, the first step's start and its first delta (with usage).
+const EVENTS_BEFORE_ERROR: usize = 4;
+
+/// `frames` (an interaction stream) cut by `x-fake-fault: error-mid-stream`: its first events,
+/// then an `error` event (the SDK's `ErrorEvent`: `error.code` a URI, `error.message`) and
+/// `data: [DONE]`.
+pub(crate) fn with_error_mid_stream(frames: Vec<Bytes>) -> Vec<Bytes> {
+    let mut out: Vec<Bytes> = frames.into_iter().take(EVENTS_BEFORE_ERROR).collect();
+    let error = serde_json::json!({
+        "event_type": "error",
+        "error": {
+            "code": "https://ai.google.dev/gemini-api/docs/troubleshooting#internal",
+            "message": "An internal error has occurred. Please retry.",
+        },
+    });
+    let line = format!("data: {error}\n\n");
+    out.push(with_event_id(line.as_bytes(), out.len() + 1));
+    out.push(Bytes::from_static(b"data: [DONE]\n\n"));
+    out
+}
+
 /// `data: {…}\n\n` with `"event_id":"{n}"` added as the object's last member.
 fn with_event_id(frame: &[u8], n: usize) -> Bytes {
     let text = String::from_utf8_lossy(frame);

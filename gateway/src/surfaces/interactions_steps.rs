@@ -82,7 +82,7 @@ impl State {
             self.steps = i.steps;
         }
         if let Some(e) = i.error {
-            self.error = e.status.or(e.code.map(|c| c.to_string()));
+            self.error = e.status.or(e.code.as_ref().map(code_text));
         }
     }
 
@@ -118,7 +118,7 @@ impl State {
         if let Some(err) = e.error {
             self.error = err
                 .status
-                .or(err.code.map(|c| c.to_string()))
+                .or(err.code.as_ref().map(code_text))
                 .or(err.message);
         }
     }
@@ -155,6 +155,15 @@ impl State {
         }
         out.truncate(256);
         out
+    }
+}
+
+/// An error's `code` as text: a string as it is (the Interactions `error` event's code is a
+/// URI), a number as its digits; never with JSON quotes.
+fn code_text(code: &serde_json::Value) -> String {
+    match code {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 
