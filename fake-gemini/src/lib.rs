@@ -105,7 +105,9 @@
 //!   `model_output` (the reply; `total_output_tokens` = its words, + 1290 /
 //!   250 with `response_modalities` image / audio) or, with a `function` tool
 //!   and no `function_result` in the input, a `function_call` (6 output
-//!   tokens, arguments from its `parameters`) and status `requires_action`.
+//!   tokens, arguments from its `parameters`) and status `requires_action`. A
+//!   reply longer than `generation_config.max_output_tokens` words is cut to
+//!   it and the status is `incomplete` (its usage is billed all the same).
 //! - `usage`: every `total_*` (0 included), `total_tokens` = input + output +
 //!   thought + tool use, `*_tokens_by_modality` lists (`{modality, tokens}`,
 //!   lowercase modality). `model` (served) or `agent`, `service_tier`,

@@ -910,3 +910,33 @@ fn an_interactions_stream_ending_in_an_error_event_is_an_error() {
     assert_eq!(input, usage["total_input_tokens"].as_i64());
     assert_eq!(cost, Some(0.0));
 }
+
+/// An interaction cut at its output budget ends `incomplete`: the tokens it did produce are
+/// billed, and the trace says why it stopped (finish reason `length`).
+#[test]
+fn an_incomplete_interaction_is_billed_for_what_it_produced() {
+    let fake = spawn_in_thread(FakeConfig::default());
+    let gw = Gateway::start(&fake.base_url(), "", "");
+    let r = post(
+        &gw,
+        "/v1beta/interactions",
+        &json!({"model": "gemini-3.8-flash", "input": "describe every station on the line",
+                "generation_config": {"max_output_tokens": 2}}),
+    );
+    assert_eq!(r.status(), 200);
+    let id = trace_id(&r);
+    let body: Value = r.json().unwrap();
+    assert_eq!(body["status"], "incomplete", "{body}");
+    let usage = &body["usage"];
+    assert_eq!(usage["total_output_tokens"], 2);
+    let (_, _, output, cost, unpriced) = trace_row(&gw, &id);
+    assert!(!unpriced);
+    assert_eq!(
+        output,
+        Some(2 + usage["total_thought_tokens"].as_i64().unwrap())
+    );
+    assert!(close(cost.unwrap(), interaction_cost(usage)), "{cost:?}");
+    let llm = llm_span(&gw, &id);
+    assert_eq!(llm["gateway.interaction.status"], "incomplete");
+    assert_eq!(llm["gen_ai.response.finish_reasons"], json!(["length"]));
+}

@@ -20,7 +20,7 @@ pub(crate) const FUNCTION_CALL_TOKENS: u64 = 6;
 /// A create request turned into its finished interaction.
 #[derive(Debug, Clone)]
 pub(crate) struct Created {
-    /// The finished interaction (`completed` or `requires_action`).
+    /// The finished interaction (`completed`, `incomplete` or `requires_action`).
     pub interaction: Interaction,
     /// Input counts, known before the first step.
     pub base: Counts,
@@ -86,9 +86,14 @@ impl Steps {
         );
     }
 
-    /// The model output: the reply text, then the generated `media`.
-    fn output(&mut self, last_user: &str, media: Option<Media>) {
-        let words = tokens::reply_words(last_user);
+    /// The model output: the reply text, then the generated `media`; cut to `limit` words
+    /// (`generation_config.max_output_tokens`) when it is shorter, which it says.
+    fn output(&mut self, last_user: &str, media: Option<Media>, limit: Option<u64>) -> bool {
+        let mut words = tokens::reply_words(last_user);
+        let cut = limit.is_some_and(|n| (words.len() as u64) > n);
+        if cut {
+            words.truncate(limit.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX)));
+        }
         let mut content = vec![Content::Text {
             text: words.join(" "),
         }];
@@ -100,6 +105,7 @@ impl Steps {
             ..Counts::default()
         };
         self.push(Step::ModelOutput { content }, counts);
+        cut
     }
 }
 
@@ -196,8 +202,16 @@ pub(crate) fn create(req: &Value, tier: Tier, seed: u64, now: &str) -> Result<Cr
         );
         "requires_action"
     } else {
-        steps.output(&text.last_user, extras::media_output(req));
-        "completed"
+        let limit = req
+            .get("generation_config")
+            .and_then(|g| g.get("max_output_tokens"))
+            .and_then(Value::as_u64);
+        // Output cut at the token budget: Gemini ends the interaction `incomplete`.
+        if steps.output(&text.last_user, extras::media_output(req), limit) {
+            "incomplete"
+        } else {
+            "completed"
+        }
     };
     let total = steps.0.iter().fold(base, |acc, (_, c)| acc.add(*c));
     let (steps, step_counts): (Vec<Step>, Vec<Counts>) = steps.0.into_iter().unzip();
