@@ -67,6 +67,10 @@
 //!   (`cachedContent` / `cached_content` = `cachedContents/{id}`) adds the cache's
 //!   `totalTokenCount` to `promptTokenCount` and reports it as cached; naming any
 //!   other cache reports `promptTokenCount / 2`.
+//! - A thinking model asked for `maxOutputTokens` no more than its thoughts
+//!   spends the budget thinking: the answer (a stream: one event) has a
+//!   candidate without parts, `finishReason: MAX_TOKENS`, no
+//!   `candidatesTokenCount`, and `thoughtsTokenCount` = the budget.
 //! - `candidatesTokenCount` = words of the reply (cumulative in streams), plus
 //!   1290 for an image or 250 for audio when `generationConfig.responseModalities`
 //!   lists IMAGE or AUDIO: the last event then also carries an `inlineData`

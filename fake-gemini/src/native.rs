@@ -81,6 +81,7 @@ impl Part {
 
 #[derive(Serialize)]
 struct Content {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     parts: Vec<Part>,
     role: &'static str,
 }
@@ -118,10 +119,15 @@ impl GenResponse {
         model: &str,
         id: &str,
     ) -> GenResponse {
-        let mut parts = vec![Part {
-            text: Some(text),
-            inline_data: None,
-        }];
+        // Nothing generated (thinking used the budget): the content has no parts.
+        let mut parts = if prompt.exhausted {
+            Vec::new()
+        } else {
+            vec![Part {
+                text: Some(text),
+                inline_data: None,
+            }]
+        };
         if last && let Some(m) = prompt.media {
             parts.push(Part::media(m));
         }
@@ -131,7 +137,11 @@ impl GenResponse {
                     parts,
                     role: "model",
                 },
-                finish_reason: last.then_some("STOP"),
+                finish_reason: last.then_some(if prompt.exhausted {
+                    "MAX_TOKENS"
+                } else {
+                    "STOP"
+                }),
                 grounding_metadata: (last && prompt.grounded)
                     .then(|| GroundingMetadata::new(&prompt.last_user_text)),
                 index: 0,
@@ -171,7 +181,7 @@ pub(crate) fn generate(
     seed: u64,
 ) -> Result<Response, ApiError> {
     let prompt = generate_prompt(model, req, tier)?;
-    let words = tokens::reply_words(&prompt.last_user_text);
+    let words = prompt.reply_words();
     let n = words.len() as u64;
     let resp = GenResponse::new(&prompt, words.join(" "), n, true, model, &response_id(seed));
     Ok(json_response(&resp))

@@ -38,8 +38,13 @@ pub(crate) fn generate_frames(
     framing: Framing,
     seed: u64,
 ) -> Vec<Bytes> {
-    let words = tokens::reply_words(&prompt.last_user_text);
-    let pieces = tokens::pieces(&words, chunks);
+    let words = prompt.reply_words();
+    // Nothing generated: one event, with the usage and the finish reason.
+    let pieces = if prompt.exhausted {
+        vec![(String::new(), 0)]
+    } else {
+        tokens::pieces(&words, chunks)
+    };
     let id = response_id(seed);
     let n = pieces.len();
     pieces
@@ -166,6 +171,7 @@ mod tests {
             grounded: false,
             media: None,
             tier: crate::tier::Tier::Standard,
+            exhausted: false,
         }
     }
 

@@ -67,6 +67,21 @@ pub(crate) struct Prompt {
     pub media: Option<Media>,
     /// The service tier that serves the request.
     pub tier: Tier,
+    /// Thinking used the whole output budget (`generationConfig.maxOutputTokens` no more than
+    /// the thoughts): the answer has no text, no `candidatesTokenCount` and finish reason
+    /// `MAX_TOKENS`, and the thoughts are the budget.
+    pub exhausted: bool,
+}
+
+impl Prompt {
+    /// The words of the reply (none when thinking used the whole budget).
+    pub fn reply_words(&self) -> Vec<String> {
+        if self.exhausted {
+            Vec::new()
+        } else {
+            reply_words(&self.last_user_text)
+        }
+    }
 }
 
 /// Whether thinking is switched off: `thinkingBudget` 0 or `thinkingLevel`
@@ -130,14 +145,28 @@ pub(crate) fn analyze(model: &str, req: &Value) -> Prompt {
         None if cached => (prompt_tokens, prompt_tokens / 2),
         None => (prompt_tokens, 0),
     };
+    let thoughts = thoughts_for(model, req);
+    let budget = field(req, "generationConfig", "generation_config")
+        .and_then(|g| field(g, "maxOutputTokens", "max_output_tokens"))
+        .and_then(Value::as_u64);
+    let exhausted = thoughts > 0 && budget.is_some_and(|b| b <= thoughts);
     Prompt {
         prompt_tokens,
         cached_tokens,
-        thoughts_tokens: thoughts_for(model, req),
+        thoughts_tokens: if exhausted {
+            budget.unwrap_or(thoughts)
+        } else {
+            thoughts
+        },
         last_user_text,
         grounded: extras::wants_search(req),
-        media: extras::media_output(req),
+        media: if exhausted {
+            None
+        } else {
+            extras::media_output(req)
+        },
         tier: Tier::Standard,
+        exhausted,
     }
 }
 
@@ -205,7 +234,9 @@ pub(crate) fn embed_tokens<'a>(contents: impl IntoIterator<Item = &'a Value>) ->
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Usage {
     prompt_token_count: u64,
-    candidates_token_count: u64,
+    /// Absent (not 0) when nothing was generated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    candidates_token_count: Option<u64>,
     total_token_count: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     cached_content_token_count: Option<u64>,
@@ -243,7 +274,7 @@ impl Usage {
         });
         Usage {
             prompt_token_count: prompt.prompt_tokens,
-            candidates_token_count: candidates,
+            candidates_token_count: (!prompt.exhausted).then_some(candidates),
             total_token_count: prompt.prompt_tokens
                 + candidates
                 + prompt.thoughts_tokens

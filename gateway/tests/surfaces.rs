@@ -940,3 +940,43 @@ fn an_incomplete_interaction_is_billed_for_what_it_produced() {
     assert_eq!(llm["gateway.interaction.status"], "incomplete");
     assert_eq!(llm["gen_ai.response.finish_reasons"], json!(["length"]));
 }
+
+/// A thinking model whose output budget went to thinking answers with no text, no
+/// `candidatesTokenCount` and finish reason `MAX_TOKENS`: the thoughts are still billed as
+/// output, unary and streamed alike.
+#[test]
+fn an_answer_with_nothing_generated_bills_its_thoughts() {
+    let fake = spawn_in_thread(FakeConfig::default());
+    let gw = Gateway::start(&fake.base_url(), "", "");
+    let body = json!({"contents": [{"role": "user", "parts": [{"text": "think hard"}]}],
+                      "generationConfig": {"maxOutputTokens": 5}});
+    for path in [
+        "/v1beta/models/gemini-3.8-flash:generateContent",
+        "/v1beta/models/gemini-3.8-flash:streamGenerateContent?alt=sse",
+    ] {
+        let r = post(&gw, path, &body);
+        assert_eq!(r.status(), 200);
+        let id = trace_id(&r);
+        let text = r.text().unwrap();
+        let answer: Value = match text.strip_prefix("data: ") {
+            Some(event) => serde_json::from_str(event.trim()).unwrap(),
+            None => serde_json::from_str(&text).unwrap(),
+        };
+        let u = &answer["usageMetadata"];
+        assert!(u.get("candidatesTokenCount").is_none(), "{answer}");
+        assert_eq!(u["thoughtsTokenCount"], 5, "{answer}");
+        assert_eq!(answer["candidates"][0]["finishReason"], "MAX_TOKENS");
+        let (_, _, output, cost, unpriced) = trace_row(&gw, &id);
+        assert!(!unpriced, "{path}");
+        assert_eq!(output, Some(5), "{path}");
+        assert!(
+            close(cost.unwrap(), util::flash_38_cost(u)),
+            "{path}: {cost:?}"
+        );
+        assert_eq!(
+            llm_span(&gw, &id)["gen_ai.response.finish_reasons"],
+            json!(["MAX_TOKENS"]),
+            "{path}"
+        );
+    }
+}

@@ -65,7 +65,7 @@ fn bad(msg: &str) -> ApiError {
 pub(super) fn generate_one(served: &str, request: &Value, seed: u64) -> Value {
     match generate_prompt(served, request, Tier::Standard) {
         Ok(prompt) => {
-            let words = tokens::reply_words(&prompt.last_user_text);
+            let words = prompt.reply_words();
             let n = words.len() as u64;
             let id = response_id(seed);
             let resp = GenResponse::new(&prompt, words.join(" "), n, true, served, &id);
