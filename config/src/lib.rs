@@ -180,7 +180,8 @@ pub struct StorageConfig {
     /// Days `metric_snapshots` rows are kept (their own retention); 0 keeps them. Default 30.
     #[serde(default = "default_metric_retention_days")]
     pub metric_snapshots_retention_days: u64,
-    /// Cap on live data in MiB; above it the oldest traces go first. Default: no cap.
+    /// Cap on the gateway's live data in MiB (its own tables; a sibling's table in the same file
+    /// is not counted); above it the oldest traces go first. Default: no cap.
     pub max_size_mb: Option<u64>,
     /// Seconds between retention passes. Default 300.
     #[serde(default = "default_retention_interval")]

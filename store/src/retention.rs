@@ -81,8 +81,14 @@ impl Store {
         Ok((traces, spans))
     }
 
-    /// Bytes of live data (pages in use).
+    /// Bytes of this store's live data: the pages in use, less those of the tables (and their
+    /// indexes) it does not own, such as a sibling's `drift_snapshots` ([`Self::foreign_bytes`]).
     pub fn live_bytes(&self) -> Result<u64> {
+        Ok(self.used_bytes()?.saturating_sub(self.foreign_bytes()?))
+    }
+
+    /// Bytes of all pages in use in the file.
+    fn used_bytes(&self) -> Result<u64> {
         let q = |sql: &str| -> Result<i64> {
             self.conn
                 .query_row(sql, [], |r| r.get(0))
@@ -90,6 +96,43 @@ impl Store {
         };
         let used = q("PRAGMA page_count")? - q("PRAGMA freelist_count")?;
         Ok((used.max(0) as u64) * q("PRAGMA page_size")? as u64)
+    }
+
+    /// Bytes of the tables in the file that this store does not own, with their indexes
+    /// (SQLite's `dbstat`, which the bundled SQLite is built with, one B-tree at a time): the
+    /// size cap counts only the store's own data, and never deletes traces to make room that a
+    /// sibling's table takes.
+    pub fn foreign_bytes(&self) -> Result<u64> {
+        let err = |e| self.err(e);
+        let own = crate::OWN_TABLES
+            .iter()
+            .map(|t| format!("'{t}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let names: Vec<String> = self
+            .conn
+            .prepare(&format!(
+                "SELECT name FROM sqlite_schema WHERE type IN ('table', 'index') AND rootpage > 0
+                    AND tbl_name NOT IN ({own}) AND tbl_name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+            ))
+            .and_then(|mut s| {
+                s.query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<_>>()
+            })
+            .map_err(err)?;
+        let mut total = 0u64;
+        for name in names {
+            let bytes: i64 = self
+                .conn
+                .query_row(
+                    "SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name = ?1 AND aggregate = TRUE",
+                    [&name],
+                    |r| r.get(0),
+                )
+                .map_err(err)?;
+            total = total.saturating_add(bytes.max(0) as u64);
+        }
+        Ok(total)
     }
 
     /// Applies `policy`: old traces and spans, old metric snapshots, then size, in small
@@ -121,7 +164,9 @@ impl Store {
             }
         }
         if let Some(max) = policy.max_size_bytes {
-            while self.live_bytes()? > max {
+            // Other tables do not change size while ours are trimmed: measured once.
+            let foreign = self.foreign_bytes()?;
+            while self.used_bytes()?.saturating_sub(foreign) > max {
                 let (t, s) = self.delete_trace_batch(i64::MAX, batch)?;
                 report.traces += t;
                 report.spans += s;

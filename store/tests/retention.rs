@@ -174,3 +174,58 @@ fn cache_storage_intervals_go_with_the_traces_of_their_time() {
         "intervals that ended before the oldest trace kept go; open and later ones stay"
     );
 }
+
+#[test]
+fn a_size_cap_counts_only_the_stores_own_tables() {
+    // A sibling's table four times the size of the gateway's data: the file is over the cap,
+    // the gateway's data is not, and no trace is deleted to make room the sibling takes.
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("s.db"), &StoreOptions::default()).unwrap();
+    fill(&mut store, 200, 0);
+    let own = store.live_bytes().unwrap();
+    store
+        .connection()
+        .execute_batch(
+            "CREATE TABLE drift_snapshots (id INTEGER PRIMARY KEY, body TEXT);
+             CREATE INDEX drift_snapshots_body ON drift_snapshots(body);",
+        )
+        .unwrap();
+    let blob = "x".repeat(4000);
+    for i in 0..(own * 4 / 4000) {
+        store
+            .connection()
+            .execute(
+                "INSERT INTO drift_snapshots (body) VALUES (?1)",
+                [format!("{i}{blob}")],
+            )
+            .unwrap();
+    }
+    let foreign = store.foreign_bytes().unwrap();
+    assert!(foreign >= own * 4, "{foreign} < 4 × {own}");
+    let own_after = store.live_bytes().unwrap();
+    assert!(own_after.abs_diff(own) <= 4096, "{own_after} vs {own}");
+    let report = store
+        .enforce_retention(&RetentionPolicy {
+            traces_before_unix_nano: None,
+            metrics_before_unix_nano: None,
+            max_size_bytes: Some(own * 2),
+            batch: 20,
+        })
+        .unwrap();
+    assert_eq!(report.traces, 0);
+    assert_eq!(count(&store, "traces"), 200);
+    assert_eq!(count(&store, "drift_snapshots"), own as i64 * 4 / 4000);
+
+    // Past the cap with its own data, the store trims its own traces only.
+    let report = store
+        .enforce_retention(&RetentionPolicy {
+            traces_before_unix_nano: None,
+            metrics_before_unix_nano: None,
+            max_size_bytes: Some(own / 2),
+            batch: 20,
+        })
+        .unwrap();
+    assert!(report.traces > 0 && report.traces < 200, "{report:?}");
+    assert!(store.live_bytes().unwrap() <= own / 2);
+    assert_eq!(count(&store, "drift_snapshots"), own as i64 * 4 / 4000);
+}
