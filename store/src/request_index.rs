@@ -1,7 +1,9 @@
 //! The `request_index` of metric rows: the position of a request's root span among its trace's
 //! gateway root spans (`kind = 'server'`) in the order they were written, which is the order in
 //! which their summaries were folded into the `traces` row. A root not written yet (it ends after
-//! the span carrying the metrics, and may reach the next batch) comes next.
+//! the span carrying the metrics, and may reach the next batch) comes next. An application's
+//! server spans (received over OTLP, marked `gateway.span.source`) are not gateway requests and
+//! do not count.
 //!
 //! [`REQUEST_INDEX`] answers it from the file alone, with two scans of the trace's spans and a
 //! table lookup for each of them. The writer usually has the root in the batch it is writing, so
@@ -17,14 +19,15 @@ use rusqlite::Transaction;
 
 /// The `request_index` of the root span `?2` of trace `?1`, from the file alone.
 const REQUEST_INDEX: &str = "SELECT CASE WHEN root.id IS NULL THEN (SELECT COUNT(*) + 1 FROM spans
-            WHERE trace_id = ?1 AND kind = 'server')
+            WHERE trace_id = ?1 AND kind = 'server'
+                AND instr(attributes, '\"gateway.span.source\"') = 0)
         ELSE (SELECT COUNT(*) FROM spans WHERE trace_id = ?1 AND kind = 'server'
-            AND id <= root.id) END
+            AND instr(attributes, '\"gateway.span.source\"') = 0 AND id <= root.id) END
     FROM (SELECT MAX(id) AS id FROM spans WHERE trace_id = ?1 AND span_id = ?2) AS root";
 
 /// Server spans of trace `?1` written before the batch, whose first rowid is `?2`.
-const SERVERS_BEFORE: &str =
-    "SELECT COUNT(*) FROM spans WHERE trace_id = ?1 AND id < ?2 AND kind = 'server'";
+const SERVERS_BEFORE: &str = "SELECT COUNT(*) FROM spans WHERE trace_id = ?1 AND id < ?2
+    AND kind = 'server' AND instr(attributes, '\"gateway.span.source\"') = 0";
 
 /// The server spans of one batch, by trace, with their rowids; and the indexes computed so far
 /// (once per request: its metric rows all get the same).
@@ -36,11 +39,12 @@ pub(crate) struct Roots<'a> {
 }
 
 impl<'a> Roots<'a> {
-    /// Records a span of the batch just inserted with `rowid`. A new row's rowid is above every
-    /// rowid in the file, so the batch's rows are those from its first rowid on.
-    pub(crate) fn span_written(&mut self, s: &'a SpanRow, rowid: i64) {
+    /// Records a span of the batch just inserted with `rowid`; `received`: an application's span
+    /// (its attribute text names `gateway.span.source`). A new row's rowid is above every rowid
+    /// in the file, so the batch's rows are those from its first rowid on.
+    pub(crate) fn span_written(&mut self, s: &'a SpanRow, rowid: i64, received: bool) {
         self.first_rowid.get_or_insert(rowid);
-        if s.kind == "server" {
+        if s.kind == "server" && !received {
             self.servers
                 .entry(s.trace_id.as_str())
                 .or_default()

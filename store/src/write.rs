@@ -189,6 +189,9 @@ struct Marks {
     /// allocated and zeroed and a statement journal kept for each of the four spans of a
     /// request, for the one in many thousands that names a cache.
     cache_event: bool,
+    /// An application's span, received over OTLP: its attribute text names
+    /// `"gateway.span.source"` (the `request_index` of metric rows does not count it).
+    received: bool,
 }
 
 /// The [`Marks`] of a span. Five of the needles begin with `"gateway.`, which cannot overlap
@@ -214,6 +217,7 @@ fn marks(s: &SpanRow) -> Marks {
             || previous.find(text).is_some()
             || (source && conversation.find(text).is_some()),
         cache_event: cache && s.kind == "client",
+        received: source,
     }
 }
 
@@ -290,8 +294,8 @@ impl Store {
             let mut roots = crate::request_index::Roots::default();
             for (i, s) in spans.iter().enumerate() {
                 let rowid = first_id + i as i64;
-                roots.span_written(s, rowid);
                 let marks = marks(s);
+                roots.span_written(s, rowid, marks.received);
                 if marks.looked_up {
                     tx.prepare_cached(INSERT_LOOKUP)
                         .and_then(|mut c| {

@@ -441,6 +441,59 @@ fn positions_count_server_spans_of_earlier_batches() {
     assert_eq!(got, [Some(1), Some(4), Some(3), Some(5)]);
 }
 
+/// An application's server spans (received over OTLP, `gateway.span.source`) are not gateway
+/// requests: whether written before the trace's first request, in the same batch as a root, or
+/// beside a metric row whose root comes later, they leave `request_index` at 1, 2, … as
+/// `traces.request_count` counts.
+#[test]
+fn an_applications_server_spans_are_not_counted_as_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.db");
+    let mut store = open(&path);
+    let t = "1af7651916cd43dd8448eb211c80319c";
+    let root = |id: &str| span(t, id, None, "server");
+    let app = |id: &str| {
+        let mut s = span(t, id, None, "server");
+        s.attributes_json = r#"{"service.name":"agent","gateway.span.source":"otlp"}"#.into();
+        s
+    };
+    let metric = |id: &str| request_metric(t, id, "00000000000000f1", "00000000000000f2");
+    // Before the first request.
+    store
+        .write_all(&[app("00000000000000e1")], &[], &[])
+        .unwrap();
+    // In the batch of the first request's root.
+    store
+        .write_all(
+            &[app("00000000000000e2"), root("00000000000000a1")],
+            &[],
+            &[metric("00000000000000a1")],
+        )
+        .unwrap();
+    // Beside the second request's metric row, whose root is written after it.
+    store
+        .write_all(
+            &[app("00000000000000e3")],
+            &[],
+            &[metric("00000000000000b1")],
+        )
+        .unwrap();
+    store
+        .write_all(&[root("00000000000000b1")], &[], &[])
+        .unwrap();
+    let got: Vec<_> = reader(&path)
+        .metric_snapshots(&SnapshotFilter {
+            after_id: Some(0),
+            limit: 10,
+            ..SnapshotFilter::default()
+        })
+        .unwrap()
+        .iter()
+        .map(|r| r.request_index)
+        .collect();
+    assert_eq!(got, [Some(1), Some(2)]);
+}
+
 #[test]
 fn the_cursor_sees_every_breached_row_once_under_load_and_across_emptying_retention() {
     use std::sync::mpsc;
