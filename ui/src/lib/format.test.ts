@@ -1,6 +1,16 @@
 // Unit tests of money, duration and other display formatting.
 import { describe, expect, it } from 'vitest'
-import { formatBurnRate, formatCount, formatDuration, formatMetric, formatMoney, formatTime, formatTokens, shortId, toEpochMs } from './format'
+import { formatBurnRate, formatCost, formatCount, formatDuration, formatMetric, formatMoney, formatTime, formatTokens, shortId, toEpochMs } from './format'
+
+describe('formatCost', () => {
+  it('tells an unpriced cost from none yet, and never shows either as $0', () => {
+    expect(formatCost(null, true)).toBe('unpriced')
+    expect(formatCost(null, false)).toBe('—')
+    expect(formatCost(undefined, false)).toBe('—')
+    expect(formatCost(0.5, true)).toBe('$0.50')
+    expect(formatCost(0, false)).toBe('$0.00')
+  })
+})
 
 describe('formatMoney', () => {
   it('never shows an unpriced cost as $0', () => {

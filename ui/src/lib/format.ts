@@ -9,6 +9,13 @@ export const MIN_MONEY = 0.000001
  * Below $1, three significant digits (at most six decimals, at least two).
  * `null`/`undefined` means unpriced and gives "unpriced".
  */
+/** A cost as text, told apart when there is none: `unpriced` when a trace counted has no price
+ * (`unpriced`), `—` when there is simply no cost yet (a deferred call, a free one), never $0. */
+export function formatCost(usd: number | null | undefined, unpriced: boolean): string {
+  if (usd === null || usd === undefined) return unpriced ? 'unpriced' : '—'
+  return formatMoney(usd)
+}
+
 export function formatMoney(usd: number | null | undefined): string {
   if (usd === null || usd === undefined) return 'unpriced'
   if (!Number.isFinite(usd)) return '—'

@@ -6,7 +6,7 @@
 import { useCallback, useEffect, useRef, useState } from 'react'
 import { getJson } from '../lib/api'
 import { toError } from '../lib/errors'
-import { formatCount, formatDuration, formatMoney, formatTime } from '../lib/format'
+import { formatCost, formatCount, formatDuration, formatTime } from '../lib/format'
 import { KIND_LABELS, mergeSessionPages, type SessionKind, type SessionPage, type SessionTrace } from '../lib/session'
 import { tracesHref } from '../lib/route'
 import { Card } from '../components/Card'
@@ -88,7 +88,7 @@ export function Session({ id, kind }: { id: string; kind: SessionKind }) {
           <Card
             testId="session-cost"
             label="Cost"
-            value={formatMoney(t.cost_usd)}
+            value={formatCost(t.cost_usd, t.unpriced > 0)}
             raw={t.cost_usd}
             tone={t.unpriced ? 'warn' : 'normal'}
             hint={t.unpriced ? `+ ${formatCount(t.unpriced)} unpriced trace(s), not included` : undefined}

@@ -3,7 +3,7 @@
 // A row's toggle opens the trace's waterfall below it.
 
 import { Fragment, useMemo, useState } from 'react'
-import { formatCount, formatDuration, formatMoney, formatTime, shortId } from '../lib/format'
+import { formatCost, formatCount, formatDuration, formatMoney, formatTime, shortId } from '../lib/format'
 import { layoutTimeline, modelsLabel, type SessionTrace } from '../lib/session'
 import { traceHref } from '../lib/route'
 import { Cost, StatusBadge } from '../components/Cost'
@@ -75,11 +75,11 @@ export function SessionTimeline({ traces, start, end }: Props) {
                   className={`wf-bar ${t.app_span_count > 0 ? 'step-app' : 'step-llm_call'}`}
                   data-testid="session-bar"
                   style={{ left: `${b.leftPct}%`, width: `${b.widthPct}%` }}
-                  title={`${formatDuration(b.durationMs)} at +${formatDuration(b.offsetMs)} · ${formatCount(t.input_tokens)} in / ${formatCount(t.output_tokens)} out · ${formatMoney(t.cost_usd)}`}
+                  title={`${formatDuration(b.durationMs)} at +${formatDuration(b.offsetMs)} · ${formatCount(t.input_tokens)} in / ${formatCount(t.output_tokens)} out · ${formatCost(t.cost_usd, t.unpriced)}`}
                 />
               </div>
               <div className="st-cum small num" data-testid="session-cumulative" data-input={c.input_tokens} data-output={c.output_tokens} data-cost={c.cost_usd ?? ''} data-duration={c.duration_ms}>
-                {formatCount(c.input_tokens)} / {formatCount(c.output_tokens)} · {c.cost_usd === null ? <Cost usd={null} /> : formatMoney(c.cost_usd)}
+                {formatCount(c.input_tokens)} / {formatCount(c.output_tokens)} · {c.cost_usd === null ? <Cost usd={null} unpriced={c.unpriced > 0} /> : formatMoney(c.cost_usd)}
                 {c.unpriced > 0 && c.cost_usd !== null && <span className="badge badge-warn" title={`${c.unpriced} unpriced trace(s) so far, not in the cost`}>+{c.unpriced}</span>} ·{' '}
                 {formatDuration(c.duration_ms)}
               </div>
