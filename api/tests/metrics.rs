@@ -191,6 +191,27 @@ async fn costs_read_like_money_without_float_noise() {
     assert!(!text.contains("0.30000000000000004"), "{text}");
 }
 
+/// A series of at most 10,000 points is served (docs/api.md); one more is refused.
+#[tokio::test]
+async fn a_cost_series_of_exactly_the_most_points_is_served() {
+    let db = TestDb::new();
+    let app = db.app();
+    // 10,000 one-minute buckets from 2026-11-01T00:00Z end at 2026-11-07T22:40Z.
+    let (s, body) = get(
+        &app,
+        "/api/metrics/cost?since=2026-11-01T00:00:00Z&until=2026-11-07T22:40:00Z&bucket=1m",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["series"].as_array().map(Vec::len), Some(10_000));
+    let (s, body) = get(
+        &app,
+        "/api/metrics/cost?since=2026-11-01T00:00:00Z&until=2026-11-07T22:40:00.000000001Z&bucket=1m",
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+}
+
 #[tokio::test]
 async fn the_alert_feed_cursor_sees_every_breached_row_once() {
     use gateway_store::query::seed::{NewMetricSnapshot, insert_metric_snapshots};

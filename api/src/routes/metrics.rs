@@ -119,7 +119,10 @@ pub async fn cost(
     )?;
     let bucket_ns = params::duration("bucket", p.bucket.as_deref(), "1h")?;
     let first = since.div_euclid(bucket_ns) * bucket_ns;
-    if (until - first) / bucket_ns >= MAX_POINTS {
+    // Points the series has: buckets from `first` up to (not including) `until`, as the store
+    // counts them.
+    let points = (until - first - 1).div_euclid(bucket_ns) + 1;
+    if points > MAX_POINTS {
         return Err(AppError::param(
             "bucket",
             format!("the window would need more than {MAX_POINTS} points; use a wider bucket"),
