@@ -15,9 +15,10 @@ use util::{Gateway, client, llm_span, trace_id, trace_row};
 const KEY: &str = "test-key";
 const CREATE: &str = "/v1beta/models/gemini-3.8-flash:batchGenerateContent";
 
-fn create(gw: &Gateway, body: &Value) -> (String, String) {
+/// Creates a batch job with `body` at `path`; its trace id and the job's name.
+fn create(gw: &Gateway, path: &str, body: &Value) -> (String, String) {
     let r = client()
-        .post(gw.url(CREATE))
+        .post(gw.url(path))
         .header("x-goog-api-key", KEY)
         .header("content-type", "application/json")
         .body(body.to_string())
@@ -58,7 +59,7 @@ fn batch_jobs_are_metered_once_at_the_batch_tier() {
         .collect();
     let body = json!({"batch": {"displayName": "nightly",
                                 "inputConfig": {"requests": {"requests": reqs}}}});
-    let (create_trace, name) = create(&gw, &body);
+    let (create_trace, name) = create(&gw, CREATE, &body);
 
     // The create is deferred: no cost, not unpriced; the model and request count are recorded.
     let (model, _, _, cost, unpriced) = trace_row(&gw, &create_trace);
@@ -118,7 +119,7 @@ fn results_in_a_file_stay_deferred_and_pending_polls_cost_nothing() {
     let fake = spawn_in_thread(FakeConfig::default());
     let gw = Gateway::start(&fake.base_url(), "", "");
     let body = json!({"batch": {"inputConfig": {"fileName": "files/input-jsonl"}}});
-    let (_, name) = create(&gw, &body);
+    let (_, name) = create(&gw, CREATE, &body);
     let (t, done) = poll(&gw, &name);
     let file = done["metadata"]["output"]["responsesFile"]
         .as_str()
@@ -174,16 +175,12 @@ fn each_batch_response_is_priced_as_its_own_call() {
         })
         .collect();
     let body = json!({"batch": {"inputConfig": {"requests": {"requests": reqs}}}});
-    let r = client()
-        .post(gw.url("/v1beta/models/gemini-2.5-flash-lite:batchGenerateContent"))
-        .header("x-goog-api-key", KEY)
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let op: Value = r.json().unwrap();
-    let (first, done) = poll(&gw, op["name"].as_str().unwrap());
+    let (_, name) = create(
+        &gw,
+        "/v1beta/models/gemini-2.5-flash-lite:batchGenerateContent",
+        &body,
+    );
+    let (first, done) = poll(&gw, &name);
     let responses = done["metadata"]["output"]["inlinedResponses"]["inlinedResponses"]
         .as_array()
         .unwrap();

@@ -106,11 +106,7 @@ fn a_background_interaction_is_not_metered_again_after_a_restart() {
     let n = |k: &str| u[k].as_i64().unwrap_or(0);
     let input = n("total_input_tokens");
     let output = n("total_output_tokens") + n("total_thought_tokens");
-    let cached = n("total_cached_tokens");
-    let (in_rate, cache_rate, out_rate) = util::flash_38_rates();
-    let cost =
-        ((input - cached) as f64 * in_rate + cached as f64 * cache_rate + output as f64 * out_rate)
-            / 1e6;
+    let cost = util::flash_38_interaction_cost(u);
     assert!(input > 0 && output > 0);
     assert_eq!(llm_span(&gw, &first)["gateway.metering"], "metered");
 

@@ -29,16 +29,6 @@ fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-12_f64.max(b.abs() * 1e-9)
 }
 
-/// Cost of an Interactions usage at gemini-3.8-flash's rates in force now.
-fn interaction_cost(u: &Value) -> f64 {
-    let (in_rate, cache_rate, out_rate) = util::flash_38_rates();
-    let input = u["total_input_tokens"].as_f64().unwrap_or(0.0);
-    let cached = u["total_cached_tokens"].as_f64().unwrap_or(0.0);
-    let out = u["total_output_tokens"].as_f64().unwrap_or(0.0)
-        + u["total_thought_tokens"].as_f64().unwrap_or(0.0);
-    ((input - cached) * in_rate + cached * cache_rate + out * out_rate) / 1e6
-}
-
 #[test]
 fn interactions_unary_are_metered_with_thoughts_and_steps() {
     let fake = spawn_in_thread(FakeConfig::default());
@@ -73,9 +63,9 @@ fn interactions_unary_are_metered_with_thoughts_and_steps() {
     );
     assert!(!unpriced);
     assert!(
-        close(cost.unwrap(), interaction_cost(usage)),
+        close(cost.unwrap(), util::flash_38_interaction_cost(usage)),
         "{cost:?} vs {}",
-        interaction_cost(usage)
+        util::flash_38_interaction_cost(usage)
     );
 
     let conn = Connection::open(&gw.db).unwrap();
@@ -168,7 +158,7 @@ fn interactions_streams_take_the_final_cumulative_usage() {
                 + usage["total_thought_tokens"].as_i64().unwrap()
         )
     );
-    assert!(close(cost.unwrap(), interaction_cost(usage)));
+    assert!(close(cost.unwrap(), util::flash_38_interaction_cost(usage)));
     let llm = llm_span(&gw, &id);
     assert_eq!(llm["gen_ai.request.stream"], true);
     assert!(
@@ -215,7 +205,10 @@ fn background_interactions_are_metered_once_however_often_polled() {
     // The first poll that sees it completed is metered; the second is free.
     let (_, _, _, cost, unpriced) = trace_row(&gw, &first);
     assert!(!unpriced);
-    assert!(close(cost.unwrap(), interaction_cost(&done["usage"])));
+    assert!(close(
+        cost.unwrap(),
+        util::flash_38_interaction_cost(&done["usage"])
+    ));
     let (_, input, _, cost, _) = trace_row(&gw, &second);
     assert_eq!((input, cost), (None, Some(0.0)));
     let llm = llm_span(&gw, &second);
@@ -858,7 +851,10 @@ fn a_resumed_interaction_stream_is_metered_once() {
     let (_, input, _, cost, unpriced) = trace_row(&gw, &first);
     assert!(!unpriced);
     assert_eq!(input, usage["total_input_tokens"].as_i64());
-    assert!(close(cost.unwrap(), interaction_cost(usage)), "{cost:?}");
+    assert!(
+        close(cost.unwrap(), util::flash_38_interaction_cost(usage)),
+        "{cost:?}"
+    );
     let (_, input, _, cost, _) = trace_row(&gw, &resumed);
     assert_eq!((input, cost), (None, Some(0.0)));
     assert_eq!(
@@ -935,7 +931,10 @@ fn an_incomplete_interaction_is_billed_for_what_it_produced() {
         output,
         Some(2 + usage["total_thought_tokens"].as_i64().unwrap())
     );
-    assert!(close(cost.unwrap(), interaction_cost(usage)), "{cost:?}");
+    assert!(
+        close(cost.unwrap(), util::flash_38_interaction_cost(usage)),
+        "{cost:?}"
+    );
     let llm = llm_span(&gw, &id);
     assert_eq!(llm["gateway.interaction.status"], "incomplete");
     assert_eq!(llm["gen_ai.response.finish_reasons"], json!(["length"]));

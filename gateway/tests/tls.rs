@@ -94,11 +94,6 @@ fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-12_f64.max(b.abs() * 1e-9)
 }
 
-/// Standard cost of a generateContent usage at gemini-3.8-flash's rates in force now.
-fn flash_cost(u: &Value) -> f64 {
-    util::flash_38_cost(u)
-}
-
 /// The stored row of `id` carries the answer's model, tokens and cost.
 fn assert_metered(gw: &Gateway, id: &str, usage: &Value, what: &str) {
     let (model, input, output, cost, unpriced) = trace_row(gw, id);
@@ -108,7 +103,10 @@ fn assert_metered(gw: &Gateway, id: &str, usage: &Value, what: &str) {
         + usage["thoughtsTokenCount"].as_i64().unwrap_or(0);
     assert_eq!(output, Some(out), "{what}");
     assert!(!unpriced, "{what}");
-    assert!(close(cost.unwrap(), flash_cost(usage)), "{what}: {cost:?}");
+    assert!(
+        close(cost.unwrap(), util::flash_38_cost(usage)),
+        "{what}: {cost:?}"
+    );
 }
 
 /// Unary, SSE (held after its first event) and a resumable upload through `gw` (plain HTTP) to

@@ -675,3 +675,16 @@ pub fn flash_38_cost(u: &serde_json::Value) -> f64 {
 pub fn flash_38_batch_cost(u: &serde_json::Value) -> f64 {
     0.5 * flash_38_cost(u)
 }
+
+/// Cost of an Interactions `usage` at gemini-3.8-flash's rates in force now: the uncached input
+/// at the input rate, the cached part at the cache-read rate, output and thoughts at the output
+/// rate.
+pub fn flash_38_interaction_cost(u: &serde_json::Value) -> f64 {
+    let (input, cache_read, output) = flash_38_rates();
+    let n = |k: &str| u[k].as_f64().unwrap_or(0.0);
+    let cached = n("total_cached_tokens");
+    ((n("total_input_tokens") - cached) * input
+        + cached * cache_read
+        + (n("total_output_tokens") + n("total_thought_tokens")) * output)
+        / 1e6
+}
