@@ -191,7 +191,8 @@
 //! connection; `x-fake-fault: error-mid-stream` sends two stream events then
 //! Gemini's in-band error event (`{"error": {code 500, status INTERNAL}}`) as
 //! the stream's last element, under HTTP 200 (on an Interactions stream: its first
-//! four events, then an `error` event and `data: [DONE]`); `x-fake-fault: hang` never answers; `x-fake-hold: <token>`
+//! four events, then an `error` event and `data: [DONE]`); `x-fake-fault: hang`
+//! never answers; `x-fake-hold: <token>`
 //! pauses a stream after its first event until [`FakeGemini::release`] or
 //! `POST /__fake/release/<token>` (204). `x-fake-tier-downgrade: 1` serves a
 //! priority request at standard; `x-fake-polls: N` (background interactions

@@ -188,10 +188,7 @@ pub(crate) fn create(
         shared.interactions.insert(&created, state);
     }
     if created.stream {
-        let mut frames = frames(&created, knobs.chunks);
-        if knobs.fault == Some(Fault::ErrorMidStream) {
-            frames = with_error_mid_stream(frames);
-        }
+        let frames = stream_frames(&created, &knobs);
         return Ok(frames_response(
             shared.clone(),
             knobs,
@@ -203,6 +200,16 @@ pub(crate) fn create(
         return Ok(interaction_response(&created.interaction.in_progress()));
     }
     Ok(interaction_response(&created.interaction))
+}
+
+/// The events of a streamed interaction, cut by `x-fake-fault: error-mid-stream`.
+fn stream_frames(created: &Created, knobs: &Knobs) -> Vec<bytes::Bytes> {
+    let all = frames(created, knobs.chunks);
+    if knobs.fault == Some(Fault::ErrorMidStream) {
+        with_error_mid_stream(all)
+    } else {
+        all
+    }
 }
 
 /// `GET /{ver}/interactions/{id}`; with `stream`, the interaction's events from its start, or
@@ -221,11 +228,10 @@ pub(crate) fn get(
             .ok_or_else(|| not_found(id))?
     {
         let skip = after.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
-        let mut all = frames(&created, knobs.chunks);
-        if knobs.fault == Some(Fault::ErrorMidStream) {
-            all = with_error_mid_stream(all);
-        }
-        let events: Vec<_> = all.into_iter().skip(skip).collect();
+        let events: Vec<_> = stream_frames(&created, &knobs)
+            .into_iter()
+            .skip(skip)
+            .collect();
         let mut resp = frames_response(shared.clone(), knobs, events, "text/event-stream");
         tier::set_header(&mut resp, created.interaction.service_tier);
         return Ok(resp);

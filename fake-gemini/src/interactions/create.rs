@@ -90,9 +90,9 @@ impl Steps {
     /// (`generation_config.max_output_tokens`) when it is shorter, which it says.
     fn output(&mut self, last_user: &str, media: Option<Media>, limit: Option<u64>) -> bool {
         let mut words = tokens::reply_words(last_user);
-        let cut = limit.is_some_and(|n| (words.len() as u64) > n);
-        if cut {
-            words.truncate(limit.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX)));
+        let cut = limit.filter(|&n| words.len() as u64 > n);
+        if let Some(n) = cut {
+            words.truncate(usize::try_from(n).unwrap_or(usize::MAX));
         }
         let mut content = vec![Content::Text {
             text: words.join(" "),
@@ -105,7 +105,7 @@ impl Steps {
             ..Counts::default()
         };
         self.push(Step::ModelOutput { content }, counts);
-        cut
+        cut.is_some()
     }
 }
 
