@@ -34,8 +34,9 @@
 //!
 //! - **Which model**: the served model (`modelVersion`, the Interaction's `model`); the
 //!   requested one only when the answer names none or the same model under another name. A
-//!   served model the table lacks leaves the call unpriced. Names resolve as users write them (`models/`,
-//!   trailing `-001`, `-latest`, `-preview-05-20`, `-exp-…` dropped one at a time, aliases).
+//!   served model the table lacks leaves the call unpriced. Names resolve as users write them
+//!   (`models/`, trailing `-001`, `-latest`, `-preview-05-20`, `-exp-…` dropped one at a time,
+//!   aliases).
 //! - **Which row**: the one of that model and tier with the latest `effective_from` on or
 //!   before the day the request started (UTC), or, for work metered on a later poll, the day
 //!   the work was made.
