@@ -43,9 +43,10 @@ pub fn start(storage: StorageConfig) -> std::io::Result<()> {
                 let result = Store::open(&storage.path, &opts)
                     .and_then(|mut s| s.enforce_retention(&policy(&storage, SystemTime::now())));
                 match result {
-                    Ok(r) if r.traces + r.metrics > 0 => tracing::info!(
+                    Ok(r) if r.traces + r.orphan_spans + r.metrics > 0 => tracing::info!(
                         traces = r.traces,
                         spans = r.spans,
+                        orphan_spans = r.orphan_spans,
                         metric_snapshots = r.metrics,
                         cache_intervals = r.cache_intervals,
                         pages_freed = r.pages_freed,

@@ -22,8 +22,11 @@ pub struct RetentionPolicy {
 pub struct RetentionReport {
     /// Trace rows deleted.
     pub traces: u64,
-    /// Span rows deleted.
+    /// Span rows deleted with their traces.
     pub spans: u64,
+    /// Of `spans`, those of no `traces` row: an application's spans of a trace without a
+    /// gateway call, or the spans of a trace whose root span was lost.
+    pub orphan_spans: u64,
     /// Metric snapshot rows deleted.
     pub metrics: u64,
     /// `cache_storage` intervals deleted: those that ended before the oldest trace kept.
@@ -50,6 +53,15 @@ const DELETE_OLD_METRICS: &str = "DELETE FROM metric_snapshots WHERE id IN
 const DELETE_ENDED_CACHE_INTERVALS: &str = "DELETE FROM cache_storage WHERE id IN
     (SELECT id FROM cache_storage WHERE start_unix_nano < ?1 AND end_unix_nano < ?1
         ORDER BY start_unix_nano LIMIT ?2)";
+/// One window of `spans` in id order after `?1` (ids grow as rows are written): each row's id,
+/// whether it started before `?2`, and whether it is then an orphan, of no `traces` row.
+const SPAN_WINDOW: &str = "SELECT s.id, s.start_time_unix_nano < ?2,
+        s.start_time_unix_nano < ?2
+            AND NOT EXISTS (SELECT 1 FROM traces AS t WHERE t.trace_id = s.trace_id)
+    FROM spans AS s WHERE s.id > ?1 ORDER BY s.id LIMIT ?3";
+const DELETE_LOOKUP: &str = "DELETE FROM span_lookup WHERE id = ?1";
+const DELETE_SPAN: &str = "DELETE FROM spans WHERE id = ?1";
+
 /// Where the traces kept begin; with none kept, nothing older than now is needed.
 const OLDEST_TRACE_START: &str = "SELECT MIN(start_time_unix_nano) FROM traces";
 
@@ -79,6 +91,54 @@ impl Store {
         }
         tx.commit().map_err(err)?;
         Ok((traces, spans))
+    }
+
+    /// Deletes the spans that started before `before` and belong to no `traces` row, walking
+    /// `spans` from its oldest rows in windows of `batch`, each window its own transaction.
+    /// The walk ends at a window none of whose spans started before `before` (rows are written
+    /// in about the order they start, so the old ones are at the front), at the end of the
+    /// table, or when `enough` says so after a window. Returns the spans deleted.
+    fn delete_orphan_spans(
+        &mut self,
+        before: i64,
+        batch: usize,
+        mut enough: impl FnMut(&Self) -> Result<bool>,
+    ) -> Result<u64> {
+        let mut after = 0i64;
+        let mut deleted = 0u64;
+        loop {
+            let path = self.path.clone();
+            let err = |e| crate::sqlite_err(&path, e);
+            let tx = self.conn.transaction().map_err(err)?;
+            let window: Vec<(i64, bool, bool)> = {
+                let mut stmt = tx.prepare_cached(SPAN_WINDOW).map_err(err)?;
+                stmt.query_map(params![after, before, batch as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .map_err(err)?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(err)?
+            };
+            let Some(&(last, ..)) = window.last() else {
+                break;
+            };
+            {
+                let mut del_lookup = tx.prepare_cached(DELETE_LOOKUP).map_err(err)?;
+                let mut del_span = tx.prepare_cached(DELETE_SPAN).map_err(err)?;
+                for &(id, _, orphan) in &window {
+                    if orphan {
+                        del_lookup.execute([id]).map_err(err)?;
+                        deleted += del_span.execute([id]).map_err(err)? as u64;
+                    }
+                }
+            }
+            tx.commit().map_err(err)?;
+            if !window.iter().any(|&(_, old, _)| old) || enough(self)? {
+                break;
+            }
+            after = last;
+        }
+        Ok(deleted)
     }
 
     /// Bytes of this store's live data: the pages in use, less those of the tables (and their
@@ -149,6 +209,7 @@ impl Store {
                     break;
                 }
             }
+            report.orphan_spans += self.delete_orphan_spans(before, batch, |_| Ok(false))?;
         }
         if let Some(before) = policy.metrics_before_unix_nano {
             loop {
@@ -166,7 +227,16 @@ impl Store {
         if let Some(max) = policy.max_size_bytes {
             // Other tables do not change size while ours are trimmed: measured once.
             let foreign = self.foreign_bytes()?;
-            while self.used_bytes()?.saturating_sub(foreign) > max {
+            let over = |store: &Self| Ok(store.used_bytes()?.saturating_sub(foreign) > max);
+            while over(self)? {
+                // Oldest first: the orphan spans older than the oldest trace kept (all of them
+                // when no trace is left), then a batch of traces.
+                let oldest = self.oldest_trace_start()?.unwrap_or(i64::MAX);
+                let orphans = self.delete_orphan_spans(oldest, batch, |s| Ok(!over(s)?))?;
+                report.orphan_spans += orphans;
+                if orphans > 0 {
+                    continue;
+                }
                 let (t, s) = self.delete_trace_batch(i64::MAX, batch)?;
                 report.traces += t;
                 report.spans += s;
@@ -178,10 +248,7 @@ impl Store {
         if report.traces > 0 {
             // Cache storage is cost over time, like the traces: intervals that ended before
             // the oldest trace kept go with them (by age or by size).
-            let oldest: Option<i64> = self
-                .conn
-                .query_row(OLDEST_TRACE_START, [], |r| r.get(0))
-                .map_err(|e| self.err(e))?;
+            let oldest = self.oldest_trace_start()?;
             let before = oldest
                 .or(policy.traces_before_unix_nano)
                 .unwrap_or(i64::MAX);
@@ -199,6 +266,13 @@ impl Store {
         }
         report.pages_freed = self.incremental_vacuum()?;
         Ok(report)
+    }
+
+    /// Where the oldest trace kept starts; None when none is left.
+    fn oldest_trace_start(&self) -> Result<Option<i64>> {
+        self.conn
+            .query_row(OLDEST_TRACE_START, [], |r| r.get(0))
+            .map_err(|e| self.err(e))
     }
 
     /// Gives free pages back when `auto_vacuum = INCREMENTAL` (set on files the gateway

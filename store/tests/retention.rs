@@ -229,3 +229,144 @@ fn a_size_cap_counts_only_the_stores_own_tables() {
     assert!(store.live_bytes().unwrap() <= own / 2);
     assert_eq!(count(&store, "drift_snapshots"), own as i64 * 4 / 4000);
 }
+
+/// `n` application spans of traces with no `traces` row, one every tenth of a day from
+/// `start`; each names a conversation, so it also has a copy in `span_lookup`.
+fn app_spans(store: &mut Store, n: i64, start: i64, tag: &str) {
+    let spans: Vec<SpanRow> = (0..n)
+        .map(|i| {
+            let t = start + i * DAY / 10;
+            SpanRow {
+                start_time_unix_nano: t,
+                end_time_unix_nano: t + 1,
+                attributes_json: format!(
+                    "{{\"gateway.span.source\":\"otlp\",\"gen_ai.conversation.id\":\"{tag}{i}\",\"pad\":\"{}\"}}",
+                    "x".repeat(400)
+                ),
+                ..common::span(&format!("{tag}{i:030x}"), &format!("{i:016x}"), None, "internal")
+            }
+        })
+        .collect();
+    store.write_all(&spans, &[], &[]).unwrap();
+}
+
+#[test]
+fn old_application_spans_without_a_trace_row_go_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("o.db"), &StoreOptions::default()).unwrap();
+    // Interleaved as they arrive: gateway traces and application-only spans, 10 days each.
+    for day in 0..10 {
+        fill(&mut store, 10, day * DAY);
+        app_spans(&mut store, 10, day * DAY, "ab");
+    }
+    assert_eq!(count(&store, "span_lookup"), 100);
+    let report = store
+        .enforce_retention(&RetentionPolicy {
+            traces_before_unix_nano: Some(7 * DAY),
+            metrics_before_unix_nano: None,
+            max_size_bytes: None,
+            batch: 7,
+        })
+        .unwrap();
+    assert_eq!(
+        (report.traces, report.spans, report.orphan_spans),
+        (70, 280, 70)
+    );
+    assert_eq!(count(&store, "spans"), 30 * 4 + 30);
+    assert_eq!(
+        count(&store, "span_lookup"),
+        30,
+        "their lookup copies go with them"
+    );
+    let oldest: i64 = store
+        .connection()
+        .query_row("SELECT MIN(start_time_unix_nano) FROM spans", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(oldest, 7 * DAY);
+
+    // An old application span of a trace that is kept (it began before the trace's gateway
+    // call) stays with its trace.
+    let kept: String = store
+        .connection()
+        .query_row("SELECT MAX(trace_id) FROM traces", [], |r| r.get(0))
+        .unwrap();
+    store
+        .write_all(
+            &[SpanRow {
+                start_time_unix_nano: DAY,
+                end_time_unix_nano: DAY + 1,
+                ..common::span(&kept, "00000000000000ff", None, "internal")
+            }],
+            &[],
+            &[],
+        )
+        .unwrap();
+    let report = store
+        .enforce_retention(&RetentionPolicy {
+            traces_before_unix_nano: Some(7 * DAY),
+            metrics_before_unix_nano: None,
+            max_size_bytes: None,
+            batch: 7,
+        })
+        .unwrap();
+    assert_eq!((report.traces, report.orphan_spans), (0, 0));
+    assert_eq!(count(&store, "spans"), 30 * 4 + 30 + 1);
+}
+
+#[test]
+fn a_size_cap_takes_application_spans_in_age_order_with_the_traces() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("o.db"), &StoreOptions::default()).unwrap();
+    // Application spans of days 0–9 only (a fifth of the data), then gateway traces of days
+    // 10–19.
+    app_spans(&mut store, 100, 0, "ab");
+    fill(&mut store, 100, 10 * DAY);
+    let cap = store.live_bytes().unwrap() * 9 / 10;
+    let report = store
+        .enforce_retention(&RetentionPolicy {
+            traces_before_unix_nano: None,
+            metrics_before_unix_nano: None,
+            max_size_bytes: Some(cap),
+            batch: 10,
+        })
+        .unwrap();
+    assert!(store.live_bytes().unwrap() <= cap);
+    assert_eq!(
+        report.traces, 0,
+        "older application spans go before any trace: {report:?}"
+    );
+    assert!(
+        report.orphan_spans > 0 && report.orphan_spans < 100,
+        "{report:?}"
+    );
+    assert_eq!(count(&store, "traces"), 100);
+    let oldest_left: i64 = store
+        .connection()
+        .query_row(
+            "SELECT MIN(start_time_unix_nano) FROM spans WHERE trace_id LIKE 'ab%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        oldest_left,
+        report.orphan_spans as i64 * DAY / 10,
+        "the oldest went first"
+    );
+
+    // A cap below what the traces take: every application span older than them goes first.
+    let report = store
+        .enforce_retention(&RetentionPolicy {
+            traces_before_unix_nano: None,
+            metrics_before_unix_nano: None,
+            max_size_bytes: Some(cap / 2),
+            batch: 10,
+        })
+        .unwrap();
+    assert!(report.traces > 0, "{report:?}");
+    assert!(count(&store, "traces") > 0);
+    assert_eq!(count(&store, "span_lookup"), 0);
+    assert!(store.live_bytes().unwrap() <= cap / 2);
+}
