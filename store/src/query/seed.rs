@@ -1,6 +1,7 @@
-//! Writers for the tables the gateway's span exporter does not fill itself: metric snapshots
-//! and drift rows. For tests, fixtures and benchmarks; the gateway's own plugins write
-//! snapshots through their own path.
+//! A writer of metric snapshots outside the gateway's span exporter, for tests, fixtures and
+//! benchmarks; the gateway's own plugins write snapshots through their own path. Nothing here
+//! writes a table the gateway does not own (a test that needs a sibling's `drift_snapshots`
+//! creates and fills it itself).
 
 use crate::{Result, Store, sqlite_err};
 use rusqlite::params;
@@ -24,25 +25,6 @@ pub struct NewMetricSnapshot {
     pub created_at_unix_nano: i64,
 }
 
-/// A drift row to insert into a `drift_snapshots` table of the agreed layout.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct NewDriftSnapshot {
-    /// The feature that drifted.
-    pub feature: String,
-    /// Drift score.
-    pub score: f64,
-    /// Threshold, if any.
-    pub threshold: Option<f64>,
-    /// The score crossed the threshold.
-    pub drifted: bool,
-    /// Start of the window, unix nanos.
-    pub window_start_unix_nano: i64,
-    /// End of the window, unix nanos.
-    pub window_end_unix_nano: i64,
-    /// When the row was written, unix nanos.
-    pub created_at_unix_nano: i64,
-}
-
 /// Inserts metric snapshots in one transaction.
 pub fn insert_metric_snapshots(store: &Store, rows: &[NewMetricSnapshot]) -> Result<()> {
     let err = |e| sqlite_err(store.path(), e);
@@ -63,34 +45,6 @@ pub fn insert_metric_snapshots(store: &Store, rows: &[NewMetricSnapshot]) -> Res
                 s.breached,
                 s.model,
                 s.created_at_unix_nano
-            ])
-            .map_err(err)?;
-        }
-    }
-    tx.commit().map_err(err)
-}
-
-/// Inserts drift rows (the table must exist with the agreed layout).
-pub fn insert_drift_snapshots(store: &Store, rows: &[NewDriftSnapshot]) -> Result<()> {
-    let err = |e| sqlite_err(store.path(), e);
-    let tx = store.connection().unchecked_transaction().map_err(err)?;
-    {
-        let mut stmt = tx
-            .prepare_cached(
-                "INSERT INTO drift_snapshots (feature, score, threshold, drifted,
-                    window_start_unix_nano, window_end_unix_nano, created_at_unix_nano)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .map_err(err)?;
-        for d in rows {
-            stmt.execute(params![
-                d.feature,
-                d.score,
-                d.threshold,
-                d.drifted,
-                d.window_start_unix_nano,
-                d.window_end_unix_nano,
-                d.created_at_unix_nano
             ])
             .map_err(err)?;
         }
