@@ -19,7 +19,8 @@ fn master(db: &TestDb) -> Vec<(String, String, Option<String>)> {
         .collect()
 }
 
-/// Ten traces in `[t0, t0 + 10 s)`, with durations and costs growing with `i`, one unpriced.
+/// Ten traces in `[t0, t0 + 10 s)`, with durations growing and costs falling with `i`; the
+/// last is unpriced, the one before it has no cost of its own (deferred).
 fn fill(db: &mut TestDb, t0: i64) {
     let rows: Vec<_> = (0..10u64)
         .map(|i| {
@@ -28,7 +29,7 @@ fn fill(db: &mut TestDb, t0: i64) {
                 t0 + i as i64 * 1000 * MS,
                 100.0 * (i + 1) as f64,
             );
-            t.cost_usd = if i == 9 {
+            t.cost_usd = if i >= 8 {
                 None
             } else {
                 Some((10 - i) as f64 / 100.0)
@@ -128,6 +129,19 @@ async fn reads_a_detector_table_in_milliseconds_with_its_own_names() {
         ids(c, "costliest_traces"),
         (2..=6).map(tid).collect::<Vec<_>>()
     );
+    // Of the two slowest, both without a cost, only the first is unpriced.
+    let slow = &c["slowest_traces"];
+    assert_eq!(
+        (&slow[0]["cost_usd"], &slow[0]["unpriced"]),
+        (&serde_json::Value::Null, &serde_json::Value::Bool(true)),
+        "{slow}"
+    );
+    assert_eq!(
+        (&slow[1]["cost_usd"], &slow[1]["unpriced"]),
+        (&serde_json::Value::Null, &serde_json::Value::Bool(false)),
+        "{slow}"
+    );
+    assert_eq!(slow[2]["unpriced"], false);
     // The breached rows here name no LLM span (written as before schema version 6): counted,
     // not listed (drift_contract.rs lists spans). Trace 3's row is in the window, trace 1's not.
     assert_eq!(c["breached_spans"].as_array().map(Vec::len), Some(0));

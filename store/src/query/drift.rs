@@ -188,9 +188,12 @@ pub struct WorstTrace {
     pub start_time_unix_nano: i64,
     /// Wall time in ms.
     pub duration_ms: f64,
-    /// Cost in USD, null when unpriced.
+    /// Cost in USD; null when unpriced, or when the call has no cost of its own (metered on a
+    /// later call, free, or no usage reported): `unpriced` tells the two apart.
     #[serde(serialize_with = "super::money::opt_usd")]
     pub cost_usd: Option<f64>,
+    /// No price was known for the call's model (the `traces.unpriced` flag).
+    pub unpriced: bool,
     /// Model.
     pub model: Option<String>,
     /// `ok`, `error` or `cancelled`.
@@ -509,14 +512,16 @@ SELECT d.id, d.feature, d.model, d.score, d.threshold, d.drifted,
            WHERE x.trace_id = m.trace_id AND x.span_id = m.llm_span_id)),
     (SELECT json_group_array(json_object('trace_id', t.trace_id,
             'start_time_unix_nano', t.start_time_unix_nano, 'duration_ms', t.duration_ms,
-            'cost_usd', t.cost_usd, 'model', t.model, 'status', t.status))
+            'cost_usd', t.cost_usd, 'unpriced', json(iif(t.unpriced, 'true', 'false')),
+            'model', t.model, 'status', t.status))
        FROM (SELECT * FROM traces
              WHERE start_time_unix_nano >= d.window_start_unix_nano
                AND start_time_unix_nano < d.window_end_unix_nano{by_model}
              ORDER BY duration_ms DESC LIMIT :top) AS t),
     (SELECT json_group_array(json_object('trace_id', t.trace_id,
             'start_time_unix_nano', t.start_time_unix_nano, 'duration_ms', t.duration_ms,
-            'cost_usd', t.cost_usd, 'model', t.model, 'status', t.status))
+            'cost_usd', t.cost_usd, 'unpriced', json(iif(t.unpriced, 'true', 'false')),
+            'model', t.model, 'status', t.status))
        FROM (SELECT * FROM traces
              WHERE start_time_unix_nano >= d.window_start_unix_nano
                AND start_time_unix_nano < d.window_end_unix_nano AND cost_usd IS NOT NULL{by_model}
@@ -848,14 +853,16 @@ SELECT d.id, d.feature, d.model, d.score, d.threshold, d.drifted,
            WHERE x.trace_id = m.trace_id AND x.span_id = m.llm_span_id)),
     (SELECT json_group_array(json_object('trace_id', t.trace_id,
             'start_time_unix_nano', t.start_time_unix_nano, 'duration_ms', t.duration_ms,
-            'cost_usd', t.cost_usd, 'model', t.model, 'status', t.status))
+            'cost_usd', t.cost_usd, 'unpriced', json(iif(t.unpriced, 'true', 'false')),
+            'model', t.model, 'status', t.status))
        FROM (SELECT * FROM traces
              WHERE start_time_unix_nano >= d.window_start_unix_nano
                AND start_time_unix_nano < d.window_end_unix_nano
              ORDER BY duration_ms DESC LIMIT :top) AS t),
     (SELECT json_group_array(json_object('trace_id', t.trace_id,
             'start_time_unix_nano', t.start_time_unix_nano, 'duration_ms', t.duration_ms,
-            'cost_usd', t.cost_usd, 'model', t.model, 'status', t.status))
+            'cost_usd', t.cost_usd, 'unpriced', json(iif(t.unpriced, 'true', 'false')),
+            'model', t.model, 'status', t.status))
        FROM (SELECT * FROM traces
              WHERE start_time_unix_nano >= d.window_start_unix_nano
                AND start_time_unix_nano < d.window_end_unix_nano AND cost_usd IS NOT NULL

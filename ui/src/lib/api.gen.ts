@@ -1088,7 +1088,8 @@ export interface components {
         WorstTrace: {
             /**
              * Format: double
-             * @description Cost in USD, null when unpriced.
+             * @description Cost in USD; null when unpriced, or when the call has no cost of its own (metered on a
+             *     later call, free, or no usage reported): `unpriced` tells the two apart.
              */
             cost_usd?: number | null;
             /**
@@ -1107,6 +1108,8 @@ export interface components {
             status: string;
             /** @description Trace id. */
             trace_id: string;
+            /** @description No price was known for the call's model (the `traces.unpriced` flag). */
+            unpriced: boolean;
         };
     };
     responses: never;

@@ -1,10 +1,11 @@
 // Unit tests of a drift window's card, rendered to HTML: one entry per breached LLM call with
 // each metric that breached on it, a link to the call's trace, an unpriced call shown as such,
-// and a window cut at the per-window cap saying how many calls it has.
+// a window cut at the per-window cap saying how many calls it has, and the worst traces telling
+// an unpriced trace from one with no cost of its own.
 import { describe, expect, it } from 'vitest'
 import { renderToStaticMarkup } from 'react-dom/server'
 import { DriftCard, type BreachedSpan } from './Drift'
-import type { DriftCorrelation } from '../lib/types'
+import type { DriftCorrelation, WorstTrace } from '../lib/types'
 
 const span = (n: number, cost: number | null, metrics: string[]): BreachedSpan => ({
   span_id: n.toString(16).padStart(16, '0'),
@@ -49,6 +50,16 @@ const correlation = (spans: BreachedSpan[], total: number, unattributed: number)
   costliest_traces: [],
 })
 
+const worst = (n: number, cost: number | null, unpriced: boolean): WorstTrace => ({
+  trace_id: (2000 + n).toString(16).padStart(32, '0'),
+  start_time_unix_nano: 1_700_000_000_000_000_000 + n,
+  duration_ms: 100 * n,
+  cost_usd: cost,
+  unpriced,
+  model: 'gemini-2.5-flash',
+  status: 'ok',
+})
+
 const count = (html: string, needle: string) => html.split(needle).length - 1
 /** The card's HTML without React's separators between adjacent text nodes. */
 const render = (item: DriftCorrelation) => renderToStaticMarkup(<DriftCard item={item} />).replace(/<!-- -->/g, '')
@@ -76,5 +87,13 @@ describe('DriftCard', () => {
     expect(html).toContain('data-testid="drift-spans-truncated"')
     expect(html).toContain(`first ${spans.length} of ${total} calls`)
     expect(html).toMatch(/data-testid="drift-unattributed">[^<]*4 breached rows/)
+  })
+
+  it('shows an unpriced worst trace as unpriced and one with no cost of its own as —', () => {
+    const item = { ...correlation([], 0, 0), slowest_traces: [worst(1, null, true), worst(2, null, false), worst(3, 0.5, false)] }
+    const html = render(item)
+    expect(count(html, '⚠ unpriced')).toBe(1)
+    expect(html).toContain('title="No cost: metered on a later call')
+    expect(html).toContain('$0.50')
   })
 })

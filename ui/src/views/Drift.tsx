@@ -193,7 +193,7 @@ function TraceList({ title, traces }: { title: string; traces: WorstTrace[] }) {
               <a href={traceHref(t.trace_id)} className="mono">
                 {shortId(t.trace_id)}
               </a>{' '}
-              {t.model ?? ''} · {formatDuration(t.duration_ms)} · <Cost usd={t.cost_usd} /> <StatusBadge status={t.status} />
+              {t.model ?? ''} · {formatDuration(t.duration_ms)} · <Cost usd={t.cost_usd} unpriced={t.unpriced} /> <StatusBadge status={t.status} />
             </li>
           ))}
         </ul>
