@@ -36,6 +36,7 @@ mod db;
 pub mod error;
 mod guard;
 pub mod live;
+mod metric_events;
 pub mod openapi;
 pub mod otlp;
 pub mod params;

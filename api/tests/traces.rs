@@ -199,3 +199,68 @@ async fn unknown_and_malformed_trace_ids() {
         assert!(message(&b).contains("'trace_id'"), "{b}");
     }
 }
+
+#[tokio::test]
+async fn metric_rows_show_as_events_of_the_span_that_carried_them() {
+    let mut db = TestDb::new();
+    let t0 = now() - 60_000 * MS;
+    let id = tid(0xdef);
+    db.write(&[trace(&id, t0, 50.0)]);
+    let row = |span: &str, metric: &str, value: f64, at: i64| gateway_store::MetricRow {
+        trace_id: id.clone(),
+        metric: metric.into(),
+        value,
+        threshold: Some(100.0),
+        breached: value > 100.0,
+        model: Some("gemini-3.8-flash".into()),
+        created_at_unix_nano: t0 + at * MS,
+        span_id: Some(span.into()),
+        llm_span_id: Some("00000000000000f2".into()),
+        request_span_id: None,
+    };
+    // f1 is stored as the gateway stores it now (its values in metric_snapshots only); f3 as
+    // before, with its event in `events` as well as its row.
+    let old_event = r#"[{"name":"gateway.metric","time_unix_nano":1,"attributes":{"metric":"ttft_ms","value":7.0}}]"#;
+    let spans = [
+        span(&id, "00000000000000f1", None, t0, 40, 50),
+        span(&id, "00000000000000f2", None, t0, 0, 40),
+        gateway_store::SpanRow {
+            events_json: old_event.into(),
+            ..span(&id, "00000000000000f3", None, t0, 45, 50)
+        },
+    ];
+    let rows = [
+        row("00000000000000f1", "latency_ms", 120.0, 49),
+        row("00000000000000f1", "cost_usd", 0.5, 50),
+        row("00000000000000f3", "ttft_ms", 7.0, 50),
+    ];
+    db.store.write_all(&spans, &[], &rows).expect("write");
+    let (s, b) = get(&db.app(), &format!("/api/traces/{id}")).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let events = |span: &str| {
+        b["spans"]
+            .as_array()
+            .expect("spans")
+            .iter()
+            .find(|s| s["span_id"] == span)
+            .expect("span")["events"]
+            .clone()
+    };
+    assert_eq!(
+        events("00000000000000f1"),
+        serde_json::json!([
+            {"name": "gateway.metric", "time_unix_nano": t0 + 49 * MS, "attributes": {
+                "metric": "latency_ms", "value": 120.0, "breached": true,
+                "model": "gemini-3.8-flash", "llm_span_id": "00000000000000f2", "threshold": 100.0}},
+            {"name": "gateway.metric", "time_unix_nano": t0 + 50 * MS, "attributes": {
+                "metric": "cost_usd", "value": 0.5, "breached": false,
+                "model": "gemini-3.8-flash", "llm_span_id": "00000000000000f2", "threshold": 100.0}},
+        ])
+    );
+    assert_eq!(events("00000000000000f2"), serde_json::json!([]));
+    assert_eq!(
+        events("00000000000000f3"),
+        serde_json::from_str::<serde_json::Value>(old_event).expect("json"),
+        "a span that holds its events gets no copies"
+    );
+}

@@ -297,8 +297,9 @@ pub(crate) fn post_attrs(
 ) -> Vec<KeyValue> {
     let s = &out.summary;
     let mut post = span_attrs(KeyValue::new(sc::GATEWAY_STEP, sc::STEP_POST_PROCESSING));
+    // The call's usage and `gen_ai.response.*` are on the LLM span (and the root), not repeated
+    // here: only what post-processing adds.
     if let Some(u) = &s.usage {
-        usage_attrs(u, &mut post);
         post.push(KeyValue::new(
             sc::GATEWAY_USAGE_TOTAL_TOKENS,
             u.total_tokens.min(i64::MAX as u64) as i64,
@@ -315,20 +316,6 @@ pub(crate) fn post_attrs(
                 u.prompt_audio_tokens as i64,
             ));
         }
-    }
-    if !s.finish_reasons.is_empty() {
-        let v: Vec<opentelemetry::StringValue> =
-            s.finish_reasons.iter().map(|r| r.clone().into()).collect();
-        post.push(KeyValue::new(
-            sc::GEN_AI_RESPONSE_FINISH_REASONS,
-            Value::Array(v.into()),
-        ));
-    }
-    if let Some(id) = &s.response_id {
-        post.push(KeyValue::new(sc::GEN_AI_RESPONSE_ID, id.clone()));
-    }
-    if let Some(m) = &s.response_model {
-        post.push(KeyValue::new(sc::GEN_AI_RESPONSE_MODEL, m.clone()));
     }
     if let Some(e) = &s.parse_error {
         post.push(KeyValue::new(sc::GATEWAY_RESPONSE_PARSE_ERROR, e.clone()));

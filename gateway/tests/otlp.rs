@@ -166,7 +166,42 @@ fn rows(conn: &rusqlite::Connection) -> Vec<Row> {
     })
     .unwrap()
     .map(Result::unwrap)
+    .map(|mut row: Row| {
+        metric_events(conn, &mut row);
+        row
+    })
     .collect()
+}
+
+/// Appends the `metric_snapshots` rows a span carried to its stored events, as the events they
+/// were written from: the writer stores such an event as its row only, so the row must hold
+/// every attribute of the event that OTLP carries.
+fn metric_events(conn: &rusqlite::Connection, row: &mut Row) {
+    let mut stmt = conn
+        .prepare(
+            "SELECT metric, value, threshold, breached, model, created_at_unix_nano, llm_span_id
+             FROM metric_snapshots WHERE trace_id = ?1 AND span_id = ?2 ORDER BY id",
+        )
+        .unwrap();
+    let events = row.events.as_array_mut().unwrap();
+    let found = stmt
+        .query_map([&row.trace_id, &row.span_id], |r| {
+            let mut a = Map::new();
+            a.insert("metric".into(), json!(r.get::<_, String>(0)?));
+            a.insert("value".into(), json!(r.get::<_, f64>(1)?));
+            if let Some(t) = r.get::<_, Option<f64>>(2)? {
+                a.insert("threshold".into(), json!(t));
+            }
+            a.insert("breached".into(), json!(r.get::<_, bool>(3)?));
+            a.insert("model".into(), json!(r.get::<_, String>(4)?));
+            a.insert("llm_span_id".into(), json!(r.get::<_, String>(6)?));
+            let event = json!({"name": "gateway.metric", "time_unix_nano": r.get::<_, i64>(5)?,
+                "attributes": a});
+            // Through the text parser, as the stored JSON and the OTLP side (see `compare`).
+            Ok(serde_json::from_str::<Json>(&event.to_string()).unwrap())
+        })
+        .unwrap();
+    events.extend(found.map(Result::unwrap));
 }
 
 /// OTLP's span kind number for the stored name (opentelemetry/proto/trace/v1/trace.proto).
@@ -353,11 +388,17 @@ fn every_exported_span_equals_its_sqlite_row_and_the_metrics_equal_what_was_sent
         match c.usage {
             Some((input, output)) => {
                 assert_eq!(root.status, "unset", "{root:?}");
-                for r in [root, by_step("post_processing")] {
+                for r in [root, by_step("llm_call")] {
                     assert_eq!(r.attributes["gen_ai.usage.input_tokens"], input);
                     assert_eq!(r.attributes["gen_ai.usage.output_tokens"], output);
                 }
-                let cost = &by_step("post_processing").attributes;
+                let post = &by_step("post_processing").attributes;
+                assert!(
+                    post.get("gen_ai.usage.input_tokens").is_none(),
+                    "the usage is not repeated on post_processing: {post}"
+                );
+                assert_eq!(post["gateway.usage.total_tokens"], input + output);
+                let cost = post;
                 let total = cost["gateway.cost.usd"].as_f64().unwrap();
                 let parts = cost["gateway.cost.input_usd"].as_f64().unwrap()
                     + cost["gateway.cost.output_usd"].as_f64().unwrap();

@@ -88,14 +88,33 @@ fn generate_is_transparent_and_traced() {
         prompt.get("gen_ai.input.messages").is_none(),
         "capture is off by default"
     );
-    let post = step(&spans, "post_processing");
+    let call = step(&spans, "llm_call");
     let prompt_tokens = usage["promptTokenCount"].as_i64().unwrap();
     let output = usage["candidatesTokenCount"].as_i64().unwrap()
         + usage["thoughtsTokenCount"].as_i64().unwrap_or(0);
-    assert_eq!(post["gen_ai.usage.input_tokens"], prompt_tokens);
-    assert_eq!(post["gen_ai.usage.output_tokens"], output);
-    assert_eq!(post["gen_ai.response.id"], json["responseId"]);
-    assert_eq!(post["gen_ai.response.finish_reasons"][0], "STOP");
+    assert_eq!(call["gen_ai.usage.input_tokens"], prompt_tokens);
+    assert_eq!(call["gen_ai.usage.output_tokens"], output);
+    assert_eq!(call["gen_ai.response.id"], json["responseId"]);
+    assert_eq!(call["gen_ai.response.finish_reasons"][0], "STOP");
+    // post_processing holds what it adds, not the call's usage again; its metric values are
+    // `metric_snapshots` rows, not stored events.
+    let post = step(&spans, "post_processing");
+    assert!(post.get("gen_ai.usage.input_tokens").is_none(), "{post}");
+    assert!(post.get("gen_ai.response.id").is_none(), "{post}");
+    assert_eq!(
+        post["gateway.usage.total_tokens"],
+        usage["totalTokenCount"].as_i64().unwrap()
+    );
+    let (events, rows): (String, i64) = conn
+        .query_row(
+            "SELECT s.events, (SELECT COUNT(*) FROM metric_snapshots AS m
+                 WHERE m.trace_id = s.trace_id AND m.span_id = s.span_id)
+             FROM spans AS s WHERE s.trace_id = ?1 AND s.name = 'post_processing'",
+            [&trace_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((events.as_str(), rows), ("[]", 2));
 
     let (user, session, status, input, model): (String, String, String, i64, String) = conn
         .query_row(

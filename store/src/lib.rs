@@ -25,7 +25,7 @@ pub use migrations::migration_sql;
 /// The schema version this build creates and migrates to.
 pub const LATEST_SCHEMA: i64 = migrations::LATEST;
 pub use retention::{RetentionPolicy, RetentionReport};
-pub use rows::{MetricRow, SpanRow, TraceRow};
+pub use rows::{METRIC_EVENT, METRIC_LLM_SPAN_ID, MetricRow, SpanRow, TraceRow};
 pub use unpriced::{Pricing, is_unpriced};
 
 use rusqlite::Connection;

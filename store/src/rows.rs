@@ -99,6 +99,12 @@ impl TraceRow {
     }
 }
 
+/// Name of the span event a [`MetricRow`] is written from (and that the API shows it as).
+pub const METRIC_EVENT: &str = "gateway.metric";
+
+/// Attribute of a [`METRIC_EVENT`]: the span id (hex) of the LLM call the value measures.
+pub const METRIC_LLM_SPAN_ID: &str = "llm_span_id";
+
 /// One `metric_snapshots` row: a metric value of a trace against its threshold.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MetricRow {

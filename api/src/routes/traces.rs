@@ -151,8 +151,9 @@ pub async fn detail(
             Ok(Some((trace, r.spans(&id)?, r.trace_snapshots(&id)?)))
         })
         .await?;
-    let (trace, spans, metric_snapshots) =
+    let (trace, mut spans, metric_snapshots) =
         found.ok_or_else(|| AppError::NotFound(format!("no trace {trace_id}")))?;
+    crate::metric_events::attach(&mut spans, &metric_snapshots);
     Ok(Json(TraceDetail {
         trace,
         spans: waterfall(spans),

@@ -180,8 +180,10 @@ pub fn span_row(span: &SpanData) -> SpanRow {
     };
     let mut events = String::with_capacity(2 + span.events.len() * 128);
     events.push('[');
-    for (i, e) in span.events.iter().enumerate() {
-        if i > 0 {
+    // A `gateway.metric` event that is a `metric_snapshots` row ([`metric_rows`]) is stored
+    // there only: the row holds all of it.
+    for e in span.events.iter().filter(|e| !is_metric_row(e)) {
+        if events.len() > 1 {
             events.push(',');
         }
         events.push_str("{\"name\":");
@@ -319,11 +321,7 @@ pub fn is_unpriced_root(span: &SpanData) -> bool {
     unpriced(a, &status, float(a, sc::GATEWAY_COST_USD), usage)
 }
 
-/// Name of the span event that carries a metric snapshot.
-pub const METRIC_EVENT: &str = "gateway.metric";
-
-/// Attribute of a [`METRIC_EVENT`]: the span id (hex) of the LLM call the value measures.
-pub const METRIC_LLM_SPAN_ID: &str = "llm_span_id";
+pub use gateway_store::{METRIC_EVENT, METRIC_LLM_SPAN_ID};
 
 /// The `metric_snapshots` rows carried by a span's `gateway.metric` events. Each row records
 /// the id of that span (the gateway puts the events on its `post_processing` span), the LLM
@@ -345,7 +343,7 @@ pub fn metric_rows(span: &SpanData, out: &mut Vec<MetricRow>) {
     let request_span_id =
         (parent != opentelemetry::trace::SpanId::INVALID).then(|| span_hex(parent));
     let mut trace_id = None;
-    for e in events {
+    for e in events.filter(|e| is_metric_row(e)) {
         let a = &e.attributes;
         let (Some(metric), Some(value)) = (string(a, "metric"), float(a, "value")) else {
             continue;
@@ -366,6 +364,15 @@ pub fn metric_rows(span: &SpanData, out: &mut Vec<MetricRow>) {
             request_span_id: request_span_id.clone(),
         });
     }
+}
+
+/// The event is a [`METRIC_EVENT`] with a metric and a value: a `metric_snapshots` row. The
+/// row keeps every attribute the gateway gives such an event (metric, value, threshold,
+/// breached, model, [`METRIC_LLM_SPAN_ID`]) and its time.
+fn is_metric_row(e: &opentelemetry::trace::Event) -> bool {
+    e.name == METRIC_EVENT
+        && find(&e.attributes, "metric").is_some()
+        && float(&e.attributes, "value").is_some()
 }
 
 /// 16 lowercase hex digits, not all zero (a valid W3C span id).

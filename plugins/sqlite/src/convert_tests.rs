@@ -194,3 +194,27 @@ fn a_lost_batch_counts_its_traces_metric_rows_and_breaches() {
     );
     assert_eq!(batch.iter().filter_map(trace_row).count(), 1);
 }
+
+#[test]
+fn a_metric_event_that_is_a_row_is_stored_as_the_row_only() {
+    let post = span(
+        POST,
+        Some(ROOT),
+        SpanKind::Internal,
+        vec![],
+        vec![
+            metric("latency_ms", 120.0, Some(100.0), LLM),
+            // No value: not a row, so it stays an event.
+            vec![KeyValue::new("metric", "cost_usd")],
+        ],
+    );
+    let mut rows = Vec::new();
+    metric_rows(&post, &mut rows);
+    assert_eq!(rows.len(), 1);
+    let events: serde_json::Value = serde_json::from_str(&span_row(&post).events_json).unwrap();
+    assert_eq!(
+        events,
+        serde_json::json!([{"name": METRIC_EVENT, "time_unix_nano": rows[0].created_at_unix_nano + 1_000_000,
+            "attributes": {"metric": "cost_usd"}}])
+    );
+}
