@@ -52,7 +52,20 @@ pub(crate) struct Knobs {
     pub fault: Option<Fault>,
     /// Hold token (`x-fake-hold`).
     pub hold: Option<String>,
+    /// Block the prompt with this `promptFeedback.blockReason` (`x-fake-block-reason`; one of
+    /// [`BLOCK_REASONS`]).
+    pub block: Option<&'static str>,
 }
+
+/// The `BlockedReason` values the Gemini API sends (the SDK's enum without the two it marks
+/// "not supported in Gemini API" and the unspecified one).
+pub(crate) const BLOCK_REASONS: [&str; 5] = [
+    "SAFETY",
+    "OTHER",
+    "BLOCKLIST",
+    "PROHIBITED_CONTENT",
+    "IMAGE_SAFETY",
+];
 
 impl Knobs {
     /// Merge `cfg` with the `x-fake-*` headers found in `headers`; values that
@@ -84,6 +97,11 @@ impl Knobs {
                 .filter(|n| (400..=599).contains(n)),
             fault,
             hold: text("x-fake-hold"),
+            block: text("x-fake-block-reason").and_then(|r| {
+                BLOCK_REASONS
+                    .into_iter()
+                    .find(|b| b.eq_ignore_ascii_case(&r))
+            }),
         }
     }
 }

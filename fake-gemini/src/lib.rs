@@ -194,7 +194,10 @@
 //! four events, then an `error` event and `data: [DONE]`); `x-fake-fault: hang`
 //! never answers; `x-fake-hold: <token>`
 //! pauses a stream after its first event until [`FakeGemini::release`] or
-//! `POST /__fake/release/<token>` (204). `x-fake-tier-downgrade: 1` serves a
+//! `POST /__fake/release/<token>` (204). `x-fake-block-reason: SAFETY` (or `OTHER`,
+//! `BLOCKLIST`, `PROHIBITED_CONTENT`, `IMAGE_SAFETY`) answers `generateContent` and
+//! `streamGenerateContent` as to a blocked prompt: HTTP 200, no candidates, the reason in
+//! `promptFeedback`, the prompt's usage only (one event when streamed). `x-fake-tier-downgrade: 1` serves a
 //! priority request at standard; `x-fake-polls: N` (background interactions
 //! and batch jobs, above); `x-fake-encoding: identity|gzip|deflate|br|zstd` forces a content
 //! coding. `GET /__fake/requests` lists the recorded requests as JSON,

@@ -153,6 +153,56 @@ impl GenResponse {
     }
 }
 
+/// A `GenerateContentResponse` to a blocked prompt: no candidates, the reason in
+/// `promptFeedback` (with the rating that blocked it when the reason is safety), and the
+/// prompt's usage (`candidatesTokenCount` absent). Streamed, it is the only event.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct BlockedResponse {
+    prompt_feedback: PromptFeedback,
+    usage_metadata: Usage,
+    model_version: String,
+    response_id: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PromptFeedback {
+    block_reason: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    safety_ratings: Vec<SafetyRating>,
+}
+
+#[derive(Serialize)]
+struct SafetyRating {
+    category: &'static str,
+    probability: &'static str,
+    blocked: bool,
+}
+
+impl BlockedResponse {
+    pub fn new(prompt: &Prompt, reason: &'static str, model: &str, id: &str) -> BlockedResponse {
+        let safety_ratings = if reason == "SAFETY" {
+            vec![SafetyRating {
+                category: "HARM_CATEGORY_DANGEROUS_CONTENT",
+                probability: "HIGH",
+                blocked: true,
+            }]
+        } else {
+            Vec::new()
+        };
+        BlockedResponse {
+            prompt_feedback: PromptFeedback {
+                block_reason: reason,
+                safety_ratings,
+            },
+            usage_metadata: Usage::blocked(prompt),
+            model_version: model.to_string(),
+            response_id: id.to_string(),
+        }
+    }
+}
+
 /// Validate a generate request for the served `model` and derive its prompt
 /// accounting.
 pub(crate) fn generate_prompt(model: &str, req: &Value, tier: Tier) -> Result<Prompt, ApiError> {
@@ -174,13 +224,23 @@ pub(crate) fn generate_prompt(model: &str, req: &Value, tier: Tier) -> Result<Pr
 }
 
 /// `POST …:generateContent`, served by `model`.
+/// `block`: answer as to a blocked prompt with that reason.
 pub(crate) fn generate(
     model: &str,
     req: &Value,
     tier: Tier,
+    block: Option<&'static str>,
     seed: u64,
 ) -> Result<Response, ApiError> {
     let prompt = generate_prompt(model, req, tier)?;
+    if let Some(reason) = block {
+        return Ok(json_response(&BlockedResponse::new(
+            &prompt,
+            reason,
+            model,
+            &response_id(seed),
+        )));
+    }
     let words = prompt.reply_words();
     let n = words.len() as u64;
     let resp = GenResponse::new(&prompt, words.join(" "), n, true, model, &response_id(seed));
@@ -316,7 +376,7 @@ mod tests {
 
     #[test]
     fn generate_requires_contents() {
-        assert!(generate("m", &json!({}), Tier::Standard, 1).is_err());
+        assert!(generate("m", &json!({}), Tier::Standard, None, 1).is_err());
         assert_eq!(
             parse_body(&Bytes::from_static(b"{"))
                 .err()

@@ -190,7 +190,9 @@ async fn serve(
             let req = parse_body(&bytes)?;
             let served = routing::served_model(&model);
             match action {
-                Action::Generate => native::generate(served, &req, tier?, shared.next_seq()),
+                Action::Generate => {
+                    native::generate(served, &req, tier?, knobs.block, shared.next_seq())
+                }
                 Action::Stream { sse } => {
                     let prompt = native::generate_prompt(served, &req, tier?)?;
                     let framing = if sse {

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use crate::config::{Fault, Knobs};
-use crate::native::{GenResponse, response_id};
+use crate::native::{BlockedResponse, GenResponse, response_id};
 use crate::state::Shared;
 use crate::tokens::{self, Prompt};
 use crate::util::{google_line, pretty};
@@ -74,7 +74,18 @@ pub(crate) fn generate_stream(
     prompt: &Prompt,
     framing: Framing,
 ) -> Response {
-    let mut frames = generate_frames(model, prompt, knobs.chunks, framing, shared.next_seq());
+    let mut frames = match knobs.block {
+        // A blocked prompt: one event, the feedback and the prompt's usage.
+        Some(reason) => {
+            let event =
+                BlockedResponse::new(prompt, reason, model, &response_id(shared.next_seq()));
+            vec![Bytes::from(match framing {
+                Framing::Sse => format!("data: {}\r\n\r\n", google_line(&event)),
+                Framing::JsonArray => format!("[{}\r\n]", pretty(&event)),
+            })]
+        }
+        None => generate_frames(model, prompt, knobs.chunks, framing, shared.next_seq()),
+    };
     if knobs.fault == Some(Fault::ErrorMidStream) {
         // Two events, then the error as the stream's last element (Gemini's in-band error).
         frames.truncate(EVENTS_BEFORE_RESET);

@@ -255,6 +255,24 @@ pub(crate) struct Usage {
 }
 
 impl Usage {
+    /// Usage of a blocked prompt: the prompt (and its cached part) only, nothing generated.
+    pub fn blocked(prompt: &Prompt) -> Usage {
+        let cached = (prompt.cached_tokens > 0).then_some(prompt.cached_tokens);
+        Usage {
+            prompt_token_count: prompt.prompt_tokens,
+            candidates_token_count: None,
+            total_token_count: prompt.prompt_tokens,
+            cached_content_token_count: cached,
+            prompt_tokens_details: text_details(prompt.prompt_tokens),
+            cache_tokens_details: cached.map(text_details),
+            candidates_tokens_details: None,
+            tool_use_prompt_token_count: None,
+            tool_use_prompt_tokens_details: None,
+            thoughts_token_count: None,
+            service_tier: prompt.tier,
+        }
+    }
+
     /// Usage for `prompt` after `words` output words; `media_done` adds the
     /// generated image / audio (the last event of a stream).
     pub fn new(prompt: &Prompt, words: u64, media_done: bool) -> Usage {
