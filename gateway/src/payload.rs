@@ -26,6 +26,8 @@ pub struct ResponseSummary {
     pub response_model: Option<String>,
     /// A Gemini error object in the body (`error.status`, or the code).
     pub error_status: Option<String>,
+    /// `promptFeedback.blockReason`: the prompt was blocked and nothing was generated.
+    pub block_reason: Option<String>,
     /// Why the body could not be read, if it could not.
     pub parse_error: Option<String>,
     /// Answer text, when capture is on.
@@ -56,7 +58,15 @@ struct Doc {
     response_id: Option<String>,
     id: Option<String>,
     error: Option<ErrorBody>,
+    /// `promptFeedback`: sent (in the first event of a stream) only when the prompt was blocked
+    /// and no candidate was generated. Any JSON: an unexpected shape is ignored rather than
+    /// failing the whole answer's reading.
+    #[serde(rename = "promptFeedback", alias = "prompt_feedback")]
+    prompt_feedback: Option<serde_json::Value>,
 }
+
+/// Longest block reason kept, in characters (the enum's longest is 26).
+const MAX_BLOCK_REASON: usize = 64;
 
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
@@ -220,6 +230,11 @@ fn apply(summary: &mut ResponseSummary, doc: Doc) {
     }
     if let Some(e) = doc.error {
         summary.error_status = e.status.or(e.code.map(|c| c.to_string()));
+    }
+    let feedback = doc.prompt_feedback.as_ref();
+    let reason = feedback.and_then(|f| f.get("blockReason").or_else(|| f.get("block_reason")));
+    if let Some(serde_json::Value::String(r)) = reason {
+        summary.block_reason = Some(r.chars().take(MAX_BLOCK_REASON).collect());
     }
 }
 
@@ -423,4 +438,52 @@ pub fn captured_text(observed: &Observed, max: usize) -> Option<String> {
         }
     }
     Some(crate::request::truncate_utf8(out, max))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary_of(body: &str) -> ResponseSummary {
+        summarize(&Observed {
+            usage_event: Some(body.as_bytes().to_vec()),
+            events: 1,
+            ..Observed::default()
+        })
+    }
+
+    #[test]
+    fn a_blocked_prompt_gives_its_reason_and_its_usage() {
+        let s = summary_of(
+            r#"{"promptFeedback":{"blockReason":"SAFETY"},"usageMetadata":{"promptTokenCount":7,"totalTokenCount":7}}"#,
+        );
+        assert_eq!(s.block_reason.as_deref(), Some("SAFETY"));
+        assert_eq!(s.usage.map(|u| u.prompt_tokens), Some(7));
+        assert!(s.finish_reasons.is_empty() && s.parse_error.is_none());
+    }
+
+    #[test]
+    fn a_hostile_block_reason_is_bounded_or_ignored_and_the_usage_kept() {
+        let long = "X".repeat(100_000);
+        let s = summary_of(&format!(
+            r#"{{"promptFeedback":{{"blockReason":"{long}"}},"usageMetadata":{{"promptTokenCount":3}}}}"#
+        ));
+        assert_eq!(s.block_reason.map(|r| r.len()), Some(MAX_BLOCK_REASON));
+        for odd in [
+            r#"{"blockReason":17}"#,
+            r#"{"blockReason":null}"#,
+            r#"{"blockReason":{"a":1}}"#,
+            r#"{"blockReason":["SAFETY"]}"#,
+            "5",
+            r#""SAFETY""#,
+            "[]",
+        ] {
+            let s = summary_of(&format!(
+                r#"{{"promptFeedback":{odd},"usageMetadata":{{"promptTokenCount":3}}}}"#
+            ));
+            assert_eq!(s.block_reason, None, "{odd}");
+            assert_eq!(s.usage.map(|u| u.prompt_tokens), Some(3), "{odd}");
+            assert!(s.parse_error.is_none(), "{odd}");
+        }
+    }
 }

@@ -979,3 +979,56 @@ fn an_answer_with_nothing_generated_bills_its_thoughts() {
         );
     }
 }
+
+/// A blocked prompt (HTTP 200, no candidates, `promptFeedback.blockReason`, the prompt's usage)
+/// is passed through unchanged, billed for its prompt as the usage says, and recorded with its
+/// block reason as the finish reason, not as a missing one (`error`), unary and streamed.
+#[test]
+fn a_blocked_prompt_is_recorded_with_its_reason_and_billed_for_its_prompt() {
+    let fake = spawn_in_thread(FakeConfig::default());
+    let gw = Gateway::start(&fake.base_url(), "", "");
+    let body = json!({"contents": [{"role": "user", "parts": [{"text": "something unsafe"}]}]});
+    for (path, reason) in [
+        ("/v1beta/models/gemini-3.8-flash:generateContent", "SAFETY"),
+        (
+            "/v1beta/models/gemini-3.8-flash:streamGenerateContent?alt=sse",
+            "PROHIBITED_CONTENT",
+        ),
+    ] {
+        let r = client()
+            .post(gw.url(path))
+            .header("x-goog-api-key", KEY)
+            .header("content-type", "application/json")
+            .header("x-fake-block-reason", reason)
+            .body(body.to_string())
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let id = trace_id(&r);
+        let text = r.text().unwrap();
+        let answer: Value = match text.strip_prefix("data: ") {
+            Some(event) => serde_json::from_str(event.trim()).unwrap(),
+            None => serde_json::from_str(&text).unwrap(),
+        };
+        assert!(answer.get("candidates").is_none(), "{answer}");
+        assert_eq!(answer["promptFeedback"]["blockReason"], reason, "{answer}");
+        let u = &answer["usageMetadata"];
+        assert!(u.get("candidatesTokenCount").is_none(), "{answer}");
+        let (model, input, output, cost, unpriced) = trace_row(&gw, &id);
+        assert!(!unpriced, "{path}");
+        assert_eq!(model.as_deref(), Some("gemini-3.8-flash"));
+        assert_eq!(input, u["promptTokenCount"].as_i64(), "{path}");
+        assert_eq!(output, Some(0), "{path}");
+        assert!(
+            close(cost.unwrap(), util::flash_38_cost(u)),
+            "{path}: {cost:?}"
+        );
+        let llm = llm_span(&gw, &id);
+        assert_eq!(
+            llm["gen_ai.response.finish_reasons"],
+            json!([reason]),
+            "{path}"
+        );
+        assert_eq!(llm["gateway.response.block_reason"], reason, "{path}");
+    }
+}

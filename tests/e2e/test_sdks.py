@@ -114,6 +114,27 @@ def test_error_status(stack, expected):
     expected["py-error"] = {"requests": 1, "status": "error", "http_status": 429}
 
 
+def test_blocked_prompt(stack, expected):
+    # The SDK reads a blocked prompt's answer (no candidates) as it would Gemini's.
+    c = genai.Client(
+        api_key=KEY,
+        http_options=types.HttpOptions(
+            base_url=stack.base_url,
+            headers={"x-gateway-session-id": "py-blocked", "x-fake-block-reason": "SAFETY"},
+        ),
+    )
+    r = c.models.generate_content(model="gemini-3.8-flash", contents="something unsafe")
+    assert r.prompt_feedback.block_reason == types.BlockedReason.SAFETY
+    assert not r.candidates and r.text is None
+    assert r.usage_metadata.candidates_token_count is None
+    expected["py-blocked"] = {
+        "requests": 1,
+        "usage": usage_of(r.usage_metadata),
+        "cost": r.usage_metadata.prompt_token_count * FLASH_38[0] / 1e6,
+        "finish_reasons": ["SAFETY"],
+    }
+
+
 def test_openai_plain(stack, expected):
     client = oclient(stack, "py-openai")
     r = client.chat.completions.create(
@@ -322,6 +343,13 @@ def test_zz_database(stack, expected):
             assert (input_tokens, output_tokens) == (exp["usage"]["input"], exp["usage"]["output"]), session
         if exp.get("stream"):
             assert stream == 1, session
+        if "finish_reasons" in exp:
+            (reasons,) = db.execute(
+                "SELECT json_extract(attributes, '$.\"gen_ai.response.finish_reasons\"') FROM spans "
+                "WHERE trace_id = ? AND json_extract(attributes, '$.\"gateway.step\"') = 'llm_call'",
+                (trace_id,),
+            ).fetchone()
+            assert json.loads(reasons) == exp["finish_reasons"], session
         if exp.get("generate"):
             steps = [
                 json.loads(a).get("gateway.step")

@@ -228,6 +228,9 @@ pub const GATEWAY_RESPONSE_CHUNKS: &str = "gateway.response.chunks";
 pub const GATEWAY_REQUEST_PARSE_ERROR: &str = "gateway.request.parse_error";
 /// Why usage could not be read from the response.
 pub const GATEWAY_RESPONSE_PARSE_ERROR: &str = "gateway.response.parse_error";
+/// `promptFeedback.blockReason` of an answer whose prompt was blocked (`SAFETY`,
+/// `PROHIBITED_CONTENT`, …): nothing was generated. Also its finish reason.
+pub const GATEWAY_RESPONSE_BLOCK_REASON: &str = "gateway.response.block_reason";
 /// `totalTokenCount` as reported by Gemini.
 pub const GATEWAY_USAGE_TOTAL_TOKENS: &str = "gateway.usage.total_tokens";
 /// `toolUsePromptTokenCount` (included in input tokens).
