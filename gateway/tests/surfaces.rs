@@ -940,6 +940,14 @@ fn an_incomplete_interaction_is_billed_for_what_it_produced() {
     assert_eq!(llm["gen_ai.response.finish_reasons"], json!(["length"]));
 }
 
+/// A unary answer, or the only event of an SSE stream.
+fn only_answer(text: &str) -> Value {
+    match text.strip_prefix("data: ") {
+        Some(event) => serde_json::from_str(event.trim()).unwrap(),
+        None => serde_json::from_str(text).unwrap(),
+    }
+}
+
 /// A thinking model whose output budget went to thinking answers with no text, no
 /// `candidatesTokenCount` and finish reason `MAX_TOKENS`: the thoughts are still billed as
 /// output, unary and streamed alike.
@@ -956,11 +964,7 @@ fn an_answer_with_nothing_generated_bills_its_thoughts() {
         let r = post(&gw, path, &body);
         assert_eq!(r.status(), 200);
         let id = trace_id(&r);
-        let text = r.text().unwrap();
-        let answer: Value = match text.strip_prefix("data: ") {
-            Some(event) => serde_json::from_str(event.trim()).unwrap(),
-            None => serde_json::from_str(&text).unwrap(),
-        };
+        let answer = only_answer(&r.text().unwrap());
         let u = &answer["usageMetadata"];
         assert!(u.get("candidatesTokenCount").is_none(), "{answer}");
         assert_eq!(u["thoughtsTokenCount"], 5, "{answer}");
@@ -1005,11 +1009,7 @@ fn a_blocked_prompt_is_recorded_with_its_reason_and_billed_for_its_prompt() {
             .unwrap();
         assert_eq!(r.status(), 200);
         let id = trace_id(&r);
-        let text = r.text().unwrap();
-        let answer: Value = match text.strip_prefix("data: ") {
-            Some(event) => serde_json::from_str(event.trim()).unwrap(),
-            None => serde_json::from_str(&text).unwrap(),
-        };
+        let answer = only_answer(&r.text().unwrap());
         assert!(answer.get("candidates").is_none(), "{answer}");
         assert_eq!(answer["promptFeedback"]["blockReason"], reason, "{answer}");
         let u = &answer["usageMetadata"];
