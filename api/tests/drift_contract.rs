@@ -227,6 +227,7 @@ fn assert_span(got: &serde_json::Value, c: &Call, index_in_trace: i64) {
         c.cost,
         "unpriced stays null: {got}"
     );
+    assert_eq!(got["unpriced"], c.cost.is_none(), "{got}");
     assert_eq!(got["request_index"], index_in_trace, "{got}");
     let breaches: Vec<(String, f64, f64)> = got["breaches"]
         .as_array()

@@ -248,9 +248,12 @@ pub struct BreachedSpan {
     /// `gen_ai.usage.reasoning.output_tokens`; null when not reported.
     pub reasoning_tokens: Option<i64>,
     /// Cost of the call in USD (`gateway.cost.usd` of its `post_processing` span); null when
-    /// unpriced, never 0 for unknown.
+    /// unpriced or when the call has no cost of its own (deferred), never 0 for unknown.
     #[serde(serialize_with = "super::money::opt_usd")]
     pub cost_usd: Option<f64>,
+    /// No price was known for the call (`gateway.cost.unpriced` of the call or of its
+    /// `post_processing` span): tells an unpriced call from one with no cost of its own.
+    pub unpriced: bool,
     /// The metrics that breached on this call, one per breached row, by row id.
     pub breaches: Vec<SpanBreach>,
 }
@@ -328,6 +331,8 @@ struct SpanJson {
     cached_tokens: Option<serde_json::Value>,
     reasoning_tokens: Option<serde_json::Value>,
     cost_usd: Option<serde_json::Value>,
+    #[serde(default)]
+    unpriced: bool,
     breaches: Vec<SpanBreach>,
 }
 
@@ -491,6 +496,11 @@ SELECT d.id, d.feature, d.model, d.score, d.threshold, d.drifted,
                  'cost_usd', COALESCE(json_extract(s.attributes, '$.\"gateway.cost.usd\"'),
                    (SELECT json_extract(c.attributes, '$.\"gateway.cost.usd\"') FROM spans AS c
                      WHERE c.trace_id = b.trace_id AND c.span_id = b.carrier_span_id LIMIT 1)),
+                 'unpriced', json(iif(COALESCE(
+                   json_extract(s.attributes, '$.\"gateway.cost.unpriced\"'),
+                   (SELECT json_extract(c.attributes, '$.\"gateway.cost.unpriced\"') FROM spans AS c
+                     WHERE c.trace_id = b.trace_id AND c.span_id = b.carrier_span_id LIMIT 1),
+                   0), 'true', 'false')),
                  'breaches', json(b.breaches)) AS span
              FROM (SELECT m.trace_id, m.llm_span_id, MAX(m.span_id) AS carrier_span_id,
                      MAX(m.model) AS model, MAX(m.request_index) AS request_index,
@@ -763,6 +773,7 @@ fn breached_span(s: SpanJson) -> BreachedSpan {
         cached_tokens: json_count(s.cached_tokens),
         reasoning_tokens: json_count(s.reasoning_tokens),
         cost_usd: json_real(s.cost_usd),
+        unpriced: s.unpriced,
         breaches,
     }
 }
@@ -832,6 +843,11 @@ SELECT d.id, d.feature, d.model, d.score, d.threshold, d.drifted,
                  'cost_usd', COALESCE(json_extract(s.attributes, '$."gateway.cost.usd"'),
                    (SELECT json_extract(c.attributes, '$."gateway.cost.usd"') FROM spans AS c
                      WHERE c.trace_id = b.trace_id AND c.span_id = b.carrier_span_id LIMIT 1)),
+                 'unpriced', json(iif(COALESCE(
+                   json_extract(s.attributes, '$."gateway.cost.unpriced"'),
+                   (SELECT json_extract(c.attributes, '$."gateway.cost.unpriced"') FROM spans AS c
+                     WHERE c.trace_id = b.trace_id AND c.span_id = b.carrier_span_id LIMIT 1),
+                   0), 'true', 'false')),
                  'breaches', json(b.breaches)) AS span
              FROM (SELECT m.trace_id, m.llm_span_id, MAX(m.span_id) AS carrier_span_id,
                      MAX(m.model) AS model, MAX(m.request_index) AS request_index,

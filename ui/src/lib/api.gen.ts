@@ -223,7 +223,7 @@ export interface components {
             /**
              * Format: double
              * @description Cost of the call in USD (`gateway.cost.usd` of its `post_processing` span); null when
-             *     unpriced, never 0 for unknown.
+             *     unpriced or when the call has no cost of its own (deferred), never 0 for unknown.
              */
             cost_usd?: number | null;
             /**
@@ -268,6 +268,11 @@ export interface components {
             status_code: string;
             /** @description Trace id. */
             trace_id: string;
+            /**
+             * @description No price was known for the call (`gateway.cost.unpriced` of the call or of its
+             *     `post_processing` span): tells an unpriced call from one with no cost of its own.
+             */
+            unpriced: boolean;
         };
         /** @description Context-cache storage in the window: not included in `total_usd`. */
         CacheStorageCost: {

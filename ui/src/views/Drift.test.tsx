@@ -22,6 +22,7 @@ const span = (n: number, cost: number | null, metrics: string[]): BreachedSpan =
   cached_tokens: null,
   reasoning_tokens: null,
   cost_usd: cost,
+  unpriced: cost === null,
   breaches: metrics.map((metric, i) => ({
     snapshot_id: 10 * n + i,
     metric,
@@ -87,6 +88,13 @@ describe('DriftCard', () => {
     expect(html).toContain('data-testid="drift-spans-truncated"')
     expect(html).toContain(`first ${spans.length} of ${total} calls`)
     expect(html).toMatch(/data-testid="drift-unattributed">[^<]*4 breached rows/)
+  })
+
+  it('shows a breached call with no cost of its own as — and an unpriced one as unpriced', () => {
+    const deferred = { ...span(3, null, ['ttft_ms']), unpriced: false }
+    const html = render(correlation([span(2, null, ['ttft_ms']), deferred], 2, 0))
+    expect(count(html, '⚠ unpriced')).toBe(1)
+    expect(html).toContain('title="No cost: metered on a later call')
   })
 
   it('shows an unpriced worst trace as unpriced and one with no cost of its own as —', () => {

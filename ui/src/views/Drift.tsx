@@ -168,7 +168,7 @@ function SpanItem({ span }: { span: BreachedSpan }) {
         {shortId(span.trace_id)}
       </a>{' '}
       {span.model ?? ''} · {formatDuration(span.duration_ms)} · {formatTokens(span.input_tokens)} in /{' '}
-      {formatTokens(span.output_tokens)} out · <Cost usd={span.cost_usd} />
+      {formatTokens(span.output_tokens)} out · <Cost usd={span.cost_usd} unpriced={span.unpriced} />
       <br />
       {span.breaches.map((b) => (
         <span key={b.snapshot_id} className="badge badge-bad">
