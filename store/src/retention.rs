@@ -2,7 +2,7 @@
 //! writer never waits long for the lock; then giving pages back with incremental vacuum.
 
 use crate::{Result, Store};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 /// What to delete.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,6 +13,10 @@ pub struct RetentionPolicy {
     pub metrics_before_unix_nano: Option<i64>,
     /// When the live data exceeds this many bytes, the oldest traces go first.
     pub max_size_bytes: Option<u64>,
+    /// Spans without a `traces` row are deleted (by age or by size) only when they started
+    /// before this: a request's spans written a batch before its root, and the turns of a Live
+    /// session that is still running, have no `traces` row yet. None: such spans are kept.
+    pub orphans_before_unix_nano: Option<i64>,
     /// Traces (or metric rows) per transaction.
     pub batch: usize,
 }
@@ -24,8 +28,9 @@ pub struct RetentionReport {
     pub traces: u64,
     /// Span rows deleted with their traces.
     pub spans: u64,
-    /// Of `spans`, those of no `traces` row: an application's spans of a trace without a
-    /// gateway call, or the spans of a trace whose root span was lost.
+    /// Span rows deleted that belong to no `traces` row (not counted in `spans`): an
+    /// application's spans of a trace without a gateway call, or the spans of a trace whose
+    /// root span was lost.
     pub orphan_spans: u64,
     /// Metric snapshot rows deleted.
     pub metrics: u64,
@@ -70,7 +75,10 @@ impl Store {
     fn delete_trace_batch(&mut self, before: i64, batch: usize) -> Result<(u64, u64)> {
         let path = self.path.clone();
         let err = |e| crate::sqlite_err(&path, e);
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
         let ids: Vec<String> = {
             let mut stmt = tx.prepare_cached(OLDEST_TRACES).map_err(err)?;
             stmt.query_map(params![before, batch as i64], |r| r.get(0))
@@ -109,7 +117,10 @@ impl Store {
         loop {
             let path = self.path.clone();
             let err = |e| crate::sqlite_err(&path, e);
-            let tx = self.conn.transaction().map_err(err)?;
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(err)?;
             let window: Vec<(i64, bool, bool)> = {
                 let mut stmt = tx.prepare_cached(SPAN_WINDOW).map_err(err)?;
                 stmt.query_map(params![after, before, batch as i64], |r| {
@@ -209,7 +220,10 @@ impl Store {
                     break;
                 }
             }
-            report.orphan_spans += self.delete_orphan_spans(before, batch, |_| Ok(false))?;
+            if let Some(grace) = policy.orphans_before_unix_nano {
+                let before = before.min(grace);
+                report.orphan_spans += self.delete_orphan_spans(before, batch, |_| Ok(false))?;
+            }
         }
         if let Some(before) = policy.metrics_before_unix_nano {
             loop {
@@ -229,10 +243,15 @@ impl Store {
             let foreign = self.foreign_bytes()?;
             let over = |store: &Self| Ok(store.used_bytes()?.saturating_sub(foreign) > max);
             while over(self)? {
-                // Oldest first: the orphan spans older than the oldest trace kept (all of them
-                // when no trace is left), then a batch of traces.
-                let oldest = self.oldest_trace_start()?.unwrap_or(i64::MAX);
-                let orphans = self.delete_orphan_spans(oldest, batch, |s| Ok(!over(s)?))?;
+                // Oldest first: the orphan spans older than the oldest trace kept (and than
+                // the grace), then a batch of traces.
+                let orphans = match policy.orphans_before_unix_nano {
+                    Some(grace) => {
+                        let oldest = self.oldest_trace_start()?.unwrap_or(i64::MAX);
+                        self.delete_orphan_spans(oldest.min(grace), batch, |s| Ok(!over(s)?))?
+                    }
+                    None => 0,
+                };
                 report.orphan_spans += orphans;
                 if orphans > 0 {
                     continue;

@@ -72,6 +72,7 @@ fn retention_emptying_the_table_does_not_restart_ids() {
             traces_before_unix_nano: None,
             metrics_before_unix_nano: Some(i64::MAX),
             max_size_bytes: None,
+            orphans_before_unix_nano: Some(i64::MAX),
             batch: 3,
         })
         .unwrap();
@@ -91,6 +92,7 @@ fn retention_emptying_the_table_does_not_restart_ids() {
             traces_before_unix_nano: None,
             metrics_before_unix_nano: Some(i64::MAX),
             max_size_bytes: None,
+            orphans_before_unix_nano: Some(i64::MAX),
             batch: 100,
         })
         .unwrap();
@@ -564,6 +566,7 @@ fn the_cursor_sees_every_breached_row_once_under_load_and_across_emptying_retent
                     traces_before_unix_nano: None,
                     metrics_before_unix_nano: Some(last.created_at_unix_nano),
                     max_size_bytes: None,
+                    orphans_before_unix_nano: Some(i64::MAX),
                     batch: 50,
                 })
                 .unwrap();
@@ -582,6 +585,7 @@ fn the_cursor_sees_every_breached_row_once_under_load_and_across_emptying_retent
                     traces_before_unix_nano: None,
                     metrics_before_unix_nano: Some(i64::MAX),
                     max_size_bytes: None,
+                    orphans_before_unix_nano: Some(i64::MAX),
                     batch: 50,
                 })
                 .unwrap();

@@ -61,6 +61,7 @@ fn old_rows_go_in_batches_and_recent_rows_stay() {
             traces_before_unix_nano: Some(7 * DAY),
             metrics_before_unix_nano: Some(3 * DAY),
             max_size_bytes: None,
+            orphans_before_unix_nano: Some(i64::MAX),
             batch: 7,
         })
         .unwrap();
@@ -98,6 +99,7 @@ fn a_size_cap_removes_the_oldest_traces_first() {
             traces_before_unix_nano: None,
             metrics_before_unix_nano: None,
             max_size_bytes: Some(cap),
+            orphans_before_unix_nano: Some(i64::MAX),
             batch: 20,
         })
         .unwrap();
@@ -152,6 +154,7 @@ fn cache_storage_intervals_go_with_the_traces_of_their_time() {
             traces_before_unix_nano: Some(0),
             metrics_before_unix_nano: None,
             max_size_bytes: None,
+            orphans_before_unix_nano: Some(i64::MAX),
             batch: 2,
         })
         .unwrap();
@@ -163,6 +166,7 @@ fn cache_storage_intervals_go_with_the_traces_of_their_time() {
             traces_before_unix_nano: Some(7 * DAY),
             metrics_before_unix_nano: None,
             max_size_bytes: None,
+            orphans_before_unix_nano: Some(i64::MAX),
             batch: 1,
         })
         .unwrap();
@@ -209,6 +213,7 @@ fn a_size_cap_counts_only_the_stores_own_tables() {
             traces_before_unix_nano: None,
             metrics_before_unix_nano: None,
             max_size_bytes: Some(own * 2),
+            orphans_before_unix_nano: Some(i64::MAX),
             batch: 20,
         })
         .unwrap();
@@ -222,6 +227,7 @@ fn a_size_cap_counts_only_the_stores_own_tables() {
             traces_before_unix_nano: None,
             metrics_before_unix_nano: None,
             max_size_bytes: Some(own / 2),
+            orphans_before_unix_nano: Some(i64::MAX),
             batch: 20,
         })
         .unwrap();
@@ -265,6 +271,7 @@ fn old_application_spans_without_a_trace_row_go_too() {
             traces_before_unix_nano: Some(7 * DAY),
             metrics_before_unix_nano: None,
             max_size_bytes: None,
+            orphans_before_unix_nano: Some(i64::MAX),
             batch: 7,
         })
         .unwrap();
@@ -308,6 +315,7 @@ fn old_application_spans_without_a_trace_row_go_too() {
             traces_before_unix_nano: Some(7 * DAY),
             metrics_before_unix_nano: None,
             max_size_bytes: None,
+            orphans_before_unix_nano: Some(i64::MAX),
             batch: 7,
         })
         .unwrap();
@@ -329,6 +337,7 @@ fn a_size_cap_takes_application_spans_in_age_order_with_the_traces() {
             traces_before_unix_nano: None,
             metrics_before_unix_nano: None,
             max_size_bytes: Some(cap),
+            orphans_before_unix_nano: Some(i64::MAX),
             batch: 10,
         })
         .unwrap();
@@ -362,6 +371,7 @@ fn a_size_cap_takes_application_spans_in_age_order_with_the_traces() {
             traces_before_unix_nano: None,
             metrics_before_unix_nano: None,
             max_size_bytes: Some(cap / 2),
+            orphans_before_unix_nano: Some(i64::MAX),
             batch: 10,
         })
         .unwrap();
@@ -369,4 +379,42 @@ fn a_size_cap_takes_application_spans_in_age_order_with_the_traces() {
     assert!(count(&store, "traces") > 0);
     assert_eq!(count(&store, "span_lookup"), 0);
     assert!(store.live_bytes().unwrap() <= cap / 2);
+}
+
+#[test]
+fn spans_without_a_trace_row_within_the_grace_stay_even_over_the_cap() {
+    // No trace row at all (a running Live session's turns, children written before their root):
+    // the cap cannot be met, yet nothing that started after the grace's bound is deleted.
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("g.db"), &StoreOptions::default()).unwrap();
+    app_spans(&mut store, 100, 0, "ab");
+    let report = store
+        .enforce_retention(&RetentionPolicy {
+            traces_before_unix_nano: None,
+            metrics_before_unix_nano: None,
+            max_size_bytes: Some(0),
+            orphans_before_unix_nano: Some(5 * DAY),
+            batch: 10,
+        })
+        .unwrap();
+    assert_eq!(report.orphan_spans, 50, "{report:?}");
+    let oldest: i64 = store
+        .connection()
+        .query_row("SELECT MIN(start_time_unix_nano) FROM spans", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(oldest, 5 * DAY);
+    // Without a grace bound, none are deleted.
+    let report = store
+        .enforce_retention(&RetentionPolicy {
+            traces_before_unix_nano: Some(10 * DAY),
+            metrics_before_unix_nano: None,
+            max_size_bytes: Some(0),
+            orphans_before_unix_nano: None,
+            batch: 10,
+        })
+        .unwrap();
+    assert_eq!(report.orphan_spans, 0);
+    assert_eq!(count(&store, "spans"), 50);
 }

@@ -148,6 +148,7 @@ fn retention_deletes_the_copies_with_their_spans() {
             traces_before_unix_nano: Some(5_000),
             metrics_before_unix_nano: None,
             max_size_bytes: None,
+            orphans_before_unix_nano: Some(i64::MAX),
             batch: 10,
         })
         .unwrap();
