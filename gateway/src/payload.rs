@@ -234,7 +234,13 @@ fn apply(summary: &mut ResponseSummary, doc: Doc) {
     let feedback = doc.prompt_feedback.as_ref();
     let reason = feedback.and_then(|f| f.get("blockReason").or_else(|| f.get("block_reason")));
     if let Some(serde_json::Value::String(r)) = reason {
-        summary.block_reason = Some(r.chars().take(MAX_BLOCK_REASON).collect());
+        let r: String = r.chars().take(MAX_BLOCK_REASON).collect();
+        // No candidate was generated: the block reason is why generation ended, for the span
+        // and for the completion hooks alike.
+        if summary.finish_reasons.is_empty() {
+            summary.finish_reasons = vec![r.clone()];
+        }
+        summary.block_reason = Some(r);
     }
 }
 
@@ -458,8 +464,9 @@ mod tests {
             r#"{"promptFeedback":{"blockReason":"SAFETY"},"usageMetadata":{"promptTokenCount":7,"totalTokenCount":7}}"#,
         );
         assert_eq!(s.block_reason.as_deref(), Some("SAFETY"));
+        assert_eq!(s.finish_reasons, ["SAFETY"]);
         assert_eq!(s.usage.map(|u| u.prompt_tokens), Some(7));
-        assert!(s.finish_reasons.is_empty() && s.parse_error.is_none());
+        assert!(s.parse_error.is_none());
     }
 
     #[test]

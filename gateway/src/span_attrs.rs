@@ -389,23 +389,15 @@ pub(crate) fn response_attrs(
     if let Some(u) = &s.usage {
         usage_attrs(u, out);
     }
-    // A blocked prompt has no candidate: its block reason is why generation ended.
-    let blocked = s
-        .block_reason
-        .as_ref()
-        .filter(|_| s.finish_reasons.is_empty());
     let missing = s.finish_reasons.is_empty()
-        && blocked.is_none()
         && is_inference(info.operation.as_deref())
         && metering != gateway_plugin_sdk::Metering::Deferred;
     if let Some(r) = &s.block_reason {
         out.push(KeyValue::new(sc::GATEWAY_RESPONSE_BLOCK_REASON, r.clone()));
     }
-    if !s.finish_reasons.is_empty() || missing || blocked.is_some() {
+    if !s.finish_reasons.is_empty() || missing {
         let v: Vec<opentelemetry::StringValue> = if missing {
             vec![sc::FINISH_REASON_ERROR.into()]
-        } else if let Some(r) = blocked {
-            vec![r.clone().into()]
         } else {
             s.finish_reasons.iter().map(|r| r.clone().into()).collect()
         };
