@@ -177,9 +177,9 @@ pub struct StorageConfig {
     /// Days traces and spans are kept; 0 keeps them forever. Default 7.
     #[serde(default = "default_retention_days")]
     pub retention_days: u64,
-    /// Days `metric_snapshots` rows are kept (their own retention, never shorter than
-    /// `retention_days`: each row is also its trace's `gateway.metric` event); 0 keeps them.
-    /// Default 30.
+    /// Days `metric_snapshots` rows are kept (their own retention, never shorter than their
+    /// traces': each row is also its trace's `gateway.metric` event; with `retention_days = 0`,
+    /// as long as their traces, which `max_size_mb` may trim); 0 keeps them. Default 30.
     #[serde(default = "default_metric_retention_days")]
     pub metric_snapshots_retention_days: u64,
     /// Cap on the gateway's live data in MiB (its own tables; a sibling's table in the same file

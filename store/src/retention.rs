@@ -152,6 +152,22 @@ impl Store {
         Ok(deleted)
     }
 
+    /// Deletes the `metric_snapshots` rows created before `before`, `batch` at a time.
+    fn delete_metrics_before(&self, before: i64, batch: usize) -> Result<u64> {
+        let mut deleted = 0;
+        loop {
+            let n = self
+                .conn
+                .prepare_cached(DELETE_OLD_METRICS)
+                .and_then(|mut s| s.execute(params![before, batch as i64]))
+                .map_err(|e| self.err(e))?;
+            deleted += n as u64;
+            if n == 0 {
+                return Ok(deleted);
+            }
+        }
+    }
+
     /// Bytes of this store's live data: the pages in use, less those of the tables (and their
     /// indexes) it does not own, such as a sibling's `drift_snapshots` ([`Self::foreign_bytes`]).
     pub fn live_bytes(&self) -> Result<u64> {
@@ -226,22 +242,13 @@ impl Store {
             }
         }
         if let Some(before) = policy.metrics_before_unix_nano {
-            loop {
-                let n = self
-                    .conn
-                    .prepare_cached(DELETE_OLD_METRICS)
-                    .and_then(|mut s| s.execute(params![before, batch as i64]))
-                    .map_err(|e| self.err(e))?;
-                report.metrics += n as u64;
-                if n == 0 {
-                    break;
-                }
-            }
+            report.metrics += self.delete_metrics_before(before, batch)?;
         }
         if let Some(max) = policy.max_size_bytes {
             // Other tables do not change size while ours are trimmed: measured once.
             let foreign = self.foreign_bytes()?;
             let over = |store: &Self| Ok(store.used_bytes()?.saturating_sub(foreign) > max);
+            let mut by_size = 0;
             while over(self)? {
                 // Oldest first: the orphan spans older than the oldest trace kept (and than
                 // the grace), then a batch of traces.
@@ -259,9 +266,16 @@ impl Store {
                 let (t, s) = self.delete_trace_batch(i64::MAX, batch)?;
                 report.traces += t;
                 report.spans += s;
+                by_size += t;
                 if t == 0 {
                     break;
                 }
+            }
+            // Metric rows are kept as long as their traces: those older than the oldest trace
+            // kept (and than the grace) go with the traces the cap took.
+            if let Some(grace) = policy.orphans_before_unix_nano.filter(|_| by_size > 0) {
+                let oldest = self.oldest_trace_start()?.unwrap_or(i64::MAX);
+                report.metrics += self.delete_metrics_before(oldest.min(grace), batch)?;
             }
         }
         if report.traces > 0 {

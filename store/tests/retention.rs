@@ -94,7 +94,7 @@ fn a_size_cap_removes_the_oldest_traces_first() {
     fill(&mut store, 400, 0);
     let before = store.live_bytes().unwrap();
     let cap = before / 2;
-    store
+    let report = store
         .enforce_retention(&RetentionPolicy {
             traces_before_unix_nano: None,
             metrics_before_unix_nano: None,
@@ -113,6 +113,9 @@ fn a_size_cap_removes_the_oldest_traces_first() {
         })
         .unwrap();
     assert_eq!(newest, 399 * DAY / 10, "the newest trace survives");
+    // Metric rows go with the traces the cap took (each trace here has one, at its start).
+    assert_eq!(report.metrics, 400 - left as u64);
+    assert_eq!(count(&store, "metric_snapshots"), left);
 }
 
 /// Adds a `cache_storage` interval `[start, end)` (`end` None: no known end).
