@@ -8,6 +8,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const DAY_NANOS: i64 = 86_400 * 1_000_000_000;
 
+/// Windows of 500 spans a pass's sweep for old spans without a `traces` row walks, on from where
+/// the last pass stopped (32,000 rows, a few milliseconds): the whole table, over passes.
+const SWEEP_WINDOWS: usize = 64;
+
 /// Spans without a `traces` row are left alone for this long after they start: a request's
 /// spans can be written a batch before its root, and a Live session's turns have no row until
 /// the session ends.
@@ -30,6 +34,8 @@ pub fn policy(storage: &StorageConfig, now: SystemTime) -> RetentionPolicy {
             .map(|(m, t)| m.min(t)),
         max_size_bytes: storage.max_size_mb.map(|mb| mb * 1024 * 1024),
         orphans_before_unix_nano: Some(now - ORPHAN_GRACE_NANOS),
+        sweep_after_id: 0,
+        sweep_windows: SWEEP_WINDOWS,
         batch: 500,
     }
 }
@@ -46,13 +52,22 @@ pub fn start(storage: StorageConfig) -> std::io::Result<()> {
         .name("retention".into())
         .spawn(move || {
             let interval = Duration::from_secs(storage.retention_interval_seconds.max(1));
+            // Where the sweep for old spans without a `traces` row goes on from.
+            let mut sweep_after_id = 0;
             loop {
                 std::thread::sleep(interval);
                 let opts = StoreOptions {
                     busy_timeout: Duration::from_millis(storage.busy_timeout_ms),
                 };
-                let result = Store::open(&storage.path, &opts)
-                    .and_then(|mut s| s.enforce_retention(&policy(&storage, SystemTime::now())));
+                let pass = RetentionPolicy {
+                    sweep_after_id,
+                    ..policy(&storage, SystemTime::now())
+                };
+                let result =
+                    Store::open(&storage.path, &opts).and_then(|mut s| s.enforce_retention(&pass));
+                if let Ok(r) = &result {
+                    sweep_after_id = r.sweep_next_id;
+                }
                 match result {
                     Ok(r) if r.traces + r.orphan_spans + r.metrics > 0 => tracing::info!(
                         traces = r.traces,

@@ -13,6 +13,12 @@ pub struct RetentionPolicy {
     pub metrics_before_unix_nano: Option<i64>,
     /// When the live data exceeds this many bytes, the oldest traces go first.
     pub max_size_bytes: Option<u64>,
+    /// Where this pass's sweep for spans without a `traces` row starts (the id after which;
+    /// 0 from the start): the previous pass's [`RetentionReport::sweep_next_id`].
+    pub sweep_after_id: i64,
+    /// Windows of `batch` spans the sweep walks in a pass (0: no sweep). It runs with the age
+    /// rule (`traces_before_unix_nano`), after the walk from the oldest rows.
+    pub sweep_windows: usize,
     /// Spans without a `traces` row are deleted (by age or by size) only when they started
     /// before this: a request's spans written a batch before its root, and the turns of a Live
     /// session that is still running, have no `traces` row yet. None: such spans are kept.
@@ -38,6 +44,9 @@ pub struct RetentionReport {
     pub cache_intervals: u64,
     /// Pages given back to the file system.
     pub pages_freed: u64,
+    /// Where the next pass's sweep starts: the last span id this one walked, or 0 when it
+    /// reached the end of the table (or did not run).
+    pub sweep_next_id: i64,
 }
 
 const OLDEST_TRACES: &str = "SELECT trace_id FROM traces WHERE start_time_unix_nano < ?1
@@ -64,8 +73,12 @@ const SPAN_WINDOW: &str = "SELECT s.id, s.start_time_unix_nano < ?2,
         s.start_time_unix_nano < ?2
             AND NOT EXISTS (SELECT 1 FROM traces AS t WHERE t.trace_id = s.trace_id)
     FROM spans AS s WHERE s.id > ?1 ORDER BY s.id LIMIT ?3";
-const DELETE_LOOKUP: &str = "DELETE FROM span_lookup WHERE id = ?1";
-const DELETE_SPAN: &str = "DELETE FROM spans WHERE id = ?1";
+/// The copy and the span, if the span still has no `traces` row (the window was read before
+/// the write transaction began).
+const DELETE_LOOKUP: &str = "DELETE FROM span_lookup WHERE id = ?1
+    AND NOT EXISTS (SELECT 1 FROM traces AS t WHERE t.trace_id = span_lookup.trace_id)";
+const DELETE_SPAN: &str = "DELETE FROM spans WHERE id = ?1
+    AND NOT EXISTS (SELECT 1 FROM traces AS t WHERE t.trace_id = spans.trace_id)";
 
 /// Where the traces kept begin; with none kept, nothing older than now is needed.
 const OLDEST_TRACE_START: &str = "SELECT MIN(start_time_unix_nano) FROM traces";
@@ -102,27 +115,25 @@ impl Store {
     }
 
     /// Deletes the spans that started before `before` and belong to no `traces` row, walking
-    /// `spans` from its oldest rows in windows of `batch`, each window its own transaction.
-    /// The walk ends at a window none of whose spans started before `before` (rows are written
-    /// in about the order they start, so the old ones are at the front), at the end of the
-    /// table, or when `enough` says so after a window. Returns the spans deleted.
+    /// `spans` in id order from after `after` in windows of `batch`, each window read without
+    /// the write lock and its deletions, if any, its own transaction. After each window, `go_on` is told whether it held a span that started
+    /// before `before` and says whether to walk on. Returns the spans deleted and the last id
+    /// walked, or None when the walk reached the end of the table.
     fn delete_orphan_spans(
         &mut self,
+        after: i64,
         before: i64,
         batch: usize,
-        mut enough: impl FnMut(&Self) -> Result<bool>,
-    ) -> Result<u64> {
-        let mut after = 0i64;
+        mut go_on: impl FnMut(&Self, bool) -> Result<bool>,
+    ) -> Result<(u64, Option<i64>)> {
+        let mut after = after;
         let mut deleted = 0u64;
         loop {
             let path = self.path.clone();
             let err = |e| crate::sqlite_err(&path, e);
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(err)?;
+            // Read without the write lock; most windows have nothing to delete.
             let window: Vec<(i64, bool, bool)> = {
-                let mut stmt = tx.prepare_cached(SPAN_WINDOW).map_err(err)?;
+                let mut stmt = self.conn.prepare_cached(SPAN_WINDOW).map_err(err)?;
                 stmt.query_map(params![after, before, batch as i64], |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                 })
@@ -131,25 +142,43 @@ impl Store {
                 .map_err(err)?
             };
             let Some(&(last, ..)) = window.last() else {
-                break;
+                return Ok((deleted, None));
             };
-            {
-                let mut del_lookup = tx.prepare_cached(DELETE_LOOKUP).map_err(err)?;
-                let mut del_span = tx.prepare_cached(DELETE_SPAN).map_err(err)?;
-                for &(id, _, orphan) in &window {
-                    if orphan {
-                        del_lookup.execute([id]).map_err(err)?;
-                        deleted += del_span.execute([id]).map_err(err)? as u64;
+            if window.iter().any(|&(_, _, orphan)| orphan) {
+                let tx = self
+                    .conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(err)?;
+                {
+                    let mut del_lookup = tx.prepare_cached(DELETE_LOOKUP).map_err(err)?;
+                    let mut del_span = tx.prepare_cached(DELETE_SPAN).map_err(err)?;
+                    for &(id, _, orphan) in &window {
+                        if orphan {
+                            del_lookup.execute([id]).map_err(err)?;
+                            deleted += del_span.execute([id]).map_err(err)? as u64;
+                        }
                     }
                 }
+                tx.commit().map_err(err)?;
             }
-            tx.commit().map_err(err)?;
-            if !window.iter().any(|&(_, old, _)| old) || enough(self)? {
-                break;
+            if !go_on(self, window.iter().any(|&(_, old, _)| old))? {
+                return Ok((deleted, Some(last)));
             }
             after = last;
         }
-        Ok(deleted)
+    }
+
+    /// The front walk: from the oldest rows (rows are written in about the order they start,
+    /// so the old ones are at the front) up to a window none of whose spans started before
+    /// `before`, or until `enough` says so.
+    fn delete_old_orphans(
+        &mut self,
+        before: i64,
+        batch: usize,
+        mut enough: impl FnMut(&Self) -> Result<bool>,
+    ) -> Result<u64> {
+        let walk = self.delete_orphan_spans(0, before, batch, |s, old| Ok(old && !enough(s)?))?;
+        Ok(walk.0)
     }
 
     /// Deletes the `metric_snapshots` rows created before `before`, `batch` at a time.
@@ -238,7 +267,19 @@ impl Store {
             }
             if let Some(grace) = policy.orphans_before_unix_nano {
                 let before = before.min(grace);
-                report.orphan_spans += self.delete_orphan_spans(before, batch, |_| Ok(false))?;
+                report.orphan_spans += self.delete_old_orphans(before, batch, |_| Ok(false))?;
+                // The sweep reaches what the front walk stops short of: an old span written
+                // late, behind newer rows, or old spans behind a window of future-dated ones.
+                if policy.sweep_windows > 0 {
+                    let mut windows = 0;
+                    let (n, next) =
+                        self.delete_orphan_spans(policy.sweep_after_id, before, batch, |_, _| {
+                            windows += 1;
+                            Ok(windows < policy.sweep_windows)
+                        })?;
+                    report.orphan_spans += n;
+                    report.sweep_next_id = next.unwrap_or(0);
+                }
             }
         }
         if let Some(before) = policy.metrics_before_unix_nano {
@@ -255,7 +296,7 @@ impl Store {
                 let orphans = match policy.orphans_before_unix_nano {
                     Some(grace) => {
                         let oldest = self.oldest_trace_start()?.unwrap_or(i64::MAX);
-                        self.delete_orphan_spans(oldest.min(grace), batch, |s| Ok(!over(s)?))?
+                        self.delete_old_orphans(oldest.min(grace), batch, |s| Ok(!over(s)?))?
                     }
                     None => 0,
                 };

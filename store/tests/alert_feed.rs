@@ -73,6 +73,8 @@ fn retention_emptying_the_table_does_not_restart_ids() {
             metrics_before_unix_nano: Some(i64::MAX),
             max_size_bytes: None,
             orphans_before_unix_nano: Some(i64::MAX),
+            sweep_after_id: 0,
+            sweep_windows: 0,
             batch: 3,
         })
         .unwrap();
@@ -93,6 +95,8 @@ fn retention_emptying_the_table_does_not_restart_ids() {
             metrics_before_unix_nano: Some(i64::MAX),
             max_size_bytes: None,
             orphans_before_unix_nano: Some(i64::MAX),
+            sweep_after_id: 0,
+            sweep_windows: 0,
             batch: 100,
         })
         .unwrap();
@@ -567,6 +571,8 @@ fn the_cursor_sees_every_breached_row_once_under_load_and_across_emptying_retent
                     metrics_before_unix_nano: Some(last.created_at_unix_nano),
                     max_size_bytes: None,
                     orphans_before_unix_nano: Some(i64::MAX),
+                    sweep_after_id: 0,
+                    sweep_windows: 0,
                     batch: 50,
                 })
                 .unwrap();
@@ -586,6 +592,8 @@ fn the_cursor_sees_every_breached_row_once_under_load_and_across_emptying_retent
                     metrics_before_unix_nano: Some(i64::MAX),
                     max_size_bytes: None,
                     orphans_before_unix_nano: Some(i64::MAX),
+                    sweep_after_id: 0,
+                    sweep_windows: 0,
                     batch: 50,
                 })
                 .unwrap();

@@ -62,6 +62,8 @@ fn old_rows_go_in_batches_and_recent_rows_stay() {
             metrics_before_unix_nano: Some(3 * DAY),
             max_size_bytes: None,
             orphans_before_unix_nano: Some(i64::MAX),
+            sweep_after_id: 0,
+            sweep_windows: 0,
             batch: 7,
         })
         .unwrap();
@@ -100,6 +102,8 @@ fn a_size_cap_removes_the_oldest_traces_first() {
             metrics_before_unix_nano: None,
             max_size_bytes: Some(cap),
             orphans_before_unix_nano: Some(i64::MAX),
+            sweep_after_id: 0,
+            sweep_windows: 0,
             batch: 20,
         })
         .unwrap();
@@ -158,6 +162,8 @@ fn cache_storage_intervals_go_with_the_traces_of_their_time() {
             metrics_before_unix_nano: None,
             max_size_bytes: None,
             orphans_before_unix_nano: Some(i64::MAX),
+            sweep_after_id: 0,
+            sweep_windows: 0,
             batch: 2,
         })
         .unwrap();
@@ -170,6 +176,8 @@ fn cache_storage_intervals_go_with_the_traces_of_their_time() {
             metrics_before_unix_nano: None,
             max_size_bytes: None,
             orphans_before_unix_nano: Some(i64::MAX),
+            sweep_after_id: 0,
+            sweep_windows: 0,
             batch: 1,
         })
         .unwrap();
@@ -217,6 +225,8 @@ fn a_size_cap_counts_only_the_stores_own_tables() {
             metrics_before_unix_nano: None,
             max_size_bytes: Some(own * 2),
             orphans_before_unix_nano: Some(i64::MAX),
+            sweep_after_id: 0,
+            sweep_windows: 0,
             batch: 20,
         })
         .unwrap();
@@ -231,6 +241,8 @@ fn a_size_cap_counts_only_the_stores_own_tables() {
             metrics_before_unix_nano: None,
             max_size_bytes: Some(own / 2),
             orphans_before_unix_nano: Some(i64::MAX),
+            sweep_after_id: 0,
+            sweep_windows: 0,
             batch: 20,
         })
         .unwrap();
@@ -275,6 +287,8 @@ fn old_application_spans_without_a_trace_row_go_too() {
             metrics_before_unix_nano: None,
             max_size_bytes: None,
             orphans_before_unix_nano: Some(i64::MAX),
+            sweep_after_id: 0,
+            sweep_windows: 0,
             batch: 7,
         })
         .unwrap();
@@ -319,6 +333,8 @@ fn old_application_spans_without_a_trace_row_go_too() {
             metrics_before_unix_nano: None,
             max_size_bytes: None,
             orphans_before_unix_nano: Some(i64::MAX),
+            sweep_after_id: 0,
+            sweep_windows: 0,
             batch: 7,
         })
         .unwrap();
@@ -341,6 +357,8 @@ fn a_size_cap_takes_application_spans_in_age_order_with_the_traces() {
             metrics_before_unix_nano: None,
             max_size_bytes: Some(cap),
             orphans_before_unix_nano: Some(i64::MAX),
+            sweep_after_id: 0,
+            sweep_windows: 0,
             batch: 10,
         })
         .unwrap();
@@ -375,6 +393,8 @@ fn a_size_cap_takes_application_spans_in_age_order_with_the_traces() {
             metrics_before_unix_nano: None,
             max_size_bytes: Some(cap / 2),
             orphans_before_unix_nano: Some(i64::MAX),
+            sweep_after_id: 0,
+            sweep_windows: 0,
             batch: 10,
         })
         .unwrap();
@@ -397,6 +417,8 @@ fn spans_without_a_trace_row_within_the_grace_stay_even_over_the_cap() {
             metrics_before_unix_nano: None,
             max_size_bytes: Some(0),
             orphans_before_unix_nano: Some(5 * DAY),
+            sweep_after_id: 0,
+            sweep_windows: 0,
             batch: 10,
         })
         .unwrap();
@@ -415,9 +437,64 @@ fn spans_without_a_trace_row_within_the_grace_stay_even_over_the_cap() {
             metrics_before_unix_nano: None,
             max_size_bytes: Some(0),
             orphans_before_unix_nano: None,
+            sweep_after_id: 0,
+            sweep_windows: 0,
             batch: 10,
         })
         .unwrap();
     assert_eq!(report.orphan_spans, 0);
     assert_eq!(count(&store, "spans"), 50);
+}
+
+#[test]
+fn the_sweep_reaches_old_spans_the_walk_from_the_front_stops_short_of() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("w.db"), &StoreOptions::default()).unwrap();
+    // At the front, a window of application spans dated in the future (a skewed clock); then
+    // recent gateway traces; then, written late, old application spans (an exporter replaying).
+    app_spans(&mut store, 20, 100 * DAY, "fu");
+    fill(&mut store, 30, 50 * DAY);
+    app_spans(&mut store, 20, 0, "ol");
+    let policy = |after: i64, windows: usize| RetentionPolicy {
+        traces_before_unix_nano: Some(10 * DAY),
+        metrics_before_unix_nano: None,
+        max_size_bytes: None,
+        orphans_before_unix_nano: Some(i64::MAX),
+        sweep_after_id: after,
+        sweep_windows: windows,
+        batch: 10,
+    };
+    let report = store.enforce_retention(&policy(0, 0)).unwrap();
+    assert_eq!(
+        report.orphan_spans, 0,
+        "the front walk stops at the future-dated window"
+    );
+    assert_eq!(count(&store, "spans"), 20 + 120 + 20);
+    // Two windows a pass: the sweep goes on from where the last pass stopped, and wraps.
+    let mut after = 0;
+    let mut passes = 0;
+    loop {
+        let r = store.enforce_retention(&policy(after, 2)).unwrap();
+        passes += 1;
+        after = r.sweep_next_id;
+        if after == 0 {
+            break;
+        }
+        assert!(passes < 20, "the sweep does not end");
+    }
+    assert!(passes > 1, "{passes}");
+    assert_eq!(
+        count(&store, "spans"),
+        20 + 120,
+        "the old ones went, nothing else"
+    );
+    let old: i64 = store
+        .connection()
+        .query_row(
+            "SELECT COUNT(*) FROM spans WHERE trace_id LIKE 'ol%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(old, 0);
 }

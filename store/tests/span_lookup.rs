@@ -149,6 +149,8 @@ fn retention_deletes_the_copies_with_their_spans() {
             metrics_before_unix_nano: None,
             max_size_bytes: None,
             orphans_before_unix_nano: Some(i64::MAX),
+            sweep_after_id: 0,
+            sweep_windows: 0,
             batch: 10,
         })
         .unwrap();
