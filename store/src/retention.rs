@@ -19,9 +19,11 @@ pub struct RetentionPolicy {
     /// Windows of `batch` spans the sweep walks in a pass (0: no sweep). It runs with the age
     /// rule (`traces_before_unix_nano`), after the walk from the oldest rows.
     pub sweep_windows: usize,
-    /// Spans without a `traces` row are deleted (by age or by size) only when they started
-    /// before this: a request's spans written a batch before its root, and the turns of a Live
-    /// session that is still running, have no `traces` row yet. None: such spans are kept.
+    /// Spans without a `traces` row are deleted (by age or by size), and metric rows go with
+    /// the traces the size cap takes, only when they started before this: a request's spans
+    /// and metric rows written a batch before its root, and the turns of a Live session that
+    /// is still running, have no `traces` row yet. None: such spans are kept, and the size
+    /// cap leaves metric rows to their own retention.
     pub orphans_before_unix_nano: Option<i64>,
     /// Traces (or metric rows) per transaction.
     pub batch: usize,
@@ -115,10 +117,11 @@ impl Store {
     }
 
     /// Deletes the spans that started before `before` and belong to no `traces` row, walking
-    /// `spans` in id order from after `after` in windows of `batch`, each window read without
-    /// the write lock and its deletions, if any, its own transaction. After each window, `go_on` is told whether it held a span that started
-    /// before `before` and says whether to walk on. Returns the spans deleted and the last id
-    /// walked, or None when the walk reached the end of the table.
+    /// `spans` in id order from after `after` in windows of `batch`. Each window is read
+    /// without the write lock; its deletions, if any, are one transaction. After each window,
+    /// `go_on` is told whether it held a span that started before `before` and says whether to
+    /// walk on. Returns the spans deleted and the last id walked, or None when the walk reached
+    /// the end of the table.
     fn delete_orphan_spans(
         &mut self,
         after: i64,
@@ -128,9 +131,9 @@ impl Store {
     ) -> Result<(u64, Option<i64>)> {
         let mut after = after;
         let mut deleted = 0u64;
+        let path = self.path.clone();
+        let err = |e| crate::sqlite_err(&path, e);
         loop {
-            let path = self.path.clone();
-            let err = |e| crate::sqlite_err(&path, e);
             // Read without the write lock; most windows have nothing to delete.
             let window: Vec<(i64, bool, bool)> = {
                 let mut stmt = self.conn.prepare_cached(SPAN_WINDOW).map_err(err)?;

@@ -343,8 +343,9 @@ pub fn metric_rows(span: &SpanData, out: &mut Vec<MetricRow>) {
     let request_span_id =
         (parent != opentelemetry::trace::SpanId::INVALID).then(|| span_hex(parent));
     let mut trace_id = None;
-    for e in events.filter(|e| is_metric_row(e)) {
+    for e in events {
         let a = &e.attributes;
+        // The rule of `is_metric_row`, which leaves the same events out of `spans.events`.
         let (Some(metric), Some(value)) = (string(a, "metric"), float(a, "value")) else {
             continue;
         };
@@ -366,9 +367,10 @@ pub fn metric_rows(span: &SpanData, out: &mut Vec<MetricRow>) {
     }
 }
 
-/// The event is a [`METRIC_EVENT`] with a metric and a value: a `metric_snapshots` row. The
-/// row keeps every attribute the gateway gives such an event (metric, value, threshold,
-/// breached, model, [`METRIC_LLM_SPAN_ID`]) and its time.
+/// The event is a [`METRIC_EVENT`] with a metric and a value: a `metric_snapshots` row (the
+/// events [`metric_rows`] turns into rows). The row keeps every attribute the gateway gives
+/// such an event (metric, value, threshold, breached, model, [`METRIC_LLM_SPAN_ID`]) and its
+/// time.
 fn is_metric_row(e: &opentelemetry::trace::Event) -> bool {
     e.name == METRIC_EVENT
         && find(&e.attributes, "metric").is_some()
