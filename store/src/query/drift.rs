@@ -494,13 +494,10 @@ SELECT d.id, d.feature, d.model, d.score, d.threshold, d.drifted,
                  'reasoning_tokens',
                  json_extract(s.attributes, '$.\"gen_ai.usage.reasoning.output_tokens\"'),
                  'cost_usd', COALESCE(json_extract(s.attributes, '$.\"gateway.cost.usd\"'),
-                   (SELECT json_extract(c.attributes, '$.\"gateway.cost.usd\"') FROM spans AS c
-                     WHERE c.trace_id = b.trace_id AND c.span_id = b.carrier_span_id LIMIT 1)),
+                   json_extract(c.attributes, '$.\"gateway.cost.usd\"')),
                  'unpriced', json(iif(COALESCE(
                    json_extract(s.attributes, '$.\"gateway.cost.unpriced\"'),
-                   (SELECT json_extract(c.attributes, '$.\"gateway.cost.unpriced\"') FROM spans AS c
-                     WHERE c.trace_id = b.trace_id AND c.span_id = b.carrier_span_id LIMIT 1),
-                   0), 'true', 'false')),
+                   json_extract(c.attributes, '$.\"gateway.cost.unpriced\"'), 0), 'true', 'false')),
                  'breaches', json(b.breaches)) AS span
              FROM (SELECT m.trace_id, m.llm_span_id, MAX(m.span_id) AS carrier_span_id,
                      MAX(m.model) AS model, MAX(m.request_index) AS request_index,
@@ -513,6 +510,8 @@ SELECT d.id, d.feature, d.model, d.score, d.threshold, d.drifted,
                    GROUP BY m.trace_id, m.llm_span_id) AS b
              JOIN spans AS s ON s.id = (SELECT MIN(x.id) FROM spans AS x
                  WHERE x.trace_id = b.trace_id AND x.span_id = b.llm_span_id)
+             LEFT JOIN spans AS c ON c.id = (SELECT MIN(y.id) FROM spans AS y
+                 WHERE y.trace_id = b.trace_id AND y.span_id = b.carrier_span_id)
              WHERE s.start_time_unix_nano >= d.window_start_unix_nano
                AND s.start_time_unix_nano < d.window_end_unix_nano) AS p),
     (SELECT COUNT(*) FROM metric_snapshots AS m
@@ -841,13 +840,10 @@ SELECT d.id, d.feature, d.model, d.score, d.threshold, d.drifted,
                  'reasoning_tokens',
                  json_extract(s.attributes, '$."gen_ai.usage.reasoning.output_tokens"'),
                  'cost_usd', COALESCE(json_extract(s.attributes, '$."gateway.cost.usd"'),
-                   (SELECT json_extract(c.attributes, '$."gateway.cost.usd"') FROM spans AS c
-                     WHERE c.trace_id = b.trace_id AND c.span_id = b.carrier_span_id LIMIT 1)),
+                   json_extract(c.attributes, '$."gateway.cost.usd"')),
                  'unpriced', json(iif(COALESCE(
                    json_extract(s.attributes, '$."gateway.cost.unpriced"'),
-                   (SELECT json_extract(c.attributes, '$."gateway.cost.unpriced"') FROM spans AS c
-                     WHERE c.trace_id = b.trace_id AND c.span_id = b.carrier_span_id LIMIT 1),
-                   0), 'true', 'false')),
+                   json_extract(c.attributes, '$."gateway.cost.unpriced"'), 0), 'true', 'false')),
                  'breaches', json(b.breaches)) AS span
              FROM (SELECT m.trace_id, m.llm_span_id, MAX(m.span_id) AS carrier_span_id,
                      MAX(m.model) AS model, MAX(m.request_index) AS request_index,
@@ -860,6 +856,8 @@ SELECT d.id, d.feature, d.model, d.score, d.threshold, d.drifted,
                    GROUP BY m.trace_id, m.llm_span_id) AS b
              JOIN spans AS s ON s.id = (SELECT MIN(x.id) FROM spans AS x
                  WHERE x.trace_id = b.trace_id AND x.span_id = b.llm_span_id)
+             LEFT JOIN spans AS c ON c.id = (SELECT MIN(y.id) FROM spans AS y
+                 WHERE y.trace_id = b.trace_id AND y.span_id = b.carrier_span_id)
              WHERE s.start_time_unix_nano >= d.window_start_unix_nano
                AND s.start_time_unix_nano < d.window_end_unix_nano) AS p),
     (SELECT COUNT(*) FROM metric_snapshots AS m
