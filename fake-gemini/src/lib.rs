@@ -197,8 +197,8 @@
 //! `POST /__fake/release/<token>` (204). `x-fake-block-reason: SAFETY` (or `OTHER`,
 //! `BLOCKLIST`, `PROHIBITED_CONTENT`, `IMAGE_SAFETY`) answers `generateContent` and
 //! `streamGenerateContent` as to a blocked prompt: HTTP 200, no candidates, the reason in
-//! `promptFeedback`, the prompt's usage only (one event when streamed). `x-fake-tier-downgrade: 1` serves a
-//! priority request at standard; `x-fake-polls: N` (background interactions
+//! `promptFeedback`, the prompt's usage only (one event when streamed).
+//! `x-fake-tier-downgrade: 1` serves a priority request at standard; `x-fake-polls: N` (background interactions
 //! and batch jobs, above); `x-fake-encoding: identity|gzip|deflate|br|zstd` forces a content
 //! coding. `GET /__fake/requests` lists the recorded requests as JSON,
 //! `DELETE /__fake/requests` clears them.

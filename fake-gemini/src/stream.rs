@@ -27,6 +27,21 @@ pub(crate) enum Framing {
     JsonArray,
 }
 
+impl Framing {
+    /// One stream element: an SSE event, or an array element (opening the array when it is
+    /// the `first`, closing it when it is the `last`).
+    fn frame<T: serde::Serialize>(self, event: &T, first: bool, last: bool) -> Bytes {
+        Bytes::from(match self {
+            Framing::Sse => format!("data: {}\r\n\r\n", google_line(event)),
+            Framing::JsonArray => {
+                let open = if first { "[" } else { "\r\n," };
+                let close = if last { "\r\n]" } else { "" };
+                format!("{open}{}{close}", pretty(event))
+            }
+        })
+    }
+}
+
 /// Events sent before the connection is aborted by `reset-mid-stream`.
 const EVENTS_BEFORE_RESET: usize = 2;
 
@@ -53,15 +68,7 @@ pub(crate) fn generate_frames(
         .map(|(i, (text, cumulative))| {
             let last = i + 1 == n;
             let event = GenResponse::new(prompt, text, cumulative, last, model, &id);
-            let rendered = match framing {
-                Framing::Sse => format!("data: {}\r\n\r\n", google_line(&event)),
-                Framing::JsonArray => {
-                    let open = if i == 0 { "[" } else { "\r\n," };
-                    let close = if last { "\r\n]" } else { "" };
-                    format!("{open}{}{close}", pretty(&event))
-                }
-            };
-            Bytes::from(rendered)
+            framing.frame(&event, i == 0, last)
         })
         .collect()
 }
@@ -79,10 +86,7 @@ pub(crate) fn generate_stream(
         Some(reason) => {
             let event =
                 BlockedResponse::new(prompt, reason, model, &response_id(shared.next_seq()));
-            vec![Bytes::from(match framing {
-                Framing::Sse => format!("data: {}\r\n\r\n", google_line(&event)),
-                Framing::JsonArray => format!("[{}\r\n]", pretty(&event)),
-            })]
+            vec![framing.frame(&event, true, true)]
         }
         None => generate_frames(model, prompt, knobs.chunks, framing, shared.next_seq()),
     };
@@ -95,10 +99,7 @@ pub(crate) fn generate_stream(
              https://developers.generativeai.google/guide/troubleshooting",
         )
         .envelope();
-        frames.push(Bytes::from(match framing {
-            Framing::Sse => format!("data: {}\r\n\r\n", google_line(&error)),
-            Framing::JsonArray => format!("\r\n,{}\r\n]", pretty(&error)),
-        }));
+        frames.push(framing.frame(&error, false, true));
     }
     let content_type = match framing {
         Framing::Sse => "text/event-stream",
