@@ -15,24 +15,12 @@ meet the same machine.
 Needs nginx and wrk, like bench/issue17.py. Asserts nothing.
 """
 
-import argparse, statistics, subprocess, sys, tempfile, time
+import argparse, statistics, sys, tempfile, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from issue17 import (cpu_by_group, free_port, stop_all, threads, upstream_nginx,  # noqa: E402
-                     wait_port, wrk)
-
-OFF = "[builtins]\ntoken_cost = false\nmetric_snapshots = false\nsqlite = false\n"
-
-
-def start(binary, tmp, name, upstream, extra):
-    port = free_port()
-    cfg = tmp / f"{name}.toml"
-    cfg.write_text(f'[proxy]\nlisten = "127.0.0.1:{port}"\nupstream = "http://127.0.0.1:{upstream}"\n'
-                   f'shutdown_grace_seconds = 2\n[storage]\npath = "{tmp}/{name}.db"\n{extra}')
-    p = subprocess.Popen([binary, "--config", str(cfg)], start_new_session=True,
-                         stdout=subprocess.DEVNULL, stderr=open(tmp / f"{name}.log", "w"))
-    return port, p
+from issue17 import (OFF_BUILTINS, cpu_by_group, free_port, start_gateway, stop_all,  # noqa: E402
+                     threads, upstream_nginx, wait_port, wrk)
 
 
 def main():
@@ -50,8 +38,8 @@ def main():
         wait_port(up)
         gws = {}
         for build, binary in (("A", a.a), ("B", a.b)):
-            for mode, extra in (("off", OFF), ("on", "")):
-                port, p = start(binary, tmp, f"{build}-{mode}", up, extra)
+            for mode, builtins in (("off", OFF_BUILTINS), ("on", "")):
+                port, p = start_gateway(binary, tmp, f"{build}-{mode}", up, builtins)
                 procs.append(p)
                 gws[(build, mode)] = (port, p)
         for port, _ in gws.values():

@@ -22,7 +22,7 @@ import threading, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from issue17 import free_port, wait_port  # noqa: E402
+from issue17 import OFF_BUILTINS, free_port, wait_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 REL = ROOT / "target" / "release"
@@ -119,7 +119,7 @@ def main():
     up, gw = free_port(), free_port()
     fake = subprocess.Popen([str(REL / "fake-gemini"), "--listen", f"127.0.0.1:{up}", "--chunks", "1"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    builtins = "[builtins]\ntoken_cost = false\nmetric_snapshots = false\nsqlite = false\n" if a.off else ""
+    builtins = OFF_BUILTINS if a.off else ""
     cfg = tmp / "gateway.toml"
     cfg.write_text(f'[proxy]\nlisten = "127.0.0.1:{gw}"\nupstream = "http://127.0.0.1:{up}"\n'
                    f'shutdown_grace_seconds = 1\n[storage]\npath = "{tmp}/bench.db"\n{builtins}')

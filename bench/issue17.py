@@ -130,6 +130,23 @@ def rss_mib(pid):
     return 0.0
 
 
+# `[builtins]` all off: the gateway as a proxy alone.
+OFF_BUILTINS = "[builtins]\ntoken_cost = false\nmetric_snapshots = false\nsqlite = false\n"
+
+
+def start_gateway(binary, tmp, name, upstream, builtins):
+    """Starts `binary` on a free port in front of `upstream`, its database and log named `name`
+    in `tmp`, with `builtins` (a `[builtins]` section, or "" for the default). Returns (port,
+    process)."""
+    port = free_port()
+    cfg = tmp / f"{name}.toml"
+    cfg.write_text(f'[proxy]\nlisten = "127.0.0.1:{port}"\nupstream = "http://127.0.0.1:{upstream}"\n'
+                   f'shutdown_grace_seconds = 2\n[storage]\npath = "{tmp}/{name}.db"\n{builtins}')
+    p = subprocess.Popen([binary, "--config", str(cfg)], start_new_session=True,
+                         stdout=subprocess.DEVNULL, stderr=open(tmp / f"{name}.log", "w"))
+    return port, p
+
+
 def nginx(tmp, name, conf_body, workers):
     conf = tmp / f"{name}.conf"
     conf.write_text(f"""
@@ -196,14 +213,8 @@ def main():
     }}
   }}""", 2))
         gws = {}
-        for name, builtins in [("gateway-off", "[builtins]\ntoken_cost = false\nmetric_snapshots = false\nsqlite = false\n"),
-                               ("gateway-on", "")]:
-            port = free_port()
-            cfg = tmp / f"{name}.toml"
-            cfg.write_text(f'[proxy]\nlisten = "127.0.0.1:{port}"\nupstream = "http://127.0.0.1:{up}"\n'
-                           f'shutdown_grace_seconds = 2\n[storage]\npath = "{tmp}/{name}.db"\n{builtins}')
-            p = subprocess.Popen([binary, "--config", str(cfg)], start_new_session=True,
-                                 stdout=subprocess.DEVNULL, stderr=open(tmp / f"{name}.log", "w"))
+        for name, builtins in [("gateway-off", OFF_BUILTINS), ("gateway-on", "")]:
+            port, p = start_gateway(binary, tmp, name, up, builtins)
             procs.append(p)
             gws[name] = (p, port)
         systems = {"upstream": up, "nginx proxy": floor, "nginx plain": plain}
