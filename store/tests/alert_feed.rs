@@ -69,13 +69,8 @@ fn retention_emptying_the_table_does_not_restart_ids() {
     assert_eq!(ids(&store), (1..=10).collect::<Vec<_>>());
     let report = store
         .enforce_retention(&RetentionPolicy {
-            traces_before_unix_nano: None,
             metrics_before_unix_nano: Some(i64::MAX),
-            max_size_bytes: None,
-            orphans_before_unix_nano: Some(i64::MAX),
-            sweep_after_id: 0,
-            sweep_windows: 0,
-            batch: 3,
+            ..common::no_limits(3)
         })
         .unwrap();
     assert_eq!(report.metrics, 10);
@@ -91,13 +86,8 @@ fn retention_emptying_the_table_does_not_restart_ids() {
     let mut store = open(&path);
     store
         .enforce_retention(&RetentionPolicy {
-            traces_before_unix_nano: None,
             metrics_before_unix_nano: Some(i64::MAX),
-            max_size_bytes: None,
-            orphans_before_unix_nano: Some(i64::MAX),
-            sweep_after_id: 0,
-            sweep_windows: 0,
-            batch: 100,
+            ..common::no_limits(100)
         })
         .unwrap();
     store.write_all(&[], &[], &[metric(12, true)]).unwrap();
@@ -567,13 +557,8 @@ fn the_cursor_sees_every_breached_row_once_under_load_and_across_emptying_retent
             // Retention, concurrently with the writer, deletes only rows already read.
             retention
                 .enforce_retention(&RetentionPolicy {
-                    traces_before_unix_nano: None,
                     metrics_before_unix_nano: Some(last.created_at_unix_nano),
-                    max_size_bytes: None,
-                    orphans_before_unix_nano: Some(i64::MAX),
-                    sweep_after_id: 0,
-                    sweep_windows: 0,
-                    batch: 50,
+                    ..common::no_limits(50)
                 })
                 .unwrap();
         }
@@ -588,13 +573,8 @@ fn the_cursor_sees_every_breached_row_once_under_load_and_across_emptying_retent
         {
             retention
                 .enforce_retention(&RetentionPolicy {
-                    traces_before_unix_nano: None,
                     metrics_before_unix_nano: Some(i64::MAX),
-                    max_size_bytes: None,
-                    orphans_before_unix_nano: Some(i64::MAX),
-                    sweep_after_id: 0,
-                    sweep_windows: 0,
-                    batch: 50,
+                    ..common::no_limits(50)
                 })
                 .unwrap();
             let left: i64 = retention

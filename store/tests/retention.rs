@@ -60,11 +60,7 @@ fn old_rows_go_in_batches_and_recent_rows_stay() {
         .enforce_retention(&RetentionPolicy {
             traces_before_unix_nano: Some(7 * DAY),
             metrics_before_unix_nano: Some(3 * DAY),
-            max_size_bytes: None,
-            orphans_before_unix_nano: Some(i64::MAX),
-            sweep_after_id: 0,
-            sweep_windows: 0,
-            batch: 7,
+            ..common::no_limits(7)
         })
         .unwrap();
     assert_eq!((report.traces, report.spans, report.metrics), (70, 280, 30));
@@ -98,13 +94,8 @@ fn a_size_cap_removes_the_oldest_traces_first() {
     let cap = before / 2;
     let report = store
         .enforce_retention(&RetentionPolicy {
-            traces_before_unix_nano: None,
-            metrics_before_unix_nano: None,
             max_size_bytes: Some(cap),
-            orphans_before_unix_nano: Some(i64::MAX),
-            sweep_after_id: 0,
-            sweep_windows: 0,
-            batch: 20,
+            ..common::no_limits(20)
         })
         .unwrap();
     assert!(store.live_bytes().unwrap() <= cap);
@@ -159,12 +150,7 @@ fn cache_storage_intervals_go_with_the_traces_of_their_time() {
     let report = store
         .enforce_retention(&RetentionPolicy {
             traces_before_unix_nano: Some(0),
-            metrics_before_unix_nano: None,
-            max_size_bytes: None,
-            orphans_before_unix_nano: Some(i64::MAX),
-            sweep_after_id: 0,
-            sweep_windows: 0,
-            batch: 2,
+            ..common::no_limits(2)
         })
         .unwrap();
     assert_eq!((report.traces, report.cache_intervals), (0, 0));
@@ -173,12 +159,7 @@ fn cache_storage_intervals_go_with_the_traces_of_their_time() {
     let report = store
         .enforce_retention(&RetentionPolicy {
             traces_before_unix_nano: Some(7 * DAY),
-            metrics_before_unix_nano: None,
-            max_size_bytes: None,
-            orphans_before_unix_nano: Some(i64::MAX),
-            sweep_after_id: 0,
-            sweep_windows: 0,
-            batch: 1,
+            ..common::no_limits(1)
         })
         .unwrap();
     assert_eq!(report.traces, 70);
@@ -221,13 +202,8 @@ fn a_size_cap_counts_only_the_stores_own_tables() {
     assert!(own_after.abs_diff(own) <= 4096, "{own_after} vs {own}");
     let report = store
         .enforce_retention(&RetentionPolicy {
-            traces_before_unix_nano: None,
-            metrics_before_unix_nano: None,
             max_size_bytes: Some(own * 2),
-            orphans_before_unix_nano: Some(i64::MAX),
-            sweep_after_id: 0,
-            sweep_windows: 0,
-            batch: 20,
+            ..common::no_limits(20)
         })
         .unwrap();
     assert_eq!(report.traces, 0);
@@ -237,13 +213,8 @@ fn a_size_cap_counts_only_the_stores_own_tables() {
     // Past the cap with its own data, the store trims its own traces only.
     let report = store
         .enforce_retention(&RetentionPolicy {
-            traces_before_unix_nano: None,
-            metrics_before_unix_nano: None,
             max_size_bytes: Some(own / 2),
-            orphans_before_unix_nano: Some(i64::MAX),
-            sweep_after_id: 0,
-            sweep_windows: 0,
-            batch: 20,
+            ..common::no_limits(20)
         })
         .unwrap();
     assert!(report.traces > 0 && report.traces < 200, "{report:?}");
@@ -284,12 +255,7 @@ fn old_application_spans_without_a_trace_row_go_too() {
     let report = store
         .enforce_retention(&RetentionPolicy {
             traces_before_unix_nano: Some(7 * DAY),
-            metrics_before_unix_nano: None,
-            max_size_bytes: None,
-            orphans_before_unix_nano: Some(i64::MAX),
-            sweep_after_id: 0,
-            sweep_windows: 0,
-            batch: 7,
+            ..common::no_limits(7)
         })
         .unwrap();
     assert_eq!(
@@ -330,12 +296,7 @@ fn old_application_spans_without_a_trace_row_go_too() {
     let report = store
         .enforce_retention(&RetentionPolicy {
             traces_before_unix_nano: Some(7 * DAY),
-            metrics_before_unix_nano: None,
-            max_size_bytes: None,
-            orphans_before_unix_nano: Some(i64::MAX),
-            sweep_after_id: 0,
-            sweep_windows: 0,
-            batch: 7,
+            ..common::no_limits(7)
         })
         .unwrap();
     assert_eq!((report.traces, report.orphan_spans), (0, 0));
@@ -353,13 +314,8 @@ fn a_size_cap_takes_application_spans_in_age_order_with_the_traces() {
     let cap = store.live_bytes().unwrap() * 9 / 10;
     let report = store
         .enforce_retention(&RetentionPolicy {
-            traces_before_unix_nano: None,
-            metrics_before_unix_nano: None,
             max_size_bytes: Some(cap),
-            orphans_before_unix_nano: Some(i64::MAX),
-            sweep_after_id: 0,
-            sweep_windows: 0,
-            batch: 10,
+            ..common::no_limits(10)
         })
         .unwrap();
     assert!(store.live_bytes().unwrap() <= cap);
@@ -389,13 +345,8 @@ fn a_size_cap_takes_application_spans_in_age_order_with_the_traces() {
     // A cap below what the traces take: every application span older than them goes first.
     let report = store
         .enforce_retention(&RetentionPolicy {
-            traces_before_unix_nano: None,
-            metrics_before_unix_nano: None,
             max_size_bytes: Some(cap / 2),
-            orphans_before_unix_nano: Some(i64::MAX),
-            sweep_after_id: 0,
-            sweep_windows: 0,
-            batch: 10,
+            ..common::no_limits(10)
         })
         .unwrap();
     assert!(report.traces > 0, "{report:?}");
@@ -413,13 +364,9 @@ fn spans_without_a_trace_row_within_the_grace_stay_even_over_the_cap() {
     app_spans(&mut store, 100, 0, "ab");
     let report = store
         .enforce_retention(&RetentionPolicy {
-            traces_before_unix_nano: None,
-            metrics_before_unix_nano: None,
             max_size_bytes: Some(0),
             orphans_before_unix_nano: Some(5 * DAY),
-            sweep_after_id: 0,
-            sweep_windows: 0,
-            batch: 10,
+            ..common::no_limits(10)
         })
         .unwrap();
     assert_eq!(report.orphan_spans, 50, "{report:?}");
@@ -434,12 +381,9 @@ fn spans_without_a_trace_row_within_the_grace_stay_even_over_the_cap() {
     let report = store
         .enforce_retention(&RetentionPolicy {
             traces_before_unix_nano: Some(10 * DAY),
-            metrics_before_unix_nano: None,
             max_size_bytes: Some(0),
             orphans_before_unix_nano: None,
-            sweep_after_id: 0,
-            sweep_windows: 0,
-            batch: 10,
+            ..common::no_limits(10)
         })
         .unwrap();
     assert_eq!(report.orphan_spans, 0);
@@ -457,12 +401,9 @@ fn the_sweep_reaches_old_spans_the_walk_from_the_front_stops_short_of() {
     app_spans(&mut store, 20, 0, "ol");
     let policy = |after: i64, windows: usize| RetentionPolicy {
         traces_before_unix_nano: Some(10 * DAY),
-        metrics_before_unix_nano: None,
-        max_size_bytes: None,
-        orphans_before_unix_nano: Some(i64::MAX),
         sweep_after_id: after,
         sweep_windows: windows,
-        batch: 10,
+        ..common::no_limits(10)
     };
     let report = store.enforce_retention(&policy(0, 0)).unwrap();
     assert_eq!(

@@ -146,12 +146,7 @@ fn retention_deletes_the_copies_with_their_spans() {
     let report = store
         .enforce_retention(&RetentionPolicy {
             traces_before_unix_nano: Some(5_000),
-            metrics_before_unix_nano: None,
-            max_size_bytes: None,
-            orphans_before_unix_nano: Some(i64::MAX),
-            sweep_after_id: 0,
-            sweep_windows: 0,
-            batch: 10,
+            ..common::no_limits(10)
         })
         .unwrap();
     assert_eq!(report.traces, 1);

@@ -7,6 +7,22 @@ pub fn span(trace: &str, id: &str, parent: Option<&str>, kind: &'static str) -> 
     SpanRow::bare(trace, id, parent, kind)
 }
 
+/// A retention policy with no limit set, `batch` rows a transaction, no sweep; spans without
+/// a `traces` row have no grace. A test sets what it exercises:
+/// `RetentionPolicy { max_size_bytes: Some(cap), ..common::no_limits(20) }`.
+#[allow(dead_code)]
+pub fn no_limits(batch: usize) -> gateway_store::RetentionPolicy {
+    gateway_store::RetentionPolicy {
+        traces_before_unix_nano: None,
+        metrics_before_unix_nano: None,
+        max_size_bytes: None,
+        orphans_before_unix_nano: Some(i64::MAX),
+        sweep_after_id: 0,
+        sweep_windows: 0,
+        batch,
+    }
+}
+
 /// Rows in `table`.
 #[allow(dead_code)]
 pub fn count(store: &Store, table: &str) -> i64 {
