@@ -35,13 +35,7 @@ fn generate_is_transparent_and_traced() {
         .send()
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let trace_id = resp
-        .headers()
-        .get("x-gateway-trace-id")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let trace_id = util::trace_id(&resp);
     assert_eq!(trace_id.len(), 32);
     let json: serde_json::Value = resp.json().unwrap();
     let usage = json["usageMetadata"].clone();
@@ -157,10 +151,7 @@ fn sse_stream_is_not_buffered_and_usage_is_the_last_chunk() {
         .send()
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let trace_id = resp.headers()["x-gateway-trace-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let trace_id = util::trace_id(&resp);
     // The upstream holds the rest of the stream until we have the first event: a buffering
     // proxy would never deliver it and this read would time out.
     let first = read_until(&mut resp, b"\r\n\r\n");
@@ -213,10 +204,7 @@ fn json_array_stream_reads_the_final_usage() {
         .body(gen_body("a b c d e f"))
         .send()
         .unwrap();
-    let trace_id = resp.headers()["x-gateway-trace-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let trace_id = util::trace_id(&resp);
     let arr: Vec<serde_json::Value> = resp.json().unwrap();
     let last = &arr.last().unwrap()["usageMetadata"];
     let conn = gw.wait_traces(1);
@@ -285,10 +273,7 @@ fn malformed_json_and_unknown_paths_are_forwarded() {
         400,
         "Gemini judges the body, not the gateway"
     );
-    let t1 = resp.headers()["x-gateway-trace-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let t1 = util::trace_id(&resp);
     assert_eq!(fake.requests().pop().unwrap().body.as_ref(), bad.as_bytes());
 
     let resp = client()
@@ -297,10 +282,7 @@ fn malformed_json_and_unknown_paths_are_forwarded() {
         .send()
         .unwrap();
     assert_eq!(resp.status(), 404);
-    let t2 = resp.headers()["x-gateway-trace-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let t2 = util::trace_id(&resp);
     let conn = gw.wait_traces(2);
     gw.stop();
     let spans = spans_of(&conn, &t1);
@@ -333,10 +315,7 @@ fn upstream_errors_pass_through_unchanged() {
         .send()
         .unwrap();
     assert_eq!(resp.status(), 429);
-    let t = resp.headers()["x-gateway-trace-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let t = util::trace_id(&resp);
     let body: serde_json::Value = resp.json().unwrap();
     assert_eq!(body["error"]["status"], "RESOURCE_EXHAUSTED");
     let conn = gw.wait_traces(1);
@@ -361,10 +340,7 @@ fn upstream_down_gives_gemini_shaped_502() {
         .send()
         .unwrap();
     assert_eq!(resp.status(), 502);
-    let t = resp.headers()["x-gateway-trace-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let t = util::trace_id(&resp);
     let body: serde_json::Value = resp.json().unwrap();
     assert_eq!(body["error"]["code"], 502);
     assert_eq!(body["error"]["status"], "UNAVAILABLE");
@@ -420,10 +396,7 @@ fn reset_mid_stream_is_recorded() {
         .send()
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let t = resp.headers()["x-gateway-trace-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let t = util::trace_id(&resp);
     let mut sink = Vec::new();
     let read = resp.read_to_end(&mut sink);
     assert!(
@@ -472,10 +445,7 @@ fn an_error_event_mid_stream_is_recorded_with_the_usage_before_it() {
             .send()
             .unwrap();
         assert_eq!(resp.status(), 200);
-        let t = resp.headers()["x-gateway-trace-id"]
-            .to_str()
-            .unwrap()
-            .to_owned();
+        let t = util::trace_id(&resp);
         let text = resp.text().unwrap();
         let events: Vec<serde_json::Value> = if sse {
             text.split("\r\n\r\n")
@@ -534,10 +504,7 @@ fn client_disconnect_mid_stream_is_cancelled() {
         .body(gen_body("x y"))
         .send()
         .unwrap();
-    let t = resp.headers()["x-gateway-trace-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let t = util::trace_id(&resp);
     read_until(&mut resp, b"\r\n\r\n");
     drop(resp);
     // The upstream stays held: the gateway notices the client left on its own, and the trace
@@ -605,10 +572,7 @@ fn capture_is_opt_in_and_bounded() {
         .body(gen_body(secret_prompt))
         .send()
         .unwrap();
-    let t = resp.headers()["x-gateway-trace-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let t = util::trace_id(&resp);
     let conn = gw.wait_traces(1);
     gw.stop();
     let spans = spans_of(&conn, &t);

@@ -16,12 +16,15 @@ from openai import OpenAI
 from conftest import FLASH_38, KEY
 
 
-def gclient(stack, session):
+def gclient(stack, session, **headers):
+    """The google-genai client through the gateway, tagged with `session`; `headers` are sent
+    too (keyword names with dashes for underscores, e.g. `x_fake_status="429"`)."""
+    extra = {k.replace("_", "-"): v for k, v in headers.items()}
     return genai.Client(
         api_key=KEY,
         http_options=types.HttpOptions(
             base_url=stack.base_url,
-            headers={"x-gateway-session-id": session, "x-gateway-user-id": "py-user"},
+            headers={"x-gateway-session-id": session, "x-gateway-user-id": "py-user", **extra},
         ),
     )
 
@@ -101,13 +104,7 @@ def test_file_upload(stack, expected, tmp_path):
 
 
 def test_error_status(stack, expected):
-    c = genai.Client(
-        api_key=KEY,
-        http_options=types.HttpOptions(
-            base_url=stack.base_url,
-            headers={"x-gateway-session-id": "py-error", "x-fake-status": "429"},
-        ),
-    )
+    c = gclient(stack, "py-error", x_fake_status="429")
     with pytest.raises(errors.ClientError) as e:
         c.models.generate_content(model="gemini-2.0-flash", contents="hi")
     assert e.value.code == 429
@@ -116,13 +113,7 @@ def test_error_status(stack, expected):
 
 def test_blocked_prompt(stack, expected):
     # The SDK reads a blocked prompt's answer (no candidates) as it would Gemini's.
-    c = genai.Client(
-        api_key=KEY,
-        http_options=types.HttpOptions(
-            base_url=stack.base_url,
-            headers={"x-gateway-session-id": "py-blocked", "x-fake-block-reason": "SAFETY"},
-        ),
-    )
+    c = gclient(stack, "py-blocked", x_fake_block_reason="SAFETY")
     r = c.models.generate_content(model="gemini-3.8-flash", contents="something unsafe")
     assert r.prompt_feedback.block_reason == types.BlockedReason.SAFETY
     assert not r.candidates and r.text is None
