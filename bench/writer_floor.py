@@ -9,13 +9,16 @@ pragmas, batches and checkpoint thread, without the span conversion, the queue o
 on an otherwise idle machine. The example's variants leave parts of the data contract out to
 price each of them (see its documentation).
 
-    bench/writer_floor.py [--bin PATH] [--seconds 10] [--requests 100000] [--variants ...]
+    bench/writer_floor.py [--bin PATH] [--seconds 10] [--requests 100000] [--variants ...] [--loaded]
+
+`--loaded` keeps the machine as busy as the gateway's run did while the floor runs: wrk -t1
+-c32 against the upstream alone, so that the store's figures meet the same contention.
 
 Needs nginx and wrk, like bench/issue17.py, and release builds (made here unless --no-build).
 Asserts nothing.
 """
 
-import argparse, os, shutil, signal, subprocess, sys, tempfile, time
+import argparse, os, shutil, signal, subprocess, sys, tempfile, threading, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -32,6 +35,7 @@ def main():
     ap.add_argument("--requests", type=int, default=100000, help="requests the floor replays")
     ap.add_argument("--variants", default="stored,no-repeats,no-attributes,no-metric-rows,spans-only")
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--loaded", action="store_true", help="wrk against the upstream meanwhile")
     a = ap.parse_args()
     if not a.no_build:
         subprocess.run(["cargo", "build", "--release", "-p", "gemini-gateway", "-p", "gateway-store",
@@ -58,9 +62,18 @@ def main():
         os.killpg(gw.pid, signal.SIGTERM)
         gw.wait(30)
         os.sync()
-        print("## The store alone on the same rows\n", flush=True)
-        subprocess.run([str(REL / "examples" / "writer_floor"), str(tmp / "gateway.db"),
-                        "--requests", str(a.requests), "--variants", a.variants], check=True)
+        print("## The store alone on the same rows" + (" (wrk -c32 on the upstream meanwhile)"
+              if a.loaded else "") + "\n", flush=True)
+        floor = subprocess.Popen([str(REL / "examples" / "writer_floor"), str(tmp / "gateway.db"),
+                                  "--requests", str(a.requests), "--variants", a.variants])
+        if a.loaded:
+            # wrk in short rounds until the floor is done: its run length is not known before.
+            def load():
+                while floor.poll() is None:
+                    wrk(f"http://127.0.0.1:{up}", 32, 2)
+            threading.Thread(target=load, daemon=True).start()
+        if floor.wait() != 0:
+            sys.exit("writer_floor failed")
     finally:
         for p in procs:
             try:
