@@ -26,7 +26,7 @@ from issue17 import OFF_BUILTINS, free_port, wait_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 REL = ROOT / "target" / "release"
-PATH = "/v1beta/models/gemini-2.0-flash:generateContent"
+PATH = "/v1beta/models/gemini-2.5-flash-lite:generateContent"
 BODY = ('{"contents":[{"role":"user","parts":[{"text":"Summarise the benchmark in one line"}]}],'
         '"generationConfig":{"temperature":0.2}}')
 KEY = "sk-b3nchb3nchb3nchb3nchb3nchb3nchb3nchb3nchb3nchb3nchb3nchb3nch0123"

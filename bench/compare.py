@@ -22,7 +22,7 @@ from issue17 import free_port, wait_port  # the unpinned method's own helpers
 ROOT = Path(__file__).resolve().parents[1]
 REL = ROOT / "target" / "release"  # --smoke uses target/debug (built by the test command)
 BODY = '{"contents":[{"role":"user","parts":[{"text":"Summarise the benchmark in one line"}]}]}'
-PATH = "/v1beta/models/gemini-2.0-flash:generateContent"
+PATH = "/v1beta/models/gemini-2.5-flash-lite:generateContent"
 GW_CPU, LOAD_CPU = "0", "1"
 # One key for every system: LiteLLM's pass-through authenticates it as its master key; the fake
 # upstream accepts any key. (bench/post.lua carries the same value.)
@@ -160,7 +160,7 @@ def stream_timing(url, gap_token):
     u = urlsplit(url)
     s = socket.create_connection((u.hostname, u.port))
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    req = (f"POST {u.path}/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse&key={KEY} HTTP/1.1\r\nHost: x\r\n"
+    req = (f"POST {u.path}/v1beta/models/gemini-2.5-flash-lite:streamGenerateContent?alt=sse&key={KEY} HTTP/1.1\r\nHost: x\r\n"
            f"x-goog-api-key: {KEY}\r\nx-fake-chunks: 5\r\nx-fake-chunk-gap-ms: 50\r\nContent-Type: application/json\r\n"
            f"Content-Length: {len(BODY)}\r\nConnection: close\r\n\r\n{BODY}")
     t0 = time.perf_counter()

@@ -30,11 +30,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 REL = ROOT / "target" / "release"
-PATH = "/v1beta/models/gemini-2.0-flash:generateContent"
+PATH = "/v1beta/models/gemini-2.5-flash-lite:generateContent"
 ANSWER = ('{"candidates":[{"content":{"parts":[{"text":"Echo: hi (fixed answer)"}],"role":"model"},'
           '"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":8,'
           '"candidatesTokenCount":5,"totalTokenCount":13,"promptTokensDetails":[{"modality":"TEXT",'
-          '"tokenCount":8}]},"modelVersion":"gemini-2.0-flash","responseId":"Akib7Ig5vfgxl05z3aqzgV"}')
+          '"tokenCount":8}]},"modelVersion":"gemini-2.5-flash-lite","responseId":"Akib7Ig5vfgxl05z3aqzgV"}')
 
 
 def free_port():

@@ -43,7 +43,7 @@ for p in $UP $GW $OFF; do
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && break; sleep 0.1; done
 done
 
-URL_PATH="/v1beta/models/gemini-2.0-flash:generateContent"
+URL_PATH="/v1beta/models/gemini-2.5-flash-lite:generateContent"
 run() { # name url conns
   taskset -c 1 wrk -t1 -c"$3" -d"${DUR}s" --latency -s bench/post.lua "$2$URL_PATH" > "$TMP/$1.txt"
   local rps p50 p99 reqs

@@ -39,8 +39,13 @@
 //!   (and, the fake's choice, `gemini-flash-latest` → `gemini-3.8-flash`,
 //!   `gemini-pro-latest` → `gemini-3.1-pro-preview`). `modelVersion`, the
 //!   OpenAI-compat `model` and an Interaction's `model` name the served model,
-//!   whose token rules apply. `GET models` lists today's models; any name
-//!   still resolves.
+//!   whose token rules apply. `GET models` lists today's models; any other
+//!   name still resolves (it stands for a model newer than a price table),
+//!   except the ids shut down (`gemini-2.0-flash`, `gemini-2.0-flash-lite` and
+//!   their `-001`, on 2026-06-01): those answer 404 `NOT_FOUND` (`models/{id} is
+//!   not found for API version {v}, or is not supported for {method}. …`) on
+//!   every surface, and a Live setup naming one is closed with 1008 and that
+//!   message.
 //! - Service tier: `serviceTier` / `service_tier` = `flex | standard |
 //!   priority` (default standard; an unknown value is a 400). The tier that
 //!   served is in the `x-gemini-service-tier` header of every answer of a
@@ -62,7 +67,9 @@
 //!   `contents` plus `systemInstruction` / `system_instruction`, minimum 1.
 //! - `thoughtsTokenCount` = 7 when the served model's name contains `2.5` or
 //!   `3`, unless `generationConfig.thinkingConfig.thinkingBudget` is 0 or
-//!   `thinkingLevel` is `minimal` (either spelling).
+//!   `thinkingLevel` is `minimal` (either spelling). `gemini-2.5-flash-lite`
+//!   thinks only when asked (its default budget is 0): for a `thinkingBudget`
+//!   other than 0.
 //! - `cachedContentTokenCount`: a request naming a live cache of this fake
 //!   (`cachedContent` / `cached_content` = `cachedContents/{id}`) adds the cache's
 //!   `totalTokenCount` to `promptTokenCount` and reports it as cached; naming any
@@ -88,7 +95,8 @@
 //!   `generateContentRequest`).
 //! - OpenAI compat: `prompt_tokens` = words of every message content (min 1),
 //!   `completion_tokens` = reply words, `total_tokens` = prompt + completion +
-//!   7 thoughts for thinking models (unless `reasoning_effort: "none"`), also
+//!   7 thoughts for thinking models (unless `reasoning_effort: "none"`; for
+//!   `gemini-2.5-flash-lite` only with a `reasoning_effort` other than it), also
 //!   shown as `completion_tokens_details.reasoning_tokens`.
 //! - Embeddings: 8 deterministic values in [-1, 1] per input
 //!   (`outputDimensionality` / `dimensions` honoured); `:embedContent` and

@@ -38,7 +38,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use crate::state::{SeenRequest, Shared};
-use crate::tokens::{THOUGHT_TOKENS, content_text, is_thinking_model, thinking_disabled, words};
+use crate::tokens::{THOUGHT_TOKENS, content_text, thinks, words};
 use crate::util::{field, query_param};
 
 /// The tier a Live session is served at, named in every turn's `usageMetadata.serviceTier` as
@@ -205,10 +205,17 @@ impl Conn {
         self.socket.send(msg).await
     }
 
+    /// Sends a Close frame. Its reason is cut to the 123 bytes a Close frame holds (RFC 6455
+    /// 5.5: control frames carry at most 125 bytes, two of them the code), at a character
+    /// boundary, as the service cuts long reasons.
     async fn close(&mut self, code: u16, reason: &str) {
+        let mut end = reason.len().min(123);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
         let frame = CloseFrame {
             code,
-            reason: reason.into(),
+            reason: reason[..end].into(),
         };
         let _ = self.socket.send(Message::Close(Some(frame))).await;
     }
@@ -300,6 +307,12 @@ async fn handle(c: &mut Conn, v: &Value) -> Result<Step, axum::Error> {
 async fn setup_session(c: &mut Conn, setup: &Value) -> Result<Step, axum::Error> {
     let model = setup.get("model").and_then(Value::as_str).unwrap_or("");
     c.s.model = model.strip_prefix("models/").unwrap_or(model).to_owned();
+    // A model that was shut down: the service closes the session with the 404's message.
+    if crate::routing::served(model, "v1beta", "bidiGenerateContent").is_err() {
+        let reason = crate::routing::not_found(&c.s.model, "v1beta", "bidiGenerateContent");
+        c.close(1008, &reason).await;
+        return Ok(Step::Stop);
+    }
     c.s.tools = setup
         .get("tools")
         .and_then(Value::as_array)
@@ -310,7 +323,7 @@ async fn setup_session(c: &mut Conn, setup: &Value) -> Result<Step, axum::Error>
         .flatten()
         .filter_map(|f| f.get("name").and_then(Value::as_str).map(str::to_owned))
         .collect();
-    c.s.thinking = is_thinking_model(&c.s.model) && !thinking_disabled(setup);
+    c.s.thinking = thinks(&c.s.model, setup);
     let config = field(setup, "generationConfig", "generation_config");
     c.s.audio_out = config
         .and_then(|g| field(g, "responseModalities", "response_modalities"))

@@ -107,7 +107,7 @@ struct Chunk<'a> {
 /// `POST /{ver}/openai/chat/completions`.
 /// `model` of the answer is the served model (see [`crate::routing`]).
 pub(crate) fn chat(shared: &Arc<Shared>, knobs: Knobs, req: &Value) -> Result<Response, ApiError> {
-    let model = routing::served_model(&model_of(req)?).to_string();
+    let model = routing::served(&model_of(req)?, "v1beta", "generateContent")?.to_string();
     let Some(Value::Array(messages)) = req.get("messages") else {
         return Err(ApiError::new(
             400,
@@ -132,12 +132,14 @@ pub(crate) fn chat(shared: &Arc<Shared>, knobs: Knobs, req: &Value) -> Result<Re
         .find(|(r, t)| r == "user" && !t.trim().is_empty())
         .map(|(_, t)| t.as_str())
         .unwrap_or("");
-    let effort_none = req.get("reasoning_effort").and_then(Value::as_str) == Some("none");
-    let thoughts = if tokens::is_thinking_model(&model) && !effort_none {
-        THOUGHT_TOKENS
+    let effort = req.get("reasoning_effort").and_then(Value::as_str);
+    // A model that thinks only when asked thinks for an effort other than `none`.
+    let thinking = if tokens::thinks_only_when_asked(&model) {
+        effort.is_some_and(|e| e != "none")
     } else {
-        0
+        tokens::is_thinking_model(&model) && effort != Some("none")
     };
+    let thoughts = if thinking { THOUGHT_TOKENS } else { 0 };
     let words = tokens::reply_words(last_user);
     let usage = |completion: u64| Usage {
         prompt_tokens,

@@ -22,6 +22,21 @@ pub(crate) enum Action {
     BatchJob(crate::batches::Kind),
 }
 
+impl Action {
+    /// The API method's name, as the API's error messages spell it.
+    pub(crate) fn method(&self) -> &'static str {
+        match self {
+            Action::Generate => "generateContent",
+            Action::Stream { .. } => "streamGenerateContent",
+            Action::CountTokens => "countTokens",
+            Action::Embed => "embedContent",
+            Action::BatchEmbed => "batchEmbedContents",
+            Action::BatchJob(crate::batches::Kind::Generate) => "batchGenerateContent",
+            Action::BatchJob(_) => "asyncBatchEmbedContent",
+        }
+    }
+}
+
 /// What a request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Route {

@@ -188,7 +188,7 @@ async fn serve(
     match route {
         Route::Model { model, action } => {
             let req = parse_body(&bytes)?;
-            let served = routing::served_model(&model);
+            let served = routing::served(&model, api_version(parts.uri.path()), action.method())?;
             match action {
                 Action::Generate => {
                     native::generate(served, &req, tier?, knobs.block, shared.next_seq())
@@ -257,4 +257,14 @@ async fn serve(
             parts.uri.path(),
         )),
     }
+}
+
+/// The API version a path names (`/v1/…` or `/v1beta/…`, after `/upload` for uploads).
+fn api_version(path: &str) -> &str {
+    let path = path.strip_prefix("/upload").unwrap_or(path);
+    path.trim_start_matches('/')
+        .split('/')
+        .next()
+        .filter(|v| v.starts_with("v1"))
+        .unwrap_or("v1beta")
 }

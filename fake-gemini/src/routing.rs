@@ -1,7 +1,11 @@
 //! Auto-routing: retired and aliased model ids and the model that serves
 //! them. The served model is what `modelVersion` (generateContent, streams),
 //! the OpenAI-compatible `model` and an Interaction's `model` report, and the
-//! model whose token rules apply (see the crate doc).
+//! model whose token rules apply (see the crate doc). Models that were shut
+//! down are served by nothing: the API answers 404 `NOT_FOUND` for them, as for
+//! any id it does not know ([`served`]).
+
+use crate::errors::ApiError;
 
 /// `(requested, served)`: the one routing table. Any other id serves itself.
 pub(crate) const ROUTES: &[(&str, &str)] = &[
@@ -19,6 +23,40 @@ pub(crate) const ROUTES: &[(&str, &str)] = &[
     ("gemini-flash-latest", "gemini-3.8-flash"),
     ("gemini-pro-latest", "gemini-3.1-pro-preview"),
 ];
+
+/// Model ids shut down, with the day: no request for them is served. The fake
+/// serves any other id it does not know, which stands for a model newer than the
+/// gateway's price table.
+pub(crate) const SHUT_DOWN: &[(&str, &str)] = &[
+    ("gemini-2.0-flash", "2026-06-01"),
+    ("gemini-2.0-flash-001", "2026-06-01"),
+    ("gemini-2.0-flash-lite", "2026-06-01"),
+    ("gemini-2.0-flash-lite-001", "2026-06-01"),
+];
+
+/// The model that serves `requested` through `method` (`generateContent`,
+/// `bidiGenerateContent`, …) of API `version`, or the 404 the API answers for a
+/// model that was shut down.
+pub(crate) fn served<'a>(
+    requested: &'a str,
+    version: &str,
+    method: &str,
+) -> Result<&'a str, ApiError> {
+    let short = requested.strip_prefix("models/").unwrap_or(requested);
+    match SHUT_DOWN.iter().find(|(id, _)| *id == short) {
+        Some(_) => Err(ApiError::new(404, not_found(short, version, method))),
+        None => Ok(served_model(short)),
+    }
+}
+
+/// The message of the API's 404 for a model it does not serve.
+pub(crate) fn not_found(model: &str, version: &str, method: &str) -> String {
+    format!(
+        "models/{model} is not found for API version {version}, or is not supported for \
+         {method}. Call ListModels to see the list of available models and their supported \
+         methods."
+    )
+}
 
 /// The model that serves a request for `requested` (a `models/` prefix is
 /// ignored; the answer never has one).
@@ -45,5 +83,29 @@ mod tests {
         assert_eq!(served_model("models/custom"), "custom");
         // No chains: every target serves itself.
         assert!(ROUTES.iter().all(|(_, to)| served_model(to) == *to));
+    }
+
+    #[test]
+    fn shut_down_ids_are_not_found() {
+        let Err(err) = served("models/gemini-2.0-flash", "v1beta", "generateContent") else {
+            panic!("a model shut down was served");
+        };
+        let body = serde_json::to_value(&err).expect("serializes");
+        assert_eq!(body["code"], 404);
+        assert_eq!(body["status"], "NOT_FOUND");
+        assert!(
+            body["message"]
+                .as_str()
+                .is_some_and(|m| m
+                    .starts_with("models/gemini-2.0-flash is not found for API version v1beta")),
+            "{body}"
+        );
+        assert!(served("gemini-2.0-flash-lite-001", "v1", "countTokens").is_err());
+        assert_eq!(
+            served("gemini-2.5-flash", "v1", "countTokens").ok(),
+            Some("gemini-3.5-flash-lite")
+        );
+        // No route leads to a model that was shut down.
+        assert!(ROUTES.iter().all(|(_, to)| served(to, "v1", "m").is_ok()));
     }
 }

@@ -106,9 +106,30 @@ pub(crate) fn thinking_disabled(req: &Value) -> bool {
     budget_zero || minimal
 }
 
+/// A model that can think but does not unless asked: Gemini 2.5 Flash-Lite's
+/// default thinking budget is 0.
+pub(crate) fn thinks_only_when_asked(model: &str) -> bool {
+    model.contains("2.5-flash-lite")
+}
+
+/// Whether `model` thinks for a request (or Live setup) shaped like `req`: a
+/// thinking model unless the request turns thinking off; a model that
+/// [thinks only when asked](thinks_only_when_asked) when the request sets a
+/// `thinkingBudget` other than 0 (−1 is dynamic).
+pub(crate) fn thinks(model: &str, req: &Value) -> bool {
+    if thinks_only_when_asked(model) {
+        return field(req, "generationConfig", "generation_config")
+            .and_then(|c| field(c, "thinkingConfig", "thinking_config"))
+            .and_then(|t| field(t, "thinkingBudget", "thinking_budget"))
+            .and_then(Value::as_i64)
+            .is_some_and(|b| b != 0);
+    }
+    is_thinking_model(model) && !thinking_disabled(req)
+}
+
 /// Thought tokens of `model` for `req` (see [`THOUGHT_TOKENS`]).
 pub(crate) fn thoughts_for(model: &str, req: &Value) -> u64 {
-    if is_thinking_model(model) && !thinking_disabled(req) {
+    if thinks(model, req) {
         THOUGHT_TOKENS
     } else {
         0
@@ -332,7 +353,10 @@ mod tests {
         assert_eq!(p.thoughts_tokens, 0);
         assert_eq!(p.last_user_text, "how  are\nyou");
         assert_eq!(analyze("gemini-2.5-pro", &json!({})).thoughts_tokens, 7);
-        assert_eq!(analyze("gemini-2.0-flash", &json!({})).prompt_tokens, 1);
+        assert_eq!(
+            analyze("gemini-2.5-flash-lite", &json!({})).prompt_tokens,
+            1
+        );
     }
 
     #[test]

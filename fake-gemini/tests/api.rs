@@ -45,7 +45,7 @@ async fn count_tokens_and_embeddings() {
     let v = json(
         post(
             &fake,
-            "/v1beta/models/gemini-2.0-flash:countTokens",
+            "/v1beta/models/gemini-2.5-flash-lite:countTokens",
             &prompt("a b c d"),
             &[],
         )
@@ -100,7 +100,7 @@ async fn injected_429_has_gemini_shape() {
                 && d["retryDelay"].is_string())
     );
     let compat =
-        json!({"model": "gemini-2.0-flash", "messages": [{"role": "user", "content": "x"}]});
+        json!({"model": "gemini-2.5-flash-lite", "messages": [{"role": "user", "content": "x"}]});
     let resp = post(
         &fake,
         "/v1beta/openai/chat/completions",

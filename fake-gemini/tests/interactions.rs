@@ -84,7 +84,7 @@ async fn unary_interaction_has_steps_usage_and_served_model() {
 async fn content_list_input_cache_and_no_thinking() {
     let fake = fake().await;
     let body = json!({
-        "model": "gemini-2.0-flash",
+        "model": "gemini-2.5-flash-lite",
         "input": [
             {"type": "user_input", "content": [{"type": "text", "text": "first question here"}]},
             {"type": "model_output", "content": [{"type": "text", "text": "an answer"}]},

@@ -74,7 +74,7 @@ async fn sse_is_crlf_framed_with_cumulative_usage() {
 #[tokio::test]
 async fn json_array_stream_parses_as_array() {
     let fake = fake().await;
-    let path = "/v1/models/gemini-2.0-flash:streamGenerateContent";
+    let path = "/v1/models/gemini-2.5-flash-lite:streamGenerateContent";
     let resp = post(&fake, path, &prompt("hello"), &[("x-fake-chunks", "3")]).await;
     assert_eq!(resp.status(), 200);
     assert!(
@@ -163,7 +163,7 @@ async fn reset_mid_stream_breaks_the_body() {
 async fn openai_stream_ends_with_usage_and_done() {
     let fake = fake().await;
     let body = serde_json::json!({
-        "model": "models/gemini-2.0-flash",
+        "model": "models/gemini-2.5-flash-lite",
         "stream": true,
         "stream_options": {"include_usage": true},
         "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi there"}]

@@ -178,7 +178,88 @@ async fn model_list_is_current_and_old_names_resolve() {
     assert!(!names.contains(&"models/gemini-2.0-flash"), "shut down");
     let v = json(get(&fake, "/v1beta/models/gemini-2.5-pro", &[]).await).await;
     assert_eq!(v["name"], "models/gemini-2.5-pro");
-    let path = "/v1beta/models/gemini-2.0-flash:generateContent";
+    let path = "/v1beta/models/gemini-2.5-flash-lite:generateContent";
     let resp = post(&fake, path, &prompt("x"), &[]).await;
-    assert_eq!(resp.status(), 200, "old names still answer");
+    assert_eq!(resp.status(), 200, "a model still served answers");
+}
+
+/// A model that was shut down is not found on any surface, as the API answers for a model it
+/// does not serve; nothing is generated or billed.
+#[tokio::test]
+async fn shut_down_models_are_not_found_on_every_surface() {
+    let fake = fake().await;
+    let not_found = |v: &Value, model: &str, version: &str, method: &str| {
+        assert_eq!(v["error"]["code"], 404, "{v}");
+        assert_eq!(v["error"]["status"], "NOT_FOUND", "{v}");
+        let message = v["error"]["message"].as_str().expect("message");
+        assert!(
+            message.starts_with(&format!(
+                "models/{model} is not found for API version {version}, or is not supported for {method}."
+            )),
+            "{message}"
+        );
+    };
+    for (model, rest, version, method) in [
+        (
+            "gemini-2.0-flash",
+            ":generateContent",
+            "v1beta",
+            "generateContent",
+        ),
+        (
+            "gemini-2.0-flash-lite",
+            ":generateContent",
+            "v1",
+            "generateContent",
+        ),
+        (
+            "gemini-2.0-flash",
+            ":streamGenerateContent?alt=sse",
+            "v1beta",
+            "streamGenerateContent",
+        ),
+        (
+            "gemini-2.0-flash-001",
+            ":countTokens",
+            "v1beta",
+            "countTokens",
+        ),
+    ] {
+        let path = format!("/{version}/models/{model}{rest}");
+        let resp = post(&fake, &path, &prompt("x"), &[]).await;
+        assert_eq!(resp.status(), 404, "{path}");
+        not_found(&json(resp).await, model, version, method);
+    }
+    let batch = json!({"batch": {"inputConfig": {"requests": {"requests": [
+        {"request": prompt("x")}]}}}});
+    let resp = post(
+        &fake,
+        "/v1beta/models/gemini-2.0-flash:batchGenerateContent",
+        &batch,
+        &[],
+    )
+    .await;
+    assert_eq!(resp.status(), 404);
+    not_found(
+        &json(resp).await,
+        "gemini-2.0-flash",
+        "v1beta",
+        "batchGenerateContent",
+    );
+
+    let chat = json!({"model": "gemini-2.0-flash", "messages": [{"role": "user", "content": "x"}]});
+    let resp = post(&fake, "/v1beta/openai/chat/completions", &chat, &[]).await;
+    assert_eq!(resp.status(), 404);
+    let body = json(resp).await;
+    not_found(&body[0], "gemini-2.0-flash", "v1beta", "generateContent");
+
+    let create = json!({"model": "models/gemini-2.0-flash-lite", "input": "x"});
+    let resp = post(&fake, "/v1beta/interactions", &create, &[]).await;
+    assert_eq!(resp.status(), 404);
+    not_found(
+        &json(resp).await,
+        "gemini-2.0-flash-lite",
+        "v1beta",
+        "createInteraction",
+    );
 }

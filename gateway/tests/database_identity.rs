@@ -43,7 +43,7 @@ struct Load {
 
 impl Load {
     fn start(gw: &Gateway) -> Self {
-        let url = gw.url("/v1beta/models/gemini-2.0-flash:generateContent");
+        let url = gw.url("/v1beta/models/gemini-2.5-flash-lite:generateContent");
         let (stop, ids) = (Arc::new(AtomicBool::new(false)), Arc::default());
         let (s, i): (_, Arc<Mutex<Vec<String>>>) = (stop.clone(), Arc::clone(&ids));
         let thread = std::thread::spawn(move || {

@@ -79,7 +79,7 @@ fn load(gw_url: String, stop: Arc<AtomicBool>, ok: Arc<AtomicU64>) -> std::threa
         while !stop.load(Ordering::Relaxed) {
             match c
                 .post(format!(
-                    "{gw_url}/v1beta/models/gemini-2.0-flash:generateContent"
+                    "{gw_url}/v1beta/models/gemini-2.5-flash-lite:generateContent"
                 ))
                 .header("x-goog-api-key", "k")
                 .body(BODY)
@@ -166,7 +166,7 @@ fn kill_9_during_load_leaves_a_sound_database() {
         "",
     );
     let served = client()
-        .post(again.url("/v1beta/models/gemini-2.0-flash:generateContent"))
+        .post(again.url("/v1beta/models/gemini-2.5-flash-lite:generateContent"))
         .header("x-goog-api-key", "k")
         .body(BODY)
         .send()
@@ -190,7 +190,7 @@ fn upstream_5xx_pass_through_unchanged() {
     for code in [500u16, 503] {
         let direct = client()
             .post(format!(
-                "{}/v1beta/models/gemini-2.0-flash:generateContent",
+                "{}/v1beta/models/gemini-2.5-flash-lite:generateContent",
                 fake.base_url()
             ))
             .header("x-goog-api-key", "k")
@@ -200,7 +200,7 @@ fn upstream_5xx_pass_through_unchanged() {
             .unwrap();
         let direct_body = direct.bytes().unwrap();
         let via = client()
-            .post(gw.url("/v1beta/models/gemini-2.0-flash:generateContent"))
+            .post(gw.url("/v1beta/models/gemini-2.5-flash-lite:generateContent"))
             .header("x-goog-api-key", "k")
             .header("x-fake-status", code.to_string())
             .body(BODY)
@@ -218,14 +218,14 @@ fn upstream_5xx_pass_through_unchanged() {
     let text = wait_metric(
         &metrics,
         "gateway_requests_total",
-        &[("status", "error"), ("model", "gemini-2.0-flash")],
+        &[("status", "error"), ("model", "gemini-2.5-flash-lite")],
         2.0,
     );
     assert_eq!(
         sample(
             &text,
             "gateway_requests_total",
-            &[("status", "ok"), ("model", "gemini-2.0-flash")]
+            &[("status", "ok"), ("model", "gemini-2.5-flash-lite")]
         ),
         None,
         "no successful request was made:\n{text}"
@@ -354,7 +354,7 @@ fn hostile_input_is_forwarded_or_refused_cleanly() {
         "]".repeat(100_000)
     );
     let r = client()
-        .post(gw.url("/v1beta/models/gemini-2.0-flash:generateContent"))
+        .post(gw.url("/v1beta/models/gemini-2.5-flash-lite:generateContent"))
         .header("x-goog-api-key", "k")
         .body(deep.clone())
         .send()
@@ -377,7 +377,7 @@ fn hostile_input_is_forwarded_or_refused_cleanly() {
     assert_eq!(fake.requests().last().unwrap().path, raw);
 
     // A header flood is refused by the proxy, which keeps serving.
-    let mut req = client().post(gw.url("/v1beta/models/gemini-2.0-flash:generateContent"));
+    let mut req = client().post(gw.url("/v1beta/models/gemini-2.5-flash-lite:generateContent"));
     for i in 0..3_000 {
         req = req.header(format!("x-flood-{i}"), "v".repeat(64));
     }
@@ -386,7 +386,7 @@ fn hostile_input_is_forwarded_or_refused_cleanly() {
         assert!(r.status().is_client_error(), "{}", r.status());
     }
     let ok = client()
-        .post(gw.url("/v1beta/models/gemini-2.0-flash:generateContent"))
+        .post(gw.url("/v1beta/models/gemini-2.5-flash-lite:generateContent"))
         .header("x-goog-api-key", "k")
         .body(BODY)
         .send()
@@ -437,7 +437,7 @@ fn a_panicking_plugin_is_isolated_and_every_panic_counted_per_hook() {
     const N: usize = 3;
     let direct = client()
         .post(format!(
-            "{}/v1beta/models/gemini-2.0-flash:generateContent",
+            "{}/v1beta/models/gemini-2.5-flash-lite:generateContent",
             fake.base_url()
         ))
         .header("x-goog-api-key", "k")
@@ -504,7 +504,7 @@ fn a_panicking_plugin_is_isolated_and_every_panic_counted_per_hook() {
         }
         let (model, input, output, cost, unpriced) = util::trace_row(&gw, id);
         let usage = &direct["usageMetadata"];
-        assert_eq!(model.as_deref(), Some("gemini-2.0-flash"));
+        assert_eq!(model.as_deref(), Some("gemini-2.5-flash-lite"));
         assert_eq!(input, usage["promptTokenCount"].as_i64());
         assert_eq!(output, usage["candidatesTokenCount"].as_i64());
         assert!(

@@ -524,3 +524,35 @@ fn a_frame_that_is_not_json_is_counted_and_forwarded_and_the_session_goes_on() {
     );
     assert_eq!(turns(&all).len(), 2);
 }
+
+/// A setup naming a model that was shut down: the service closes the session with 1008 and the
+/// 404's message. The client gets that Close frame as sent, and the session is stored as an
+/// error with no usage and no cost.
+#[test]
+fn a_setup_naming_a_shut_down_model_is_closed_and_stored_as_an_error() {
+    let (_fake, gw) = start();
+    let mut ws = connect(&gw, V1BETA, &[("x-goog-api-key", "test-key")]);
+    ws.send(Message::text(
+        json!({"setup": {"model": "models/gemini-2.0-flash"}}).to_string(),
+    ))
+    .unwrap();
+    let close = loop {
+        match ws.read() {
+            Ok(Message::Close(frame)) => break frame.expect("a close frame with a code"),
+            Ok(Message::Text(t)) => panic!("no setupComplete for a model shut down: {t}"),
+            Ok(_) => continue,
+            Err(e) => panic!("the connection ended without a Close frame: {e}"),
+        }
+    };
+    assert_eq!(u16::from(close.code), 1008);
+    assert!(
+        close
+            .reason
+            .starts_with("models/gemini-2.0-flash is not found for API version v1beta"),
+        "{}",
+        close.reason
+    );
+    let (_, status, _, input, output, usd, unpriced, _) = session_row(&gw);
+    assert_eq!(status, "error");
+    assert_eq!((input, output, usd, unpriced), (None, None, None, false));
+}

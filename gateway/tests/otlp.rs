@@ -304,8 +304,8 @@ fn every_exported_span_equals_its_sqlite_row_and_the_metrics_equal_what_was_sent
     let calls = vec![
         call(&gw, "gemini-2.5-flash", true, None, 0),
         call(&gw, "gemini-2.5-flash", true, None, 1),
-        call(&gw, "gemini-2.0-flash", false, None, 2),
-        call(&gw, "gemini-2.0-flash", false, Some(503), 3),
+        call(&gw, "gemini-2.5-flash-lite", false, None, 2),
+        call(&gw, "gemini-2.5-flash-lite", false, Some(503), 3),
     ];
     let conn = gw.wait_traces(calls.len() as i64);
     gw.stop(); // flushes both pipelines

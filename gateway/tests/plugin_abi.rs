@@ -182,7 +182,7 @@ fn the_docs_example_builds_out_of_tree_and_tags_spans() {
         {"parts": [{"text": "the password again?"}]},
     ]});
     let resp = client()
-        .post(gw.url("/v1beta/models/gemini-2.0-flash:generateContent"))
+        .post(gw.url("/v1beta/models/gemini-2.5-flash-lite:generateContent"))
         .header("x-goog-api-key", "k")
         .body(body.to_string())
         .send()

@@ -148,7 +148,7 @@ fn a_loaded_plugin_tags_spans_and_emits_metrics() {
     );
     let (t, _) = post(
         &gw,
-        "/v1beta/models/gemini-2.0-flash:generateContent",
+        "/v1beta/models/gemini-2.5-flash-lite:generateContent",
         "mail ana@example.com or bob@example.org, or call +1 555 010 9999",
     );
     let conn = gw.wait_traces(1);
@@ -191,7 +191,7 @@ fn a_panicking_plugin_never_breaks_a_request() {
     for i in 0..3 {
         let (t, body) = post(
             &gw,
-            "/v1beta/models/gemini-2.0-flash:generateContent",
+            "/v1beta/models/gemini-2.5-flash-lite:generateContent",
             &format!("request {i}"),
         );
         assert!(body["candidates"].is_array());
@@ -414,7 +414,7 @@ fn a_slow_completion_hook_never_holds_a_proxy_worker() {
             release.display()
         ),
     );
-    let path = "/v1beta/models/gemini-2.0-flash:generateContent";
+    let path = "/v1beta/models/gemini-2.5-flash-lite:generateContent";
     let (first, _) = post(&gw, path, "first");
     // The first request's hook is running, and cannot return before the test creates `release`.
     wait_entered(&gw, &entered);

@@ -144,7 +144,7 @@ fn sse_stream_is_not_buffered_and_usage_is_the_last_chunk() {
     });
     let mut gw = Gateway::start(&fake.base_url(), "", "");
     let mut resp = client()
-        .post(gw.url("/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"))
+        .post(gw.url("/v1beta/models/gemini-2.5-flash-lite:streamGenerateContent?alt=sse"))
         .header("x-goog-api-key", KEY)
         .header("x-fake-hold", "first")
         .body(gen_body("alpha beta gamma"))
@@ -227,7 +227,7 @@ fn traceparent_is_joined_and_key_in_query_is_redacted() {
     let parent_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let resp = client()
         .post(gw.url(&format!(
-            "/v1beta/models/gemini-2.0-flash:generateContent?key={KEY}"
+            "/v1beta/models/gemini-2.5-flash-lite:generateContent?key={KEY}"
         )))
         .header(
             "traceparent",
@@ -263,7 +263,7 @@ fn malformed_json_and_unknown_paths_are_forwarded() {
     let mut gw = Gateway::start(&fake.base_url(), "", "");
     let bad = "{\"contents\": [ oops";
     let resp = client()
-        .post(gw.url("/v1beta/models/gemini-2.0-flash:generateContent"))
+        .post(gw.url("/v1beta/models/gemini-2.5-flash-lite:generateContent"))
         .header("x-goog-api-key", KEY)
         .body(bad)
         .send()
@@ -308,7 +308,7 @@ fn upstream_errors_pass_through_unchanged() {
     let fake = spawn_in_thread(FakeConfig::default());
     let mut gw = Gateway::start(&fake.base_url(), "", "");
     let resp = client()
-        .post(gw.url("/v1beta/models/gemini-2.0-flash:generateContent"))
+        .post(gw.url("/v1beta/models/gemini-2.5-flash-lite:generateContent"))
         .header("x-goog-api-key", KEY)
         .header("x-fake-status", "429")
         .body(gen_body("x"))
@@ -335,7 +335,7 @@ fn upstream_down_gives_gemini_shaped_502() {
     let dead = util::DeadPort::new();
     let mut gw = Gateway::start(&dead.url(), "connect_timeout_ms = 2000", "");
     let resp = client()
-        .post(gw.url("/v1beta/models/gemini-2.0-flash:generateContent"))
+        .post(gw.url("/v1beta/models/gemini-2.5-flash-lite:generateContent"))
         .body(gen_body("x"))
         .send()
         .unwrap();
@@ -364,7 +364,7 @@ fn upstream_timeout_gives_504() {
     let fake = spawn_in_thread(FakeConfig::default());
     let mut gw = Gateway::start(&fake.base_url(), "read_timeout_ms = 500", "");
     let resp = client()
-        .post(gw.url("/v1beta/models/gemini-2.0-flash:generateContent"))
+        .post(gw.url("/v1beta/models/gemini-2.5-flash-lite:generateContent"))
         .header("x-goog-api-key", KEY)
         .header("x-fake-fault", "hang")
         .body(gen_body("x"))
@@ -389,7 +389,7 @@ fn reset_mid_stream_is_recorded() {
     });
     let mut gw = Gateway::start(&fake.base_url(), "", "");
     let mut resp = client()
-        .post(gw.url("/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"))
+        .post(gw.url("/v1beta/models/gemini-2.5-flash-lite:streamGenerateContent?alt=sse"))
         .header("x-goog-api-key", KEY)
         .header("x-fake-fault", "reset-mid-stream")
         .body(gen_body("x y"))
@@ -498,7 +498,7 @@ fn client_disconnect_mid_stream_is_cancelled() {
     });
     let mut gw = Gateway::start(&fake.base_url(), "", "");
     let mut resp = client()
-        .post(gw.url("/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"))
+        .post(gw.url("/v1beta/models/gemini-2.5-flash-lite:streamGenerateContent?alt=sse"))
         .header("x-goog-api-key", KEY)
         .header("x-fake-hold", "gone")
         .body(gen_body("x y"))
@@ -567,7 +567,7 @@ fn capture_is_opt_in_and_bounded() {
     );
     let secret_prompt = "purple elephants dance at midnight";
     let resp = client()
-        .post(gw.url("/v1beta/models/gemini-2.0-flash:generateContent"))
+        .post(gw.url("/v1beta/models/gemini-2.5-flash-lite:generateContent"))
         .header("x-goog-api-key", KEY)
         .body(gen_body(secret_prompt))
         .send()
@@ -631,7 +631,7 @@ fn sigint_and_sigterm_flush_every_span() {
         let c = client();
         for i in 0..20 {
             let resp = c
-                .post(gw.url("/v1beta/models/gemini-2.0-flash:generateContent"))
+                .post(gw.url("/v1beta/models/gemini-2.5-flash-lite:generateContent"))
                 .header("x-goog-api-key", KEY)
                 .body(gen_body(&format!("n {i}")))
                 .send()
@@ -661,10 +661,10 @@ fn array_and_openai_streams_are_not_buffered_either() {
     });
     let mut gw = Gateway::start(&fake.base_url(), "", "");
     let cases = [
-        ("/v1beta/models/gemini-2.0-flash:streamGenerateContent", gen_body("a b"), b"}".as_slice(), "array"),
+        ("/v1beta/models/gemini-2.5-flash-lite:streamGenerateContent", gen_body("a b"), b"}".as_slice(), "array"),
         (
             "/v1beta/openai/chat/completions",
-            serde_json::json!({"model": "gemini-2.0-flash", "stream": true, "messages": [{"role": "user", "content": "hi"}]}).to_string(),
+            serde_json::json!({"model": "gemini-2.5-flash-lite", "stream": true, "messages": [{"role": "user", "content": "hi"}]}).to_string(),
             b"\n\n".as_slice(),
             "openai",
         ),

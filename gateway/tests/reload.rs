@@ -68,7 +68,7 @@ fn pricing_reloads_on_sighup_and_on_file_change() {
 
     // A stream in flight across the reload.
     let mut stream = client()
-        .post(gw.url("/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"))
+        .post(gw.url("/v1beta/models/gemini-2.5-flash-lite:streamGenerateContent?alt=sse"))
         .header("x-goog-api-key", "k")
         .header("x-fake-hold", "reload")
         .body(r#"{"contents":[{"parts":[{"text":"hi"}]}]}"#)

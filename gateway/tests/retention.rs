@@ -32,7 +32,7 @@ fn old_traces_are_deleted_while_new_ones_arrive() {
         .write_batch(&[], &old)
         .unwrap();
     let resp = client()
-        .post(gw.url("/v1beta/models/gemini-2.0-flash:generateContent"))
+        .post(gw.url("/v1beta/models/gemini-2.5-flash-lite:generateContent"))
         .header("x-goog-api-key", "k")
         .body(r#"{"contents":[{"parts":[{"text":"fresh"}]}]}"#)
         .send()

@@ -18,8 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use util::{Gateway, client};
 
-const GENERATE: &str = "/v1beta/models/gemini-2.0-flash:generateContent";
-const STREAM: &str = "/v1beta/models/gemini-2.0-flash:streamGenerateContent";
+const GENERATE: &str = "/v1beta/models/gemini-2.5-flash-lite:generateContent";
+const STREAM: &str = "/v1beta/models/gemini-2.5-flash-lite:streamGenerateContent";
 const PROMPT: &str = r#"{"contents":[{"parts":[{"text":"secret sweep"}]}]}"#;
 
 /// Sends one credential form with its marker; returns the trace ids of the requests it made.
@@ -182,7 +182,7 @@ fn cases() -> Vec<Case> {
                     gw,
                     "/v1beta/openai/chat/completions",
                     &[("authorization", format!("Bearer {s}"))],
-                    r#"{"model":"gemini-2.0-flash","messages":[{"role":"user","content":"hi"}]}"#,
+                    r#"{"model":"gemini-2.5-flash-lite","messages":[{"role":"user","content":"hi"}]}"#,
                 )
             },
         ),

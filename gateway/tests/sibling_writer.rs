@@ -39,7 +39,7 @@ def batch(n):
     try:
         db.executemany("INSERT INTO drift_runs (window_start_ms, window_end_ms, model_name, "
                        "feature_name, psi, drifted) VALUES (?, ?, ?, ?, ?, ?)",
-                       [(now - 60000, now, "gemini-2.0-flash", "f%d" % i, 0.1, 0) for i in range(n)])
+                       [(now - 60000, now, "gemini-2.5-flash-lite", "f%d" % i, 0.1, 0) for i in range(n)])
         return db
     except BaseException:
         db.execute("ROLLBACK")

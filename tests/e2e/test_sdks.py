@@ -60,7 +60,7 @@ def test_stream(stack, expected):
     client = gclient(stack, "py-stream")
     chunks = list(
         client.models.generate_content_stream(
-            model="gemini-2.0-flash", contents="Tell me a short story about a proxy"
+            model="gemini-2.5-flash-lite", contents="Tell me a short story about a proxy"
         )
     )
     assert len(chunks) == 4
@@ -76,7 +76,7 @@ def test_stream(stack, expected):
 def test_count_tokens(stack, expected):
     client = gclient(stack, "py-count")
     r = client.models.count_tokens(
-        model="gemini-2.0-flash", contents="one two three"
+        model="gemini-2.5-flash-lite", contents="one two three"
     )
     assert r.total_tokens == 3
     expected["py-count"] = {"requests": 1, "operation": "count_tokens"}
@@ -106,7 +106,7 @@ def test_file_upload(stack, expected, tmp_path):
 def test_error_status(stack, expected):
     c = gclient(stack, "py-error", x_fake_status="429")
     with pytest.raises(errors.ClientError) as e:
-        c.models.generate_content(model="gemini-2.0-flash", contents="hi")
+        c.models.generate_content(model="gemini-2.5-flash-lite", contents="hi")
     assert e.value.code == 429
     expected["py-error"] = {"requests": 1, "status": "error", "http_status": 429}
 
@@ -129,7 +129,7 @@ def test_blocked_prompt(stack, expected):
 def test_openai_plain(stack, expected):
     client = oclient(stack, "py-openai")
     r = client.chat.completions.create(
-        model="gemini-2.0-flash",
+        model="gemini-2.5-flash-lite",
         messages=[{"role": "user", "content": "Say hello to the gateway"}],
     )
     assert r.choices[0].message.content
@@ -170,7 +170,7 @@ def test_curl_with_query_key(stack, expected):
             "-H", "content-type: application/json",
             "-H", "x-gateway-session-id: curl-key",
             "-d", json.dumps({"contents": [{"parts": [{"text": "curl says hi"}]}]}),
-            f"{stack.base_url}/v1beta/models/gemini-2.0-flash:generateContent?key={KEY}",
+            f"{stack.base_url}/v1beta/models/gemini-2.5-flash-lite:generateContent?key={KEY}",
         ],
         check=True, capture_output=True, text=True,
     )

@@ -123,7 +123,7 @@ pub(crate) fn create(req: &Value, tier: Tier, seed: u64, now: &str) -> Result<Cr
         (None, None) => {
             return Err(ApiError::new(400, "One of 'model' or 'agent' is required."));
         }
-        (Some(m), None) => Some(routing::served_model(m).to_string()),
+        (Some(m), None) => Some(routing::served(m, "v1beta", "createInteraction")?.to_string()),
         (None, Some(_)) => None,
     };
     let flag = |name: &str| req.get(name).and_then(Value::as_bool);
@@ -311,7 +311,7 @@ mod tests {
         assert_eq!(v["usage"]["total_tool_use_tokens"], SEARCH_TOOL_TOKENS);
         // A function result answers the call: no new call, a model output.
         let c = make(
-            json!({"model": "gemini-2.0-flash", "tools": [{"type": "function", "name": "f"}],
+            json!({"model": "gemini-2.5-flash-lite", "tools": [{"type": "function", "name": "f"}],
             "input": [{"type": "function_result", "call_id": "call_x", "name": "f", "result": "sunny"}]}),
         );
         assert_eq!(c.interaction.status, "completed");

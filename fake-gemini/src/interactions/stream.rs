@@ -340,7 +340,7 @@ mod tests {
 
     #[test]
     fn function_call_streams_its_arguments() {
-        let req = json!({"model": "gemini-2.0-flash", "input": "x",
+        let req = json!({"model": "gemini-2.5-flash-lite", "input": "x",
             "tools": [{"type": "function", "name": "f",
                 "parameters": {"properties": {"n": {"type": "integer"}}}}]});
         let evs = events(req, 2);

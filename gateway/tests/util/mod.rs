@@ -428,7 +428,7 @@ pub fn client() -> reqwest::blocking::Client {
 /// A `generateContent` call through `gw` that must answer 200; returns its trace id.
 pub fn generate(gw: &Gateway, body: &str) -> String {
     let r = client()
-        .post(gw.url("/v1beta/models/gemini-2.0-flash:generateContent"))
+        .post(gw.url("/v1beta/models/gemini-2.5-flash-lite:generateContent"))
         .header("x-goog-api-key", "k")
         .body(body.to_owned())
         .send()
