@@ -336,6 +336,25 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn flash_lite_2_5_thinks_only_when_asked() {
+        let budget =
+            |b: i64| json!({"generationConfig": {"thinkingConfig": {"thinkingBudget": b}}});
+        let lite = "gemini-2.5-flash-lite";
+        assert_eq!(thoughts_for(lite, &json!({})), 0, "default budget 0");
+        assert_eq!(thoughts_for(lite, &budget(0)), 0);
+        assert_eq!(thoughts_for(lite, &budget(1024)), THOUGHT_TOKENS);
+        assert_eq!(thoughts_for(lite, &budget(-1)), THOUGHT_TOKENS, "dynamic");
+        let snake = json!({"generation_config": {"thinking_config": {"thinking_budget": 512}}});
+        assert_eq!(thoughts_for(lite, &snake), THOUGHT_TOKENS);
+        // Thinking models think unless told not to.
+        assert_eq!(
+            thoughts_for("gemini-3.5-flash-lite", &json!({})),
+            THOUGHT_TOKENS
+        );
+        assert_eq!(thoughts_for("gemini-3.8-flash", &budget(0)), 0);
+    }
+
+    #[test]
     fn counts_contents_and_system_instruction() {
         let req = json!({
             "contents": [

@@ -267,3 +267,32 @@ async fn requests_are_recorded() {
     assert_eq!(v[0]["headers"]["x-custom"], "Val");
     fake.shutdown().await;
 }
+
+/// gemini-2.5-flash-lite thinks only when asked, on the OpenAI-compatible surface too: no
+/// reasoning tokens by default or for `reasoning_effort: "none"`, some for another effort.
+#[tokio::test]
+async fn compat_flash_lite_2_5_reasons_only_when_asked() {
+    let fake = fake().await;
+    let reasoning = |effort: Option<&str>| {
+        let mut body = json!({"model": "gemini-2.5-flash-lite", "messages": [{"role": "user", "content": "x"}]});
+        if let Some(e) = effort {
+            body["reasoning_effort"] = json!(e);
+        }
+        body
+    };
+    for (effort, thinks) in [(None, false), (Some("none"), false), (Some("low"), true)] {
+        let resp = post(
+            &fake,
+            "/v1beta/openai/chat/completions",
+            &reasoning(effort),
+            &[],
+        )
+        .await;
+        assert_eq!(resp.status(), 200);
+        let v = json(resp).await;
+        let tokens = v["usage"]["completion_tokens_details"]["reasoning_tokens"]
+            .as_u64()
+            .unwrap_or(0);
+        assert_eq!(tokens > 0, thinks, "{effort:?}: {v}");
+    }
+}
