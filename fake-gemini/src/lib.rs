@@ -42,10 +42,13 @@
 //!   whose token rules apply. `GET models` lists today's models; any other
 //!   name still resolves (it stands for a model newer than a price table),
 //!   except the ids shut down (`gemini-2.0-flash`, `gemini-2.0-flash-lite` and
-//!   their `-001`, on 2026-06-01): those answer 404 `NOT_FOUND` (`models/{id} is
-//!   not found for API version {v}, or is not supported for {method}. …`) on
-//!   every surface, and a Live setup naming one is closed with 1008 and that
-//!   message.
+//!   their `-001`, on 2026-06-01; `%XX` escapes decoded): those answer 404
+//!   `NOT_FOUND` (`models/{id} is not found for API version {v}, or is not
+//!   supported for {method}. …`) on every surface that names a model (the
+//!   native methods, Batch creates, `GET models/{id}`, the OpenAI-compatible
+//!   chat, embeddings and model, Interactions and cached-content creates), and
+//!   a Live setup naming one is closed with 1008 and that message, cut to the
+//!   123 bytes a Close frame holds.
 //! - Service tier: `serviceTier` / `service_tier` = `flex | standard |
 //!   priority` (default standard; an unknown value is a 400). The tier that
 //!   served is in the `x-gemini-service-tier` header of every answer of a
@@ -69,7 +72,8 @@
 //!   `3`, unless `generationConfig.thinkingConfig.thinkingBudget` is 0 or
 //!   `thinkingLevel` is `minimal` (either spelling). `gemini-2.5-flash-lite`
 //!   thinks only when asked (its default budget is 0): for a `thinkingBudget`
-//!   other than 0.
+//!   other than 0 (levels are Gemini 3's control and do not turn it on; an
+//!   Interaction, which carries no budget, gets no thoughts from it).
 //! - `cachedContentTokenCount`: a request naming a live cache of this fake
 //!   (`cachedContent` / `cached_content` = `cachedContents/{id}`) adds the cache's
 //!   `totalTokenCount` to `promptTokenCount` and reports it as cached; naming any

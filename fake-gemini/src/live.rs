@@ -79,7 +79,7 @@ pub(crate) async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let Some(constrained) = parse_method(&method) else {
+    let Some((version, constrained)) = parse_method(&method) else {
         return (StatusCode::NOT_FOUND, "unknown Live method").into_response();
     };
     shared.record(SeenRequest {
@@ -109,22 +109,23 @@ pub(crate) async fn upgrade(
         headers.contains_key("x-goog-api-key") || query_param(query.as_deref(), "key").is_some()
     };
     let knobs = Knobs::from(&headers);
-    ws.on_upgrade(move |socket| run(socket, knobs, authorized))
+    ws.on_upgrade(move |socket| run(socket, knobs, authorized, version))
 }
 
 /// `google.ai.generativelanguage.{v}.GenerativeService.BidiGenerateContent[Constrained]`:
-/// whether it is the constrained method, or `None` for another path.
-fn parse_method(method: &str) -> Option<bool> {
+/// the API version and whether it is the constrained method, or `None` for another path.
+fn parse_method(method: &str) -> Option<(String, bool)> {
     let rest = method.strip_prefix("google.ai.generativelanguage.")?;
     let (version, name) = rest.split_once('.')?;
     if !version.starts_with('v') {
         return None;
     }
-    match name {
-        "GenerativeService.BidiGenerateContent" => Some(false),
-        "GenerativeService.BidiGenerateContentConstrained" => Some(true),
-        _ => None,
-    }
+    let constrained = match name {
+        "GenerativeService.BidiGenerateContent" => false,
+        "GenerativeService.BidiGenerateContentConstrained" => true,
+        _ => return None,
+    };
+    Some((version.to_owned(), constrained))
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -154,6 +155,9 @@ impl Knobs {
 #[derive(Default)]
 struct Session {
     id: String,
+    /// The API version of the method's path (`v1beta`, `v1alpha`).
+    version: String,
+    /// The served model (see [`crate::routing`]), whose token rules apply.
     model: String,
     tools: Vec<String>,
     thinking: bool,
@@ -230,11 +234,14 @@ impl Conn {
     }
 }
 
-async fn run(socket: WebSocket, knobs: Knobs, authorized: bool) {
+async fn run(socket: WebSocket, knobs: Knobs, authorized: bool, version: String) {
     let mut c = Conn {
         socket,
         knobs,
-        s: Session::default(),
+        s: Session {
+            version,
+            ..Session::default()
+        },
     };
     if !authorized {
         c.close(1008, "API key not valid. Please pass a valid API key.")
@@ -306,12 +313,16 @@ async fn handle(c: &mut Conn, v: &Value) -> Result<Step, axum::Error> {
 
 async fn setup_session(c: &mut Conn, setup: &Value) -> Result<Step, axum::Error> {
     let model = setup.get("model").and_then(Value::as_str).unwrap_or("");
-    c.s.model = model.strip_prefix("models/").unwrap_or(model).to_owned();
-    // A model that was shut down: the service closes the session with the 404's message.
-    if crate::routing::served(model, "v1beta", "bidiGenerateContent").is_err() {
-        let reason = crate::routing::not_found(&c.s.model, "v1beta", "bidiGenerateContent");
-        c.close(1008, &reason).await;
-        return Ok(Step::Stop);
+    let method = "bidiGenerateContent";
+    match crate::routing::served(model, &c.s.version, method) {
+        Ok(served) => c.s.model = served.to_owned(),
+        // A model that was shut down: the service closes the session with the 404's message.
+        Err(_) => {
+            let short = model.strip_prefix("models/").unwrap_or(model);
+            let reason = crate::routing::not_found(short, &c.s.version, method);
+            c.close(1008, &reason).await;
+            return Ok(Step::Stop);
+        }
     }
     c.s.tools = setup
         .get("tools")

@@ -107,7 +107,7 @@ struct Chunk<'a> {
 /// `POST /{ver}/openai/chat/completions`.
 /// `model` of the answer is the served model (see [`crate::routing`]).
 pub(crate) fn chat(shared: &Arc<Shared>, knobs: Knobs, req: &Value) -> Result<Response, ApiError> {
-    let model = routing::served(&model_of(req)?, "v1beta", "generateContent")?.to_string();
+    let model = routing::served_model(&model_of(req)?).to_string();
     let Some(Value::Array(messages)) = req.get("messages") else {
         return Err(ApiError::new(
             400,

@@ -185,10 +185,11 @@ async fn serve(
         check_key(headers, query)?;
     }
     let base = || request_base(headers, shared);
+    let version = api_version(parts.uri.path());
     match route {
         Route::Model { model, action } => {
             let req = parse_body(&bytes)?;
-            let served = routing::served(&model, api_version(parts.uri.path()), action.method())?;
+            let served = routing::served(&model, version, action.method())?;
             match action {
                 Action::Generate => {
                     native::generate(served, &req, tier?, knobs.block, shared.next_seq())
@@ -215,15 +216,26 @@ async fn serve(
             }
         }
         Route::ListModels => Ok(models::list_models()),
-        Route::GetModel(name) => Ok(json_response(&models::model_info(&name))),
+        Route::GetModel(name) => {
+            routing::served(&name, version, "get")?;
+            Ok(json_response(&models::model_info(&name)))
+        }
         Route::CompatChat => {
             let req = parse_body(&bytes)?;
+            routing::check_body_model(&req, version, "generateContent")?;
             tier?;
             openai::chat(shared, knobs, &req)
         }
-        Route::CompatEmbeddings => openai::embeddings(&parse_body(&bytes)?),
+        Route::CompatEmbeddings => {
+            let req = parse_body(&bytes)?;
+            routing::check_body_model(&req, version, "embedContent")?;
+            openai::embeddings(&req)
+        }
         Route::CompatModels => Ok(openai::list_models()),
-        Route::CompatModel(id) => Ok(openai::get_model(&id)),
+        Route::CompatModel(id) => {
+            routing::served(&id, version, "get")?;
+            Ok(openai::get_model(&id))
+        }
         Route::UploadStart(ver) => upload::start(shared, headers, &ver, &bytes),
         Route::UploadChunk(id) => {
             upload::chunk(shared, headers, &id, body, |kept| {
@@ -236,6 +248,7 @@ async fn serve(
         Route::DeleteFile(id) => files::delete_file(&shared.files, &id),
         Route::CreateInteraction => {
             let req = parse_body(&bytes)?;
+            routing::check_body_model(&req, version, "createInteraction")?;
             interactions_api::create(shared, knobs, headers, &req, tier?)
         }
         Route::GetInteraction { id, stream, after } => {
@@ -246,7 +259,11 @@ async fn serve(
         Route::GetBatch(id) => batches::get(shared, &id),
         Route::CancelBatch(id) => batches::cancel(shared, &id),
         Route::DeleteBatch(id) => batches::delete(shared, &id),
-        Route::CreateCache => caches::create(shared, &parse_body(&bytes)?),
+        Route::CreateCache => {
+            let req = parse_body(&bytes)?;
+            routing::check_body_model(&req, version, "createCachedContent")?;
+            caches::create(shared, &req)
+        }
         Route::ListCaches => Ok(caches::list()),
         Route::GetCache(id) => caches::get(&id),
         Route::UpdateCache(id) => caches::update(&id, &parse_body(&bytes)?),
@@ -259,12 +276,16 @@ async fn serve(
     }
 }
 
-/// The API version a path names (`/v1/…` or `/v1beta/…`, after `/upload` for uploads).
+/// The API version a path names (`/v1/…`, `/v1beta/…`, `/v1alpha/…`, after `/upload` for
+/// uploads): its first segment when that is `v` and a digit, else `v1beta`.
 fn api_version(path: &str) -> &str {
     let path = path.strip_prefix("/upload").unwrap_or(path);
     path.trim_start_matches('/')
         .split('/')
         .next()
-        .filter(|v| v.starts_with("v1"))
+        .filter(|v| {
+            v.strip_prefix('v')
+                .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+        })
         .unwrap_or("v1beta")
 }

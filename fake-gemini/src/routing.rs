@@ -43,10 +43,50 @@ pub(crate) fn served<'a>(
     method: &str,
 ) -> Result<&'a str, ApiError> {
     let short = requested.strip_prefix("models/").unwrap_or(requested);
-    match SHUT_DOWN.iter().find(|(id, _)| *id == short) {
-        Some(_) => Err(ApiError::new(404, not_found(short, version, method))),
+    // The API decodes the path: `gemini%2D2.0-flash` names the same model.
+    let decoded = percent_decoded(short);
+    match SHUT_DOWN.iter().find(|(id, _)| *id == decoded) {
+        Some(_) => Err(ApiError::new(404, not_found(&decoded, version, method))),
         None => Ok(served_model(short)),
     }
+}
+
+/// A request body's `model`, when it names a model that was shut down: the 404 of
+/// [`served`]. Surfaces that name the model in the body call it before anything else.
+pub(crate) fn check_body_model(
+    body: &serde_json::Value,
+    version: &str,
+    method: &str,
+) -> Result<(), ApiError> {
+    match body.get("model").and_then(serde_json::Value::as_str) {
+        Some(m) => served(m, version, method).map(|_| ()),
+        None => Ok(()),
+    }
+}
+
+/// `s` with its `%XX` escapes decoded (an escape that is not valid stays as it is).
+fn percent_decoded(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The message of the API's 404 for a model it does not serve.
@@ -101,6 +141,18 @@ mod tests {
             "{body}"
         );
         assert!(served("gemini-2.0-flash-lite-001", "v1", "countTokens").is_err());
+        assert!(
+            served("gemini%2D2.0-flash", "v1", "generateContent").is_err(),
+            "escaped"
+        );
+        assert!(
+            served("gemini-2.0-flash%", "v1", "generateContent").is_ok(),
+            "a bad escape"
+        );
+        assert!(
+            check_body_model(&serde_json::json!({"model": "gemini-2.0-flash"}), "v1", "m").is_err()
+        );
+        assert!(check_body_model(&serde_json::json!({"agent": "x"}), "v1", "m").is_ok());
         assert_eq!(
             served("gemini-2.5-flash", "v1", "countTokens").ok(),
             Some("gemini-3.5-flash-lite")

@@ -263,3 +263,54 @@ async fn shut_down_models_are_not_found_on_every_surface() {
         "createInteraction",
     );
 }
+
+/// The other surfaces that name a model, an escaped id, and the version each message names.
+#[tokio::test]
+async fn shut_down_models_are_not_found_by_name_escape_and_version() {
+    let fake = fake().await;
+    let message = |v: &Value| {
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let resp = get(&fake, "/v1beta/models/gemini-2.0-flash", &[]).await;
+    assert_eq!(resp.status(), 404);
+    assert!(message(&json(resp).await).starts_with("models/gemini-2.0-flash is not found"));
+    let resp = get(&fake, "/v1beta/openai/models/gemini-2.0-flash-lite", &[]).await;
+    assert_eq!(resp.status(), 404);
+    let resp = post(
+        &fake,
+        "/v1beta/openai/embeddings",
+        &json!({"model": "gemini-2.0-flash", "input": "x"}),
+        &[],
+    )
+    .await;
+    assert_eq!(resp.status(), 404);
+    let cache = json!({"model": "models/gemini-2.0-flash",
+        "contents": [{"role": "user", "parts": [{"text": "a b c"}]}]});
+    let resp = post(&fake, "/v1beta/cachedContents", &cache, &[]).await;
+    assert_eq!(resp.status(), 404, "no cache of a model shut down");
+    let resp = post(
+        &fake,
+        "/v1beta/models/gemini%2D2.0-flash:generateContent",
+        &prompt("x"),
+        &[],
+    )
+    .await;
+    assert_eq!(resp.status(), 404, "the id decoded");
+    for version in ["v1alpha", "v2"] {
+        let path = format!("/{version}/models/gemini-2.0-flash:generateContent");
+        let resp = post(&fake, &path, &prompt("x"), &[]).await;
+        assert_eq!(resp.status(), 404, "{path}");
+        let m = message(&json(resp).await);
+        assert!(m.contains(&format!("for API version {version},")), "{m}");
+    }
+    // A model still served is found the same ways.
+    let resp = get(&fake, "/v1beta/models/gemini-2.5-flash-lite", &[]).await;
+    assert_eq!(resp.status(), 200);
+    let cache = json!({"model": "models/gemini-2.5-flash-lite",
+        "contents": [{"role": "user", "parts": [{"text": "a b c"}]}]});
+    let resp = post(&fake, "/v1beta/cachedContents", &cache, &[]).await;
+    assert_eq!(resp.status(), 200);
+}

@@ -123,7 +123,7 @@ pub(crate) fn create(req: &Value, tier: Tier, seed: u64, now: &str) -> Result<Cr
         (None, None) => {
             return Err(ApiError::new(400, "One of 'model' or 'agent' is required."));
         }
-        (Some(m), None) => Some(routing::served(m, "v1beta", "createInteraction")?.to_string()),
+        (Some(m), None) => Some(routing::served_model(m).to_string()),
         (None, Some(_)) => None,
     };
     let flag = |name: &str| req.get(name).and_then(Value::as_bool);
