@@ -250,7 +250,11 @@ fn shape(r: &Request, variant: &str) -> Request {
                     Some("post_processing") => {
                         a.remove("gateway.cost.source");
                     }
-                    _ => a.retain(|k, v| llm.get(k) != Some(v)),
+                    // The request's root and its prompt construction step; other spans
+                    // (an application's, a plugin's) keep everything.
+                    Some("prompt_construction") => a.retain(|k, v| llm.get(k) != Some(v)),
+                    _ if s.parent_span_id.is_none() => a.retain(|k, v| llm.get(k) != Some(v)),
+                    _ => {}
                 }
                 s.attributes_json = Value::Object(a).to_string();
             }
@@ -285,11 +289,12 @@ fn renumber(r: &Request, n: usize) -> Request {
         m.span_id = m.span_id.as_ref().and_then(|s| ids.get(s).cloned());
         m.llm_span_id = m.llm_span_id.as_ref().and_then(|s| ids.get(s).cloned());
         m.created_at_unix_nano += shift;
+        // As the exporter derives it: the parent of the span that carried the values.
         m.request_span_id = r
             .spans
             .iter()
-            .find(|s| s.parent_span_id.is_none())
-            .map(|s| s.span_id.clone());
+            .find(|s| Some(&s.span_id) == m.span_id.as_ref())
+            .and_then(|s| s.parent_span_id.clone());
     }
     r.trace.trace_id = trace_id;
     r.trace.start_time_unix_nano += shift;
@@ -297,8 +302,9 @@ fn renumber(r: &Request, n: usize) -> Request {
     r
 }
 
-/// Bytes of a request's rows: text columns and eight per number.
-fn row_bytes(r: &Request) -> usize {
+/// Bytes of a request's rows as `variant` writes them: text columns and eight per number
+/// (an estimate of the rows' content, not of the pages they take).
+fn row_bytes(r: &Request, variant: &str) -> usize {
     let spans: usize = r
         .spans
         .iter()
@@ -319,7 +325,8 @@ fn row_bytes(r: &Request) -> usize {
         .iter()
         .map(|m| m.trace_id.len() + m.metric.len() + 32 + 32)
         .sum();
-    spans + metrics + 160
+    let trace = if variant == "spans-only" { 0 } else { 160 };
+    spans + metrics + trace
 }
 
 /// (utime, stime) in µs of each thread of this process, by name.
@@ -402,7 +409,11 @@ fn run(variant: &str, source: &[Request], warm: usize, requests: usize, batch: u
     let all: Vec<Request> = (0..warm + requests)
         .map(|n| renumber(&source[n % source.len()], n))
         .collect();
-    let bytes = all[warm..].iter().map(row_bytes).sum::<usize>() as f64 / requests as f64;
+    let bytes = all[warm..]
+        .iter()
+        .map(|r| row_bytes(r, variant))
+        .sum::<usize>() as f64
+        / requests as f64;
     for (spans, traces, metrics) in batches(&all[..warm], batch, variant) {
         store.write_all(&spans, &traces, &metrics).expect("write");
     }
