@@ -24,7 +24,7 @@ import argparse, os, shutil, signal, subprocess, sys, tempfile, threading, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from issue17 import REL, start_gateway, upstream_nginx, free_port, wait_port, wrk  # noqa: E402
+from issue17 import REL, start_gateway, stop_all, upstream_nginx, free_port, wait_port, wrk  # noqa: E402
 from writer_io import sqlite_threads  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,12 +83,7 @@ def main():
         if failed:
             sys.exit(f"the load stopped during the floor ({failed[0]}): these figures are not loaded")
     finally:
-        for p in procs:
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-                p.wait(30)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                pass
+        stop_all(procs)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

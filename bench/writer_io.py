@@ -14,11 +14,11 @@ Needs nginx and wrk, like bench/issue17.py, and a release build (`--bin` picks a
 binary). Asserts nothing.
 """
 
-import argparse, os, shutil, signal, subprocess, sys, tempfile, time
+import argparse, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from issue17 import REL, free_port, task_times, upstream_nginx, wait_port, wrk  # noqa: E402
+from issue17 import REL, free_port, stop_all, task_times, upstream_nginx, wait_port, wrk  # noqa: E402
 
 
 def sqlite_threads(pid):
@@ -69,12 +69,7 @@ def main():
             print(f"| {name} | {w / n / 1024:.1f} | {r / n / 1024:.1f} | {cw / n:.2f} / {cr / n:.2f} | "
                   f"{user / n * 1e6:.1f} + {system / n * 1e6:.1f} = {(user + system) / n * 1e6:.1f} |")
     finally:
-        for p in procs:
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-                p.wait(30)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                pass
+        stop_all(procs)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -213,13 +213,6 @@ fn attrs(s: &SpanRow) -> Map<String, Value> {
     }
 }
 
-fn step(s: &SpanRow) -> Option<String> {
-    attrs(s)
-        .get("gateway.step")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-}
-
 /// The request's rows as `variant` stores them.
 fn shape(r: &Request, variant: &str) -> Request {
     let mut r = r.clone();
@@ -231,19 +224,20 @@ fn shape(r: &Request, variant: &str) -> Request {
             .iter_mut()
             .for_each(|s| s.attributes_json = "{}".into()),
         "no-repeats" => {
-            let llm = r
-                .spans
-                .iter()
-                .find(|s| step(s).as_deref() == Some("llm_call"))
-                .map(attrs)
-                .unwrap_or_default();
-            for s in &mut r.spans {
-                let mut a = attrs(s);
-                let own = a
-                    .get("gateway.step")
+            // Each span's attributes parsed once; the LLM span's are the ones repeated.
+            let parsed: Vec<Map<String, Value>> = r.spans.iter().map(attrs).collect();
+            let step = |a: &Map<String, Value>| {
+                a.get("gateway.step")
                     .and_then(Value::as_str)
-                    .map(str::to_string);
-                match own.as_deref() {
+                    .map(str::to_owned)
+            };
+            let llm = parsed
+                .iter()
+                .find(|a| step(a).as_deref() == Some("llm_call"))
+                .cloned()
+                .unwrap_or_default();
+            for (s, mut a) in r.spans.iter_mut().zip(parsed) {
+                match step(&a).as_deref() {
                     Some("llm_call") => {
                         a.remove("gen_ai.usage.cache_creation.input_tokens");
                     }
@@ -252,8 +246,9 @@ fn shape(r: &Request, variant: &str) -> Request {
                     }
                     // The request's root and its prompt construction step; other spans
                     // (an application's, a plugin's) keep everything.
-                    Some("prompt_construction") => a.retain(|k, v| llm.get(k) != Some(v)),
-                    _ if s.parent_span_id.is_none() => a.retain(|k, v| llm.get(k) != Some(v)),
+                    own if own == Some("prompt_construction") || s.parent_span_id.is_none() => {
+                        a.retain(|k, v| llm.get(k) != Some(v));
+                    }
                     _ => {}
                 }
                 s.attributes_json = Value::Object(a).to_string();
@@ -329,15 +324,18 @@ fn row_bytes(r: &Request, variant: &str) -> usize {
     spans + metrics + trace
 }
 
-/// (utime, stime) in µs of each thread of this process, by name.
-fn thread_times() -> HashMap<String, (f64, f64)> {
+/// (user µs, system µs, bytes written) of each thread of this process, by name.
+fn thread_counters() -> HashMap<String, (f64, f64, f64)> {
     let tick = 1e6 / 100.0; // USER_HZ
     let mut out = HashMap::new();
     for e in std::fs::read_dir("/proc/self/task")
         .expect("task")
         .flatten()
     {
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+        let (Ok(stat), Ok(io)) = (
+            std::fs::read_to_string(e.path().join("stat")),
+            std::fs::read_to_string(e.path().join("io")),
+        ) else {
             continue;
         };
         let Some(close) = stat.rfind(')') else {
@@ -346,32 +344,15 @@ fn thread_times() -> HashMap<String, (f64, f64)> {
         let name = stat[stat.find('(').unwrap_or(0) + 1..close].to_string();
         let f: Vec<&str> = stat[close + 2..].split(' ').collect();
         let (u, s): (f64, f64) = (f[11].parse().unwrap_or(0.0), f[12].parse().unwrap_or(0.0));
-        let v = out.entry(name).or_insert((0.0, 0.0));
-        v.0 += u * tick;
-        v.1 += s * tick;
-    }
-    out
-}
-
-/// `wchar` of each thread, by name.
-fn thread_written() -> HashMap<String, f64> {
-    let mut out = HashMap::new();
-    for e in std::fs::read_dir("/proc/self/task")
-        .expect("task")
-        .flatten()
-    {
-        let (Ok(stat), Ok(io)) = (
-            std::fs::read_to_string(e.path().join("comm")),
-            std::fs::read_to_string(e.path().join("io")),
-        ) else {
-            continue;
-        };
         let w = io
             .lines()
             .find_map(|l| l.strip_prefix("wchar: "))
             .and_then(|v| v.parse::<f64>().ok())
             .unwrap_or(0.0);
-        *out.entry(stat.trim().to_string()).or_insert(0.0) += w;
+        let v = out.entry(name).or_insert((0.0, 0.0, 0.0));
+        v.0 += u * tick;
+        v.1 += s * tick;
+        v.2 += w;
     }
     out
 }
@@ -426,32 +407,27 @@ fn run(variant: &str, source: &[Request], warm: usize, requests: usize, batch: u
         .expect("comm")
         .trim()
         .to_string();
-    let (t0, w0) = (thread_times(), thread_written());
+    let before = thread_counters();
     for (spans, traces, metrics) in &measured {
         store.write_all(spans, traces, metrics).expect("write");
     }
     // Let the checkpoint thread finish what these batches left.
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    let (t1, w1) = (thread_times(), thread_written());
+    let after = thread_counters();
+    // Per request: user µs, system µs, KiB written.
     let per = |name: &str| {
         let (a, b) = (
-            t0.get(name).copied().unwrap_or_default(),
-            t1.get(name).copied().unwrap_or_default(),
+            before.get(name).copied().unwrap_or_default(),
+            after.get(name).copied().unwrap_or_default(),
         );
-        ((b.0 - a.0) / requests as f64, (b.1 - a.1) / requests as f64)
+        let n = requests as f64;
+        ((b.0 - a.0) / n, (b.1 - a.1) / n, (b.2 - a.2) / n / 1024.0)
     };
-    let kib = |name: &str| {
-        (w1.get(name).copied().unwrap_or(0.0) - w0.get(name).copied().unwrap_or(0.0))
-            / requests as f64
-            / 1024.0
-    };
-    let (wu, ws) = per(&me);
+    let (wu, ws, wk) = per(&me);
     // Thread names are cut to 15 bytes: `sqlite-checkpoint` reads as `sqlite-checkpoi`.
-    let (cu, cs) = per(CHECKPOINT);
+    let (cu, cs, ck) = per(CHECKPOINT);
     println!(
-        "| {variant} | {bytes:.0} | {wu:.1} / {ws:.1} | {cu:.1} / {cs:.1} | {:.1} | {:.1} / {:.1} |",
-        wu + ws + cu + cs,
-        kib(&me),
-        kib(CHECKPOINT)
+        "| {variant} | {bytes:.0} | {wu:.1} / {ws:.1} | {cu:.1} / {cs:.1} | {:.1} | {wk:.1} / {ck:.1} |",
+        wu + ws + cu + cs
     );
 }
