@@ -59,6 +59,11 @@ impl ApiError {
         self
     }
 
+    /// The message of this error.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// HTTP code of this error.
     #[cfg(test)]
     pub fn code(&self) -> u16 {

@@ -313,14 +313,11 @@ async fn handle(c: &mut Conn, v: &Value) -> Result<Step, axum::Error> {
 
 async fn setup_session(c: &mut Conn, setup: &Value) -> Result<Step, axum::Error> {
     let model = setup.get("model").and_then(Value::as_str).unwrap_or("");
-    let method = "bidiGenerateContent";
-    match crate::routing::served(model, &c.s.version, method) {
+    match crate::routing::served(model, &c.s.version, "bidiGenerateContent") {
         Ok(served) => c.s.model = served.to_owned(),
         // A model that was shut down: the service closes the session with the 404's message.
-        Err(_) => {
-            let short = model.strip_prefix("models/").unwrap_or(model);
-            let reason = crate::routing::not_found(short, &c.s.version, method);
-            c.close(1008, &reason).await;
+        Err(e) => {
+            c.close(1008, e.message()).await;
             return Ok(Step::Stop);
         }
     }

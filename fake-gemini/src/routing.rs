@@ -90,7 +90,7 @@ fn percent_decoded(s: &str) -> String {
 }
 
 /// The message of the API's 404 for a model it does not serve.
-pub(crate) fn not_found(model: &str, version: &str, method: &str) -> String {
+fn not_found(model: &str, version: &str, method: &str) -> String {
     format!(
         "models/{model} is not found for API version {version}, or is not supported for \
          {method}. Call ListModels to see the list of available models and their supported \
