@@ -150,6 +150,17 @@ fn is_version(s: &str) -> bool {
     chars.next() == Some('v') && chars.next().is_some_and(|c| c.is_ascii_digit())
 }
 
+/// The API version a path names (`/v1/…`, `/v1beta/…`, `/v1alpha/…`, after `/upload` for
+/// uploads): its first segment when that [is a version](is_version), else `v1beta`.
+pub(crate) fn api_version(path: &str) -> &str {
+    let path = path.strip_prefix("/upload").unwrap_or(path);
+    path.trim_start_matches('/')
+        .split('/')
+        .next()
+        .filter(|v| is_version(v))
+        .unwrap_or("v1beta")
+}
+
 fn action_of(name: &str, query: Option<&str>) -> Option<Action> {
     Some(match name {
         "generateContent" => Action::Generate,

@@ -185,7 +185,7 @@ async fn serve(
         check_key(headers, query)?;
     }
     let base = || request_base(headers, shared);
-    let version = api_version(parts.uri.path());
+    let version = crate::route::api_version(parts.uri.path());
     match route {
         Route::Model { model, action } => {
             let req = parse_body(&bytes)?;
@@ -274,18 +274,4 @@ async fn serve(
             parts.uri.path(),
         )),
     }
-}
-
-/// The API version a path names (`/v1/…`, `/v1beta/…`, `/v1alpha/…`, after `/upload` for
-/// uploads): its first segment when that is `v` and a digit, else `v1beta`.
-fn api_version(path: &str) -> &str {
-    let path = path.strip_prefix("/upload").unwrap_or(path);
-    path.trim_start_matches('/')
-        .split('/')
-        .next()
-        .filter(|v| {
-            v.strip_prefix('v')
-                .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
-        })
-        .unwrap_or("v1beta")
 }
